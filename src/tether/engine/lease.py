@@ -1,0 +1,53 @@
+"""Run ownership: the owner id of this process and the heartbeat that renews a lease."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+
+from ..errors import LeaseLost, StoreError
+from ..store.base import Store
+
+log = logging.getLogger(__name__)
+_NONCE = secrets.token_hex(3)
+
+
+def owner_id() -> str:
+    """``host:pid:nonce`` — names this process as a lease holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_NONCE}"
+
+
+class Heartbeat:
+    """Renews a run's lease every third of its time-to-live until stopped.
+
+    ``lost`` becomes true when another owner took the run over; the runner's next
+    commit is then refused by the store anyway (fencing), so nothing is written.
+    """
+
+    def __init__(self, store: Store, run_id: str, epoch: int, ttl: float) -> None:
+        self.store, self.run_id, self.epoch, self.ttl = store, run_id, epoch, ttl
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"tether-lease-{run_id}")
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.store.renew_lease(self.run_id, self.epoch, self.ttl)
+            except LeaseLost:
+                self.lost = True
+                log.warning("run %s: lease lost to another owner", self.run_id, extra={"run_id": self.run_id})
+                return
+            except StoreError as exc:
+                log.warning("run %s: lease renewal failed: %s", self.run_id, exc, extra={"run_id": self.run_id})
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

@@ -1,0 +1,389 @@
+"""Walks one run: renders each step, runs its tool, commits the outcome.
+
+Every state change goes through :meth:`Runner._commit`, one store transaction
+that writes the step record, only the variables that changed, their history and
+the events, and moves the cursor. A fresh run and a continued run take the same
+path: the runner loads what is committed and goes on from the cursor.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import random
+import threading
+import time
+import types
+from typing import Any, Callable, Iterable
+
+from ..env import mask
+from ..errors import LeaseLost, StoreError, TemplateError, TetherError, ToolError
+from ..spec import LoadedFlow
+from ..spec.models import RetrySpec, Step
+from ..store import codec
+from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
+                          iter_latest_steps)
+from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
+from ..tools import ToolContext, get_tool
+from ..variables import VarMeta, VarState, same_value
+from .lease import Heartbeat
+
+log = logging.getLogger(__name__)
+_NO_RETRY = RetrySpec()
+
+
+def iso(t: float | None) -> str | None:
+    """ISO-8601 UTC text of an epoch time."""
+    return None if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat()
+
+
+class StepFailed(Exception):
+    """Internal: a step's attempts are exhausted."""
+
+    def __init__(self, error: dict[str, str], result: Any = None, attempts: int = 0) -> None:
+        super().__init__(error["message"])
+        self.error, self.result, self.attempts = error, result, attempts
+
+
+class Runner:
+    """Executes one run to its end (completed, failed) or until its lease is lost."""
+
+    def __init__(self, store: Store, loaded: LoadedFlow, run: RunRecord, *, env: dict[str, str | None],
+                 secrets: list[str], ttl: float, emit: Callable[[str, dict[str, Any]], None],
+                 computed_deps: dict[str, set[str]]) -> None:
+        self.store, self.loaded, self.flow, self.run = store, loaded, loaded.flow, run
+        self.run_id, self.epoch, self.seq = run.run_id, run.lease_epoch, run.seq
+        self.secrets, self.ttl, self.emit = secrets, ttl, emit
+        self.durability = self.flow.checkpoint.durability
+        self.index = self.flow.step_index()
+        self.state = VarState(self.flow.computed, computed_deps)
+        self.state.scope_for_computed = lambda: self.base
+        self.step_views: dict[str, AttrView] = {}
+        self.visits: dict[str, int] = {}
+        self.last_error: dict[str, str] | None = None
+        self.cancel = threading.Event()
+        self.secret_vars = set(self.flow.secret_vars)
+        self.temp_vars = set(self.flow.temp_vars)
+        inputs = run.inputs or {}
+        run_info = {"id": run.run_id, "name": run.name, "started_at": iso(run.started_at),
+                    "attempt": run.attempt, "resumed": run.attempt > 1, "parent_id": run.parent_id}
+        steps_view = AttrView(self.step_views.__getitem__, self.step_views.keys, "steps")
+        inputs_view = AttrView.of(inputs, "inputs")
+        self.base: dict[str, Any] = {
+            "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
+            "env": AttrView.of(env, "env"), "steps": steps_view, "run": run_info,
+            "shared": AttrView.of({}, "shared"), "__tether_names__": self._bare_names,
+        }
+        self.base[BARE_KEY] = self._bare_lookup(None)
+        self._cache_start = (CACHE.hits, CACHE.misses)
+
+    # ------------------------------------------------------------ scope
+    def _bare_lookup(self, let: dict[str, Any] | None) -> Callable[[str], Any]:
+        state, views, inputs, run = self.state, self.step_views, self.run.inputs or {}, self.base["run"]
+
+        def bare(name: str) -> Any:
+            if let is not None and name in let:
+                return let[name]
+            value = state.lookup(name)
+            if value is not MISSING:
+                return value
+            if name in views:
+                return views[name]
+            if name in inputs:
+                return inputs[name]
+            if name in run:
+                return run[name]
+            return MISSING
+        return bare
+
+    def _bare_names(self) -> list[str]:
+        return self.state.names() + list(self.step_views) + list(self.run.inputs or {})
+
+    def _scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
+        scope = dict(self.base)
+        scope["step"] = {"id": step.id, "attempt": attempt, "idempotency_key": key}
+        if self.last_error is not None:
+            scope["error"] = self.last_error
+        return scope
+
+    # ------------------------------------------------------------ commits
+    def _commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
+                events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None) -> int:
+        writes = tuple(writes)
+        commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
+                        self.state.take_accesses(), self.durability, self.seq)
+        result = self.store.commit(commit)
+        self.seq = result.seq
+        for name, version in result.versions.items():
+            self.state.set_version(name, version)
+        if result.foreign:
+            self._reload_foreign()
+        for e in events:
+            self.emit(e.type, {"run_id": self.run_id, "seq": self.seq, "step_id": e.step_id, "data": e.data})
+        for w in writes:
+            self.emit("var.deleted" if w.delete else "var.set",
+                      {"run_id": self.run_id, "seq": self.seq, "name": w.name, "source_step": w.source_step,
+                       "value": None if w.delete or w.secret else self.state.values.get(w.name),
+                       "version": result.versions.get(w.name)})
+        return self.seq
+
+    def _reload_foreign(self) -> None:
+        """Someone wrote variables from outside since our last commit: take their values."""
+        self.state.load(self.store.read_vars(self.run_id))
+
+    def _writes(self, values: dict[str, Any], vtype: str, source: str) -> list[VarWrite]:
+        """Apply ``values`` to the in-memory state and return writes for those that changed."""
+        out = []
+        state = self.state
+        for name, value in values.items():
+            old = state.values.get(name, MISSING)
+            if old is not MISSING and same_value(old, value):
+                continue
+            scope = "temp" if name in self.temp_vars else "run"
+            secret = name in self.secret_vars
+            prev = state.meta.get(name)
+            state.apply(name, value, VarMeta(vtype, scope, prev.version if prev else 0, secret))
+            out.append(VarWrite(name, codec.encode(value), vtype, scope, source, secret))
+        return out
+
+    def _render_block(self, block: dict[str, Any], scope: dict[str, Any], where: str) -> dict[str, Any]:
+        """Render a vars block against one state: entries do not see each other."""
+        return {name: render_deep(tmpl, scope, f"{where}.{name}") for name, tmpl in block.items()}
+
+    # ------------------------------------------------------------ run
+    def start_fresh(self) -> None:
+        """First commit of a new run: initial variables in order, ``run.started``."""
+        scope = dict(self.base)
+        writes: list[VarWrite] = []
+        for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
+            writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+        first = self.flow.steps[0].id
+        self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
+                     run=RunUpdate(cursor={"next": first}))
+
+    def load_committed(self) -> str | None:
+        """Restore variables and step records from the store; return the cursor's next step."""
+        self.state.load(self.store.read_vars(self.run_id))
+        for rec in self.store.steps(self.run_id):
+            self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
+        for step_id, rec in iter_latest_steps(self.store.steps(self.run_id)).items():
+            self._set_view(rec)
+        cursor = self.run.cursor or {}
+        return cursor.get("next") if isinstance(cursor, dict) else None
+
+    def execute(self) -> RunRecord:
+        """Run from the cursor to the end; return the final run record."""
+        heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl).start()
+        try:
+            if self.seq == 0:
+                self.start_fresh()
+                nxt: str | None = self.flow.steps[0].id
+            else:
+                nxt = self.load_committed()
+            try:
+                while nxt is not None:
+                    nxt = self._run_step(self.flow.steps[self.index[nxt]])
+                self._finish()
+            except _RunFailed as failed:
+                self.fail_run(failed.error)
+        except LeaseLost:
+            log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
+            raise
+        finally:
+            heartbeat.stop()
+        return self.store.load_run(self.run_id)
+
+    def _following(self, step: Step) -> str | None:
+        i = self.index[step.id] + 1
+        return self.flow.steps[i].id if i < len(self.flow.steps) else None
+
+    def _next(self, step: Step, scope: dict[str, Any]) -> str | None:
+        nxt = step.next
+        if nxt is None:
+            return self._following(step)
+        if isinstance(nxt, str):
+            return None if nxt == "end" else nxt
+        for i, rule in enumerate(nxt):
+            if rule.when is None or render(rule.when, scope, f"step {step.id!r}, field 'next[{i}].when'"):
+                return None if rule.goto == "end" else rule.goto
+        return self._following(step)
+
+    def _set_view(self, rec: StepRecord) -> None:
+        data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
+                "started_at": rec.started_at, "finished_at": rec.finished_at,
+                "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
+                "meta": rec.meta or {}}
+
+        def get(key: str) -> Any:
+            v = data[key]
+            return iso(v) if key in ("started_at", "finished_at") else v
+        self.step_views[rec.step_id] = AttrView(get, data.keys, f"steps.{rec.step_id}")
+
+    # ------------------------------------------------------------ one step
+    def _run_step(self, step: Step) -> str | None:
+        if self.cancel.is_set():
+            raise TetherError("run cancelled")
+        if self.store.run_seq(self.run_id) != self.seq:
+            self._reload_foreign()  # a variable was written from outside since our last commit
+        visit = self.visits.get(step.id, 0)
+        key = f"{self.run_id}/{step.id}/{visit}"
+        started = time.time()
+        scope = self._scope(step, 1, key)
+        sid = step.id
+        writes: list[VarWrite] = []
+        attempts = 0
+        inputs: dict[str, Any] | None = None
+        try:
+            if step.if_ is not None:
+                cond = render(step.if_, scope, f"step {sid!r}, field 'if'")
+                if not cond:
+                    return self._record(step, "skipped", started, key, attempts=0,
+                                        nxt=self._following(step), scope=scope)
+            if step.let:
+                let: dict[str, Any] = {}
+                scope["let"] = AttrView.of(let, "let")
+                scope[BARE_KEY] = self._bare_lookup(let)
+                for name, tmpl in step.let.items():
+                    let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
+            if step.vars.before:
+                before = self._render_block(step.vars.before, scope, f"step {sid!r}, field 'vars.before'")
+                writes += self._writes(before, "step_result", sid)
+            result, meta = None, None
+            if step.tool is not None:
+                args = render_deep(step.with_, scope, f"step {sid!r}, field 'with'")
+                inputs = {"with": mask(args, self.secrets)}
+                if step.let:
+                    inputs["let"] = mask(scope["let"].to_dict(), self.secrets)
+                self._commit(writes=writes, events=(EventWrite("step.started", sid,
+                                                               {"attempt": 1, "idempotency_key": key}),))
+                writes = []
+                result, meta, attempts, ctx_writes = self._call_tool(step, args, scope, key)
+                if ctx_writes:
+                    writes += self._writes(ctx_writes, "step_result", sid)
+            scope["result"] = result
+            if step.vars.after:
+                after = self._render_block(step.vars.after, scope, f"step {sid!r}, field 'vars'")
+                writes += self._writes(after, "step_result", sid)
+            nxt = self._next(step, scope)
+        except StepFailed as failed:
+            return self._fail(step, failed.error, started, key, failed.attempts, scope, writes, inputs,
+                              failed.result)
+        except TemplateError as exc:
+            return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key,
+                              attempts, scope, writes, inputs, None)
+        self.last_error = None
+        return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+                            writes=writes, inputs=inputs, result=result, meta=meta)
+
+    def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
+                scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
+                result: Any = None, meta: Any = None, error: Any = None) -> str | None:
+        finished = time.time()
+        safe_result = mask(result, self.secrets)
+        rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs),
+                        None if result is None else codec.encode(safe_result), error, meta, started, finished, key)
+        data: dict[str, Any] = {"attempts": attempts}
+        if writes:
+            data["vars"] = [w.name for w in writes]
+        if error is not None:
+            data["error"] = error
+        self._commit(steps=(rec,), writes=writes or (), events=(EventWrite(f"step.{status}", step.id, data),),
+                     run=RunUpdate(cursor={"next": nxt}))
+        self.visits[step.id] = self.visits.get(step.id, 0) + 1
+        self._set_view(StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta,
+                                  started, finished, key))
+        return nxt
+
+    def _fail(self, step: Step, error: dict[str, str], started: float, key: str, attempts: int,
+              scope: dict[str, Any], writes: list[VarWrite], inputs: Any, result: Any) -> str | None:
+        error = {"type": error["type"], "message": mask(error["message"], self.secrets)}
+        policy = step.on_failure
+        if policy == "fail":
+            self._record(step, "failed", started, key, attempts=attempts, nxt=None, scope=scope,
+                         writes=writes, inputs=inputs, result=result, error=error)
+            raise _RunFailed({**error, "step": step.id})
+        scope["error"] = error
+        if policy == "continue":
+            try:
+                nxt = self._next(step, scope)
+            except TemplateError as exc:
+                self._record(step, "failed", started, key, attempts=attempts, nxt=None, scope=scope,
+                             writes=writes, inputs=inputs, result=result, error=error)
+                raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id}) from None
+        else:
+            nxt = policy
+        self.last_error = error
+        return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+                            writes=writes, inputs=inputs, result=result, error=error)
+
+    def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any],
+                   key: str) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+        tool = get_tool(step.tool)  # type: ignore[arg-type]
+        retry = step.retry or self.flow.defaults.retry or _NO_RETRY
+        timeout = step.timeout if step.timeout is not None else self.flow.defaults.timeout
+        errors: list[dict[str, str]] = []
+        for attempt in range(1, retry.attempts + 1):
+            ctx = ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
+                              self.loaded.base_dir, timeout, self.store.url, self.cancel)
+            try:
+                out = tool(args, ctx)
+                meta = dict(out.meta)
+                if errors:
+                    meta["attempt_errors"] = errors
+                return out.result, meta, attempt, ctx.writes
+            except ToolError as exc:
+                error = {"type": exc.type, "message": exc.message}
+                last_result = exc.result
+                retryable = exc.retryable
+            except TetherError as exc:
+                error = {"type": type(exc).__name__, "message": exc.message}
+                last_result, retryable = None, False
+            errors.append(error)
+            if not retryable or attempt == retry.attempts:
+                raise StepFailed(error, last_result, attempt)
+            delay = retry.delay * (2 ** (attempt - 1) if retry.backoff == "exponential" else 1)
+            delay = min(delay, retry.max_delay)
+            if retry.jitter:
+                delay = min(delay * random.uniform(0.5, 1.5), retry.max_delay)
+            log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.run_id, step.id,
+                     attempt, error["message"], delay, extra={"run_id": self.run_id})
+            if self.cancel.wait(delay):
+                raise StepFailed({"type": "Cancelled", "message": "run cancelled"}, None, attempt)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------ end
+    def _finish(self) -> None:
+        scope = dict(self.base)
+        try:
+            outputs = mask(render_deep(dict(self.flow.outputs), scope, "outputs"), self.secrets)
+        except TemplateError as exc:
+            raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": None}) from None
+        self._end("completed", outputs=outputs)
+
+    def _end(self, status: str, *, outputs: Any = None, error: Any = None) -> None:
+        drops = [VarWrite(n, None, source_step="run", delete=True)
+                 for n, m in self.state.meta.items() if m.scope == "temp"]
+        hits, misses = CACHE.hits - self._cache_start[0], CACHE.misses - self._cache_start[1]
+        data: dict[str, Any] = {"template_cache": {"hits": hits, "misses": misses}}
+        if error is not None:
+            data["error"] = error
+        self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
+                     run=RunUpdate(cursor={"next": None}, status=status,
+                                   outputs=None if outputs is None else codec.encode(outputs),
+                                   error=error, finished=True))
+        for w in drops:
+            self.state.remove(w.name)
+        self.store.release_lease(self.run_id, self.epoch)
+
+    def fail_run(self, error: dict[str, Any]) -> None:
+        """Commit the run as failed with ``error``."""
+        self._end("failed", error=error)
+
+
+class _RunFailed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
+RunFailedSignal = _RunFailed
+__all__ = ["Runner", "RunFailedSignal", "iso", "StoreError"]

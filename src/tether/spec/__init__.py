@@ -1,0 +1,40 @@
+"""The flow language: loading, validation and the JSON Schema."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .load import Source, parse_text, read_file
+from .models import Flow, Step, json_schema, parse_duration
+from .validate import computed_dependencies, validate
+
+
+@dataclass(frozen=True)
+class LoadedFlow:
+    """A validated flow with the exact text it came from and the folder it lives in."""
+
+    flow: Flow
+    text: str
+    name: str
+    base_dir: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def load_flow(path: str | Path) -> LoadedFlow:
+    """Read and validate a flow file; FlowError with every problem otherwise."""
+    source = read_file(path)
+    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent))
+
+
+def load_flow_text(text: str, name: str = "<flow>", base_dir: str = ".") -> LoadedFlow:
+    """Validate flow text (as stored with a run, or sent to the API)."""
+    source = parse_text(text, name)
+    return LoadedFlow(validate(source), text, name, str(Path(base_dir).resolve()))
+
+
+__all__ = ["Flow", "Step", "LoadedFlow", "Source", "load_flow", "load_flow_text", "json_schema",
+           "parse_duration", "computed_dependencies", "validate"]

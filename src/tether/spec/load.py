@@ -1,0 +1,101 @@
+"""Reading flow files: YAML (and so JSON) with the line and column of every key and value."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import FlowError
+
+Path_ = tuple[str | int, ...]
+MAX_FLOW_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Source:
+    """A parsed flow document: ``data`` plus positions (1-based line, column) by path."""
+
+    name: str
+    text: str
+    data: Any
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_, *, key: bool = False) -> str:
+        """``file:line:col`` of the deepest known prefix of ``path``."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            pos = table.get(p) or self.values.get(p) or self.keys.get(p)
+            if pos:
+                return f"{self.name}:{pos[0]}:{pos[1]}"
+            p = p[:-1]
+        return f"{self.name}:1:1"
+
+
+class _Builder:
+    def __init__(self, source: Source, loader: yaml.SafeLoader) -> None:
+        self.source = source
+        self.loader = loader
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    raise FlowError("bad key", [f"{self._pos(key_node)}: mapping keys must be strings"])
+                key = str(key) if not isinstance(key, str) else key
+                if key in out:
+                    raise FlowError("duplicate key", [f"{self._pos(key_node)}: duplicate key {key!r}"])
+                self.source.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _pos(self, node: yaml.Node) -> str:
+        return f"{self.source.name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def parse_text(text: str, name: str = "<flow>") -> Source:
+    """Parse YAML or JSON text; FlowError with the position on a syntax error."""
+    if len(text.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
+        raise FlowError("too large", [f"{name}: flow file is larger than {MAX_FLOW_BYTES} bytes"])
+    source = Source(name, text, None)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise FlowError("empty", [f"{name}:1:1: the flow file is empty"])
+        source.data = _Builder(source, loader).build(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else f"{name}:1:1"
+        raise FlowError("syntax", [f"{pos}: YAML syntax error: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise FlowError("syntax", [f"{name}:1:1: YAML error: {exc}"]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(source.data, dict):
+        raise FlowError("not a mapping", [f"{name}:1:1: a flow file must be a mapping with 'name' and 'steps'"])
+    return source
+
+
+def read_file(path: str | Path) -> Source:
+    """Read and parse a ``.yaml``, ``.yml`` or ``.json`` flow file."""
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise FlowError("bad suffix", [f"{p}: flow files must end in .yaml, .yml or .json"])
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FlowError("missing", [f"{p}: no such flow file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowError("unreadable", [f"{p}: cannot read the flow file: {exc}"]) from None
+    return parse_text(text, str(p))

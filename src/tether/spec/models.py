@@ -1,0 +1,173 @@
+"""The flow language as frozen pydantic models; :func:`json_schema` comes from them."""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
+                      model_validator)
+
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in ``30s``, ``5m``, ``1h``, ``250ms``, ``2d`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be like 30s, 5m, 1h or a number of seconds")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION_RE.fullmatch(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"invalid duration {value!r}: use 30s, 5m, 1h, 250ms or a number of seconds")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
+    "anyOf": [{"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+              {"type": "number", "minimum": 0}],
+    "description": "30s, 5m, 1h, 250ms or a number of seconds"})]
+Template = str
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_INPUT_KEYS = {"type", "required", "default", "description"}
+
+
+class InputSpec(_Frozen):
+    """A run input. Shorthand: ``name: VALUE`` means a default with the type inferred."""
+
+    type: Literal["string", "integer", "number", "boolean", "object", "array", "any"] = "any"
+    required: bool = False
+    default: Any = None
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value and set(value) <= _INPUT_KEYS:
+            return value
+        kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+        return {"default": value, "type": kinds.get(type(value), "any")}
+
+
+_ENV_KEYS = {"secret", "required", "default", "on_change", "critical", "description"}
+
+
+class EnvSpec(_Frozen):
+    """A declared environment variable. Shorthand: ``NAME: VALUE`` means a default."""
+
+    secret: bool = False
+    required: bool = False
+    default: str | None = None
+    on_change: Literal["warn", "fail", "keep"] = "warn"
+    critical: bool = False
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return value
+        if value is None:
+            return {}
+        return {"default": str(value) if not isinstance(value, bool) else str(value).lower()}
+
+
+class RetrySpec(_Frozen):
+    attempts: int = Field(1, ge=1, le=1000)
+    delay: Duration = 1.0
+    backoff: Literal["fixed", "exponential"] = "fixed"
+    max_delay: Duration = 60.0
+    jitter: bool = False
+
+
+class NextRule(_Frozen):
+    when: Template | None = None
+    goto: str
+
+
+class VarsPhases(_Frozen):
+    """``vars: {before: {...}, after: {...}}``: ``before`` is written before the tool runs."""
+
+    before: dict[Identifier, Any] = Field(default_factory=dict)
+    after: dict[Identifier, Any] = Field(default_factory=dict)
+
+
+def _vars_block(value: Any) -> Any:
+    if isinstance(value, dict) and value and set(value) <= {"before", "after"} and all(
+            isinstance(v, dict) for v in value.values()):
+        return VarsPhases(**value)
+    if isinstance(value, dict):
+        return VarsPhases(after=value)
+    return value
+
+
+class Step(_Frozen):
+    """One step of a flow."""
+
+    id: Identifier
+    desc: str | None = None
+    if_: Template | bool | None = Field(None, alias="if")
+    let: dict[Identifier, Any] = Field(default_factory=dict)
+    tool: str | None = None
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    vars: Annotated[VarsPhases, BeforeValidator(_vars_block)] = Field(default_factory=VarsPhases)
+    retry: RetrySpec | None = None
+    timeout: Duration | None = None
+    on_failure: str = "fail"
+    next: str | list[NextRule] | None = None
+
+    @field_validator("tool")
+    @classmethod
+    def _tool_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", value):
+            raise ValueError(f"invalid tool name {value!r}")
+        return value
+
+
+class Defaults(_Frozen):
+    retry: RetrySpec | None = None
+    timeout: Duration | None = None
+
+
+class CheckpointSpec(_Frozen):
+    durability: Literal["normal", "full"] = "normal"
+
+
+class Flow(_Frozen):
+    """A whole flow file."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=128)]
+    description: str | None = None
+    inputs: dict[Identifier, InputSpec] = Field(default_factory=dict)
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvSpec] = Field(default_factory=dict)
+    vars: dict[Identifier, Any] = Field(default_factory=dict)
+    computed: dict[Identifier, Template] = Field(default_factory=dict)
+    secret_vars: list[Identifier] = Field(default_factory=list)
+    temp_vars: list[Identifier] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    steps: list[Step] = Field(min_length=1)
+    outputs: dict[Identifier, Any] = Field(default_factory=dict)
+
+    def step_index(self) -> dict[str, int]:
+        return {s.id: i for i, s in enumerate(self.steps)}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a flow file (draft 2020-12), for editors."""
+    schema = Flow.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Tether flow"
+    return schema
+
+
+NextSpec = Union[str, list[NextRule], None]

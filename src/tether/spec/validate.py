@@ -1,0 +1,248 @@
+"""Validation of a parsed flow: the models' rules plus references, targets and cycles.
+
+Every problem is reported, each as ``file:line:col: message``, with a
+did-you-mean hint where a close match exists.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterator
+
+from jinja2 import nodes
+from pydantic import BaseModel, ValidationError
+
+from ..errors import FlowError, TemplateError
+from ..templates import is_template, parse_ast
+from .load import Path_, Source
+from .models import (CheckpointSpec, Defaults, EnvSpec, Flow, InputSpec, NextRule, RetrySpec, Step,
+                     VarsPhases)
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    shape = tuple("#" if isinstance(p, int) else p for p in path)
+    table: dict[tuple, type[BaseModel]] = {
+        (): Flow, ("steps", "#"): Step, ("steps", "#", "retry"): RetrySpec,
+        ("steps", "#", "next", "#"): NextRule, ("steps", "#", "vars"): VarsPhases,
+        ("defaults",): Defaults, ("defaults", "retry"): RetrySpec, ("checkpoint",): CheckpointSpec,
+    }
+    if len(shape) == 2 and shape[0] == "inputs":
+        return InputSpec
+    if len(shape) == 2 and shape[0] == "env":
+        return EnvSpec
+    return table.get(shape)
+
+
+def hint(name: str, candidates: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidates, or ""."""
+    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def _data_path(data: Any, loc: tuple) -> Path_:
+    """Follow a pydantic error location through the data, skipping union/validator tags."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and part == "[key]":
+            continue
+    return tuple(out)
+
+
+def _model_problems(source: Source, exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    seen: set[tuple] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path = _data_path(source.data, loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = path[-1] if path else loc[-1]
+            parent = path[:-1]
+            model = _model_at(parent)
+            h = hint(str(key), _fields(model)) if model else ""
+            msg = f"unknown key {key!r}{h}"
+            where = source.where(path, key=True)
+        elif kind == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+            where = source.where(path)
+            if path:
+                msg += f" in {'.'.join(map(str, path))}"
+        else:
+            field = ".".join(map(str, path)) or "flow"
+            detail = err["msg"]
+            if "[key]" in loc:
+                detail = f"invalid name {path[-1]!r}: names must match [A-Za-z_][A-Za-z0-9_]*"
+            msg = f"{field}: {detail}"
+            where = source.where(path, key="[key]" in loc)
+        if (where, path) in seen:
+            continue
+        seen.add((where, path))
+        problems.append(f"{where}: {msg}")
+    return problems
+
+
+# ------------------------------------------------------------------ templates in the flow
+
+def _templates(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(value, str):
+        if is_template(value):
+            yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _templates(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _templates(v, path + (i,))
+
+
+def flow_templates(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """Every template string of a flow document with its path, in document order."""
+    for key in ("vars", "computed", "outputs"):
+        yield from _templates(data.get(key), (key,))
+    for i, step in enumerate(data.get("steps") or []):
+        if isinstance(step, dict):
+            for key in ("if", "let", "with", "vars", "next"):
+                yield from _templates(step.get(key), ("steps", i, key))
+
+
+def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
+    """(root, name) pairs for ``root.name`` / ``root['name']`` in a template AST."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if not isinstance(base, nodes.Name):
+            continue
+        if isinstance(node, nodes.Getattr):
+            yield base.name, node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            yield base.name, node.arg.value
+
+
+def _reference_problems(source: Source, flow: Flow) -> list[str]:
+    problems = []
+    step_ids = {s.id for s in flow.steps}
+    known = {"inputs": set(flow.inputs), "workload": set(flow.inputs), "env": set(flow.env),
+             "steps": step_ids}
+    label = {"inputs": "input", "workload": "input", "env": "environment variable", "steps": "step"}
+    declare = {"inputs": "declare it under 'inputs:'", "workload": "declare it under 'inputs:'",
+               "env": "declare it under 'env:'", "steps": "no step has that id"}
+    for path, text in flow_templates(source.data):
+        try:
+            ast = parse_ast(text)
+        except TemplateError as exc:
+            problems.append(f"{source.where(path)}: template {text!r}: {exc.message}")
+            continue
+        assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        for root, name in references(ast):
+            if root in known and root not in assigned and name not in known[root]:
+                problems.append(f"{source.where(path)}: unknown {label[root]} {root}.{name}"
+                                f"{hint(name, known[root]) or ' (' + declare[root] + ')'}")
+    return problems
+
+
+def computed_dependencies(flow: Flow) -> dict[str, set[str]]:
+    """For each computed variable, the variable names its expression reads."""
+    deps: dict[str, set[str]] = {}
+    for name, text in flow.computed.items():
+        found: set[str] = set()
+        try:
+            ast = parse_ast(text)
+        except TemplateError:
+            deps[name] = found
+            continue
+        for root, attr in references(ast):
+            if root == "vars":
+                found.add(attr)
+        for n in ast.find_all(nodes.Name):
+            if n.ctx == "load" and (n.name in flow.computed or n.name in flow.vars):
+                found.add(n.name)
+        deps[name] = found
+    return deps
+
+
+def _cycle_problems(source: Source, flow: Flow) -> list[str]:
+    deps = computed_dependencies(flow)
+    problems, reported = [], set()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for d in sorted(deps.get(node, ())):
+            if d not in deps:
+                continue
+            if state.get(d) == 1:
+                cycle = stack[stack.index(d):] + [d]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    problems.append(f"{source.where(('computed', cycle[0]))}: computed variables form a "
+                                    f"cycle: {' -> '.join(cycle)}")
+            elif d not in state:
+                visit(d, stack)
+        stack.pop()
+        state[node] = 2
+
+    for name in deps:
+        if name not in state:
+            visit(name, [])
+    return problems
+
+
+def _graph_problems(source: Source, flow: Flow) -> list[str]:
+    from ..tools import known_tools
+
+    problems = []
+    first: dict[str, int] = {}
+    for i, step in enumerate(flow.steps):
+        if step.id in first:
+            problems.append(f"{source.where(('steps', i, 'id'))}: duplicate step id {step.id!r} "
+                            f"(first used by step {first[step.id] + 1})")
+        else:
+            first[step.id] = i
+    ids = set(first)
+    targets = ids | {"end"}
+    tools = known_tools()
+    for i, step in enumerate(flow.steps):
+        if isinstance(step.next, str) and step.next not in targets:
+            problems.append(f"{source.where(('steps', i, 'next'))}: goto target {step.next!r} is not a step"
+                            f"{hint(step.next, targets)}")
+        elif isinstance(step.next, list):
+            for j, rule in enumerate(step.next):
+                if rule.goto not in targets:
+                    problems.append(f"{source.where(('steps', i, 'next', j, 'goto'))}: goto target "
+                                    f"{rule.goto!r} is not a step{hint(rule.goto, targets)}")
+        if step.on_failure not in ("fail", "continue") and step.on_failure not in ids:
+            problems.append(f"{source.where(('steps', i, 'on_failure'))}: on_failure must be 'fail', "
+                            f"'continue' or a step id, not {step.on_failure!r}"
+                            f"{hint(step.on_failure, ids | {'fail', 'continue'})}")
+        if step.tool is not None and step.tool not in tools:
+            problems.append(f"{source.where(('steps', i, 'tool'))}: unknown tool {step.tool!r}"
+                            f"{hint(step.tool, tools)}")
+    for kind in ("secret_vars", "temp_vars"):
+        for j, name in enumerate(getattr(flow, kind)):
+            if name in flow.computed:
+                problems.append(f"{source.where((kind, j))}: {name!r} is a computed variable")
+    return problems
+
+
+def validate(source: Source) -> Flow:
+    """The validated Flow of ``source``; FlowError listing every problem otherwise."""
+    try:
+        flow = Flow.model_validate(source.data)
+    except ValidationError as exc:
+        problems = _model_problems(source, exc)
+        raise FlowError(f"{source.name}: the flow is not valid", problems) from None
+    problems = _graph_problems(source, flow) + _reference_problems(source, flow) + _cycle_problems(source, flow)
+    if problems:
+        raise FlowError(f"{source.name}: the flow is not valid", problems)
+    return flow

@@ -1,0 +1,27 @@
+"""State stores: the protocol, its backends and the codec they share."""
+from __future__ import annotations
+
+import os
+
+from ..errors import UsageError
+from .base import Store
+
+DEFAULT_URL = "sqlite:///.tether/tether.db"
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the store named by ``url``, ``TETHER_DB`` or the default SQLite file."""
+    url = url or os.environ.get("TETHER_DB") or DEFAULT_URL
+    if url.startswith("sqlite:"):
+        from .sqlite import open_sqlite
+        return open_sqlite(url)
+    if url.startswith("memory:"):
+        from .memory import MemoryStore
+        return MemoryStore(url)
+    if url.startswith(("postgresql:", "postgres:")):
+        raise UsageError("the PostgreSQL store is not available yet in this version; "
+                         "use sqlite:///path/to.db or memory://")
+    raise UsageError(f"unknown store URL {url!r}: use sqlite:///path/to.db or memory://")
+
+
+__all__ = ["Store", "open_store", "DEFAULT_URL"]

@@ -1,0 +1,266 @@
+"""The Store protocol: everything the engine asks of a state backend.
+
+Stores see encoded values (see :mod:`tether.store.codec`), never Python objects,
+and guarantee one thing above all: a :class:`Commit` is applied whole or not at
+all, and only while the writer still holds the run's lease epoch.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from .codec import Encoded
+
+RUN_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+
+
+def now() -> float:
+    """Seconds since the epoch, UTC."""
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run as stored. ``seq`` is the number of the last committed checkpoint."""
+
+    run_id: str
+    name: str
+    status: str
+    flow_text: str
+    flow_path: str | None
+    inputs: Any
+    parent_id: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    seq: int = 0
+    cursor: Any = None
+    outputs: Any = None
+    error: Any = None
+    lease_owner: str | None = None
+    lease_epoch: int = 0
+    lease_expires: float = 0.0
+    durability: str = "normal"
+    env_snapshot: Any = None
+    attempt: int = 1
+
+    def effective_status(self, at: float | None = None) -> str:
+        """``interrupted`` for a running run whose lease has expired, else ``status``."""
+        if self.status == "running" and self.lease_expires < (at or now()):
+            return "interrupted"
+        return self.status
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One execution of one step (or, later, one loop iteration)."""
+
+    step_id: str
+    status: str
+    seq: int = 0
+    attempts: int = 0
+    inputs: Any = None
+    result: Any = None
+    error: Any = None
+    meta: Any = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VarRecord:
+    """A run variable with its metadata."""
+
+    name: str
+    value: Any
+    type: str
+    scope: str
+    version: int
+    source_step: str | None
+    created_at: float
+    updated_at: float
+    accessed_at: float | None
+    access_count: int
+    secret: bool = False
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One write of a variable: the value it got at checkpoint ``seq``."""
+
+    name: str
+    version: int
+    seq: int
+    value: Any
+    source_step: str | None
+    at: float
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event of a run's timeline; ``(seq, idx)`` orders events."""
+
+    seq: int
+    idx: int
+    type: str
+    step_id: str | None
+    data: Any
+    at: float
+
+
+# ---------------------------------------------------------------- writes
+
+@dataclass(frozen=True, slots=True)
+class VarWrite:
+    """Set (or, with ``delete``, remove) one variable. The store assigns the version."""
+
+    name: str
+    value: Encoded | None
+    type: str = "step_result"
+    scope: str = "run"
+    source_step: str | None = None
+    secret: bool = False
+    delete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepWrite:
+    """A step record to append."""
+
+    step_id: str
+    status: str
+    attempts: int
+    inputs: Encoded | None
+    result: Encoded | None
+    error: Any
+    meta: Any
+    started_at: float | None
+    finished_at: float | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    type: str
+    step_id: str | None = None
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """Run fields a commit changes; ``None`` leaves a field as it is, except
+    ``cursor`` which is always written when a RunUpdate is given."""
+
+    cursor: Any = None
+    status: str | None = None
+    outputs: Encoded | None = None
+    error: Any = None
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Everything one checkpoint writes, applied in one transaction."""
+
+    run_id: str
+    epoch: int
+    steps: tuple[StepWrite, ...] = ()
+    vars: tuple[VarWrite, ...] = ()
+    events: tuple[EventWrite, ...] = ()
+    run: RunUpdate | None = None
+    accesses: tuple[tuple[str, int, float], ...] = ()
+    durability: str = "normal"
+    expected_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """``seq`` is the new checkpoint; ``versions`` maps each written variable to its
+    new version; ``foreign`` is true when someone else committed since ``expected_seq``."""
+
+    seq: int
+    versions: dict[str, int] = field(default_factory=dict)
+    foreign: bool = False
+
+
+class Store(Protocol):
+    """A state backend. Every method is safe to call from several threads."""
+
+    url: str
+
+    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+        """Insert ``run`` holding a fresh lease for ``owner`` (epoch 1) and return it
+        with True; if a run with that id exists, return it unchanged with False."""
+
+    def load_run(self, run_id: str) -> RunRecord:
+        """The run as last committed; NotFound if there is none."""
+
+    def run_seq(self, run_id: str) -> int:
+        """The run's last committed checkpoint number (cheap; read before each step)."""
+
+    def list_runs(self, status: str | None = None, limit: int = 50,
+                  before: str | None = None) -> list[RunRecord]:
+        """Runs newest first (by id), optionally of one stored status, ids < ``before``."""
+
+    def acquire_lease(self, run_id: str, owner: str, ttl: float,
+                      steal_epoch: int | None = None) -> RunRecord:
+        """Take the run's lease and return the run with its new epoch. Succeeds when
+        the lease is free, expired, already ``owner``'s, or held at ``steal_epoch``;
+        otherwise ConflictError naming the holder."""
+
+    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
+        """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
+
+    def release_lease(self, run_id: str, epoch: int) -> None:
+        """Give the lease up if ``epoch`` still holds it; no error otherwise."""
+
+    def commit(self, commit: Commit) -> CommitResult:
+        """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
+        (and nothing written) if ``commit.epoch`` no longer holds the lease."""
+
+    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+        """Current variables written after checkpoint ``since_seq`` (all by default)."""
+
+    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
+        """One variable; NotFound if absent. ``count_access`` records a read."""
+
+    def set_var(self, run_id: str, write: VarWrite,
+                expected_version: int | None = None) -> VarRecord:
+        """Write one variable from outside the run (CLI, API) as its own checkpoint.
+        ConflictError if ``expected_version`` is given and is not the current one
+        (0 meaning "must not exist"). NotFound if the run does not exist."""
+
+    def delete_var(self, run_id: str, name: str, source: str,
+                   expected_version: int | None = None) -> bool:
+        """Remove a variable as its own checkpoint, keeping its history; False if absent."""
+
+    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+        """Every write of the variable, oldest first."""
+
+    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
+        """Every variable's value as of checkpoint ``seq``."""
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """Every step record of the run, in commit order."""
+
+    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
+        """Events with ``seq > after_seq``, in order."""
+
+    def stats(self) -> dict[str, int]:
+        """Counts of runs, steps, variables, history rows, events and bytes, for ``tether stats``."""
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+
+def iter_latest_steps(records: Iterable[StepRecord]) -> dict[str, StepRecord]:
+    """The latest record of each step id."""
+    latest: dict[str, StepRecord] = {}
+    for rec in records:
+        latest[rec.step_id] = rec
+    return latest

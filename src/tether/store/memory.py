@@ -1,0 +1,273 @@
+"""The reference store: plain dictionaries behind one lock, gone when the process ends.
+
+It encodes values exactly as the durable stores do, so the contract suite
+exercises the same codec paths on every backend.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ConflictError, LeaseLost, NotFound
+from . import codec
+from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord,
+                   VarRecord, VarWrite, now)
+
+
+class MemoryStore:
+    """A Store in process memory (``memory://``)."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._runs: dict[str, RunRecord] = {}
+        self._vars: dict[str, dict[str, dict[str, Any]]] = {}
+        self._history: dict[str, list[tuple]] = {}
+        self._steps: dict[str, list[tuple]] = {}
+        self._events: dict[str, list[tuple]] = {}
+        self._blobs: dict[str, bytes] = {}
+
+    def _decode(self, data: bytes | None, what: str) -> Any:
+        return None if data is None else codec.decode(data, self._blobs.get, what=what)
+
+    def _keep(self, enc: codec.Encoded | None) -> bytes | None:
+        if enc is None:
+            return None
+        if enc.blob is not None:
+            self._blobs.setdefault(*enc.blob)
+        return enc.data
+
+    def _run(self, run_id: str) -> RunRecord:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise NotFound(f"no run {run_id!r} in {self.url}") from None
+
+    # ------------------------------------------------------------ runs
+    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+        with self._lock:
+            if run.run_id in self._runs:
+                return self._runs[run.run_id], False
+            codec.encode(run.inputs)
+            t = now()
+            rec = replace(run, created_at=run.created_at or t, seq=0, lease_owner=owner,
+                          lease_epoch=1, lease_expires=t + ttl,
+                          inputs=codec.loads(codec.dumps(run.inputs)))
+            self._runs[run.run_id] = rec
+            for table in (self._vars,):
+                table[run.run_id] = {}
+            self._history[run.run_id] = []
+            self._steps[run.run_id] = []
+            self._events[run.run_id] = []
+            return rec, True
+
+    def load_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            return self._run(run_id)
+
+    def list_runs(self, status: str | None = None, limit: int = 50,
+                  before: str | None = None) -> list[RunRecord]:
+        with self._lock:
+            runs = [r for r in self._runs.values()
+                    if (status is None or r.status == status) and (before is None or r.run_id < before)]
+        runs.sort(key=lambda r: r.run_id, reverse=True)
+        return runs[:limit]
+
+    def run_seq(self, run_id: str) -> int:
+        with self._lock:
+            return self._run(run_id).seq
+
+    # ------------------------------------------------------------ leases
+    def acquire_lease(self, run_id: str, owner: str, ttl: float,
+                      steal_epoch: int | None = None) -> RunRecord:
+        with self._lock:
+            run = self._run(run_id)
+            t = now()
+            free = (run.lease_owner is None or run.lease_owner == owner or run.lease_expires < t
+                    or steal_epoch == run.lease_epoch)
+            if not free:
+                raise ConflictError(f"run {run_id} is owned by {run.lease_owner} (lease valid for "
+                                    f"{run.lease_expires - t:.0f}s more)")
+            run = replace(run, lease_owner=owner, lease_epoch=run.lease_epoch + 1, lease_expires=t + ttl)
+            self._runs[run_id] = run
+            return run
+
+    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_epoch != epoch:
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+            self._runs[run_id] = replace(run, lease_expires=now() + ttl)
+
+    def release_lease(self, run_id: str, epoch: int) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_epoch == epoch:
+                self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
+
+    # ------------------------------------------------------------ commit
+    def commit(self, c: Commit) -> CommitResult:
+        t = now()
+        with self._lock:
+            run = self._run(c.run_id)
+            if run.lease_epoch != c.epoch:
+                raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
+                                f"(epoch {c.epoch}); its write was refused")
+            seq = run.seq + 1
+            changes: dict[str, Any] = {"seq": seq}
+            if c.run is not None:
+                r = c.run
+                changes["cursor"] = codec.loads(codec.dumps(r.cursor))
+                if r.status is not None:
+                    changes["status"] = r.status
+                if r.outputs is not None:
+                    changes["outputs"] = self._decode(self._keep(r.outputs), "outputs")
+                changes["error"] = r.error
+                if r.finished:
+                    changes["finished_at"] = t
+            versions = self._write_vars(c.run_id, c.vars, seq, t)
+            for s in c.steps:
+                self._steps[c.run_id].append((s.step_id, s.status, seq, s.attempts, self._keep(s.inputs),
+                                              self._keep(s.result), s.error, s.meta, s.started_at,
+                                              s.finished_at, s.idempotency_key))
+            for idx, e in enumerate(c.events):
+                self._events[c.run_id].append((seq, idx, e.type, e.step_id,
+                                               codec.loads(codec.dumps(e.data)), t))
+            table = self._vars[c.run_id]
+            for name, count, at in c.accesses:
+                if name in table:
+                    table[name]["access_count"] += count
+                    table[name]["accessed_at"] = at
+            self._runs[c.run_id] = replace(run, **changes)
+        return CommitResult(seq, versions, c.expected_seq is not None and seq != c.expected_seq + 1)
+
+    def _write_vars(self, run_id: str, writes: Any, seq: int, t: float) -> dict[str, int]:
+        table = self._vars[run_id]
+        history = self._history[run_id]
+        versions: dict[str, int] = {}
+        for w in writes:
+            old = table.get(w.name)
+            if w.delete:
+                if old is None:
+                    continue
+                del table[w.name]
+                history.append((w.name, old["version"] + 1, seq, None, w.source_step, t, True))
+                versions[w.name] = 0
+                continue
+            if old is None:
+                prior = [h[1] for h in history if h[0] == w.name]
+                version = (max(prior) if prior else 0) + 1
+                row = {"created_at": t, "accessed_at": None, "access_count": 0}
+            else:
+                version = old["version"] + 1
+                row = old
+            data = self._keep(w.value)
+            row.update(value=data, type=w.type, scope=w.scope, version=version,
+                       source_step=w.source_step, updated_at=t, secret=w.secret, seq=seq)
+            table[w.name] = row
+            history.append((w.name, version, seq, data, w.source_step, t, False))
+            versions[w.name] = version
+        return versions
+
+    # ------------------------------------------------------------ variables
+    def _record(self, run_id: str, name: str, row: dict[str, Any]) -> VarRecord:
+        return VarRecord(name, self._decode(row["value"], f"run {run_id}: variable {name}"), row["type"],
+                         row["scope"], row["version"], row["source_step"], row["created_at"],
+                         row["updated_at"], row["accessed_at"], row["access_count"], row["secret"],
+                         row["seq"])
+
+    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+        with self._lock:
+            self._run(run_id)
+            return {n: self._record(run_id, n, row) for n, row in self._vars[run_id].items()
+                    if row["seq"] > since_seq}
+
+    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
+        with self._lock:
+            self._run(run_id)
+            row = self._vars[run_id].get(name)
+            if row is None:
+                raise NotFound(f"run {run_id} has no variable {name!r}")
+            if count_access:
+                row["access_count"] += 1
+                row["accessed_at"] = now()
+            return self._record(run_id, name, row)
+
+    def _external_seq(self, run_id: str) -> int:
+        run = self._run(run_id)
+        self._runs[run_id] = replace(run, seq=run.seq + 1)
+        return run.seq + 1
+
+    def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
+        with self._lock:
+            self._run(run_id)
+            current = self._vars[run_id].get(write.name, {}).get("version", 0)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(
+                    f"variable {write.name!r} of run {run_id} is at version {current}, "
+                    f"not {expected_version}; read it again and retry")
+            seq = self._external_seq(run_id)
+            t = now()
+            self._write_vars(run_id, (write,), seq, t)
+            self._events[run_id].append((seq, 0, "var.set", None,
+                                         {"name": write.name, "source": write.source_step}, t))
+            return self._record(run_id, write.name, self._vars[run_id][write.name])
+
+    def delete_var(self, run_id: str, name: str, source: str,
+                   expected_version: int | None = None) -> bool:
+        with self._lock:
+            self._run(run_id)
+            current = self._vars[run_id].get(name, {}).get("version", 0)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(f"variable {name!r} of run {run_id} is at version {current}, "
+                                    f"not {expected_version}")
+            if current == 0:
+                return False
+            seq = self._external_seq(run_id)
+            t = now()
+            self._write_vars(run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
+            self._events[run_id].append((seq, 0, "var.deleted", None, {"name": name, "source": source}, t))
+            return True
+
+    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+        with self._lock:
+            self._run(run_id)
+            rows = sorted((h for h in self._history[run_id] if h[0] == name), key=lambda h: h[1])
+            return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
+                                  h[4], h[5], h[6]) for h in rows]
+
+    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
+        with self._lock:
+            self._run(run_id)
+            last: dict[str, tuple] = {}
+            for h in self._history[run_id]:
+                if h[2] <= seq and (h[0] not in last or h[1] > last[h[0]][1]):
+                    last[h[0]] = h
+            return {n: self._decode(h[3], f"run {run_id}: {n}") for n, h in last.items() if not h[6]}
+
+    # ------------------------------------------------------------ steps and events
+    def steps(self, run_id: str) -> list[StepRecord]:
+        with self._lock:
+            self._run(run_id)
+            return [StepRecord(r[0], r[1], r[2], r[3], self._decode(r[4], "step inputs"),
+                               self._decode(r[5], "step result"), r[6], r[7], r[8], r[9], r[10])
+                    for r in self._steps[run_id]]
+
+    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
+        with self._lock:
+            self._run(run_id)
+            out = [EventRecord(*e) for e in self._events[run_id] if e[0] > after_seq]
+        return out if limit is None else out[:limit]
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"runs": len(self._runs),
+                    "steps": sum(map(len, self._steps.values())),
+                    "vars": sum(map(len, self._vars.values())),
+                    "var_history": sum(map(len, self._history.values())),
+                    "events": sum(map(len, self._events.values())),
+                    "blobs": len(self._blobs), "bytes": 0}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,437 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+One connection per store object, guarded by a lock; every write is one
+``BEGIN IMMEDIATE`` transaction, so several processes can share one file.
+``durability: normal`` maps to ``synchronous=NORMAL`` (survives a process
+crash), ``full`` to ``synchronous=FULL`` (also survives power loss).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
+from . import codec
+from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord,
+                   VarRecord, VarWrite, now)
+
+_RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
+             "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
+             "lease_expires, durability, env_snapshot, attempt")
+_VAR_COLS = ("name, value, type, scope, version, source_step, created_at, updated_at, "
+             "accessed_at, access_count, secret, seq")
+
+_UPSERT_VAR = (
+    "INSERT INTO vars (run_id, name, value, type, scope, version, source_step, created_at, "
+    "updated_at, access_count, secret, seq) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "coalesce((SELECT max(version) FROM var_history WHERE run_id = ?1 AND name = ?2), 0) + 1, "
+    "?6, ?7, ?7, 0, ?8, ?9) "
+    "ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value, type = excluded.type, "
+    "scope = excluded.scope, version = vars.version + 1, source_step = excluded.source_step, "
+    "updated_at = excluded.updated_at, secret = excluded.secret, seq = excluded.seq "
+    "RETURNING version")
+_INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, "
+                   "deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
+                "meta, started_at, finished_at, idempotency_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("tether.store") / "migrations" / "sqlite"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _opt_json(text: str | None) -> Any:
+    return None if text is None else codec.loads(text)
+
+
+class SQLiteStore:
+    """A Store on one SQLite file (or ``:memory:``)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, url: str | None = None) -> None:
+        self.path = str(path)
+        self.url = url or f"sqlite:///{self.path}"
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False, cached_statements=256)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            self._sync = "normal"
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from None
+
+    # ------------------------------------------------------------ plumbing
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for version, sql in _migrations():
+            if version <= current:
+                continue
+            with self._tx():
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {int(version)}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; driver errors become StoreError naming the file."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to {self.path}: {exc}") from None
+            try:
+                yield self._db
+            except BaseException as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"write to {self.path} failed: {exc}") from None
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    raise StoreError(f"commit to {self.path} failed: {exc}") from None
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"read from {self.path} failed: {exc}") from None
+
+    def _load_blob(self, digest: str) -> bytes | None:
+        rows = self._query("SELECT data FROM blobs WHERE hash = ?", (digest,))
+        return rows[0][0] if rows else None
+
+    def _decode(self, data: bytes | None, what: str) -> Any:
+        return None if data is None else codec.decode(data, self._load_blob, what=what)
+
+    def _put_blob(self, enc: codec.Encoded | None) -> bytes | None:
+        if enc is None:
+            return None
+        if enc.blob is not None:
+            self._db.execute("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)", enc.blob)
+        return enc.data
+
+    def _run_from_row(self, row: tuple) -> RunRecord:
+        try:
+            return RunRecord(
+                run_id=row[0], name=row[1], status=row[2], flow_text=row[3], flow_path=row[4],
+                inputs=self._decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
+                created_at=row[7], started_at=row[8], finished_at=row[9], seq=row[10],
+                cursor=_opt_json(row[11]), outputs=self._decode(row[12], f"run {row[0]}: outputs"),
+                error=_opt_json(row[13]), lease_owner=row[14], lease_epoch=row[15],
+                lease_expires=row[16], durability=row[17], env_snapshot=_opt_json(row[18]),
+                attempt=row[19])
+        except CorruptRecord:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise CorruptRecord(f"run {row[0]!r}: malformed run record: {exc}") from None
+
+    def _var_from_row(self, run_id: str, row: tuple) -> VarRecord:
+        try:
+            return VarRecord(
+                name=row[0], value=self._decode(row[1], f"run {run_id}: variable {row[0]}"),
+                type=row[2], scope=row[3], version=row[4], source_step=row[5], created_at=row[6],
+                updated_at=row[7], accessed_at=row[8], access_count=row[9], secret=bool(row[10]),
+                seq=row[11])
+        except CorruptRecord:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise CorruptRecord(f"run {run_id}: variable {row[0]!r} is malformed: {exc}") from None
+
+    # ------------------------------------------------------------ runs
+    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+        inputs = codec.encode(run.inputs)
+        t = now()
+        with self._tx() as db:
+            existing = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?",
+                                  (run.run_id,)).fetchone()
+            if existing is not None:
+                return self._run_from_row(existing), False
+            db.execute(
+                f"INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join('?' * 20)})",
+                (run.run_id, run.name, run.status, run.flow_text, run.flow_path, self._put_blob(inputs),
+                 run.parent_id, run.created_at or t, run.started_at, None, 0,
+                 codec.dumps_text(run.cursor), None, None, owner, 1, t + ttl, run.durability,
+                 codec.dumps_text(run.env_snapshot), run.attempt))
+            row = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
+        return self._run_from_row(row), True
+
+    def load_run(self, run_id: str) -> RunRecord:
+        rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in {self.url}")
+        return self._run_from_row(rows[0])
+
+    def list_runs(self, status: str | None = None, limit: int = 50,
+                  before: str | None = None) -> list[RunRecord]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if before:
+            where.append("run_id < ?")
+            params.append(before)
+        sql = f"SELECT {_RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run_id DESC LIMIT ?"
+        params.append(int(limit))
+        return [self._run_from_row(r) for r in self._query(sql, tuple(params))]
+
+    def run_seq(self, run_id: str) -> int:
+        rows = self._query("SELECT seq FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in {self.url}")
+        return rows[0][0]
+
+    # ------------------------------------------------------------ leases
+    def acquire_lease(self, run_id: str, owner: str, ttl: float,
+                      steal_epoch: int | None = None) -> RunRecord:
+        t = now()
+        with self._tx() as db:
+            row = db.execute("SELECT lease_owner, lease_epoch, lease_expires FROM runs WHERE run_id = ?",
+                             (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no run {run_id!r} in {self.url}")
+            holder, epoch, expires = row
+            free = holder is None or holder == owner or expires < t or steal_epoch == epoch
+            if not free:
+                raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
+                                    f"{expires - t:.0f}s more)")
+            db.execute("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? "
+                       "WHERE run_id = ?", (owner, epoch + 1, t + ttl, run_id))
+            out = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return self._run_from_row(out)
+
+    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
+        with self._tx() as db:
+            cur = db.execute("UPDATE runs SET lease_expires = ? WHERE run_id = ? AND lease_epoch = ?",
+                             (now() + ttl, run_id, epoch))
+            if cur.rowcount != 1:
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+
+    def release_lease(self, run_id: str, epoch: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
+                       "WHERE run_id = ? AND lease_epoch = ?", (run_id, epoch))
+
+    # ------------------------------------------------------------ commit
+    def commit(self, c: Commit) -> CommitResult:
+        t = now()
+        with self._tx() as db:
+            if c.durability != self._sync:
+                db.execute("PRAGMA synchronous=FULL" if c.durability == "full" else "PRAGMA synchronous=NORMAL")
+                self._sync = c.durability
+            r = c.run
+            if r is None:
+                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? "
+                                 "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+            elif r.status is None and not r.finished and r.outputs is None and r.error is None:
+                row = db.execute("UPDATE runs SET seq = seq + 1, cursor = ? WHERE run_id = ? AND "
+                                 "lease_epoch = ? RETURNING seq",
+                                 (codec.dumps_text(r.cursor), c.run_id, c.epoch)).fetchone()
+            else:
+                row = db.execute(
+                    "UPDATE runs SET seq = seq + 1, cursor = ?, status = coalesce(?, status), "
+                    "outputs = coalesce(?, outputs), error = ?, "
+                    "finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
+                    "WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
+                    (codec.dumps_text(r.cursor), r.status, self._put_blob(r.outputs),
+                     None if r.error is None else codec.dumps_text(r.error), r.finished, t,
+                     c.run_id, c.epoch)).fetchone()
+            if row is None:
+                raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
+                                f"(epoch {c.epoch}); its write was refused")
+            seq = row[0]
+            versions = self._write_vars(db, c.run_id, c.vars, seq, t)
+            for s in c.steps:
+                db.execute(_INSERT_STEP, (
+                    c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(s.inputs),
+                    self._put_blob(s.result), None if s.error is None else codec.dumps_text(s.error),
+                    None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
+                    s.finished_at, s.idempotency_key))
+            for idx, e in enumerate(c.events):
+                db.execute(_INSERT_EVENT, (c.run_id, seq, idx, e.type, e.step_id,
+                                           None if e.data is None else codec.dumps_text(e.data), t))
+            for name, count, at in c.accesses:
+                db.execute("UPDATE vars SET access_count = access_count + ?, accessed_at = ? "
+                           "WHERE run_id = ? AND name = ?", (count, at, c.run_id, name))
+        foreign = c.expected_seq is not None and seq != c.expected_seq + 1
+        return CommitResult(seq, versions, foreign)
+
+    def _write_vars(self, db: sqlite3.Connection, run_id: str, writes: tuple[VarWrite, ...] | list,
+                    seq: int, t: float) -> dict[str, int]:
+        versions: dict[str, int] = {}
+        for w in writes:
+            if w.delete:
+                row = db.execute("DELETE FROM vars WHERE run_id = ? AND name = ? RETURNING version",
+                                 (run_id, w.name)).fetchone()
+                if row is None:
+                    continue
+                version = row[0] + 1
+                db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, None, w.source_step, t, 1))
+                versions[w.name] = 0
+                continue
+            data = self._put_blob(w.value)
+            version = db.execute(_UPSERT_VAR, (run_id, w.name, data, w.type, w.scope, w.source_step,
+                                               t, int(w.secret), seq)).fetchone()[0]
+            db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, data, w.source_step, t, 0))
+            versions[w.name] = version
+        return versions
+
+    # ------------------------------------------------------------ variables
+    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+        rows = self._query(f"SELECT {_VAR_COLS} FROM vars WHERE run_id = ? AND seq > ?",
+                           (run_id, since_seq))
+        return {r[0]: self._var_from_row(run_id, r) for r in rows}
+
+    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
+        if count_access:
+            with self._tx() as db:
+                db.execute("UPDATE vars SET access_count = access_count + 1, accessed_at = ? "
+                           "WHERE run_id = ? AND name = ?", (now(), run_id, name))
+        rows = self._query(f"SELECT {_VAR_COLS} FROM vars WHERE run_id = ? AND name = ?", (run_id, name))
+        if not rows:
+            self.load_run(run_id)
+            raise NotFound(f"run {run_id} has no variable {name!r}")
+        return self._var_from_row(run_id, rows[0])
+
+    def _current_version(self, db: sqlite3.Connection, run_id: str, name: str) -> int:
+        row = db.execute("SELECT version FROM vars WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+        return 0 if row is None else row[0]
+
+    def _external_seq(self, db: sqlite3.Connection, run_id: str) -> int:
+        row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq", (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id!r} in {self.url}")
+        return row[0]
+
+    def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
+        t = now()
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                raise NotFound(f"no run {run_id!r} in {self.url}")
+            if expected_version is not None:
+                current = self._current_version(db, run_id, write.name)
+                if current != expected_version:
+                    raise ConflictError(
+                        f"variable {write.name!r} of run {run_id} is at version {current}, "
+                        f"not {expected_version}; read it again and retry")
+            seq = self._external_seq(db, run_id)
+            self._write_vars(db, run_id, (write,), seq, t)
+            db.execute(_INSERT_EVENT, (run_id, seq, 0, "var.set", None,
+                                       codec.dumps_text({"name": write.name, "source": write.source_step}), t))
+        return self.read_var(run_id, write.name)
+
+    def delete_var(self, run_id: str, name: str, source: str,
+                   expected_version: int | None = None) -> bool:
+        t = now()
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                raise NotFound(f"no run {run_id!r} in {self.url}")
+            current = self._current_version(db, run_id, name)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(f"variable {name!r} of run {run_id} is at version {current}, "
+                                    f"not {expected_version}")
+            if current == 0:
+                return False
+            seq = self._external_seq(db, run_id)
+            self._write_vars(db, run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
+            db.execute(_INSERT_EVENT, (run_id, seq, 0, "var.deleted", None,
+                                       codec.dumps_text({"name": name, "source": source}), t))
+        return True
+
+    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+        rows = self._query("SELECT version, seq, value, source_step, at, deleted FROM var_history "
+                           "WHERE run_id = ? AND name = ? ORDER BY version", (run_id, name))
+        return [HistoryRecord(name, r[0], r[1], self._decode(r[2], f"run {run_id}: {name} v{r[0]}"),
+                              r[3], r[4], bool(r[5])) for r in rows]
+
+    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
+        rows = self._query(
+            "SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
+            " SELECT name, max(version) AS v FROM var_history WHERE run_id = ? AND seq <= ? GROUP BY name"
+            ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = ?",
+            (run_id, seq, run_id))
+        return {r[0]: self._decode(r[1], f"run {run_id}: {r[0]}") for r in rows if not r[2]}
+
+    # ------------------------------------------------------------ steps and events
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._query("SELECT step_id, status, seq, attempts, inputs, result, error, meta, "
+                           "started_at, finished_at, idempotency_key FROM steps WHERE run_id = ? "
+                           "ORDER BY seq", (run_id,))
+        out = []
+        for r in rows:
+            what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
+            try:
+                out.append(StepRecord(r[0], r[1], r[2], r[3], self._decode(r[4], what),
+                                      self._decode(r[5], what), _opt_json(r[6]), _opt_json(r[7]),
+                                      r[8], r[9], r[10]))
+            except (ValueError, TypeError) as exc:
+                raise CorruptRecord(f"{what} is malformed: {exc}") from None
+        return out
+
+    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
+        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
+               "ORDER BY seq, idx")
+        params: tuple = (run_id, after_seq)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (int(limit),)
+        try:
+            return [EventRecord(r[0], r[1], r[2], r[3], _opt_json(r[4]), r[5])
+                    for r in self._query(sql, params)]
+        except ValueError as exc:
+            raise CorruptRecord(f"run {run_id}: malformed event: {exc}") from None
+
+    def stats(self) -> dict[str, int]:
+        out = {}
+        for table in ("runs", "steps", "vars", "var_history", "events", "blobs"):
+            out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
+        page_size = self._query("PRAGMA page_size")[0][0]
+        out["bytes"] = page_size * self._query("PRAGMA page_count")[0][0]
+        return out
+
+    def checkpoint_wal(self) -> None:
+        """Fold the WAL into the database file (used by benchmarks measuring size)."""
+        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def open_sqlite(url: str) -> SQLiteStore:
+    """Open ``sqlite:///relative/or/absolute/path`` (``sqlite:///:memory:`` too)."""
+    path = url[len("sqlite://"):]
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    if not path:
+        raise UsageError(f"invalid SQLite URL {url!r}: expected sqlite:///path/to.db")
+    return SQLiteStore(path, url=url)

@@ -1,0 +1,38 @@
+"""Tool registry: the built-in tools and plugins from the ``tether.tools`` entry points."""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import import_module
+from typing import Callable
+
+from ..errors import FlowError
+from .base import Tool, ToolContext, ToolResult
+
+BUILTIN = {"shell": "tether.tools.shell:run", "python": "tether.tools.python:run",
+           "http": "tether.tools.http:run"}
+
+
+@lru_cache(maxsize=1)
+def _plugins() -> dict[str, object]:
+    from importlib.metadata import entry_points
+    return {ep.name: ep for ep in entry_points(group="tether.tools")}
+
+
+def known_tools() -> set[str]:
+    """Names usable as ``tool:``."""
+    return set(BUILTIN) | set(_plugins())
+
+
+@lru_cache(maxsize=64)
+def get_tool(name: str) -> Callable[..., ToolResult]:
+    """The callable implementing tool ``name``; FlowError if there is none."""
+    if name in BUILTIN:
+        module, attr = BUILTIN[name].split(":")
+        return getattr(import_module(module), attr)
+    ep = _plugins().get(name)
+    if ep is None:
+        raise FlowError(f"unknown tool {name!r}")
+    return ep.load()  # type: ignore[attr-defined]
+
+
+__all__ = ["Tool", "ToolContext", "ToolResult", "known_tools", "get_tool"]

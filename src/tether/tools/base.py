@@ -1,0 +1,49 @@
+"""What a tool receives and returns."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+
+@dataclass
+class ToolContext:
+    """The step context a tool (and a python callable's ``ctx`` parameter) sees.
+
+    ``vars`` is a read-only snapshot of the run's variables when the attempt started;
+    ``set_var`` buffers a write that is committed together with the step, so a
+    failed or re-run step never leaves a half-applied write behind.
+    """
+
+    run_id: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+    vars: Mapping[str, Any]
+    base_dir: str
+    timeout: float | None
+    db_url: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    writes: dict[str, Any] = field(default_factory=dict)
+    _check_name: Callable[[str], str] | None = None
+
+    def set_var(self, name: str, value: Any) -> None:
+        """Set run variable ``name`` when this step commits."""
+        from ..ids import check_var_name
+        from ..store import codec
+        check_var_name(name)
+        codec.encode(value)
+        self.writes[name] = value
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool's result (any JSON value) and its metadata (duration, exit code, status...)."""
+
+    result: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(Protocol):
+    def __call__(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run one attempt. Raise ToolError to fail it (``retryable`` decides retries)."""

@@ -1,0 +1,121 @@
+"""``tool: python`` — call ``module:callable`` or the ``main`` of inline ``code``.
+
+The flow file's folder is put on the import path. Arguments are passed as
+keyword arguments (a deep copy, so user code cannot alter the run's state);
+a parameter named ``ctx`` receives the :class:`ToolContext`.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import threading
+import time
+from functools import lru_cache
+from typing import Any, Callable
+
+import orjson
+
+from ..errors import ToolError
+from .base import ToolContext, ToolResult
+
+_import_lock = threading.Lock()
+
+
+def _resolve(spec: str, base_dir: str) -> Callable[..., Any]:
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ToolError(f"python: 'function' must look like 'module:callable', not {spec!r}",
+                        type_="ArgumentError", retryable=False)
+    module_name, _, attr = spec.partition(":")
+    with _import_lock:
+        if base_dir not in sys.path:
+            sys.path.insert(0, base_dir)
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ToolError(f"python: cannot import {module_name!r}: {exc}", type_="ImportError",
+                            retryable=False) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ToolError(f"python: {module_name!r} has no attribute {attr!r}", type_="ImportError",
+                            retryable=False) from None
+    if not callable(obj):
+        raise ToolError(f"python: {spec!r} is not callable", type_="ArgumentError", retryable=False)
+    return obj
+
+
+@lru_cache(maxsize=256)
+def _compile_code(code: str) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"__name__": "tether_inline"}
+    try:
+        exec(compile(code, "<flow python code>", "exec"), namespace)  # the flow author's own code
+    except SyntaxError as exc:
+        raise ToolError(f"python: syntax error in code at line {exc.lineno}: {exc.msg}",
+                        type_="SyntaxError", retryable=False) from None
+    main = namespace.get("main")
+    if not callable(main):
+        raise ToolError("python: inline code must define a function named main", type_="ArgumentError",
+                        retryable=False)
+    return main
+
+
+@lru_cache(maxsize=1024)
+def _wants_ctx(fn: Callable[..., Any]) -> bool:
+    try:
+        return "ctx" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float | None) -> Any:
+    if timeout is None:
+        return fn(**kwargs)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(**kwargs)
+        except BaseException as exc:  # handed back to the calling thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True, name="tether-python-step")
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise ToolError(f"python callable timed out after {timeout:g}s (its thread is abandoned)",
+                        type_="TimeoutError")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    unknown = set(args) - {"function", "code", "args"}
+    if unknown:
+        raise ToolError(f"python: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+    if ("function" in args) == ("code" in args):
+        raise ToolError("python: give exactly one of 'function' or 'code'", type_="ArgumentError",
+                        retryable=False)
+    fn = _resolve(args["function"], ctx.base_dir) if "function" in args else _compile_code(str(args["code"]))
+    call_args = args.get("args") or {}
+    if not isinstance(call_args, dict):
+        raise ToolError("python: 'args' must be a mapping of argument names to values",
+                        type_="ArgumentError", retryable=False)
+    kwargs = orjson.loads(orjson.dumps(call_args))
+    if _wants_ctx(fn):
+        kwargs["ctx"] = ctx
+    started = time.monotonic()
+    try:
+        value = _call(fn, kwargs, ctx.timeout)
+    except ToolError:
+        raise
+    except Exception as exc:  # user code: any failure fails the attempt
+        raise ToolError(f"{type(exc).__name__}: {exc}", type_=type(exc).__name__) from None
+    try:
+        value = orjson.loads(orjson.dumps(value))
+    except TypeError as exc:
+        raise ToolError(f"python: the result is not JSON-serialisable ({exc})", type_="ResultError",
+                        retryable=False) from None
+    return ToolResult(value, {"duration": round(time.monotonic() - started, 6)})
