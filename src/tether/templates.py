@@ -18,7 +18,7 @@ import datetime as _dt
 import difflib
 import re
 import time
-import uuid as _uuid
+import uuid as uuidlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
@@ -83,6 +83,15 @@ class _Undefined(StrictUndefined):
 
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
         raise MissingName(self._undefined_name, self._undefined_obj)
+
+
+# Jinja binds __add__, __str__, __iter__... to the base class's function object, so
+# overriding the method alone would miss them: rebind every such alias.
+for _cls in (StrictUndefined, StrictUndefined.__mro__[1]):
+    for _attr, _value in vars(_cls).items():
+        if _value is getattr(StrictUndefined.__mro__[1], "_fail_with_undefined_error") and _attr != \
+                "_fail_with_undefined_error":
+            setattr(_Undefined, _attr, _Undefined._fail_with_undefined_error)
 
 
 class AttrView:
@@ -209,14 +218,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         except OverflowError as exc:
             raise TemplateError(f"arithmetic overflow in '{operator}': {exc}") from None
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        if getattr(__obj, "__name__", None) in ("format", "format_map") and isinstance(
-                getattr(__obj, "__self__", None), str):
-            _check_format_string(__obj.__self__)
-            for a in list(args) + list(kwargs.values()):
-                if isinstance(a, int) and a > MAX_FORMAT_WIDTH:
-                    raise TemplateError("format argument too large for a width")
-        return super().call(__context, __obj, *args, **kwargs)
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, str) and attribute in ("format", "format_map"):
+            _check_format_string(obj)
+            method = super().getattr(obj, attribute)
+
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                for a in list(args) + list(kwargs.values()):
+                    if isinstance(a, int) and not isinstance(a, bool) and a > MAX_FORMAT_WIDTH:
+                        raise TemplateError("format argument too large to be a width")
+                return method(*args, **kwargs)
+            return checked
+        return super().getattr(obj, attribute)
 
 
 def _bounded_filter(env: _Sandbox, name: str, check: Callable[..., None]) -> None:
@@ -265,7 +278,7 @@ def _timestamp() -> float:
 
 
 def _uuid() -> str:
-    return str(_uuid.uuid4())
+    return str(uuidlib.uuid4())
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:

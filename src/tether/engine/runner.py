@@ -134,6 +134,8 @@ class Runner:
         """Apply ``values`` to the in-memory state and return writes for those that changed."""
         out = []
         state = self.state
+        if self.secrets:
+            values = mask(values, self.secrets)  # a value derived from a secret must not reach the store
         for name, value in values.items():
             old = state.values.get(name, MISSING)
             if old is not MISSING and same_value(old, value):
@@ -145,9 +147,10 @@ class Runner:
             out.append(VarWrite(name, codec.encode(value), vtype, scope, source, secret))
         return out
 
-    def _render_block(self, block: dict[str, Any], scope: dict[str, Any], where: str) -> dict[str, Any]:
+    def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
         """Render a vars block against one state: entries do not see each other."""
-        return {name: render_deep(tmpl, scope, f"{where}.{name}") for name, tmpl in block.items()}
+        return {name: render_deep(tmpl, scope, f"step {sid!r}, field '{field}.{name}'")
+                for name, tmpl in block.items()}
 
     # ------------------------------------------------------------ run
     def start_fresh(self) -> None:
@@ -245,7 +248,7 @@ class Runner:
                 for name, tmpl in step.let.items():
                     let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
             if step.vars.before:
-                before = self._render_block(step.vars.before, scope, f"step {sid!r}, field 'vars.before'")
+                before = self._render_block(step.vars.before, scope, sid, "vars.before")
                 writes += self._writes(before, "step_result", sid)
             result, meta = None, None
             if step.tool is not None:
@@ -261,7 +264,7 @@ class Runner:
                     writes += self._writes(ctx_writes, "step_result", sid)
             scope["result"] = result
             if step.vars.after:
-                after = self._render_block(step.vars.after, scope, f"step {sid!r}, field 'vars'")
+                after = self._render_block(step.vars.after, scope, sid, "vars")
                 writes += self._writes(after, "step_result", sid)
             nxt = self._next(step, scope)
         except StepFailed as failed:

@@ -127,15 +127,26 @@ def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
             yield base.name, node.arg.value
 
 
-def _reference_problems(source: Source, flow: Flow) -> list[str]:
+def _steps(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    steps = data.get("steps")
+    return [(i, st) for i, st in enumerate(steps) if isinstance(st, dict)] if isinstance(steps, list) else []
+
+
+def _names(data: dict[str, Any], key: str) -> set[str]:
+    value = data.get(key)
+    return {str(k) for k in value} if isinstance(value, dict) else set()
+
+
+def _reference_problems(source: Source) -> list[str]:
+    data = source.data
     problems = []
-    step_ids = {s.id for s in flow.steps}
-    known = {"inputs": set(flow.inputs), "workload": set(flow.inputs), "env": set(flow.env),
-             "steps": step_ids}
+    step_ids = {str(st.get("id")) for _, st in _steps(data) if "id" in st}
+    inputs, env = _names(data, "inputs"), _names(data, "env")
+    known = {"inputs": inputs, "workload": inputs, "env": env, "steps": step_ids}
     label = {"inputs": "input", "workload": "input", "env": "environment variable", "steps": "step"}
     declare = {"inputs": "declare it under 'inputs:'", "workload": "declare it under 'inputs:'",
                "env": "declare it under 'env:'", "steps": "no step has that id"}
-    for path, text in flow_templates(source.data):
+    for path, text in flow_templates(data):
         try:
             ast = parse_ast(text)
         except TemplateError as exc:
@@ -149,28 +160,36 @@ def _reference_problems(source: Source, flow: Flow) -> list[str]:
     return problems
 
 
-def computed_dependencies(flow: Flow) -> dict[str, set[str]]:
-    """For each computed variable, the variable names its expression reads."""
+def _dependencies(computed: dict[str, Any], plain: set[str]) -> dict[str, set[str]]:
     deps: dict[str, set[str]] = {}
-    for name, text in flow.computed.items():
+    for name, text in computed.items():
         found: set[str] = set()
+        deps[name] = found
+        if not isinstance(text, str):
+            continue
         try:
             ast = parse_ast(text)
         except TemplateError:
-            deps[name] = found
             continue
         for root, attr in references(ast):
             if root == "vars":
                 found.add(attr)
         for n in ast.find_all(nodes.Name):
-            if n.ctx == "load" and (n.name in flow.computed or n.name in flow.vars):
+            if n.ctx == "load" and (n.name in computed or n.name in plain):
                 found.add(n.name)
-        deps[name] = found
     return deps
 
 
-def _cycle_problems(source: Source, flow: Flow) -> list[str]:
-    deps = computed_dependencies(flow)
+def computed_dependencies(flow: Flow) -> dict[str, set[str]]:
+    """For each computed variable, the variable names its expression reads."""
+    return _dependencies(dict(flow.computed), set(flow.vars))
+
+
+def _cycle_problems(source: Source) -> list[str]:
+    computed = source.data.get("computed")
+    if not isinstance(computed, dict):
+        return []
+    deps = _dependencies(computed, _names(source.data, "vars"))
     problems, reported = [], set()
     state: dict[str, int] = {}
 
@@ -198,51 +217,70 @@ def _cycle_problems(source: Source, flow: Flow) -> list[str]:
     return problems
 
 
-def _graph_problems(source: Source, flow: Flow) -> list[str]:
+def _graph_problems(source: Source) -> list[str]:
     from ..tools import known_tools
 
+    data = source.data
     problems = []
     first: dict[str, int] = {}
-    for i, step in enumerate(flow.steps):
-        if step.id in first:
-            problems.append(f"{source.where(('steps', i, 'id'))}: duplicate step id {step.id!r} "
-                            f"(first used by step {first[step.id] + 1})")
+    for i, st in _steps(data):
+        sid = st.get("id")
+        if not isinstance(sid, str):
+            continue
+        if sid in first:
+            problems.append(f"{source.where(('steps', i, 'id'))}: duplicate step id {sid!r} "
+                            f"(first used by step {first[sid] + 1})")
         else:
-            first[step.id] = i
+            first[sid] = i
     ids = set(first)
     targets = ids | {"end"}
     tools = known_tools()
-    for i, step in enumerate(flow.steps):
-        if isinstance(step.next, str) and step.next not in targets:
-            problems.append(f"{source.where(('steps', i, 'next'))}: goto target {step.next!r} is not a step"
-                            f"{hint(step.next, targets)}")
-        elif isinstance(step.next, list):
-            for j, rule in enumerate(step.next):
-                if rule.goto not in targets:
+    for i, st in _steps(data):
+        nxt = st.get("next")
+        if isinstance(nxt, str) and nxt not in targets:
+            problems.append(f"{source.where(('steps', i, 'next'))}: goto target {nxt!r} is not a step"
+                            f"{hint(nxt, targets)}")
+        elif isinstance(nxt, list):
+            for j, rule in enumerate(nxt):
+                goto = rule.get("goto") if isinstance(rule, dict) else None
+                if isinstance(goto, str) and goto not in targets:
                     problems.append(f"{source.where(('steps', i, 'next', j, 'goto'))}: goto target "
-                                    f"{rule.goto!r} is not a step{hint(rule.goto, targets)}")
-        if step.on_failure not in ("fail", "continue") and step.on_failure not in ids:
+                                    f"{goto!r} is not a step{hint(goto, targets)}")
+        on_failure = st.get("on_failure")
+        if isinstance(on_failure, str) and on_failure not in ("fail", "continue") and on_failure not in ids:
             problems.append(f"{source.where(('steps', i, 'on_failure'))}: on_failure must be 'fail', "
-                            f"'continue' or a step id, not {step.on_failure!r}"
-                            f"{hint(step.on_failure, ids | {'fail', 'continue'})}")
-        if step.tool is not None and step.tool not in tools:
-            problems.append(f"{source.where(('steps', i, 'tool'))}: unknown tool {step.tool!r}"
-                            f"{hint(step.tool, tools)}")
+                            f"'continue' or a step id, not {on_failure!r}"
+                            f"{hint(on_failure, ids | {'fail', 'continue'})}")
+        tool = st.get("tool")
+        if isinstance(tool, str) and tool not in tools:
+            problems.append(f"{source.where(('steps', i, 'tool'))}: unknown tool {tool!r}{hint(tool, tools)}")
+    computed = _names(data, "computed")
     for kind in ("secret_vars", "temp_vars"):
-        for j, name in enumerate(getattr(flow, kind)):
-            if name in flow.computed:
+        names = data.get(kind)
+        for j, name in enumerate(names if isinstance(names, list) else []):
+            if name in computed:
                 problems.append(f"{source.where((kind, j))}: {name!r} is a computed variable")
     return problems
 
 
 def validate(source: Source) -> Flow:
     """The validated Flow of ``source``; FlowError listing every problem otherwise."""
+    flow: Flow | None = None
+    problems: list[str] = []
     try:
         flow = Flow.model_validate(source.data)
     except ValidationError as exc:
         problems = _model_problems(source, exc)
-        raise FlowError(f"{source.name}: the flow is not valid", problems) from None
-    problems = _graph_problems(source, flow) + _reference_problems(source, flow) + _cycle_problems(source, flow)
-    if problems:
+    problems += _graph_problems(source) + _reference_problems(source) + _cycle_problems(source)
+    if problems or flow is None:
+        problems.sort(key=_position)
         raise FlowError(f"{source.name}: the flow is not valid", problems)
     return flow
+
+
+def _position(problem: str) -> tuple[int, int]:
+    parts = problem.split(":")
+    try:
+        return int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return 0, 0

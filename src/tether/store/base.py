@@ -252,7 +252,8 @@ class Store(Protocol):
         """Events with ``seq > after_seq``, in order."""
 
     def stats(self) -> dict[str, int]:
-        """Counts of runs, steps, variables, history rows, events and bytes, for ``tether stats``."""
+        """Counts of runs, steps, vars, var_history, events, blobs and bytes, and the summed
+        template cache hits and misses recorded by finished runs, for ``tether stats``."""
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

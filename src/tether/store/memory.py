@@ -262,7 +262,11 @@ class MemoryStore:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"runs": len(self._runs),
+            ends = [e[4] for evs in self._events.values() for e in evs
+                    if e[2] in ("run.completed", "run.failed", "run.paused", "run.cancelled")]
+            cache = [(d or {}).get("template_cache", {}) for d in ends]
+            return {"template_hits": sum(c.get("hits", 0) for c in cache),
+                    "template_misses": sum(c.get("misses", 0) for c in cache),"runs": len(self._runs),
                     "steps": sum(map(len, self._steps.values())),
                     "vars": sum(map(len, self._vars.values())),
                     "var_history": sum(map(len, self._history.values())),

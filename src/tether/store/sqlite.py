@@ -244,10 +244,14 @@ class SQLiteStore:
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
         t = now()
-        with self._tx() as db:
-            if c.durability != self._sync:
-                db.execute("PRAGMA synchronous=FULL" if c.durability == "full" else "PRAGMA synchronous=NORMAL")
+        with self._lock:
+            if c.durability != self._sync:  # a pragma that cannot change inside a transaction
+                self._db.execute("PRAGMA synchronous=FULL" if c.durability == "full" else "PRAGMA synchronous=NORMAL")
                 self._sync = c.durability
+            return self._commit(c, t)
+
+    def _commit(self, c: Commit, t: float) -> CommitResult:
+        with self._tx() as db:
             r = c.run
             if r is None:
                 row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? "
@@ -414,6 +418,11 @@ class SQLiteStore:
         out = {}
         for table in ("runs", "steps", "vars", "var_history", "events", "blobs"):
             out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
+        row = self._query(
+            "SELECT coalesce(sum(json_extract(data, '$.template_cache.hits')), 0), "
+            "coalesce(sum(json_extract(data, '$.template_cache.misses')), 0) FROM events "
+            "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")[0]
+        out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
         page_size = self._query("PRAGMA page_size")[0][0]
         out["bytes"] = page_size * self._query("PRAGMA page_count")[0][0]
         return out

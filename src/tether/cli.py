@@ -1,0 +1,395 @@
+"""The ``tether`` command line. Every command has ``--json``; errors never show a
+traceback unless ``--debug`` is given. Heavy modules are imported inside commands."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="Tether runs YAML workflows whose variables and state survive every crash.\n\n"
+                       "The store is chosen by --db or TETHER_DB (default sqlite:///.tether/tether.db).")
+
+EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "running": 0, "pending": 0,
+                  "interrupted": 1}
+
+
+class _G:
+    db: str | None = None
+    debug: bool = False
+
+
+G = _G()
+
+
+@app.callback()
+def main_options(
+    db: Optional[str] = typer.Option(None, "--db", envvar="TETHER_DB",
+                                     help="Store URL: sqlite:///path.db (default sqlite:///.tether/tether.db) "
+                                          "or memory://"),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+) -> None:
+    G.db, G.debug = db, debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# ------------------------------------------------------------------ helpers
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _engine() -> Any:
+    from .engine.engine import Engine
+    return Engine(G.db)
+
+
+def _print_json(doc: Any) -> None:
+    import orjson
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _fail(exc: BaseException) -> None:
+    from .errors import TetherError
+    if G.debug:
+        import traceback
+        traceback.print_exception(exc)
+    err = _console(stderr=True)
+    if isinstance(exc, TetherError):
+        for line in str(exc).splitlines():
+            err.print(f"error: {line}" if not line.startswith(("hint:", "  ")) else line, markup=False)
+        raise typer.Exit(exc.exit_code)
+    err.print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False)
+    raise typer.Exit(70)
+
+
+def _guard(fn: Any) -> Any:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the CLI boundary: every error becomes a message and an exit code
+            _fail(exc)
+    return wrapper
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON when it parses as JSON, else the text itself."""
+    import orjson
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
+    from .errors import UsageError
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{what} must look like NAME=VALUE, not {item!r}")
+        out[name.strip()] = parse_value(value)
+    return out
+
+
+def _iso(t: float | None) -> str | None:
+    from .engine.runner import iso
+    return iso(t)
+
+
+def _run_doc(run: Any) -> dict[str, Any]:
+    return {"run_id": run.id, "status": run.status, "outputs": run.outputs, "error": run.error}
+
+
+def _step_doc(s: Any) -> dict[str, Any]:
+    return {"step_id": s.step_id, "status": s.status, "seq": s.seq, "attempts": s.attempts,
+            "inputs": s.inputs, "result": s.result, "error": s.error, "meta": s.meta,
+            "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at),
+            "duration": (s.finished_at - s.started_at) if s.started_at and s.finished_at else None,
+            "idempotency_key": s.idempotency_key}
+
+
+def _var_doc(v: Any) -> dict[str, Any]:
+    return {"name": v.name, "value": v.value, "type": v.type, "scope": v.scope, "version": v.version,
+            "source_step": v.source_step, "created_at": _iso(v.created_at), "updated_at": _iso(v.updated_at),
+            "accessed_at": _iso(v.accessed_at), "access_count": v.access_count}
+
+
+def _short(value: Any, width: int = 60) -> str:
+    import orjson
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _report_run(run: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(_run_doc(run))
+    else:
+        con = _console()
+        colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
+        con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
+        if run.error:
+            where = f" in step {run.error.get('step')}" if run.error.get("step") else ""
+            con.print(f"  error{where}: {run.error.get('type')}: {run.error.get('message')}", markup=False)
+        for k, v in (run.outputs or {}).items():
+            con.print(f"  {k} = {_short(v, 200)}", markup=False)
+    raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
+
+
+# ------------------------------------------------------------------ commands
+
+@app.command()
+@_guard
+def run(
+    flow: Path = typer.Argument(..., help="Flow file (.yaml, .yml or .json)."),
+    input_: Optional[List[str]] = typer.Option(None, "-i", "--input", help="Input NAME=VALUE (JSON or text)."),
+    inputs_file: Optional[Path] = typer.Option(None, "--inputs", help="JSON file of inputs."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id; an existing id returns that run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused."""
+    from .errors import UsageError
+    inputs: dict[str, Any] = {}
+    if inputs_file is not None:
+        import orjson
+        try:
+            data = orjson.loads(inputs_file.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise UsageError(f"--inputs {inputs_file}: cannot read a JSON object: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"--inputs {inputs_file}: must hold a JSON object")
+        inputs.update(data)
+    inputs.update(_pairs(input_, "-i"))
+    engine = _engine()
+    result = engine.run(flow, inputs, run_id=run_id)
+    if not result.created and not as_json:
+        _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
+    _report_run(result, as_json)
+
+
+@app.command()
+@_guard
+def runs(
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status."),
+    limit: int = typer.Option(20, "--limit", min=1, max=10000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List runs, newest first."""
+    records = _engine().runs(status, limit)
+    docs = [{"run_id": r.run_id, "name": r.name, "status": r.effective_status(), "parent_id": r.parent_id,
+             "created_at": _iso(r.created_at), "finished_at": _iso(r.finished_at), "seq": r.seq}
+            for r in records]
+    if as_json:
+        _print_json(docs)
+        return
+    from rich.table import Table
+    table = Table("run", "flow", "status", "started", "checkpoints")
+    for d in docs:
+        table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]))
+    _console().print(table)
+
+
+@app.command()
+@_guard
+def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one run: status, outputs, error and its step records."""
+    engine = _engine()
+    rec = engine.record(run_id)
+    steps = engine.steps(run_id)
+    doc = {"run_id": rec.run_id, "status": rec.effective_status(), "outputs": rec.outputs, "error": rec.error,
+           "flow": rec.name, "parent_id": rec.parent_id, "created_at": _iso(rec.created_at),
+           "started_at": _iso(rec.started_at), "finished_at": _iso(rec.finished_at), "seq": rec.seq,
+           "steps": [_step_doc(s) for s in steps]}
+    if as_json:
+        _print_json(doc)
+        return
+    con = _console()
+    con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
+    con.print(f"  started {doc['started_at']}  finished {doc['finished_at'] or '-'}", markup=False)
+    if rec.error:
+        con.print(f"  error: {rec.error}", markup=False)
+    from rich.table import Table
+    table = Table("seq", "step", "status", "attempts", "duration", "result / error")
+    for s in steps:
+        d = _step_doc(s)
+        table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
+                      f"{d['duration']:.3f}s" if d["duration"] is not None else "",
+                      _short(s.error if s.error else s.result))
+    con.print(table)
+    for k, v in (rec.outputs or {}).items():
+        con.print(f"  output {k} = {_short(v, 200)}", markup=False)
+
+
+VARS_HELP = """Read and write run variables.
+
+\b
+  tether vars RUN                          all variables
+  tether vars get RUN NAME                 one variable with metadata
+  tether vars set RUN NAME VALUE [--expect-version N]
+  tether vars rm RUN NAME [--expect-version N]
+  tether vars history RUN NAME             every write, with its checkpoint
+
+VALUE is parsed as JSON when it parses, else taken as text."""
+
+
+@app.command("vars", help=VARS_HELP)
+@_guard
+def vars_(
+    args: List[str] = typer.Argument(..., metavar="[get|set|rm|history] RUN [NAME] [VALUE]"),
+    expect_version: Optional[int] = typer.Option(None, "--expect-version", min=0,
+                                                 help="Refuse the write unless the variable is at this "
+                                                      "version (0: must not exist). Exit 4 otherwise."),
+    temp: bool = typer.Option(False, "--temp", help="With set: a temp variable, removed when the run ends."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    from .errors import UsageError
+    engine = _engine()
+    verbs = {"get": 2, "set": 3, "rm": 2, "history": 2}
+    if args[0] in verbs and len(args) > 1:
+        verb, rest = args[0], args[1:]
+        if len(rest) != verbs[verb]:
+            raise UsageError(f"usage: tether vars {verb} RUN NAME" + (" VALUE" if verb == "set" else ""))
+    elif len(args) == 1:
+        verb, rest = "list", args
+    else:
+        raise UsageError("usage: tether vars RUN | tether vars get|set|rm|history RUN NAME [VALUE]")
+    con = _console()
+    if verb == "list":
+        values = engine.vars(rest[0])
+        if as_json:
+            _print_json(values)
+            return
+        from rich.table import Table
+        table = Table("name", "value")
+        for k, v in values.items():
+            table.add_row(k, _short(v, 100))
+        con.print(table)
+    elif verb == "get":
+        doc = _var_doc(engine.variable(rest[0], rest[1]))
+        if as_json:
+            _print_json(doc)
+            return
+        con.print(_short(doc["value"], 10_000), markup=False)
+        con.print(f"type {doc['type']}, scope {doc['scope']}, version {doc['version']}, "
+                  f"written by {doc['source_step']} at {doc['updated_at']}, read {doc['access_count']} times",
+                  style="dim", markup=False)
+    elif verb == "set":
+        rec = engine.set_var(rest[0], rest[1], parse_value(rest[2]), expect_version,
+                             scope="temp" if temp else "run", source="cli")
+        if as_json:
+            _print_json(_var_doc(rec))
+        else:
+            con.print(f"{rec.name} = {_short(rec.value, 200)} (version {rec.version})", markup=False)
+    elif verb == "rm":
+        engine.delete_var(rest[0], rest[1], expect_version, source="cli")
+        if as_json:
+            _print_json({"run_id": rest[0], "var_name": rest[1], "deleted": True})
+        else:
+            con.print(f"removed {rest[1]}", markup=False)
+    else:
+        rows = engine.history(rest[0], rest[1])
+        docs = [{"version": h.version, "value": None if h.deleted else h.value, "seq": h.seq,
+                 "source_step": h.source_step, "at": _iso(h.at), **({"deleted": True} if h.deleted else {})}
+                for h in rows]
+        if as_json:
+            _print_json(docs)
+            return
+        from rich.table import Table
+        table = Table("version", "checkpoint", "written by", "at", "value")
+        for d in docs:
+            table.add_row(str(d["version"]), str(d["seq"]), str(d["source_step"]), (d["at"] or "")[:23],
+                          "(deleted)" if d.get("deleted") else _short(d["value"], 80))
+        con.print(table)
+
+
+@app.command()
+@_guard
+def trace(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The run's event timeline."""
+    events = _engine().events(run_id)
+    docs = [{"seq": e.seq, "idx": e.idx, "type": e.type, "step_id": e.step_id, "data": e.data, "at": _iso(e.at)}
+            for e in events]
+    if as_json:
+        _print_json(docs)
+        return
+    from rich.table import Table
+    table = Table("seq", "at", "event", "step", "data")
+    for d in docs:
+        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "",
+                      _short(d["data"], 80) if d["data"] else "")
+    _console().print(table)
+
+
+@app.command()
+@_guard
+def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check FLOW without running it. Prints every problem as file:line:col: message; exit 2 if any."""
+    from .errors import FlowError
+    from .spec import load_flow
+    try:
+        loaded = load_flow(flow)
+    except FlowError as exc:
+        if as_json:
+            _print_json({"valid": False, "problems": exc.problems})
+        else:
+            err = _console(stderr=True)
+            for p in exc.problems:
+                err.print(p, markup=False)
+            err.print(f"{len(exc.problems)} problem(s) found", markup=False)
+        raise typer.Exit(2)
+    if as_json:
+        _print_json({"valid": True, "problems": [], "name": loaded.flow.name, "steps": len(loaded.flow.steps)})
+    else:
+        _console().print(f"{flow}: ok ({loaded.flow.name}, {len(loaded.flow.steps)} steps)", markup=False)
+
+
+@app.command()
+@_guard
+def schema() -> None:
+    """Print the JSON Schema of flow files (for editor completion and checking)."""
+    from .spec import json_schema
+    _print_json(json_schema())
+
+
+@app.command()
+@_guard
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Store counts and the template compile-cache hit rate over finished runs."""
+    engine = _engine()
+    s = dict(engine.store.stats())
+    total = s["template_hits"] + s["template_misses"]
+    s["template_hit_rate"] = round(s["template_hits"] / total, 6) if total else None
+    s["store"] = engine.store.url
+    if as_json:
+        _print_json(s)
+        return
+    from rich.table import Table
+    table = Table("what", "value")
+    for k in ("store", "runs", "steps", "vars", "var_history", "events", "blobs", "bytes",
+              "template_hits", "template_misses", "template_hit_rate"):
+        v = s.get(k)
+        table.add_row(k, f"{v:.2%}" if k == "template_hit_rate" and v is not None else str(v))
+    _console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The Store contract: every backend must pass every test here, unchanged."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tether.errors import ConflictError, CorruptRecord, LeaseLost, NotFound
+from tether.store import codec, open_store
+from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, VarWrite
+
+
+@pytest.fixture
+def store(store_url: str):
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+def new_run(store, run_id: str = "r1", owner: str = "me", ttl: float = 30.0):
+    rec = RunRecord(run_id=run_id, name="f", status="running", flow_text="name: f", flow_path=None,
+                    inputs={"a": 1}, cursor={"next": "s1"})
+    return store.create_run(rec, owner, ttl)
+
+
+def var(name: str, value, **kw) -> VarWrite:
+    return VarWrite(name, codec.encode(value), **kw)
+
+
+def test_create_run_is_idempotent_and_takes_the_lease(store):
+    run, created = new_run(store)
+    assert created and run.lease_owner == "me" and run.lease_epoch == 1 and run.seq == 0
+    again, created2 = new_run(store, owner="other")
+    assert not created2 and again.lease_owner == "me" and again.inputs == {"a": 1}
+
+
+def test_load_unknown_run_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.load_run("nope")
+
+
+def test_commit_advances_seq_and_writes_everything(store):
+    run, _ = new_run(store)
+    step = StepWrite("s1", "completed", 1, codec.encode({"with": {"x": 1}}), codec.encode([1, 2]), None,
+                     {"duration": 0.1}, 1.0, 2.0, "r1/s1/0")
+    res = store.commit(Commit("r1", run.lease_epoch, (step,), (var("x", 5), var("y", "a")),
+                              (EventWrite("step.completed", "s1", {"k": 1}),), RunUpdate(cursor={"next": "s2"}),
+                              expected_seq=0))
+    assert res.seq == 1 and res.versions == {"x": 1, "y": 1} and not res.foreign
+    loaded = store.load_run("r1")
+    assert loaded.seq == 1 and loaded.cursor == {"next": "s2"}
+    (rec,) = store.steps("r1")
+    assert (rec.step_id, rec.status, rec.result, rec.inputs, rec.meta, rec.seq) == \
+        ("s1", "completed", [1, 2], {"with": {"x": 1}}, {"duration": 0.1}, 1)
+    assert {n: v.value for n, v in store.read_vars("r1").items()} == {"x": 5, "y": "a"}
+    (ev,) = store.events("r1")
+    assert (ev.seq, ev.type, ev.step_id, ev.data) == (1, "step.completed", "s1", {"k": 1})
+
+
+def test_versions_and_history_track_every_write(store):
+    run, _ = new_run(store)
+    for value in (1, 2, 3):
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("c", value),)))
+    assert store.read_var("r1", "c").version == 3
+    hist = store.var_history("r1", "c")
+    assert [(h.version, h.value, h.seq) for h in hist] == [(1, 1, 1), (2, 2, 2), (3, 3, 3)]
+    assert store.state_at("r1", 2) == {"c": 2}
+    assert store.read_vars("r1", since_seq=2).keys() == {"c"}
+    assert store.read_vars("r1", since_seq=3) == {}
+
+
+def test_commit_with_a_stale_epoch_is_refused_and_writes_nothing(store):
+    run, _ = new_run(store)
+    taken = store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch)
+    assert taken.lease_epoch == run.lease_epoch + 1
+    with pytest.raises(LeaseLost):
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1),),
+                            events=(EventWrite("step.completed", "s"),)))
+    assert store.read_vars("r1") == {} and store.events("r1") == [] and store.load_run("r1").seq == 0
+    with pytest.raises(LeaseLost):
+        store.renew_lease("r1", run.lease_epoch, 30.0)
+
+
+def test_a_held_lease_cannot_be_taken_but_an_expired_one_can(store):
+    new_run(store, ttl=30.0)
+    with pytest.raises(ConflictError, match="owned by me"):
+        store.acquire_lease("r1", "other", 30.0)
+    new_run(store, "r2", ttl=-1.0)
+    assert store.acquire_lease("r2", "other", 30.0).lease_owner == "other"
+    assert store.load_run("r2").effective_status() == "running"
+
+
+def test_release_lease_marks_the_run_free(store):
+    run, _ = new_run(store)
+    store.release_lease("r1", run.lease_epoch)
+    assert store.load_run("r1").lease_owner is None
+    assert store.acquire_lease("r1", "other", 30.0).lease_owner == "other"
+
+
+def test_expired_running_run_is_interrupted(store):
+    new_run(store, ttl=-5.0)
+    assert store.load_run("r1").effective_status() == "interrupted"
+
+
+def test_set_var_compare_and_set(store):
+    new_run(store)
+    rec = store.set_var("r1", var("limit", 10, type="user_defined", source_step="api"), expected_version=0)
+    assert rec.version == 1 and rec.type == "user_defined" and rec.source_step == "api"
+    with pytest.raises(ConflictError):
+        store.set_var("r1", var("limit", 11), expected_version=0)
+    assert store.set_var("r1", var("limit", 12), expected_version=1).value == 12
+    assert store.read_var("r1", "limit").version == 2
+    assert store.load_run("r1").seq == 2  # each external write is a checkpoint
+    with pytest.raises(NotFound):
+        store.set_var("ghost", var("x", 1))
+
+
+def test_external_write_is_seen_as_foreign_by_the_owner(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0))
+    store.set_var("r1", var("a", 99))
+    res = store.commit(Commit("r1", run.lease_epoch, vars=(var("b", 1),), expected_seq=1))
+    assert res.foreign and res.seq == 3
+    assert store.run_seq("r1") == 3
+
+
+def test_delete_keeps_history_and_recreation_continues_versions(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("t", 1),)))
+    assert store.delete_var("r1", "t", "cli")
+    assert not store.delete_var("r1", "t", "cli")
+    with pytest.raises(NotFound):
+        store.read_var("r1", "t")
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("t", 2),)))
+    hist = store.var_history("r1", "t")
+    assert [(h.version, h.deleted, h.value) for h in hist] == [(1, False, 1), (2, True, None), (3, False, 2)]
+    assert store.state_at("r1", 2) == {}
+
+
+def test_deletion_inside_a_commit(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("tmp", 1, scope="temp"),)))
+    store.commit(Commit("r1", run.lease_epoch, vars=(VarWrite("tmp", None, delete=True),)))
+    assert store.read_vars("r1") == {}
+
+
+def test_accesses_are_flushed_with_a_commit(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),)))
+    store.commit(Commit("r1", run.lease_epoch, accesses=(("a", 7, 123.0),)))
+    rec = store.read_var("r1", "a")
+    assert rec.access_count == 7 and rec.accessed_at == 123.0 and rec.version == 1
+    assert store.read_var("r1", "a", count_access=True).access_count == 8
+
+
+def test_run_update_sets_status_outputs_and_error(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, run=RunUpdate(cursor={"next": None}, status="failed",
+                                                             outputs=codec.encode({"o": 1}),
+                                                             error={"type": "X", "message": "m"}, finished=True)))
+    rec = store.load_run("r1")
+    assert (rec.status, rec.outputs, rec.error, rec.cursor) == ("failed", {"o": 1}, {"type": "X", "message": "m"},
+                                                                {"next": None})
+    assert rec.finished_at is not None
+
+
+def test_list_runs_newest_first_with_filters(store):
+    for rid in ("a1", "a2", "a3"):
+        new_run(store, rid)
+    assert [r.run_id for r in store.list_runs()] == ["a3", "a2", "a1"]
+    assert [r.run_id for r in store.list_runs(limit=1, before="a3")] == ["a2"]
+    assert store.list_runs(status="completed") == []
+
+
+def test_large_values_are_compressed_or_offloaded_and_read_back(store):
+    run, _ = new_run(store)
+    big = {"rows": [{"i": i, "text": "x" * 50} for i in range(10_000)]}
+    medium = "y" * 5000
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("big", big), var("medium", medium), var("big2", big))))
+    assert store.read_var("r1", "big").value == big
+    assert store.read_var("r1", "big2").value == big
+    assert store.read_var("r1", "medium").value == medium
+    assert store.stats()["blobs"] == 1  # one payload, stored once by content hash
+
+
+def test_events_after_seq(store):
+    run, _ = new_run(store)
+    for i in range(3):
+        store.commit(Commit("r1", run.lease_epoch, events=(EventWrite("e", None, {"i": i}),
+                                                           EventWrite("f", None, None))))
+    assert [(e.seq, e.idx, e.type) for e in store.events("r1", after_seq=2)] == [(3, 0, "e"), (3, 1, "f")]
+    assert len(store.events("r1", limit=2)) == 2
+
+
+def test_concurrent_commits_from_threads_each_get_their_own_seq(store):
+    run, _ = new_run(store)
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        for i in range(25):
+            res = store.commit(Commit("r1", run.lease_epoch, vars=(var(f"v{k}", i),)))
+            with lock:
+                seqs.append(res.seq)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(1, 101))
+    assert all(store.read_var("r1", f"v{k}").version == 25 for k in range(4))
+
+
+def test_stats_counts(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),),
+                        events=(EventWrite("run.completed", None, {"template_cache": {"hits": 3, "misses": 1}}),)))
+    s = store.stats()
+    assert (s["runs"], s["vars"], s["var_history"], s["events"]) == (1, 1, 1, 1)
+    assert (s["template_hits"], s["template_misses"]) == (3, 1)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(value=json_values)
+def test_any_json_value_round_trips_through_the_store(store, value):
+    try:
+        run = store.load_run("rt")
+    except NotFound:
+        run, _ = new_run(store, "rt")
+    store.commit(Commit("rt", run.lease_epoch, vars=(var("v", value),)))
+    assert store.read_var("rt", "v").value == value
+    assert store.var_history("rt", "v")[-1].value == value
+
+
+def test_sqlite_corrupt_value_is_a_typed_error_naming_the_run(tmp_path: Path):
+    import sqlite3
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    s = open_store(url)
+    run, _ = new_run(s)
+    s.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1),)))
+    s.close()
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute("UPDATE vars SET value = X'6a7b7b7b' WHERE name = 'x'")  # 'j{{{': bad JSON
+    db.commit()
+    db.close()
+    s = open_store(url)
+    with pytest.raises(CorruptRecord, match="run r1: variable x"):
+        s.read_vars("r1")
+    s.close()
+
+
+def test_sqlite_schema_from_migrations_is_versioned(tmp_path: Path):
+    import sqlite3
+    s = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    s.close()
+    db = sqlite3.connect(tmp_path / "m.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"runs", "steps", "vars", "var_history", "events", "blobs"} <= tables
+    db.close()
+    open_store(f"sqlite:///{tmp_path / 'm.db'}").close()  # re-opening does not re-apply migrations
