@@ -186,6 +186,9 @@ class _BoundedRange:
             yield x
 
 
+_NUMBERS = (int, float)
+
+
 def _size(x: Any) -> int:
     return len(x) if isinstance(x, (str, list, tuple, bytes)) else 0
 
@@ -200,6 +203,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_unops = frozenset()
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if type(left) in _NUMBERS and type(right) in _NUMBERS and operator != "**":
+            return self.binop_table[operator](left, right)
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if _size(seq) and isinstance(n, int) and _size(seq) * n > MAX_SEQUENCE:
@@ -219,6 +224,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise TemplateError(f"arithmetic overflow in '{operator}': {exc}") from None
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is AttrView and attribute[:1] != "_":
+            # our own read-only views hold only data: no sandbox checks needed
+            try:
+                return obj._get(attribute)
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         if isinstance(obj, str) and attribute in ("format", "format_map"):
             _check_format_string(obj)
             method = super().getattr(obj, attribute)
@@ -346,6 +357,12 @@ def _build_env() -> _Sandbox:
 
 ENV = _build_env()
 CACHE = CacheStats()
+GLOBALS: dict[str, Any] = dict(ENV.globals)
+
+
+def _context(scope: Mapping[str, Any]) -> Context:
+    """A render context over ``scope`` without Jinja's per-call merge of its globals."""
+    return _Context(ENV, {**GLOBALS, **scope}, None, {})
 
 
 # ------------------------------------------------------------------ compile
@@ -503,6 +520,14 @@ def _walk_path(scope: Mapping[str, Any], path: tuple[tuple[bool, Any], ...]) -> 
     return obj
 
 
+def _evaluate(fn: Any, scope: Mapping[str, Any]) -> Any:
+    """Value of a compiled single expression (a Jinja TemplateExpression) in ``scope``."""
+    ctx = _context(scope)
+    for _ in fn._template.root_render_func(ctx):
+        pass
+    return ctx.vars["result"]
+
+
 def _close_matches(name: str | None, obj: Any, scope: Mapping[str, Any]) -> list[str]:
     if name is None:
         return []
@@ -548,13 +573,13 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
             try:
                 value = _walk_path(scope, compiled.path)  # type: ignore[arg-type]
             except _Fallback:
-                value = compiled.fn(scope)
+                value = _evaluate(compiled.fn, scope)
         elif compiled.kind == "expr":
-            value = compiled.fn(scope)
+            value = _evaluate(compiled.fn, scope)
         else:
             parts: list[str] = []
             size = 0
-            for chunk in compiled.fn.generate(scope):
+            for chunk in compiled.fn.root_render_func(_context(scope)):
                 size += len(chunk)
                 if size > MAX_OUTPUT:
                     raise TemplateError(f"template output exceeds {MAX_OUTPUT} characters")

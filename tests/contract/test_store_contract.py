@@ -56,8 +56,10 @@ def test_commit_advances_seq_and_writes_everything(store):
     assert (rec.step_id, rec.status, rec.result, rec.inputs, rec.meta, rec.seq) == \
         ("s1", "completed", [1, 2], {"with": {"x": 1}}, {"duration": 0.1}, 1)
     assert {n: v.value for n, v in store.read_vars("r1").items()} == {"x": 5, "y": "a"}
-    (ev,) = store.events("r1")
-    assert (ev.seq, ev.type, ev.step_id, ev.data) == (1, "step.completed", "s1", {"k": 1})
+    step_ev, ev = store.events("r1")  # the step record is listed as its own event, first
+    assert (step_ev.seq, step_ev.idx, step_ev.type, step_ev.step_id, step_ev.data) == \
+        (1, 0, "step.completed", "s1", {"attempts": 1, "error": None})
+    assert (ev.seq, ev.idx, ev.type, ev.step_id, ev.data) == (1, 1, "step.completed", "s1", {"k": 1})
 
 
 def test_versions_and_history_track_every_write(store):

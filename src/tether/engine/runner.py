@@ -107,7 +107,8 @@ class Runner:
 
     # ------------------------------------------------------------ commits
     def _commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
-                events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None) -> int:
+                events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None,
+                step_event: tuple[str, str, dict[str, Any]] | None = None) -> int:
         writes = tuple(writes)
         commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
                         self.state.take_accesses(), self.durability, self.seq)
@@ -117,6 +118,9 @@ class Runner:
             self.state.set_version(name, version)
         if result.foreign:
             self._reload_foreign()
+        if step_event is not None:  # stored as the step record itself, announced like any event
+            self.emit(step_event[0], {"run_id": self.run_id, "seq": self.seq, "step_id": step_event[1],
+                                      "data": step_event[2]})
         for e in events:
             self.emit(e.type, {"run_id": self.run_id, "seq": self.seq, "step_id": e.step_id, "data": e.data})
         for w in writes:
@@ -284,13 +288,8 @@ class Runner:
         safe_result = mask(result, self.secrets)
         rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs),
                         None if result is None else codec.encode(safe_result), error, meta, started, finished, key)
-        data: dict[str, Any] = {"attempts": attempts}
-        if writes:
-            data["vars"] = [w.name for w in writes]
-        if error is not None:
-            data["error"] = error
-        self._commit(steps=(rec,), writes=writes or (), events=(EventWrite(f"step.{status}", step.id, data),),
-                     run=RunUpdate(cursor={"next": nxt}))
+        self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor={"next": nxt}),
+                     step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         self.visits[step.id] = self.visits.get(step.id, 0) + 1
         self._set_view(StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta,
                                   started, finished, key))

@@ -249,7 +249,9 @@ class Store(Protocol):
         """Every step record of the run, in commit order."""
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
-        """Events with ``seq > after_seq``, in order."""
+        """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is
+        also listed as a ``step.<status>`` event ``{attempts, error}`` at its commit's seq
+        (idx 0.. by step id); a commit's other events follow it."""
 
     def stats(self) -> dict[str, int]:
         """Counts of runs, steps, vars, var_history, events, blobs and bytes, and the summed

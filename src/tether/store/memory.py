@@ -131,7 +131,7 @@ class MemoryStore:
                 self._steps[c.run_id].append((s.step_id, s.status, seq, s.attempts, self._keep(s.inputs),
                                               self._keep(s.result), s.error, s.meta, s.started_at,
                                               s.finished_at, s.idempotency_key))
-            for idx, e in enumerate(c.events):
+            for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 self._events[c.run_id].append((seq, idx, e.type, e.step_id,
                                                codec.loads(codec.dumps(e.data)), t))
             table = self._vars[c.run_id]
@@ -258,6 +258,15 @@ class MemoryStore:
         with self._lock:
             self._run(run_id)
             out = [EventRecord(*e) for e in self._events[run_id] if e[0] > after_seq]
+            by_seq: dict[int, list[tuple]] = {}
+            for r in self._steps[run_id]:
+                if r[2] > after_seq:
+                    by_seq.setdefault(r[2], []).append(r)
+            for seq, rows in by_seq.items():  # a step record is its own step.<status> event
+                for idx, r in enumerate(sorted(rows, key=lambda r: r[0])):
+                    out.append(EventRecord(seq, idx, f"step.{r[1]}", r[0],
+                                           {"attempts": r[3], "error": r[6]}, r[9]))
+        out.sort(key=lambda e: (e.seq, e.idx))
         return out if limit is None else out[:limit]
 
     def stats(self) -> dict[str, int]:

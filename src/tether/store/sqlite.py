@@ -20,6 +20,7 @@ from . import codec
 from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord,
                    VarRecord, VarWrite, now)
 
+PAGE_SIZE = 1024
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
              "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
              "lease_expires, durability, env_snapshot, attempt")
@@ -68,6 +69,11 @@ class SQLiteStore:
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False, cached_statements=256)
+            if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                # A new file: small pages, because a commit rewrites one leaf page per
+                # table it touches and its rows are small (large values are compressed
+                # or offloaded by the codec). Must precede WAL mode.
+                self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=OFF")
@@ -280,7 +286,7 @@ class SQLiteStore:
                     self._put_blob(s.result), None if s.error is None else codec.dumps_text(s.error),
                     None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
                     s.finished_at, s.idempotency_key))
-            for idx, e in enumerate(c.events):
+            for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 db.execute(_INSERT_EVENT, (c.run_id, seq, idx, e.type, e.step_id,
                                            None if e.data is None else codec.dumps_text(e.data), t))
             for name, count, at in c.accesses:
@@ -402,8 +408,12 @@ class SQLiteStore:
         return out
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
-        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
-               "ORDER BY seq, idx")
+        # a step record is its own step.<status> event: stored once, listed here
+        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ?1 AND seq > ?2 "
+               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
+               "AND p.step_id < s.step_id), 'step.' || status, step_id, "
+               "json_object('attempts', attempts, 'error', json(error)), finished_at "
+               "FROM steps s WHERE run_id = ?1 AND seq > ?2 ORDER BY 1, 2")
         params: tuple = (run_id, after_seq)
         if limit is not None:
             sql += " LIMIT ?"

@@ -1,4 +1,6 @@
 -- Tether SQLite schema, version 1.
+-- Step records double as the run's step events (see SQLiteStore.events), so a
+-- step commit touches four B-trees: runs, vars, var_history and steps.
 CREATE TABLE runs (
     run_id        TEXT PRIMARY KEY,
     name          TEXT NOT NULL,
@@ -67,8 +69,8 @@ CREATE TABLE var_history (
     deleted     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, name, version)
 ) WITHOUT ROWID;
-CREATE INDEX var_history_by_seq ON var_history (run_id, seq);
 
+-- Events other than step outcomes (run.*, step.started, var.set by the CLI/API...).
 CREATE TABLE events (
     run_id  TEXT NOT NULL,
     seq     INTEGER NOT NULL,
