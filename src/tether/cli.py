@@ -237,8 +237,8 @@ VARS_HELP = """Read and write run variables.
 
 \b
   tether vars RUN                          all variables
-  tether vars get RUN NAME                 one variable with metadata
-  tether vars set RUN NAME VALUE [--expect-version N]
+  tether vars get RUN NAME [--reveal]      one variable with metadata
+  tether vars set RUN NAME VALUE [--expect-version N] [--secret] [--temp]
   tether vars rm RUN NAME [--expect-version N]
   tether vars history RUN NAME             every write, with its checkpoint
 
@@ -253,6 +253,8 @@ def vars_(
                                                  help="Refuse the write unless the variable is at this "
                                                       "version (0: must not exist). Exit 4 otherwise."),
     temp: bool = typer.Option(False, "--temp", help="With set: a temp variable, removed when the run ends."),
+    secret: bool = typer.Option(False, "--secret", help="With set: store the value encrypted; shown as ***."),
+    reveal: bool = typer.Option(False, "--reveal", help="With get: show a secret variable's value."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     from .errors import UsageError
@@ -278,7 +280,7 @@ def vars_(
             table.add_row(k, _short(v, 100))
         con.print(table)
     elif verb == "get":
-        doc = _var_doc(engine.variable(rest[0], rest[1]))
+        doc = _var_doc(engine.variable(rest[0], rest[1], reveal=reveal))
         if as_json:
             _print_json(doc)
             return
@@ -288,7 +290,7 @@ def vars_(
                   style="dim", markup=False)
     elif verb == "set":
         rec = engine.set_var(rest[0], rest[1], parse_value(rest[2]), expect_version,
-                             scope="temp" if temp else "run", source="cli")
+                             scope="temp" if temp else "run", source="cli", secret=secret)
         if as_json:
             _print_json(_var_doc(rec))
         else:

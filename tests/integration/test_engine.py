@@ -529,3 +529,41 @@ def test_full_durability_uses_synchronous_full(tmp_path, write_flow):
     assert r.status == "completed"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     e.close()
+
+
+def test_secret_variables_are_encrypted_at_rest_and_masked(tmp_path, write_flow, monkeypatch):
+    db = tmp_path / "sv.db"
+    e = Engine(f"sqlite:///{db}")
+    r = e.run(write_flow("""
+name: secret_vars
+secret_vars: [token]
+steps:
+  - id: make
+    tool: python
+    with: {code: "def main(): return 'tok-' + 'canary-91ab'"}  # made at run time, not in the flow text
+    vars: {token: "{{ result }}"}
+  - id: use
+    tool: shell
+    with: {run: "echo using {{ vars.token }}"}
+    vars: {echo: "{{ result.output }}", length: "{{ vars.token | length }}"}
+outputs:
+  token: "{{ vars.token }}"
+"""))
+    assert r.status == "completed"
+    assert r.vars["length"] == 15  # the run itself used the real value
+    assert r.vars["echo"] == "using ***" and r.outputs == {"token": "***"}
+    assert e.vars(r.id)["token"] == "***"
+    assert e.variable(r.id, "token").value == "***"
+    assert e.variable(r.id, "token", reveal=True).value == "tok-canary-91ab"
+    assert [h.value for h in e.history(r.id, "token")] == ["***"]
+    e.set_var(r.id, "api_key", "cli-canary-55", secret=True)
+    assert e.variable(r.id, "api_key", reveal=True).value == "cli-canary-55"
+    e.close()
+    assert (tmp_path / "sv.db.key").stat().st_mode & 0o777 == 0o600
+    for f in tmp_path.iterdir():
+        if f.name.startswith("sv.db") and not f.name.endswith(".key"):
+            data = f.read_bytes()
+            assert b"tok-canary-91ab" not in data and b"cli-canary-55" not in data
+    monkeypatch.setenv("TETHER_SECRET_KEY", "not-a-key")
+    with pytest.raises(UsageError, match="TETHER_SECRET_KEY"):
+        Engine(f"sqlite:///{db}").variable(r.id, "token", reveal=True)

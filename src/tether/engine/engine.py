@@ -18,6 +18,7 @@ from ..store.base import EventRecord, HistoryRecord, RunRecord, StepRecord, Stor
 from .inputs import resolve_inputs
 from .lease import owner_id
 from .runner import Runner
+from ..vault import Vault, vault_for
 
 log = logging.getLogger(__name__)
 EVENT_KINDS = ("run.", "step.", "var.")
@@ -51,6 +52,14 @@ class Engine:
         self.lease_seconds = lease_seconds or float(os.environ.get("TETHER_LEASE_SECONDS", "30"))
         self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.Lock()
+        self._vault: Vault | None = None
+
+    @property
+    def vault(self) -> Vault:
+        """Encrypts secret variables; its key is made on first use (see tether.vault)."""
+        if self._vault is None:
+            self._vault = vault_for(getattr(self.store, "path", None))
+        return self._vault
 
     # ------------------------------------------------------------ events
     def on(self, event: str, callback: Callable[[dict[str, Any]], None]) -> None:
@@ -101,7 +110,7 @@ class Engine:
             return self._to_run(record, created=False)
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
-                        computed_deps=computed_dependencies(loaded.flow))
+                        computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
         final = runner.execute()
         return self._to_run(final, values=runner.state.snapshot())
 
@@ -144,20 +153,29 @@ class Engine:
         self.store.load_run(run_id)
         return {n: ("***" if v.secret else v.value) for n, v in sorted(self.store.read_vars(run_id).items())}
 
-    def variable(self, run_id: str, name: str) -> VarRecord:
-        """One variable with its metadata; counts as an access. NotFound if absent."""
+    def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
+        """One variable with its metadata; counts as an access. NotFound if absent.
+        A secret variable's value is ``***`` unless ``reveal``."""
         rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
-        return _masked(rec)
+        return self._reveal(rec) if reveal else _masked(rec)
+
+    def _reveal(self, rec: VarRecord) -> VarRecord:
+        if not rec.secret:
+            return rec
+        from dataclasses import replace
+        return replace(rec, value=self.vault.decrypt(rec.value, f"variable {rec.name}"))
 
     def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
-                scope: str = "run", source: str = "api") -> VarRecord:
+                scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:
         """Write a ``user_defined`` variable as its own checkpoint; ConflictError when
-        ``expected_version`` is given and stale. A running run sees it from its next step."""
+        ``expected_version`` is given and stale. A running run sees it from its next step.
+        A ``secret`` value is stored encrypted and shown as ``***``."""
         check_run_id(run_id)
         check_var_name(name)
         if scope not in ("run", "temp"):
             raise UsageError(f"scope must be 'run' or 'temp', not {scope!r}")
-        write = VarWrite(name, codec.encode(value), "user_defined", scope, source)
+        stored = self.vault.encrypt(value) if secret else value
+        write = VarWrite(name, codec.encode(stored), "user_defined", scope, source, secret)
         return _masked(self.store.set_var(run_id, write, expected_version))
 
     def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,
@@ -175,6 +193,13 @@ class Engine:
         rows = self.store.var_history(run_id, name)
         if not rows:
             raise NotFound(f"run {run_id} has no variable {name!r}")
+        try:
+            secret = self.store.read_var(run_id, name).secret
+        except NotFound:
+            secret = False
+        if secret:
+            from dataclasses import replace
+            rows = [replace(h, value=None if h.deleted else "***") for h in rows]
         return rows
 
     def close(self) -> None:

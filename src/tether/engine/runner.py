@@ -25,6 +25,7 @@ from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepR
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool
 from ..variables import VarMeta, VarState, same_value
+from ..vault import Vault, mask_text
 from .lease import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,10 @@ class Runner:
 
     def __init__(self, store: Store, loaded: LoadedFlow, run: RunRecord, *, env: dict[str, str | None],
                  secrets: list[str], ttl: float, emit: Callable[[str, dict[str, Any]], None],
-                 computed_deps: dict[str, set[str]]) -> None:
+                 computed_deps: dict[str, set[str]], vault: Vault) -> None:
         self.store, self.loaded, self.flow, self.run = store, loaded, loaded.flow, run
         self.run_id, self.epoch, self.seq = run.run_id, run.lease_epoch, run.seq
-        self.secrets, self.ttl, self.emit = secrets, ttl, emit
+        self.secrets, self.ttl, self.emit, self.vault = list(secrets), ttl, emit, vault
         self.durability = self.flow.checkpoint.durability
         self.index = self.flow.step_index()
         self.state = VarState(self.flow.computed, computed_deps)
@@ -132,7 +133,23 @@ class Runner:
 
     def _reload_foreign(self) -> None:
         """Someone wrote variables from outside since our last commit: take their values."""
-        self.state.load(self.store.read_vars(self.run_id))
+        self._load_vars(self.store.read_vars(self.run_id))
+
+    def _load_vars(self, records: dict[str, Any]) -> None:
+        """Take committed variables into memory, decrypting secret ones."""
+        from dataclasses import replace
+        for name, rec in list(records.items()):
+            if rec.secret:
+                value = self.vault.decrypt(rec.value, f"run {self.run_id}: variable {name}")
+                records[name] = replace(rec, value=value)
+                self._add_secret(value)
+        self.state.load(records)
+
+    def _add_secret(self, value: Any) -> None:
+        text = mask_text(value)
+        if text is not None and text not in self.secrets:
+            self.secrets.append(text)
+            self.secrets.sort(key=len, reverse=True)
 
     def _writes(self, values: dict[str, Any], vtype: str, source: str) -> list[VarWrite]:
         """Apply ``values`` to the in-memory state and return writes for those that changed."""
@@ -148,7 +165,11 @@ class Runner:
             secret = name in self.secret_vars
             prev = state.meta.get(name)
             state.apply(name, value, VarMeta(vtype, scope, prev.version if prev else 0, secret))
-            out.append(VarWrite(name, codec.encode(value), vtype, scope, source, secret))
+            if secret:
+                self._add_secret(value)
+                out.append(VarWrite(name, codec.encode(self.vault.encrypt(value)), vtype, scope, source, True))
+            else:
+                out.append(VarWrite(name, codec.encode(value), vtype, scope, source, False))
         return out
 
     def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
@@ -169,7 +190,7 @@ class Runner:
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
-        self.state.load(self.store.read_vars(self.run_id))
+        self._load_vars(self.store.read_vars(self.run_id))
         for rec in self.store.steps(self.run_id):
             self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
         for step_id, rec in iter_latest_steps(self.store.steps(self.run_id)).items():

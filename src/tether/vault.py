@@ -1,0 +1,76 @@
+"""Encryption of secret variables (Fernet, from ``cryptography``).
+
+The key comes from ``TETHER_SECRET_KEY`` (a Fernet key), else from a key file
+beside the SQLite database (created with mode 0600 on first use), else — for
+stores that keep nothing on disk — from a key made for this process.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet, InvalidToken
+
+from .errors import CorruptRecord, UsageError
+
+MIN_MASK_LENGTH = 4
+_process_key = Fernet.generate_key()
+
+
+class Vault:
+    """Encrypts JSON values to opaque text tokens and back."""
+
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise UsageError("TETHER_SECRET_KEY is not a valid Fernet key "
+                             "(32 url-safe base64-encoded bytes)") from None
+
+    def encrypt(self, value: Any) -> str:
+        return self._fernet.encrypt(orjson.dumps(value)).decode("ascii")
+
+    def decrypt(self, token: Any, what: str = "secret variable") -> Any:
+        if not isinstance(token, str):
+            raise CorruptRecord(f"{what}: stored secret is not an encrypted token")
+        try:
+            return orjson.loads(self._fernet.decrypt(token.encode("ascii")))
+        except (InvalidToken, ValueError):
+            raise CorruptRecord(f"{what}: cannot decrypt (wrong TETHER_SECRET_KEY or key file?)") from None
+
+
+def _key_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        key = Fernet.generate_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key)
+        finally:
+            os.close(fd)
+        return key
+    except FileExistsError:  # another process created it between our two calls
+        return path.read_bytes().strip()
+
+
+def vault_for(database_path: str | None) -> Vault:
+    """The vault for a store whose database lives at ``database_path`` (None: not on disk)."""
+    env_key = os.environ.get("TETHER_SECRET_KEY")
+    if env_key:
+        return Vault(env_key.encode())
+    if database_path and database_path != ":memory:":
+        try:
+            return Vault(_key_file(Path(database_path + ".key")))
+        except FileExistsError:
+            return Vault(_key_file(Path(database_path + ".key")))
+    return Vault(_process_key)
+
+
+def mask_text(value: Any) -> str | None:
+    """The text to mask in output for a secret value, or None when it is too short to mask
+    without hiding unrelated text."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) >= MIN_MASK_LENGTH else None
