@@ -126,7 +126,7 @@ def test_external_write_is_seen_as_foreign_by_the_owner(store):
     store.set_var("r1", var("a", 99))
     res = store.commit(Commit("r1", run.lease_epoch, vars=(var("b", 1),), expected_seq=1))
     assert res.foreign and res.seq == 3
-    assert store.run_seq("r1") == 3
+    assert store.poll("r1") == (3, None)
 
 
 def test_delete_keeps_history_and_recreation_continues_versions(store):

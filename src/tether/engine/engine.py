@@ -9,13 +9,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..env import read_env, secret_values, snapshot
-from ..errors import NotFound, UsageError
+from ..errors import ConflictError, NotFound, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
+from ..ids import new_run_id as new_run_id_
 from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text
 from ..store import open_store
 from ..store import codec
-from ..store.base import EventRecord, HistoryRecord, RunRecord, StepRecord, Store, VarRecord, VarWrite, now
+from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, StepRecord, Store, Takeover, VarRecord,
+                          VarWrite, now)
+from .lifecycle import check_transition, owner_alive, status_of
+from .resume import EnvChange, compare_env, first_start, flow_changes, rewind_writes
 from .inputs import resolve_inputs
+
+set_ = set  # the builtin, for methods whose keyword argument is named ``set``
 from .lease import owner_id
 from .runner import Runner
 from ..vault import Vault, vault_for
@@ -108,11 +114,225 @@ class Engine:
         record, created = self.store.create_run(record, owner_id(), self.lease_seconds)
         if not created:
             return self._to_run(record, created=False)
+        return self._execute(loaded, record, env)
+
+    def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
+                 resume_set: dict[str, Any] | None = None) -> Run:
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
+        runner.resume_set = dict(resume_set or {})
         final = runner.execute()
-        return self._to_run(final, values=runner.state.snapshot())
+        values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
+        return self._to_run(final, values=values)
+
+    # ------------------------------------------------------------ resume
+    def stored_flow(self, record: RunRecord) -> LoadedFlow:
+        """The flow a run started with (its text is stored with the run)."""
+        base = str(Path(record.flow_path).parent) if record.flow_path else "."
+        return load_flow_text(record.flow_text, record.flow_path or f"<run {record.run_id}>", base)
+
+    def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
+               flow: str | os.PathLike[str] | None = None, rerun_changed: bool = False,
+               env: dict[str, str] | None = None, env_policy: str | None = None,
+               report: Callable[[str, Any], None] | None = None) -> Run:
+        """Continue a failed, interrupted or paused run (or re-run part of a completed one
+        with ``from_step``). Completed steps are not re-run; ``set`` is written in the same
+        transaction that takes the run over. ``report(kind, data)`` receives the
+        environment differences (``"env"``) and the flow change report (``"flow"``) before
+        anything is changed. ConflictError (nothing changed) when another live process owns
+        the run or the environment is refused."""
+        record = self.store.load_run(check_run_id(run_id))
+        status = status_of(record)
+        if status == "running":
+            raise ConflictError(f"run {run_id} is running, owned by {record.lease_owner}",
+                                hint="wait for it, or `tether cancel` it")
+        target = "running"
+        rewinding = from_step is not None or rerun_changed
+        check_transition(run_id, "running" if status == "interrupted" else record.status, target,
+                         hint="use --from STEP to re-run part of a completed run" if status == "completed" else None)
+        if status == "completed" and not rewinding:
+            raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it")
+        old = self.stored_flow(record)
+        loaded = old
+        if flow is not None:
+            loaded = load_flow(flow)
+            if loaded.flow.name != old.flow.name:
+                raise UsageError(f"{flow} is flow {loaded.flow.name!r}; run {run_id} runs {old.flow.name!r}")
+            changes = flow_changes(old.flow, loaded.flow)
+            if report is not None:
+                report("flow", changes)
+            if rerun_changed:
+                done = {s.step_id for s in self.store.steps(run_id) if s.status == "completed"}
+                changed = [sid for sid, kind in changes if kind == "changed" and sid in done]
+                if not changed:
+                    raise UsageError("--rerun-changed: no completed step changed; nothing to re-run")
+                from_step = changed[0]
+        elif rerun_changed:
+            raise UsageError("--rerun-changed needs --flow FILE")
+        current_env = read_env(loaded.flow, {**os.environ, **(env or {})})
+        env_changes, env_values = compare_env(loaded.flow, record.env_snapshot, current_env, env_policy)
+        if report is not None:
+            report("env", env_changes)
+        for name in set or {}:
+            check_var_name(name)
+        cursor = dict(record.cursor) if isinstance(record.cursor, dict) else {"next": None}
+        writes: list[VarWrite] = []
+        events: list[EventWrite] = []
+        if from_step is not None:
+            if from_step not in loaded.flow.step_index():
+                raise UsageError(f"--from: the flow has no step {from_step!r}")
+            hidden = [list(r) for r in cursor.get("hidden", [])]
+            start = first_start(self.store, run_id, from_step, hidden)
+            if start is None:
+                raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}; nothing to rewind")
+            writes += rewind_writes(self.store, run_id, start - 1, "resume")
+            hidden.append([start, record.seq])
+            cursor = {"next": from_step, "hidden": hidden}
+            events.append(EventWrite("run.rewound", from_step, {"to_seq": start - 1, "from_seq": record.seq}))
+        for name, value in (set or {}).items():
+            secret = name in loaded.flow.secret_vars
+            stored = self.vault.encrypt(value) if secret else value
+            writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "resume", secret))
+        events.append(EventWrite("run.resumed", None, {
+            "attempt": record.attempt + 1, "set": sorted(set or {}), "from": from_step,
+            "env": [{"name": c.name, "change": c.change, "policy": c.policy} for c in env_changes]}))
+        alive = owner_alive(record.lease_owner)
+        steal = record.lease_epoch if alive is False else None
+        takeover = Takeover("running", cursor, tuple(writes), tuple(events),
+                            expect_status=(record.status,))
+        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds, steal_epoch=steal,
+                                         takeover=takeover)
+        if flow is not None:
+            taken = self._switch_flow(taken, loaded)
+        return self._execute(loaded, taken, env_values, resume_set=set)
+
+    def _switch_flow(self, record: RunRecord, loaded: LoadedFlow) -> RunRecord:
+        from dataclasses import replace
+        self.store.set_flow(record.run_id, record.lease_epoch, loaded.text, str(Path(loaded.name).resolve()))
+        return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()))
+
+    # ------------------------------------------------------------ time travel
+    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
+        """Every checkpoint: ``{seq, at, steps, events, vars}`` (vars: names written)."""
+        check_run_id(run_id)
+        self.store.load_run(run_id)
+        out: dict[int, dict[str, Any]] = {}
+        for e in self.store.events(run_id):
+            cp = out.setdefault(e.seq, {"seq": e.seq, "at": e.at, "steps": [], "events": [], "vars": []})
+            cp["events"].append(e.type)
+            if e.step_id and e.step_id not in cp["steps"]:
+                cp["steps"].append(e.step_id)
+        for seq, name in self.store.var_changes(run_id):
+            out.setdefault(seq, {"seq": seq, "at": None, "steps": [], "events": [], "vars": []})["vars"].append(name)
+        return [out[k] for k in sorted(out)]
+
+    def checkpoint_of(self, run_id: str, ref: str | int) -> int:
+        """A checkpoint given as a seq number or a step id (the step's latest commit)."""
+        record = self.store.load_run(check_run_id(run_id))
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            seq = int(ref)
+            if not 0 <= seq <= record.seq:
+                raise NotFound(f"run {run_id} has checkpoints 0..{record.seq}, not {seq}")
+            return seq
+        hidden = (record.cursor or {}).get("hidden", []) if isinstance(record.cursor, dict) else []
+        seqs = [r.seq for r in self.store.steps(run_id) if r.step_id == ref
+                and not any(lo <= r.seq <= hi for lo, hi in hidden)]
+        if not seqs:
+            raise NotFound(f"run {run_id} has no committed step {ref!r}")
+        return max(seqs)
+
+    def state_at(self, run_id: str, ref: str | int) -> dict[str, Any]:
+        """Variables as of a checkpoint (secret ones as ``***``)."""
+        seq = self.checkpoint_of(run_id, ref)
+        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret}
+        return {n: ("***" if n in secret else v) for n, v in self.store.state_at(run_id, seq).items()}
+
+    def diff(self, run_id: str, a: str | int, b: str | int) -> dict[str, Any]:
+        """Variables added, removed and changed from checkpoint ``a`` to ``b``."""
+        sa, sb = self.checkpoint_of(run_id, a), self.checkpoint_of(run_id, b)
+        va, vb = self.state_at(run_id, sa), self.state_at(run_id, sb)
+        return {"from": sa, "to": sb,
+                "added": {n: vb[n] for n in sorted(vb.keys() - va.keys())},
+                "removed": {n: va[n] for n in sorted(va.keys() - vb.keys())},
+                "changed": {n: {"from": va[n], "to": vb[n]} for n in sorted(va.keys() & vb.keys())
+                            if codec.dumps(va[n]) != codec.dumps(vb[n])}}
+
+    def fork(self, run_id: str, *, from_step: str | None = None, set: dict[str, Any] | None = None,
+             new_run_id: str | None = None) -> Run:
+        """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
+        the checkpoint before ``from_step`` first started (default: its last checkpoint).
+        The original is not changed."""
+        src = self.store.load_run(check_run_id(run_id))
+        loaded = self.stored_flow(src)
+        hidden = [list(r) for r in (src.cursor or {}).get("hidden", [])] if isinstance(src.cursor, dict) else []
+        if from_step is not None:
+            if from_step not in loaded.flow.step_index():
+                raise UsageError(f"--from: the flow has no step {from_step!r}")
+            start = first_start(self.store, run_id, from_step, hidden)
+            if start is None:
+                raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}")
+            target, nxt = start - 1, from_step
+        else:
+            target = src.seq
+            nxt = src.cursor.get("next") if isinstance(src.cursor, dict) else None
+        env = read_env(loaded.flow)
+        rid = check_run_id(new_run_id) if new_run_id else new_run_id_()
+        t = now()
+        record, created = self.store.create_run(RunRecord(
+            run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
+            inputs=src.inputs, parent_id=src.run_id, created_at=t, started_at=t, cursor={"next": nxt},
+            durability=src.durability, env_snapshot=snapshot(loaded.flow, env, os.urandom(16))),
+            owner_id(), self.lease_seconds)
+        if not created:
+            raise ConflictError(f"run {rid} already exists")
+        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret} | set_(loaded.flow.secret_vars)
+        writes = [VarWrite(n, codec.encode(v), "step_result", "run", "fork", n in secret)
+                  for n, v in self.store.state_at(run_id, target).items()]
+        for name, value in (set or {}).items():
+            check_var_name(name)
+            stored = self.vault.encrypt(value) if name in secret else value
+            writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "fork", name in secret))
+        steps = [r for r in self.store.steps(run_id) if r.seq <= target
+                 and not any(lo <= r.seq <= hi for lo, hi in hidden)]
+        from ..store.base import Commit, RunUpdate, StepWrite
+        copies = tuple(StepWrite(r.step_id, r.status, r.attempts,
+                                 None if r.inputs is None else codec.encode(r.inputs),
+                                 None if r.result is None else codec.encode(r.result), r.error, r.meta,
+                                 r.started_at, r.finished_at, r.idempotency_key) for r in steps)
+        self.store.commit(Commit(rid, record.lease_epoch, copies, tuple(writes),
+                                 (EventWrite("run.forked", None, {"from_run": run_id, "from_seq": target,
+                                                                  "from_step": from_step}),),
+                                 RunUpdate(cursor={"next": nxt}), durability=src.durability))
+        return self._execute(loaded, self.store.load_run(rid), env, resume_set=set)
+
+    # ------------------------------------------------------------ control
+    def pause(self, run_id: str) -> str:
+        """Ask the running run to stop after its current step; returns its status now."""
+        record = self.store.load_run(check_run_id(run_id))
+        status = status_of(record)
+        if status != "running":
+            raise UsageError(f"run {run_id} is {status}; only a running run can be paused")
+        self.store.request(run_id, "pause")
+        return status
+
+    def cancel(self, run_id: str) -> str:
+        """Stop the run now: a running step's process group is killed by its owner. A run
+        with no live owner is marked cancelled here. Returns the status it had."""
+        record = self.store.load_run(check_run_id(run_id))
+        status = status_of(record)
+        check_transition(run_id, "running" if status == "interrupted" else record.status, "cancelled")
+        if status == "running":
+            self.store.request(run_id, "cancel")
+            return status
+        alive = owner_alive(record.lease_owner)
+        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds,
+                                         steal_epoch=record.lease_epoch if alive is False else None,
+                                         takeover=Takeover("cancelled", record.cursor,
+                                                           events=(EventWrite("run.cancelled", None, {}),),
+                                                           expect_status=(record.status,)))
+        self.store.release_lease(run_id, taken.lease_epoch)
+        return status
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Like :meth:`run` for flow text (imports resolve against the current folder)."""
@@ -121,7 +341,7 @@ class Engine:
     def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None, created: bool = True) -> Run:
         if values is None:
             values = self.vars(record.run_id)
-        return Run(record.run_id, record.name, record.effective_status(), record.outputs, record.error,
+        return Run(record.run_id, record.name, status_of(record), record.outputs, record.error,
                    values, record.parent_id, record.seq, created)
 
     def get_run(self, run_id: str) -> Run:
@@ -133,9 +353,9 @@ class Engine:
 
     def runs(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[RunRecord]:
         """Runs, newest first; ``status`` may be ``interrupted``."""
-        if status == "interrupted":
+        if status in ("interrupted", "running"):
             return [r for r in self.store.list_runs("running", limit * 4, before)
-                    if r.effective_status() == "interrupted"][:limit]
+                    if status_of(r) == status][:limit]
         return self.store.list_runs(status, limit, before)
 
     def steps(self, run_id: str) -> list[StepRecord]:

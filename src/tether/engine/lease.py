@@ -6,6 +6,8 @@ import os
 import secrets
 import socket
 import threading
+import time
+from typing import Callable
 
 from ..errors import LeaseLost, StoreError
 from ..store.base import Store
@@ -26,8 +28,12 @@ class Heartbeat:
     commit is then refused by the store anyway (fencing), so nothing is written.
     """
 
-    def __init__(self, store: Store, run_id: str, epoch: int, ttl: float) -> None:
+    POLL_SECONDS = 0.5
+
+    def __init__(self, store: Store, run_id: str, epoch: int, ttl: float,
+                 on_control: Callable[[str], None] | None = None) -> None:
         self.store, self.run_id, self.epoch, self.ttl = store, run_id, epoch, ttl
+        self.on_control = on_control
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"tether-lease-{run_id}")
@@ -37,7 +43,19 @@ class Heartbeat:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
+        renew_every = self.ttl / 3
+        next_renewal = time.monotonic() + renew_every
+        while not self._stop.wait(min(self.POLL_SECONDS, renew_every)):
+            if self.on_control is not None:  # a cancel must reach a step that is running now
+                try:
+                    control = self.store.poll(self.run_id)[1]
+                except StoreError:
+                    control = None
+                if control:
+                    self.on_control(control)
+            if time.monotonic() < next_renewal:
+                continue
+            next_renewal = time.monotonic() + renew_every
             try:
                 self.store.renew_lease(self.run_id, self.epoch, self.ttl)
             except LeaseLost:

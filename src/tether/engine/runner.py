@@ -62,6 +62,11 @@ class Runner:
         self.visits: dict[str, int] = {}
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
+        cursor = run.cursor if isinstance(run.cursor, dict) else {}
+        self.hidden: list[list[int]] = [list(r) for r in cursor.get("hidden", [])]
+        self.paused_at: dict[str, Any] | None = cursor.get("pause")
+        self.resume_set: dict[str, Any] = {}
+        self._commit_lock = threading.RLock()
         self.secret_vars = set(self.flow.secret_vars)
         self.temp_vars = set(self.flow.temp_vars)
         inputs = run.inputs or {}
@@ -111,10 +116,11 @@ class Runner:
                 events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None,
                 step_event: tuple[str, str, dict[str, Any]] | None = None) -> int:
         writes = tuple(writes)
-        commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                        self.state.take_accesses(), self.durability, self.seq)
-        result = self.store.commit(commit)
-        self.seq = result.seq
+        with self._commit_lock:  # ctx.checkpoint() may commit from a tool's thread
+            commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
+                            self.state.take_accesses(), self.durability, self.seq)
+            result = self.store.commit(commit)
+            self.seq = result.seq
         for name, version in result.versions.items():
             self.state.set_version(name, version)
         if result.foreign:
@@ -172,6 +178,15 @@ class Runner:
                 out.append(VarWrite(name, codec.encode(value), vtype, scope, source, False))
         return out
 
+    def _cursor(self, nxt: str | None, pause: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Where a resume continues: the next step, plus checkpoints undone by rewinds."""
+        cursor: dict[str, Any] = {"next": nxt}
+        if self.hidden:
+            cursor["hidden"] = self.hidden
+        if pause is not None:
+            cursor["pause"] = pause
+        return cursor
+
     def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
         """Render a vars block against one state: entries do not see each other."""
         return {name: render_deep(tmpl, scope, f"step {sid!r}, field '{field}.{name}'")
@@ -186,33 +201,40 @@ class Runner:
             writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
         first = self.flow.steps[0].id
         self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
-                     run=RunUpdate(cursor={"next": first}))
+                     run=RunUpdate(cursor=self._cursor(first)))
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
         self._load_vars(self.store.read_vars(self.run_id))
-        for rec in self.store.steps(self.run_id):
+        records = self.store.steps(self.run_id)
+        for rec in records:  # undone executions still count: a re-run gets a fresh idempotency key
             self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
-        for step_id, rec in iter_latest_steps(self.store.steps(self.run_id)).items():
+        visible = (r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
+        for rec in iter_latest_steps(visible).values():
             self._set_view(rec)
         cursor = self.run.cursor or {}
         return cursor.get("next") if isinstance(cursor, dict) else None
 
     def execute(self) -> RunRecord:
         """Run from the cursor to the end; return the final run record."""
-        heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl).start()
+        heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl, self._on_control).start()
         try:
             if self.seq == 0:
                 self.start_fresh()
                 nxt: str | None = self.flow.steps[0].id
             else:
                 nxt = self.load_committed()
+                if nxt is not None and nxt not in self.index:
+                    raise _RunFailed({"type": "FlowError", "message": f"the run continues at step {nxt!r}, "
+                                      "which the flow no longer has", "step": nxt}, at=nxt)
             try:
                 while nxt is not None:
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
                 self._finish()
             except _RunFailed as failed:
-                self.fail_run(failed.error)
+                self._end("failed", error=failed.error, nxt=failed.at)
+            except _Stop as stop:
+                self._end(stop.status, nxt=stop.at, pause=stop.pause)
         except LeaseLost:
             log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
             raise
@@ -247,11 +269,18 @@ class Runner:
         self.step_views[rec.step_id] = AttrView(get, data.keys, f"steps.{rec.step_id}")
 
     # ------------------------------------------------------------ one step
+    def _on_control(self, control: str) -> None:
+        if control == "cancel":
+            self.cancel.set()
+
     def _run_step(self, step: Step) -> str | None:
-        if self.cancel.is_set():
-            raise TetherError("run cancelled")
-        if self.store.run_seq(self.run_id) != self.seq:
+        seq, control = self.store.poll(self.run_id)
+        if seq != self.seq:
             self._reload_foreign()  # a variable was written from outside since our last commit
+        if control == "cancel" or self.cancel.is_set():
+            raise _Stop("cancelled", step.id)
+        if control == "pause":
+            raise _Stop("paused", step.id)
         visit = self.visits.get(step.id, 0)
         key = f"{self.run_id}/{step.id}/{visit}"
         started = time.time()
@@ -276,7 +305,10 @@ class Runner:
                 before = self._render_block(step.vars.before, scope, sid, "vars.before")
                 writes += self._writes(before, "step_result", sid)
             result, meta = None, None
-            if step.tool is not None:
+            if step.tool == "pause":
+                result, attempts = self._pause_step(step, scope, key, writes), 1
+                writes = []
+            elif step.tool is not None:
                 args = render_deep(step.with_, scope, f"step {sid!r}, field 'with'")
                 inputs = {"with": mask(args, self.secrets)}
                 if step.let:
@@ -293,6 +325,10 @@ class Runner:
                 writes += self._writes(after, "step_result", sid)
             nxt = self._next(step, scope)
         except StepFailed as failed:
+            if self.cancel.is_set():
+                self._record(step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
+                             writes=writes, inputs=inputs, result=failed.result, error=failed.error)
+                raise _Stop("cancelled", step.id) from None
             return self._fail(step, failed.error, started, key, failed.attempts, scope, writes, inputs,
                               failed.result)
         except TemplateError as exc:
@@ -309,7 +345,7 @@ class Runner:
         safe_result = mask(result, self.secrets)
         rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs),
                         None if result is None else codec.encode(safe_result), error, meta, started, finished, key)
-        self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor={"next": nxt}),
+        self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         self.visits[step.id] = self.visits.get(step.id, 0) + 1
         self._set_view(StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta,
@@ -321,17 +357,18 @@ class Runner:
         error = {"type": error["type"], "message": mask(error["message"], self.secrets)}
         policy = step.on_failure
         if policy == "fail":
-            self._record(step, "failed", started, key, attempts=attempts, nxt=None, scope=scope,
+            self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
                          writes=writes, inputs=inputs, result=result, error=error)
-            raise _RunFailed({**error, "step": step.id})
+            raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
         if policy == "continue":
             try:
                 nxt = self._next(step, scope)
             except TemplateError as exc:
-                self._record(step, "failed", started, key, attempts=attempts, nxt=None, scope=scope,
+                self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
                              writes=writes, inputs=inputs, result=result, error=error)
-                raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id}) from None
+                raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id},
+                                 at=step.id) from None
         else:
             nxt = policy
         self.last_error = error
@@ -368,7 +405,7 @@ class Runner:
             if retry.jitter:
                 delay = min(delay * random.uniform(0.5, 1.5), retry.max_delay)
             log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.run_id, step.id,
-                     attempt, error["message"], delay, extra={"run_id": self.run_id})
+                     attempt, mask(error["message"], self.secrets), delay, extra={"run_id": self.run_id})
             if self.cancel.wait(delay):
                 raise StepFailed({"type": "Cancelled", "message": "run cancelled"}, None, attempt)
         raise AssertionError("unreachable")
@@ -382,30 +419,53 @@ class Runner:
             raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": None}) from None
         self._end("completed", outputs=outputs)
 
-    def _end(self, status: str, *, outputs: Any = None, error: Any = None) -> None:
+    def _pause_step(self, step: Step, scope: dict[str, Any], key: str, writes: list[VarWrite]) -> Any:
+        """``tool: pause``: the first time, stop the run as paused here; when resumed, the
+        step completes with ``{message, resumed_at, set}``."""
+        if self.paused_at is not None and self.paused_at.get("step") == step.id:
+            pause, self.paused_at = self.paused_at, None
+            return {"message": pause.get("message"), "resumed_at": iso(time.time()), "set": self.resume_set}
+        args = render_deep(step.with_, scope, f"step {step.id!r}, field 'with'")
+        message = mask(args.get("message"), self.secrets) if isinstance(args, dict) else None
+        self._commit(writes=writes, events=(EventWrite("step.started", step.id,
+                                                       {"attempt": 1, "idempotency_key": key}),))
+        raise _Stop("paused", step.id, {"step": step.id, "message": message})
+
+    def _end(self, status: str, *, outputs: Any = None, error: Any = None, nxt: str | None = None,
+             pause: dict[str, Any] | None = None) -> None:
+        ended = status in ("completed", "cancelled")  # a failed or paused run may be resumed
         drops = [VarWrite(n, None, source_step="run", delete=True)
-                 for n, m in self.state.meta.items() if m.scope == "temp"]
+                 for n, m in self.state.meta.items() if m.scope == "temp"] if ended else []
         hits, misses = CACHE.hits - self._cache_start[0], CACHE.misses - self._cache_start[1]
         data: dict[str, Any] = {"template_cache": {"hits": hits, "misses": misses}}
         if error is not None:
             data["error"] = error
+        if pause is not None:
+            data["pause"] = pause
         self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
-                     run=RunUpdate(cursor={"next": None}, status=status,
+                     run=RunUpdate(cursor=self._cursor(nxt, pause), status=status,
                                    outputs=None if outputs is None else codec.encode(outputs),
                                    error=error, finished=True))
         for w in drops:
             self.state.remove(w.name)
         self.store.release_lease(self.run_id, self.epoch)
 
-    def fail_run(self, error: dict[str, Any]) -> None:
-        """Commit the run as failed with ``error``."""
-        self._end("failed", error=error)
 
 
 class _RunFailed(Exception):
-    def __init__(self, error: dict[str, Any]) -> None:
+    """Internal: the run fails; a resume continues at step ``at``."""
+
+    def __init__(self, error: dict[str, Any], at: str | None = None) -> None:
         super().__init__(error.get("message"))
-        self.error = error
+        self.error, self.at = error, at
+
+
+class _Stop(Exception):
+    """Internal: the run stops before step ``at`` as ``status`` (paused or cancelled)."""
+
+    def __init__(self, status: str, at: str | None, pause: dict[str, Any] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.at, self.pause = status, at, pause
 
 
 RunFailedSignal = _RunFailed

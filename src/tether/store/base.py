@@ -45,6 +45,7 @@ class RunRecord:
     durability: str = "normal"
     env_snapshot: Any = None
     attempt: int = 1
+    control: str | None = None
 
     def effective_status(self, at: float | None = None) -> str:
         """``interrupted`` for a running run whose lease has expired, else ``status``."""
@@ -179,6 +180,20 @@ class Commit:
 
 
 @dataclass(frozen=True, slots=True)
+class Takeover:
+    """What taking a run over writes in the same transaction as the new lease:
+    the new status and cursor, ``attempt`` + 1, a cleared control request and error,
+    and, when there are any, variable writes and events as one new checkpoint.
+    ``expect_status``: refuse (ConflictError) unless the run's status is one of these."""
+
+    status: str
+    cursor: Any
+    vars: tuple[VarWrite, ...] = ()
+    events: tuple[EventWrite, ...] = ()
+    expect_status: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CommitResult:
     """``seq`` is the new checkpoint; ``versions`` maps each written variable to its
     new version; ``foreign`` is true when someone else committed since ``expected_seq``."""
@@ -200,24 +215,33 @@ class Store(Protocol):
     def load_run(self, run_id: str) -> RunRecord:
         """The run as last committed; NotFound if there is none."""
 
-    def run_seq(self, run_id: str) -> int:
-        """The run's last committed checkpoint number (cheap; read before each step)."""
+    def poll(self, run_id: str) -> tuple[int, str | None]:
+        """The run's last checkpoint number and pending control request (cheap; read
+        before each step and by the heartbeat)."""
+
+    def request(self, run_id: str, control: str | None) -> None:
+        """Record a control request (``pause``, ``cancel``) for the run's owner; NotFound
+        if there is no such run."""
 
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
         """Runs newest first (by id), optionally of one stored status, ids < ``before``."""
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None) -> RunRecord:
+                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         """Take the run's lease and return the run with its new epoch. Succeeds when
         the lease is free, expired, already ``owner``'s, or held at ``steal_epoch``;
-        otherwise ConflictError naming the holder."""
+        otherwise ConflictError naming the holder. A ``takeover`` is applied in the
+        same transaction."""
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
 
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""
+
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+        """Replace the run's stored flow (``resume --flow``); LeaseLost unless ``epoch`` holds it."""
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
@@ -241,6 +265,9 @@ class Store(Protocol):
 
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
         """Every write of the variable, oldest first."""
+
+    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+        """``(seq, name)`` of every variable write, in checkpoint order."""
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         """Every variable's value as of checkpoint ``seq``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConflictError, LeaseLost, NotFound
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord,
+from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord, Takeover,
                    VarRecord, VarWrite, now)
 
 
@@ -74,13 +74,18 @@ class MemoryStore:
         runs.sort(key=lambda r: r.run_id, reverse=True)
         return runs[:limit]
 
-    def run_seq(self, run_id: str) -> int:
+    def poll(self, run_id: str) -> tuple[int, str | None]:
         with self._lock:
-            return self._run(run_id).seq
+            run = self._run(run_id)
+            return run.seq, run.control
+
+    def request(self, run_id: str, control: str | None) -> None:
+        with self._lock:
+            self._runs[run_id] = replace(self._run(run_id), control=control)
 
     # ------------------------------------------------------------ leases
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None) -> RunRecord:
+                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         with self._lock:
             run = self._run(run_id)
             t = now()
@@ -89,7 +94,19 @@ class MemoryStore:
             if not free:
                 raise ConflictError(f"run {run_id} is owned by {run.lease_owner} (lease valid for "
                                     f"{run.lease_expires - t:.0f}s more)")
+            if takeover is not None and takeover.expect_status is not None and \
+                    run.status not in takeover.expect_status:
+                raise ConflictError(f"run {run_id} is {run.status} now; it was taken over meanwhile")
             run = replace(run, lease_owner=owner, lease_epoch=run.lease_epoch + 1, lease_expires=t + ttl)
+            if takeover is not None:
+                seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
+                run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
+                              attempt=run.attempt + 1, control=None, error=None, finished_at=None, seq=seq)
+                if seq != self._runs[run_id].seq:
+                    self._write_vars(run_id, takeover.vars, seq, t)
+                    for idx, e in enumerate(takeover.events):
+                        self._events[run_id].append((seq, idx, e.type, e.step_id,
+                                                     codec.loads(codec.dumps(e.data)), t))
             self._runs[run_id] = run
             return run
 
@@ -105,6 +122,13 @@ class MemoryStore:
             run = self._run(run_id)
             if run.lease_epoch == epoch:
                 self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
+
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_epoch != epoch:
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+            self._runs[run_id] = replace(run, flow_text=flow_text, flow_path=flow_path)
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
@@ -236,6 +260,11 @@ class MemoryStore:
             rows = sorted((h for h in self._history[run_id] if h[0] == name), key=lambda h: h[1])
             return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
                                   h[4], h[5], h[6]) for h in rows]
+
+    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+        with self._lock:
+            self._run(run_id)
+            return sorted((h[2], h[0]) for h in self._history[run_id])
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         with self._lock:

@@ -17,13 +17,13 @@ from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord,
+from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord, Takeover,
                    VarRecord, VarWrite, now)
 
 PAGE_SIZE = 1024
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
              "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
-             "lease_expires, durability, env_snapshot, attempt")
+             "lease_expires, durability, env_snapshot, attempt, control")
 _VAR_COLS = ("name, value, type, scope, version, source_step, created_at, updated_at, "
              "accessed_at, access_count, secret, seq")
 
@@ -152,7 +152,7 @@ class SQLiteStore:
                 cursor=_opt_json(row[11]), outputs=self._decode(row[12], f"run {row[0]}: outputs"),
                 error=_opt_json(row[13]), lease_owner=row[14], lease_epoch=row[15],
                 lease_expires=row[16], durability=row[17], env_snapshot=_opt_json(row[18]),
-                attempt=row[19])
+                attempt=row[19], control=row[20])
         except CorruptRecord:
             raise
         except (ValueError, TypeError) as exc:
@@ -180,11 +180,11 @@ class SQLiteStore:
             if existing is not None:
                 return self._run_from_row(existing), False
             db.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join('?' * 20)})",
+                f"INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join('?' * 21)})",
                 (run.run_id, run.name, run.status, run.flow_text, run.flow_path, self._put_blob(inputs),
                  run.parent_id, run.created_at or t, run.started_at, None, 0,
                  codec.dumps_text(run.cursor), None, None, owner, 1, t + ttl, run.durability,
-                 codec.dumps_text(run.env_snapshot), run.attempt))
+                 codec.dumps_text(run.env_snapshot), run.attempt, None))
             row = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
         return self._run_from_row(row), True
 
@@ -210,28 +210,46 @@ class SQLiteStore:
         params.append(int(limit))
         return [self._run_from_row(r) for r in self._query(sql, tuple(params))]
 
-    def run_seq(self, run_id: str) -> int:
-        rows = self._query("SELECT seq FROM runs WHERE run_id = ?", (run_id,))
+    def poll(self, run_id: str) -> tuple[int, str | None]:
+        rows = self._query("SELECT seq, control FROM runs WHERE run_id = ?", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {self.url}")
-        return rows[0][0]
+        return rows[0][0], rows[0][1]
+
+    def request(self, run_id: str, control: str | None) -> None:
+        with self._tx() as db:
+            if db.execute("UPDATE runs SET control = ? WHERE run_id = ?", (control, run_id)).rowcount != 1:
+                raise NotFound(f"no run {run_id!r} in {self.url}")
 
     # ------------------------------------------------------------ leases
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None) -> RunRecord:
+                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         t = now()
         with self._tx() as db:
-            row = db.execute("SELECT lease_owner, lease_epoch, lease_expires FROM runs WHERE run_id = ?",
+            row = db.execute("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs WHERE run_id = ?",
                              (run_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no run {run_id!r} in {self.url}")
-            holder, epoch, expires = row
+            holder, epoch, expires, status = row
             free = holder is None or holder == owner or expires < t or steal_epoch == epoch
             if not free:
                 raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
                                     f"{expires - t:.0f}s more)")
             db.execute("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? "
                        "WHERE run_id = ?", (owner, epoch + 1, t + ttl, run_id))
+            if takeover is not None:
+                if takeover.expect_status is not None and status not in takeover.expect_status:
+                    raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
+                bump = 1 if (takeover.vars or takeover.events) else 0
+                seq = db.execute(
+                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
+                    "finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq",
+                    (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
+                if bump:
+                    self._write_vars(db, run_id, takeover.vars, seq, t)
+                    for idx, e in enumerate(takeover.events):
+                        db.execute(_INSERT_EVENT, (run_id, seq, idx, e.type, e.step_id,
+                                                   None if e.data is None else codec.dumps_text(e.data), t))
             out = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_from_row(out)
 
@@ -246,6 +264,13 @@ class SQLiteStore:
         with self._tx() as db:
             db.execute("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
                        "WHERE run_id = ? AND lease_epoch = ?", (run_id, epoch))
+
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+        with self._tx() as db:
+            cur = db.execute("UPDATE runs SET flow_text = ?, flow_path = ? WHERE run_id = ? AND lease_epoch = ?",
+                             (flow_text, flow_path, run_id, epoch))
+            if cur.rowcount != 1:
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
@@ -382,6 +407,10 @@ class SQLiteStore:
                            "WHERE run_id = ? AND name = ? ORDER BY version", (run_id, name))
         return [HistoryRecord(name, r[0], r[1], self._decode(r[2], f"run {run_id}: {name} v{r[0]}"),
                               r[3], r[4], bool(r[5])) for r in rows]
+
+    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self._query(
+            "SELECT seq, name FROM var_history WHERE run_id = ? ORDER BY seq, name", (run_id,))]
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         rows = self._query(

@@ -9,7 +9,7 @@ from ..errors import FlowError
 from .base import Tool, ToolContext, ToolResult
 
 BUILTIN = {"shell": "tether.tools.shell:run", "python": "tether.tools.python:run",
-           "http": "tether.tools.http:run"}
+           "http": "tether.tools.http:run", "pause": "tether.tools.pause:run"}
 
 
 @lru_cache(maxsize=1)

@@ -94,13 +94,25 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     except (OSError, ValueError) as exc:
         raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError", retryable=False) from None
     data = (stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode() if stdin is not None else None
+    deadline = None if ctx.timeout is None else started + ctx.timeout
     try:
-        out, err = proc.communicate(data, timeout=ctx.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
-        raise ToolError(f"shell command timed out after {ctx.timeout:g}s; its process group was killed",
-                        type_="TimeoutError") from None
+        while True:  # wake up regularly so that a cancel reaches the process
+            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))
+            try:
+                out, err = proc.communicate(data, timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                data = None  # stdin was written by the first call
+                if ctx.cancel.is_set():
+                    _kill_group(proc)
+                    proc.communicate()
+                    raise ToolError("run cancelled; the command's process group was killed",
+                                    type_="Cancelled", retryable=False) from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    _kill_group(proc)
+                    proc.communicate()
+                    raise ToolError(f"shell command timed out after {ctx.timeout:g}s; its process group "
+                                    "was killed", type_="TimeoutError") from None
     except BaseException:
         _kill_group(proc)
         raise

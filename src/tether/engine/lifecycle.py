@@ -1,0 +1,57 @@
+"""Run statuses: the one state machine, and who is alive to own a run."""
+from __future__ import annotations
+
+import os
+import socket
+
+from ..errors import UsageError
+from ..store.base import RunRecord, now
+
+#: status -> statuses it may move to. ``interrupted`` is not stored: it is a running
+#: run whose owner is gone (see :func:`status_of`).
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "cancelled"}),
+    "running": frozenset({"running", "completed", "failed", "paused", "cancelled"}),
+    "paused": frozenset({"running", "cancelled"}),
+    "failed": frozenset({"running", "cancelled"}),
+    "completed": frozenset({"running"}),  # only to re-run part of it: --from / --flow --rerun-changed
+    "cancelled": frozenset(),
+}
+STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+
+
+class InvalidTransition(UsageError):
+    """A run cannot go from its status to the one asked for."""
+
+
+def check_transition(run_id: str, old: str, new: str, hint: str | None = None) -> None:
+    """Raise InvalidTransition unless a run may move from ``old`` to ``new``."""
+    if new not in RUN_TRANSITIONS.get(old, frozenset()):
+        raise InvalidTransition(f"run {run_id} is {old}; it cannot become {new}", hint=hint)
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True/False when ``owner`` (``host:pid:nonce``) is a process on this host; None when
+    it is on another host (only its lease's expiry can tell)."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname():
+        return None
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def status_of(run: RunRecord) -> str:
+    """The status a person should see: ``interrupted`` for a running run whose lease has
+    expired or whose owner process on this host is dead."""
+    if run.status != "running":
+        return run.status
+    if run.lease_expires < now() or owner_alive(run.lease_owner) is False:
+        return "interrupted"
+    return "running"
