@@ -180,6 +180,125 @@ def run(
     _report_run(result, as_json)
 
 
+def _print_env_report(kind: str, data: Any) -> None:
+    err = _console(stderr=True)
+    if kind == "flow":
+        if not data:
+            err.print("flow: no step changed", markup=False)
+        for step_id, change in data:
+            err.print(f"flow: step {step_id} {change}", markup=False)
+        return
+    if not data:
+        return
+    from rich.table import Table
+    table = Table("variable", "change", "policy", "recorded", "now", title="environment since the run started")
+    for c in data:
+        table.add_row(c.name, c.change, c.policy, "(secret)" if c.secret else str(c.old),
+                      "(secret)" if c.secret else str(c.new))
+    err.print(table)
+
+
+@app.command()
+@_guard
+def resume(
+    run_id: str = typer.Argument(...),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Write variable NAME=VALUE before anything "
+                                                                 "runs, in the transaction that takes the run over."),
+    from_step: Optional[str] = typer.Option(None, "--from", help="Rewind to the checkpoint before STEP first "
+                                                                 "started and continue from there."),
+    flow: Optional[Path] = typer.Option(None, "--flow", help="Continue with this new version of the flow file."),
+    rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --flow: re-run the first changed "
+                                                                      "step that had completed, and those after it."),
+    env: Optional[List[str]] = typer.Option(None, "--env", help="Environment override NAME=VALUE."),
+    env_policy: Optional[str] = typer.Option(None, "--env-policy", help="warn, fail or keep for every variable."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Continue a failed, interrupted or paused run. Completed steps never run again.
+
+    Exit 0 completed, 1 failed, 3 paused again, 4 owned by another live process or
+    environment refused (nothing changed)."""
+    env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
+                  for k, v in _pairs(env, "--env").items()}
+    result = _engine().resume(run_id, set=_pairs(set_, "--set"), from_step=from_step, flow=flow,
+                              rerun_changed=rerun_changed, env=env_values, env_policy=env_policy,
+                              report=_print_env_report)
+    _report_run(result, as_json)
+
+
+@app.command()
+@_guard
+def fork(
+    run_id: str = typer.Argument(...),
+    from_step: Optional[str] = typer.Option(None, "--from", help="Start from the checkpoint before STEP first ran."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Variable NAME=VALUE for the new run."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Start and run a new run from RUN's state (RUN itself is not changed)."""
+    _report_run(_engine().fork(run_id, from_step=from_step, set=_pairs(set_, "--set")), as_json)
+
+
+@app.command()
+@_guard
+def pause(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Ask a running run to stop after its current step (status paused; resume continues it)."""
+    _engine().pause(run_id)
+    if as_json:
+        _print_json({"run_id": run_id, "requested": "pause"})
+    else:
+        _console().print(f"run {run_id}: pause requested; it stops after its current step", markup=False)
+
+
+@app.command()
+@_guard
+def cancel(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop a run now; a running shell step's process group is killed."""
+    before = _engine().cancel(run_id)
+    msg = "cancel requested; its owner stops it now" if before == "running" else "cancelled"
+    if as_json:
+        _print_json({"run_id": run_id, "requested": "cancel", "status_before": before})
+    else:
+        _console().print(f"run {run_id}: {msg}", markup=False)
+
+
+@app.command()
+@_guard
+def checkpoints(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The run's checkpoints: seq, step, time, variables changed."""
+    rows = _engine().checkpoints(run_id)
+    docs = [{**r, "at": _iso(r["at"])} for r in rows]
+    if as_json:
+        _print_json(docs)
+        return
+    from rich.table import Table
+    table = Table("seq", "at", "step", "events", "variables changed")
+    for d in docs:
+        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], ", ".join(d["steps"]), ", ".join(d["events"]),
+                      ", ".join(d["vars"]))
+    _console().print(table)
+
+
+@app.command()
+@_guard
+def diff(run_id: str = typer.Argument(...), a: str = typer.Argument(..., help="Checkpoint seq or step id."),
+         b: str = typer.Argument(..., help="Checkpoint seq or step id."),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Variables added, removed and changed between two checkpoints."""
+    d = _engine().diff(run_id, a, b)
+    if as_json:
+        _print_json(d)
+        return
+    con = _console()
+    con.print(f"checkpoint {d['from']} -> {d['to']}", markup=False)
+    for n, v in d["added"].items():
+        con.print(f"+ {n} = {_short(v, 100)}", style="green", markup=False)
+    for n, v in d["removed"].items():
+        con.print(f"- {n} = {_short(v, 100)}", style="red", markup=False)
+    for n, v in d["changed"].items():
+        con.print(f"~ {n}: {_short(v['from'], 48)} -> {_short(v['to'], 48)}", style="yellow", markup=False)
+    if not (d["added"] or d["removed"] or d["changed"]):
+        con.print("no differences", markup=False)
+
+
 @app.command()
 @_guard
 def runs(
@@ -189,7 +308,8 @@ def runs(
 ) -> None:
     """List runs, newest first."""
     records = _engine().runs(status, limit)
-    docs = [{"run_id": r.run_id, "name": r.name, "status": r.effective_status(), "parent_id": r.parent_id,
+    from .engine.lifecycle import status_of
+    docs = [{"run_id": r.run_id, "name": r.name, "status": status_of(r), "parent_id": r.parent_id,
              "created_at": _iso(r.created_at), "finished_at": _iso(r.finished_at), "seq": r.seq}
             for r in records]
     if as_json:
@@ -197,6 +317,7 @@ def runs(
         return
     from rich.table import Table
     table = Table("run", "flow", "status", "started", "checkpoints")
+    table.columns[0].no_wrap = True
     for d in docs:
         table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]))
     _console().print(table)
@@ -209,7 +330,8 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
     engine = _engine()
     rec = engine.record(run_id)
     steps = engine.steps(run_id)
-    doc = {"run_id": rec.run_id, "status": rec.effective_status(), "outputs": rec.outputs, "error": rec.error,
+    from .engine.lifecycle import status_of
+    doc = {"run_id": rec.run_id, "status": status_of(rec), "outputs": rec.outputs, "error": rec.error,
            "flow": rec.name, "parent_id": rec.parent_id, "created_at": _iso(rec.created_at),
            "started_at": _iso(rec.started_at), "finished_at": _iso(rec.finished_at), "seq": rec.seq,
            "steps": [_step_doc(s) for s in steps]}
