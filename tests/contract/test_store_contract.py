@@ -62,6 +62,15 @@ def test_commit_advances_seq_and_writes_everything(store):
     assert (ev.seq, ev.idx, ev.type, ev.step_id, ev.data) == (1, 1, "step.completed", "s1", {"k": 1})
 
 
+def test_a_commit_cannot_hold_two_records_of_one_step(store):
+    from tether.errors import StoreError
+    run, _ = new_run(store)
+    rec = StepWrite("s1", "completed", 1, None, None, None, None, 1.0, 2.0, "k")
+    with pytest.raises(StoreError):
+        store.commit(Commit("r1", run.lease_epoch, (rec, rec)))
+    assert store.steps("r1") == [] and store.load_run("r1").seq == 0
+
+
 def test_versions_and_history_track_every_write(store):
     run, _ = new_run(store)
     for value in (1, 2, 3):

@@ -122,9 +122,23 @@ class Engine:
                         ttl=self.lease_seconds, emit=self._emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
         runner.resume_set = dict(resume_set or {})
+        runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
+                                                                          resume_set)
         final = runner.execute()
         values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)
+
+    def _run_child(self, path: Path, inputs: dict[str, Any], child_id: str, parent_id: str,
+                   resume_set: dict[str, Any] | None) -> Run:
+        """Run a sub-flow, or continue it when a previous attempt of the step started it."""
+        try:
+            child = self.store.load_run(child_id)
+        except NotFound:
+            return self.run(path, inputs, run_id=child_id, parent_id=parent_id)
+        status = status_of(child)
+        if status in ("completed", "cancelled"):
+            return self._to_run(child)
+        return self.resume(child_id, set=resume_set if status == "paused" else None)
 
     # ------------------------------------------------------------ resume
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
@@ -293,8 +307,10 @@ class Engine:
             check_var_name(name)
             stored = self.vault.encrypt(value) if name in secret else value
             writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "fork", name in secret))
-        steps = [r for r in self.store.steps(run_id) if r.seq <= target
-                 and not any(lo <= r.seq <= hi for lo, hi in hidden)]
+        from ..store.base import iter_latest_steps
+        steps = sorted(iter_latest_steps(r for r in self.store.steps(run_id) if r.seq <= target
+                                         and not any(lo <= r.seq <= hi for lo, hi in hidden)).values(),
+                       key=lambda r: r.seq)
         from ..store.base import Commit, RunUpdate, StepWrite
         copies = tuple(StepWrite(r.step_id, r.status, r.attempts,
                                  None if r.inputs is None else codec.encode(r.inputs),

@@ -24,6 +24,7 @@ from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepR
                           iter_latest_steps)
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool
+from ..tools.base import ChildPaused
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
 from .lease import Heartbeat
@@ -66,6 +67,7 @@ class Runner:
         self.hidden: list[list[int]] = [list(r) for r in cursor.get("hidden", [])]
         self.paused_at: dict[str, Any] | None = cursor.get("pause")
         self.resume_set: dict[str, Any] = {}
+        self.run_child: Callable[..., Any] | None = None
         self._commit_lock = threading.RLock()
         self.secret_vars = set(self.flow.secret_vars)
         self.temp_vars = set(self.flow.temp_vars)
@@ -207,8 +209,11 @@ class Runner:
         """Restore variables and step records from the store; return the cursor's next step."""
         self._load_vars(self.store.read_vars(self.run_id))
         records = self.store.steps(self.run_id)
-        for rec in records:  # undone executions still count: a re-run gets a fresh idempotency key
-            self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
+        for rec in records:
+            # A failed execution that runs again is the same execution (same idempotency key);
+            # finished ones count, undone (rewound) ones too: a re-run after a rewind is new.
+            if rec.status != "failed":
+                self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
         visible = (r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
         for rec in iter_latest_steps(visible).values():
             self._set_view(rec)
@@ -347,7 +352,8 @@ class Runner:
                         None if result is None else codec.encode(safe_result), error, meta, started, finished, key)
         self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
-        self.visits[step.id] = self.visits.get(step.id, 0) + 1
+        if status != "failed":
+            self.visits[step.id] = self.visits.get(step.id, 0) + 1
         self._set_view(StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta,
                                   started, finished, key))
         return nxt
@@ -383,7 +389,9 @@ class Runner:
         errors: list[dict[str, str]] = []
         for attempt in range(1, retry.attempts + 1):
             ctx = ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
-                              self.loaded.base_dir, timeout, self.store.url, self.cancel)
+                              self.loaded.base_dir, timeout, self.store.url, self.cancel,
+                              run_child=self.run_child, _save=lambda n, d, s=step.id: self._save_checkpoint(s, n, d),
+                              _load=self._load_checkpoint)
             try:
                 out = tool(args, ctx)
                 meta = dict(out.meta)
@@ -394,6 +402,9 @@ class Runner:
                 error = {"type": exc.type, "message": exc.message}
                 last_result = exc.result
                 retryable = exc.retryable
+            except ChildPaused as paused:
+                raise _Stop("paused", step.id, {"step": step.id, "child": paused.child_id,
+                                                "message": paused.message}) from None
             except TetherError as exc:
                 error = {"type": type(exc).__name__, "message": exc.message}
                 last_result, retryable = None, False
@@ -418,6 +429,17 @@ class Runner:
         except TemplateError as exc:
             raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": None}) from None
         self._end("completed", outputs=outputs)
+
+    def _save_checkpoint(self, step_id: str, name: str, data: Any) -> None:
+        self._commit(events=(EventWrite("checkpoint", step_id, {"name": name, "data": mask(data, self.secrets)}),))
+
+    def _load_checkpoint(self, name: str) -> Any:
+        found = None
+        for e in self.store.events(self.run_id):
+            if e.type == "checkpoint" and isinstance(e.data, dict) and e.data.get("name") == name and \
+                    not any(lo <= e.seq <= hi for lo, hi in self.hidden):
+                found = e.data.get("data")
+        return found
 
     def _pause_step(self, step: Step, scope: dict[str, Any], key: str, writes: list[VarWrite]) -> Any:
         """``tool: pause``: the first time, stop the run as paused here; when resumed, the

@@ -80,6 +80,12 @@ class EnvSpec(_Frozen):
             return {}
         return {"default": str(value) if not isinstance(value, bool) else str(value).lower()}
 
+    @model_validator(mode="after")
+    def _no_keep_for_secrets(self) -> "EnvSpec":
+        if self.secret and self.on_change == "keep":
+            raise ValueError("on_change: keep is not allowed for a secret variable (its value is never recorded)")
+        return self
+
 
 class RetrySpec(_Frozen):
     attempts: int = Field(1, ge=1, le=1000)

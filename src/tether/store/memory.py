@@ -9,7 +9,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConflictError, LeaseLost, NotFound
+from ..errors import ConflictError, LeaseLost, NotFound, StoreError
 from . import codec
 from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord, Takeover,
                    VarRecord, VarWrite, now)
@@ -138,6 +138,8 @@ class MemoryStore:
             if run.lease_epoch != c.epoch:
                 raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
                                 f"(epoch {c.epoch}); its write was refused")
+            if len({s.step_id for s in c.steps}) != len(c.steps):
+                raise StoreError(f"run {c.run_id}: one commit cannot hold two records of the same step")
             seq = run.seq + 1
             changes: dict[str, Any] = {"seq": seq}
             if c.run is not None:

@@ -9,7 +9,8 @@ from ..errors import FlowError
 from .base import Tool, ToolContext, ToolResult
 
 BUILTIN = {"shell": "tether.tools.shell:run", "python": "tether.tools.python:run",
-           "http": "tether.tools.http:run", "pause": "tether.tools.pause:run"}
+           "http": "tether.tools.http:run", "pause": "tether.tools.pause:run",
+           "flow": "tether.tools.flow:run"}
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,9 @@ class ToolContext:
     db_url: str
     cancel: threading.Event = field(default_factory=threading.Event)
     writes: dict[str, Any] = field(default_factory=dict)
-    _check_name: Callable[[str], str] | None = None
+    run_child: Callable[..., Any] | None = None
+    _save: Callable[[str, Any], None] | None = None
+    _load: Callable[[str], Any] | None = None
 
     def set_var(self, name: str, value: Any) -> None:
         """Set run variable ``name`` when this step commits."""
@@ -34,6 +36,32 @@ class ToolContext:
         check_var_name(name)
         codec.encode(value)
         self.writes[name] = value
+
+
+    def checkpoint(self, name: str, data: Any) -> None:
+        """Commit ``data`` under ``name`` at once, so that after a crash :meth:`restore`
+        returns it and a long task can continue where it was."""
+        from ..ids import check_var_name
+        from ..store import codec
+        check_var_name(name)
+        codec.encode(data)
+        if self._save is None:
+            raise RuntimeError("checkpoints are not available in this context")
+        self._save(name, data)
+
+    def restore(self, name: str) -> Any:
+        """The last data saved with :meth:`checkpoint` under ``name`` in this run, or None."""
+        if self._load is None:
+            return None
+        return self._load(name)
+
+
+class ChildPaused(Exception):
+    """Raised by the flow tool when its child run paused: the parent pauses too."""
+
+    def __init__(self, child_id: str, message: Any) -> None:
+        super().__init__(child_id)
+        self.child_id, self.message = child_id, message
 
 
 @dataclass(frozen=True)
