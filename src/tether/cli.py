@@ -262,6 +262,28 @@ def cancel(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False
 
 @app.command()
 @_guard
+def verify(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Re-render every recorded template of the completed steps against the state as of that step
+    and report results that differ (exit 1 if any). Templates calling now(), timestamp() or uuid()
+    are reported as volatile."""
+    report = _engine().verify(run_id)
+    if as_json:
+        _print_json(report)
+    else:
+        con = _console()
+        for d in report["differences"]:
+            con.print(f"DIFFERS step {d['step']} (checkpoint {d['seq']}) {d['field']}: recorded "
+                      f"{_short(d['recorded'], 60)}, re-rendered {_short(d['rendered'], 60)}", markup=False)
+        for v in report["volatile"]:
+            con.print(f"volatile step {v['step']} {v['field']} (calls now/timestamp/uuid; not compared)",
+                      markup=False)
+        con.print(f"{report['checked']} completed steps checked: "
+                  f"{'clean' if report['ok'] else str(len(report['differences'])) + ' difference(s)'}", markup=False)
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+@_guard
 def checkpoints(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """The run's checkpoints: seq, step, time, variables changed."""
     rows = _engine().checkpoints(run_id)

@@ -28,6 +28,12 @@ def read_env(flow: Flow, environ: Mapping[str, str] | None = None) -> dict[str, 
     return out
 
 
+def read_env_lenient(flow: Flow, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Like :func:`read_env` but a missing required variable is None instead of an error."""
+    environ = os.environ if environ is None else environ
+    return {name: environ.get(name, spec.default) for name, spec in flow.env.items()}
+
+
 def secret_values(flow: Flow, values: Mapping[str, str | None]) -> list[str]:
     """The values of secret variables, longest first (for masking)."""
     found = {v for k, v in values.items() if flow.env[k].secret and v}

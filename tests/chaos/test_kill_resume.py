@@ -125,3 +125,8 @@ def test_random_sigkills_then_resume_reach_the_uninterrupted_state(tmp_path, see
     assert set(seen) == committed
     repeats = sum(n - 1 for n in seen.values())
     assert repeats <= kills
+    # a resumed run re-renders to exactly what it recorded
+    verify = _tether(db, "verify", "crash-1", "--json")
+    out, err = verify.communicate(timeout=60)
+    report = json.loads(out)
+    assert verify.returncode == 0 and report["ok"] and report["checked"] == 40, (report, err)

@@ -284,3 +284,28 @@ outputs:
     saved = [ev for ev in e.events("ck") if ev.type == "checkpoint"]
     assert [ev.data["data"]["done"][-1] for ev in saved] == list(range(8))  # each item done once
     e.close()
+
+
+def test_verify_is_clean_for_a_resumed_run_and_catches_tampering(engine, ledger_run, store_url, tmp_path):
+    run, _, gate = ledger_run
+    gate.write_text("open")
+    engine.resume(run.id)
+    report = engine.verify(run.id)
+    assert report["ok"] and report["checked"] == 3 and report["volatile"] == []
+    if not store_url.startswith("sqlite"):
+        return
+    import sqlite3
+    con = sqlite3.connect(store_url[len("sqlite:///"):])
+    con.execute("UPDATE var_history SET value = X'6a39393939' WHERE name = 'n' AND version = 3")  # 'j9999'
+    con.commit()
+    con.close()
+    report = engine.verify(run.id)
+    assert not report["ok"]
+    assert [(d["step"], d["field"], d["recorded"], d["rendered"]) for d in report["differences"]] == [
+        ("two", "vars.n", 9999, 11), ("three", "vars.n", 111, 10099)]  # and what was derived from it
+
+
+def test_verify_reports_volatile_templates(engine, write_flow):
+    run = engine.run(write_flow("name: v\nsteps:\n  - id: s\n    vars: {at: '{{ now() }}', x: 1}\n"))
+    report = engine.verify(run.id)
+    assert report["ok"] and report["volatile"] == [{"step": "s", "field": "vars.at"}]

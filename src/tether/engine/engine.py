@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..env import read_env, secret_values, snapshot
+from ..env import read_env, read_env_lenient, secret_values, snapshot
 from ..errors import ConflictError, NotFound, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
@@ -321,6 +321,19 @@ class Engine:
                                                                   "from_step": from_step}),),
                                  RunUpdate(cursor={"next": nxt}), durability=src.durability))
         return self._execute(loaded, self.store.load_run(rid), env, resume_set=set)
+
+    def verify(self, run_id: str) -> dict[str, Any]:
+        """Re-render the recorded templates of the run's completed steps against the state as of
+        each step: ``{run_id, ok, checked, differences, volatile}``."""
+        from .verify import verify_run
+        record = self.store.load_run(check_run_id(run_id))
+        loaded = self.stored_flow(record)
+        env = {n: v for n, v in read_env_lenient(loaded.flow).items()}
+        snap = (record.env_snapshot or {}).get("vars", {})
+        for name, entry in snap.items():  # the values the run saw, where they were recorded
+            if "value" in entry:
+                env[name] = entry["value"]
+        return verify_run(self.store, record, loaded, self.vault, env).to_dict()
 
     # ------------------------------------------------------------ control
     def pause(self, run_id: str) -> str:

@@ -1,0 +1,134 @@
+"""``tether verify``: re-render the recorded templates of completed steps against the
+state as of each step and report every result that differs.
+
+A resumed run must verify clean: it proves the run went on from exactly the state
+it had. Templates that call ``now()``, ``timestamp()`` or ``uuid()`` are reported
+as volatile instead of compared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..env import mask
+from ..errors import TemplateError
+from ..spec import LoadedFlow, computed_dependencies
+from ..store import codec
+from ..store.base import RunRecord, StepRecord, Store, iter_latest_steps
+from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep
+from ..variables import VarMeta, VarState
+from ..vault import Vault, mask_text
+from .resume import is_hidden
+
+
+@dataclass
+class Report:
+    run_id: str
+    checked: int = 0
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    volatile: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "ok": self.ok, "checked": self.checked,
+                "differences": self.differences, "volatile": self.volatile}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return codec.dumps(a) == codec.dumps(b)
+
+
+def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault,
+               env: dict[str, str | None]) -> Report:
+    """Compare every completed step's recorded inputs and variable writes with a re-render."""
+    from .runner import iso
+    flow = loaded.flow
+    report = Report(record.run_id)
+    hidden = (record.cursor or {}).get("hidden", []) if isinstance(record.cursor, dict) else []
+    records = [r for r in store.steps(record.run_id) if not is_hidden(r.seq, hidden)]
+    started = {(e.step_id, (e.data or {}).get("idempotency_key")): e.seq
+               for e in store.events(record.run_id) if e.type == "step.started" and not is_hidden(e.seq, hidden)}
+    secret_names = {n for n, v in store.read_vars(record.run_id).items() if v.secret} | set(flow.secret_vars)
+    secrets = [s for s in (env.get(n) for n, spec in flow.env.items() if spec.secret) if s]
+    deps = computed_dependencies(flow)
+    index = flow.step_index()
+    for rec in records:
+        if rec.status != "completed" or rec.step_id not in index:
+            continue
+        step = flow.steps[index[rec.step_id]]
+        before = started.get((rec.step_id, rec.idempotency_key), rec.seq) - (0 if step.tool else 1)
+        state = VarState(flow.computed, deps)
+        values = store.state_at(record.run_id, before)
+        for name, value in values.items():
+            if name in secret_names and isinstance(value, str):
+                value = vault.decrypt(value, f"run {record.run_id}: variable {name}")
+                text = mask_text(value)
+                if text:
+                    secrets.append(text)
+            state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
+        views = {}
+        for prior in iter_latest_steps(r for r in records if r.seq < before).values():
+            views[prior.step_id] = _view(prior, iso)
+        inputs = record.inputs or {}
+        scope: dict[str, Any] = {
+            "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
+            "vars": state.view, "env": AttrView.of(env, "env"), "steps": AttrView.of(views, "steps"),
+            "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
+                    "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
+            "shared": AttrView.of({}, "shared"),
+            "step": {"id": step.id, "attempt": 1, "idempotency_key": rec.idempotency_key},
+        }
+        let: dict[str, Any] = {}
+
+        def bare(name: str) -> Any:
+            if name in let:
+                return let[name]
+            value = state.lookup(name)
+            if value is not MISSING:
+                return value
+            return views.get(name, inputs.get(name, MISSING))
+        scope[BARE_KEY] = bare
+        state.scope_for_computed = lambda: scope
+        report.checked += 1
+        try:
+            if step.let:
+                scope["let"] = AttrView.of(let, "let")
+                for name, tmpl in step.let.items():
+                    let[name] = render_deep(tmpl, scope, f"let.{name}")
+            if step.tool and step.tool != "pause":
+                _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
+            if step.vars.after:
+                scope["result"] = rec.result
+                after = store.state_at(record.run_id, rec.seq)
+                for name, tmpl in step.vars.after.items():
+                    recorded = "***" if name in secret_names else after.get(name)
+                    _compare(report, rec, f"vars.{name}", tmpl, scope, recorded, secrets,
+                             masked=name in secret_names)
+        except TemplateError as exc:
+            report.differences.append({"step": rec.step_id, "seq": rec.seq, "field": "*",
+                                       "recorded": None, "rendered": f"error: {exc.message}"})
+    return report
+
+
+def _compare(report: Report, rec: StepRecord, field_: str, template: Any, scope: dict[str, Any],
+             recorded: Any, secrets: list[str], masked: bool = False) -> None:
+    if is_volatile(template):
+        report.volatile.append({"step": rec.step_id, "field": field_})
+        return
+    rendered = mask(render_deep(template, scope, field_), secrets)
+    if masked:
+        rendered = "***"
+    if not _same(rendered, recorded):
+        report.differences.append({"step": rec.step_id, "seq": rec.seq, "field": field_,
+                                   "recorded": recorded, "rendered": rendered})
+
+
+def _view(rec: StepRecord, iso: Any) -> AttrView:
+    data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
+            "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at),
+            "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
+            "meta": rec.meta or {}}
+    return AttrView.of(data, f"steps.{rec.step_id}")
