@@ -38,7 +38,8 @@ def test_doc_example(text, tmp_path):
         assert any(expect_error.group(1) in p for p in err.value.problems), err.value.problems
         return
     engine = Engine(f"sqlite:///{tmp_path / 'docs.db'}")
+    status = re.search(r"^# expect-status: (\w+)$", text, re.M)
     run = engine.run(load_flow_text(text, "doc.yaml", str(tmp_path)), run_id="doc-run")
-    assert run.status == "completed", run.error
+    assert run.status == (status.group(1) if status else "completed"), run.error
     assert run.outputs == json.loads(expect.group(1))
     engine.close()
