@@ -39,7 +39,7 @@ steps:
     assert found == [
         "f.yaml:5:11: goto target 'bb' is not a step (did you mean 'b'?)",
         "f.yaml:6:15: unknown input inputs.batch_sise (did you mean 'batch_size'?)",
-        "f.yaml:9:9: duplicate step id 'a' (first used by step 1)",
+        "f.yaml:9:9: duplicate step id 'a' (first defined at line 4)",
     ]
 
 

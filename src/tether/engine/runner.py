@@ -8,6 +8,8 @@ path: the runner loads what is committed and goes on from the cursor.
 from __future__ import annotations
 
 import datetime as _dt
+
+import orjson
 import logging
 import random
 import threading
@@ -28,6 +30,7 @@ from ..tools.base import ChildPaused
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
 from .lease import Heartbeat
+from .loops import Loops, MapView, loop_results
 
 log = logging.getLogger(__name__)
 _NO_RETRY = RetrySpec()
@@ -63,10 +66,13 @@ class Runner:
         self.visits: dict[str, int] = {}
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
+        self.pause = threading.Event()
+        self.loops = Loops(self)
         cursor = run.cursor if isinstance(run.cursor, dict) else {}
         self.hidden: list[list[int]] = [list(r) for r in cursor.get("hidden", [])]
         self.paused_at: dict[str, Any] | None = cursor.get("pause")
         self.resume_set: dict[str, Any] = {}
+        self.retry_loops: set[str] = set(cursor.get("retry", []))
         self.run_child: Callable[..., Any] | None = None
         self._commit_lock = threading.RLock()
         self.secret_vars = set(self.flow.secret_vars)
@@ -116,11 +122,12 @@ class Runner:
     # ------------------------------------------------------------ commits
     def _commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
                 events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None,
-                step_event: tuple[str, str, dict[str, Any]] | None = None) -> int:
+                step_event: tuple[str, str, dict[str, Any]] | None = None,
+                iterations: tuple[Any, ...] = ()) -> int:
         writes = tuple(writes)
-        with self._commit_lock:  # ctx.checkpoint() may commit from a tool's thread
+        with self._commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                            self.state.take_accesses(), self.durability, self.seq)
+                            self.state.take_accesses(), self.durability, self.seq, iterations)
             result = self.store.commit(commit)
             self.seq = result.seq
         for name, version in result.versions.items():
@@ -267,6 +274,22 @@ class Runner:
                 "started_at": rec.started_at, "finished_at": rec.finished_at,
                 "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
                 "meta": rec.meta or {}}
+        loop = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+        if loop is not None:  # a loop step: its results and aggregates come from its iteration records
+            total = rec.meta.get("total", 0)
+            data["map"] = MapView(self.store, self.run_id, loop, total)
+            cache: list[Any] = []
+
+            def get(key: str) -> Any:
+                if key == "result":
+                    if not cache:
+                        cache.append(loop_results(self.store, self.run_id, loop, total))
+                    return cache[0]
+                v = data[key]
+                return iso(v) if key in ("started_at", "finished_at") else v
+            self.step_views[rec.step_id] = AttrView(get, data.keys, f"steps.{rec.step_id}")
+            self.base["map"] = data["map"]
+            return
 
         def get(key: str) -> Any:
             v = data[key]
@@ -277,6 +300,8 @@ class Runner:
     def _on_control(self, control: str) -> None:
         if control == "cancel":
             self.cancel.set()
+        elif control == "pause":
+            self.pause.set()  # loops stop taking iterations; the run pauses at the loop step
 
     def _run_step(self, step: Step) -> str | None:
         seq, control = self.store.poll(self.run_id)
@@ -310,6 +335,8 @@ class Runner:
                 before = self._render_block(step.vars.before, scope, sid, "vars.before")
                 writes += self._writes(before, "step_result", sid)
             result, meta = None, None
+            if step.is_loop:
+                return self._run_loop(step, scope, key, visit, started, writes)
             if step.tool == "pause":
                 result, attempts = self._pause_step(step, scope, key, writes), 1
                 writes = []
@@ -343,6 +370,42 @@ class Runner:
         return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
                             writes=writes, inputs=inputs, result=result, meta=meta)
 
+    def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float,
+                  writes: list[VarWrite]) -> str | None:
+        """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
+        loop_key = step.id if visit == 0 else f"{step.id}#{visit}"
+        if writes:  # vars.before of the loop step itself
+            self._commit(writes=writes)
+            writes = []
+        if step.repeat is not None:
+            outcome = self.loops.run_repeat(step, scope, loop_key, key)
+        else:
+            outcome = self.loops.run_foreach(step, scope, loop_key, key, retry_failed=step.id in self.retry_loops)
+        self.retry_loops.discard(step.id)
+        if outcome.stopped:
+            raise _Stop(outcome.stopped, step.id)
+        mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
+        meta = {"loop_key": loop_key, "total": outcome.total, "map": dict(outcome.counts)}
+        scope["map"] = mapview
+        if _mentions_result(step):
+            scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)
+        if outcome.error is not None:
+            nxt = self._fail(step, outcome.error, started, key, 1, scope, writes, None, None, meta=meta)
+            self.base["map"] = mapview
+            return nxt
+        try:
+            if step.vars.after:
+                writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"), "step_result",
+                                       step.id)
+            nxt = self._next(step, scope)
+        except TemplateError as exc:
+            return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key, 1, scope,
+                              writes, None, None, meta=meta)
+        self.last_error = None
+        self.base["map"] = mapview
+        return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
+                            meta=meta)
+
     def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
                 scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
@@ -359,12 +422,13 @@ class Runner:
         return nxt
 
     def _fail(self, step: Step, error: dict[str, str], started: float, key: str, attempts: int,
-              scope: dict[str, Any], writes: list[VarWrite], inputs: Any, result: Any) -> str | None:
+              scope: dict[str, Any], writes: list[VarWrite], inputs: Any, result: Any,
+              meta: Any = None) -> str | None:
         error = {"type": error["type"], "message": mask(error["message"], self.secrets)}
         policy = step.on_failure
         if policy == "fail":
             self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
-                         writes=writes, inputs=inputs, result=result, error=error)
+                         writes=writes, inputs=inputs, result=result, error=error, meta=meta)
             raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
         if policy == "continue":
@@ -372,14 +436,14 @@ class Runner:
                 nxt = self._next(step, scope)
             except TemplateError as exc:
                 self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
-                             writes=writes, inputs=inputs, result=result, error=error)
+                             writes=writes, inputs=inputs, result=result, error=error, meta=meta)
                 raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id},
                                  at=step.id) from None
         else:
             nxt = policy
         self.last_error = error
         return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt, scope=scope,
-                            writes=writes, inputs=inputs, result=result, error=error)
+                            writes=writes, inputs=inputs, result=result, error=error, meta=meta)
 
     def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any],
                    key: str) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
@@ -472,6 +536,13 @@ class Runner:
             self.state.remove(w.name)
         self.store.release_lease(self.run_id, self.epoch)
 
+
+
+def _mentions_result(step: Step) -> bool:
+    """Whether the loop step's own vars/next read ``result`` (so the list is worth building)."""
+    text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
+                         [r.model_dump() for r in step.next or []]]).decode()
+    return "result" in text
 
 
 class _RunFailed(Exception):

@@ -116,6 +116,21 @@ def _vars_block(value: Any) -> Any:
     return value
 
 
+class RepeatSpec(_Frozen):
+    """Run ``do`` again until ``until`` is true after an iteration, at most ``max`` times."""
+
+    until: Template | bool
+    max: int = Field(1000, ge=1, le=10_000_000)
+
+
+MaxFailures = Annotated[Union[int, Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")]], Field(
+    description="failed iterations tolerated: a count, or a percentage such as '10%'")]
+
+
+def _body(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
 class Step(_Frozen):
     """One step of a flow."""
 
@@ -130,6 +145,35 @@ class Step(_Frozen):
     timeout: Duration | None = None
     on_failure: str = "fail"
     next: str | list[NextRule] | None = None
+    foreach: Template | list[Any] | None = None
+    foreach_file: str | None = None
+    json_path: str | None = None
+    as_: Identifier = Field("item", alias="as")
+    parallel: int = Field(1, ge=1, le=256)
+    filter: Template | bool | None = None
+    max_failures: MaxFailures = 0
+    repeat: RepeatSpec | None = None
+    do: Annotated[list["Step"], BeforeValidator(_body)] | None = None
+    lock: Template | None = None
+
+    @model_validator(mode="after")
+    def _loop_shape(self) -> "Step":
+        looped = sum(x is not None for x in (self.foreach, self.foreach_file, self.repeat))
+        if looped > 1:
+            raise ValueError("a step has one of foreach, foreach_file or repeat, not several")
+        if looped and not self.do:
+            raise ValueError("a foreach or repeat step needs a 'do' body")
+        if self.do and not looped:
+            raise ValueError("'do' needs foreach, foreach_file or repeat")
+        if self.do and self.tool is not None:
+            raise ValueError("a loop step runs its 'do' body; it cannot also have a tool")
+        if self.json_path is not None and self.foreach_file is None:
+            raise ValueError("json_path needs foreach_file")
+        return self
+
+    @property
+    def is_loop(self) -> bool:
+        return self.do is not None
 
     @field_validator("tool")
     @classmethod
@@ -148,6 +192,25 @@ class CheckpointSpec(_Frozen):
     durability: Literal["normal", "full"] = "normal"
 
 
+class MapSpec(_Frozen):
+    """The ``map`` phase: a foreach over ``over`` or over a JSON file's ``json_path`` matches."""
+
+    over: Template | list[Any] | None = None
+    input: str | None = None
+    json_path: str | None = None
+    as_: Identifier = Field("item", alias="as")
+    parallel: int = Field(1, ge=1, le=256)
+    filter: Template | bool | None = None
+    max_failures: MaxFailures = 0
+    do: Annotated[list[Step], BeforeValidator(_body)]
+
+    @model_validator(mode="after")
+    def _source(self) -> "MapSpec":
+        if (self.over is None) == (self.input is None):
+            raise ValueError("map needs exactly one of 'over' or 'input'")
+        return self
+
+
 class Flow(_Frozen):
     """A whole flow file."""
 
@@ -161,11 +224,35 @@ class Flow(_Frozen):
     temp_vars: list[Identifier] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(default_factory=list)
+    setup: list[Step] = Field(default_factory=list)
+    map: MapSpec | None = None
+    reduce: list[Step] = Field(default_factory=list)
     outputs: dict[Identifier, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _phases(self) -> "Flow":
+        if self.map is None:
+            if self.setup or self.reduce:
+                raise ValueError("setup and reduce need a map phase")
+            if not self.steps:
+                raise ValueError("a flow needs at least one step (or setup/map/reduce phases)")
+            return self
+        if self.steps:
+            raise ValueError("a flow has either steps or setup/map/reduce phases, not both")
+        m = self.map
+        mapped = Step.model_validate({
+            "id": "map", "as": m.as_, "parallel": m.parallel, "filter": m.filter,
+            "max_failures": m.max_failures, "do": [d.model_dump(by_alias=True, exclude_unset=True) for d in m.do],
+            **({"foreach": m.over} if m.over is not None else {"foreach_file": m.input, "json_path": m.json_path})})
+        object.__setattr__(self, "steps", [*self.setup, mapped, *self.reduce])  # the phases are sugar
+        return self
 
     def step_index(self) -> dict[str, int]:
         return {s.id: i for i, s in enumerate(self.steps)}
+
+
+Step.model_rebuild()
 
 
 def json_schema() -> dict[str, Any]:

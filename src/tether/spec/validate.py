@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from ..errors import FlowError, TemplateError
 from ..templates import is_template, parse_ast
 from .load import Path_, Source
-from .models import (CheckpointSpec, Defaults, EnvSpec, Flow, InputSpec, NextRule, RetrySpec, Step,
-                     VarsPhases)
+from .models import (CheckpointSpec, Defaults, EnvSpec, Flow, InputSpec, MapSpec, NextRule, RepeatSpec, RetrySpec,
+                     Step, VarsPhases)
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -24,6 +24,14 @@ def _fields(model: type[BaseModel]) -> list[str]:
 
 def _model_at(path: Path_) -> type[BaseModel] | None:
     shape = tuple("#" if isinstance(p, int) else p for p in path)
+    while len(shape) > 2 and shape[-2:] in (("do", "#"),) or (len(shape) > 2 and shape[-1] == "do"):
+        return Step  # a loop body's step
+    if shape in (("setup", "#"), ("reduce", "#"), ("map", "do", "#"), ("map", "do")):
+        return Step
+    if shape == ("map",):
+        return MapSpec
+    if shape and shape[-1] == "repeat":
+        return RepeatSpec
     table: dict[tuple, type[BaseModel]] = {
         (): Flow, ("steps", "#"): Step, ("steps", "#", "retry"): RetrySpec,
         ("steps", "#", "next", "#"): NextRule, ("steps", "#", "vars"): VarsPhases,
@@ -105,14 +113,56 @@ def _templates(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
             yield from _templates(v, path + (i,))
 
 
+_STEP_TEMPLATE_KEYS = ("if", "let", "with", "vars", "next", "foreach", "filter", "repeat", "lock")
+
+
+def _step_templates(step: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if not isinstance(step, dict):
+        return
+    for key in _STEP_TEMPLATE_KEYS:
+        yield from _templates(step.get(key), path + (key,))
+    body = step.get("do")
+    for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+        yield from _step_templates(inner, path + ("do",) + ((j,) if isinstance(body, list) else ()))
+
+
+def all_steps(data: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
+    """Every step of a flow document, loop bodies and phases included, with its path."""
+    def walk(step: Any, path: Path_) -> Iterator[tuple[Path_, dict[str, Any]]]:
+        if not isinstance(step, dict):
+            return
+        yield path, step
+        body = step.get("do")
+        if isinstance(body, dict):
+            yield from walk(body, path + ("do",))
+        elif isinstance(body, list):
+            for j, inner in enumerate(body):
+                yield from walk(inner, path + ("do", j))
+    for key in ("setup", "steps", "reduce"):
+        for i, st in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
+            yield from walk(st, (key, i))
+    m = data.get("map")
+    if isinstance(m, dict):
+        yield ("map",), {"id": "map", "do": m.get("do")}
+        body = m.get("do")
+        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+            yield from walk(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
+
+
 def flow_templates(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
     """Every template string of a flow document with its path, in document order."""
     for key in ("vars", "computed", "outputs"):
         yield from _templates(data.get(key), (key,))
-    for i, step in enumerate(data.get("steps") or []):
-        if isinstance(step, dict):
-            for key in ("if", "let", "with", "vars", "next"):
-                yield from _templates(step.get(key), ("steps", i, key))
+    for key in ("setup", "steps", "reduce"):
+        for i, step in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
+            yield from _step_templates(step, (key, i))
+    m = data.get("map")
+    if isinstance(m, dict):
+        for key in ("over", "filter"):
+            yield from _templates(m.get(key), ("map", key))
+        body = m.get("do")
+        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+            yield from _step_templates(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
 
 
 def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
@@ -140,7 +190,7 @@ def _names(data: dict[str, Any], key: str) -> set[str]:
 def _reference_problems(source: Source) -> list[str]:
     data = source.data
     problems = []
-    step_ids = {str(st.get("id")) for _, st in _steps(data) if "id" in st}
+    step_ids = {str(st.get("id")) for _, st in all_steps(data) if "id" in st}
     inputs, env = _names(data, "inputs"), _names(data, "env")
     known = {"inputs": inputs, "workload": inputs, "env": env, "steps": step_ids}
     label = {"inputs": "input", "workload": "input", "env": "environment variable", "steps": "step"}
@@ -222,17 +272,31 @@ def _graph_problems(source: Source) -> list[str]:
 
     data = source.data
     problems = []
-    first: dict[str, int] = {}
-    for i, st in _steps(data):
+    first: dict[str, str] = {}
+    for path, st in all_steps(data):
         sid = st.get("id")
         if not isinstance(sid, str):
             continue
         if sid in first:
-            problems.append(f"{source.where(('steps', i, 'id'))}: duplicate step id {sid!r} "
-                            f"(first used by step {first[sid] + 1})")
+            problems.append(f"{source.where(path + ('id',))}: duplicate step id {sid!r} "
+                            f"(first defined {first[sid]})")
         else:
-            first[sid] = i
-    ids = set(first)
+            first[sid] = ("by the map phase" if path == ("map",)
+                          else f"at line {source.where(path + ('id',)).rsplit(':', 2)[1]}")
+        if len(path) > 2 and isinstance(st.get("next"), (str, list)):
+            problems.append(f"{source.where(path + ('next',))}: 'next' is not allowed inside a loop body")
+        on_failure = st.get("on_failure")
+        if len(path) > 2 and isinstance(on_failure, str) and on_failure not in ("fail", "continue"):
+            problems.append(f"{source.where(path + ('on_failure',))}: inside a loop body on_failure must be "
+                            "'fail' or 'continue'")
+        tool = st.get("tool")
+        if len(path) > 2 and isinstance(tool, str) and tool == "pause":
+            problems.append(f"{source.where(path + ('tool',))}: a pause step cannot be inside a loop body")
+    top = {st.get("id") for _, st in _steps(data)} | {st.get("id") for key in ("setup", "reduce")
+                                                      for st in (data.get(key) or []) if isinstance(st, dict)}
+    if isinstance(data.get("map"), dict):
+        top.add("map")
+    ids = {i for i in top if isinstance(i, str)}
     targets = ids | {"end"}
     tools = known_tools()
     for i, st in _steps(data):
@@ -251,9 +315,10 @@ def _graph_problems(source: Source) -> list[str]:
             problems.append(f"{source.where(('steps', i, 'on_failure'))}: on_failure must be 'fail', "
                             f"'continue' or a step id, not {on_failure!r}"
                             f"{hint(on_failure, ids | {'fail', 'continue'})}")
+    for path, st in all_steps(data):
         tool = st.get("tool")
         if isinstance(tool, str) and tool not in tools:
-            problems.append(f"{source.where(('steps', i, 'tool'))}: unknown tool {tool!r}{hint(tool, tools)}")
+            problems.append(f"{source.where(path + ('tool',))}: unknown tool {tool!r}{hint(tool, tools)}")
     computed = _names(data, "computed")
     for kind in ("secret_vars", "temp_vars"):
         names = data.get(kind)

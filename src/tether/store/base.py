@@ -146,6 +146,33 @@ class StepWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class IterationWrite:
+    """The outcome of one loop iteration (replaces an earlier record of the same index)."""
+
+    loop_key: str
+    idx: int
+    status: str
+    attempts: int
+    result: Encoded | None
+    error: Any
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRecord:
+    loop_key: str
+    idx: int
+    status: str
+    attempts: int
+    result: Any
+    error: Any
+    seq: int
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventWrite:
     type: str
     step_id: str | None = None
@@ -177,6 +204,7 @@ class Commit:
     accesses: tuple[tuple[str, int, float], ...] = ()
     durability: str = "normal"
     expected_seq: int | None = None
+    iterations: tuple[IterationWrite, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +274,25 @@ class Store(Protocol):
     def commit(self, commit: Commit) -> CommitResult:
         """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
         (and nothing written) if ``commit.epoch`` no longer holds the lease."""
+
+    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Iterable[Encoded],
+                   event: EventWrite) -> int:
+        """Store a loop's collection (elements in order) and ``event`` as one checkpoint and
+        return the number of elements; LeaseLost unless ``epoch`` holds the run. A loop
+        that already has a collection keeps it (returns its size)."""
+
+    def loop_size(self, run_id: str, loop_key: str) -> int | None:
+        """How many elements the loop's stored collection has, or None if it never started."""
+
+    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
+        """Elements ``start`` to ``stop - 1`` of a loop's collection."""
+
+    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
+                   status: str | None = None) -> list[IterationRecord]:
+        """Iteration records of a loop with ``start <= idx < stop``, by index, optionally of one status."""
+
+    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
+        """``{status: count}`` over a loop's iteration records."""
 
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
         """Current variables written after checkpoint ``since_seq`` (all by default)."""

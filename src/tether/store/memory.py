@@ -11,8 +11,8 @@ from typing import Any
 
 from ..errors import ConflictError, LeaseLost, NotFound, StoreError
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord, Takeover,
-                   VarRecord, VarWrite, now)
+from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
+                   StepRecord, Takeover, VarRecord, VarWrite, now)
 
 
 class MemoryStore:
@@ -27,6 +27,8 @@ class MemoryStore:
         self._steps: dict[str, list[tuple]] = {}
         self._events: dict[str, list[tuple]] = {}
         self._blobs: dict[str, bytes] = {}
+        self._loops: dict[tuple[str, str], list[bytes]] = {}
+        self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
 
     def _decode(self, data: bytes | None, what: str) -> Any:
         return None if data is None else codec.decode(data, self._blobs.get, what=what)
@@ -160,6 +162,9 @@ class MemoryStore:
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 self._events[c.run_id].append((seq, idx, e.type, e.step_id,
                                                codec.loads(codec.dumps(e.data)), t))
+            for it in c.iterations:
+                self._iterations.setdefault((c.run_id, it.loop_key), {})[it.idx] = (
+                    it.status, it.attempts, self._keep(it.result), it.error, seq, it.started_at, it.finished_at)
             table = self._vars[c.run_id]
             for name, count, at in c.accesses:
                 if name in table:
@@ -195,6 +200,50 @@ class MemoryStore:
             history.append((w.name, version, seq, data, w.source_step, t, False))
             versions[w.name] = version
         return versions
+
+    # ------------------------------------------------------------ loops
+    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
+        with self._lock:
+            run = self._run(run_id)
+            if (run_id, loop_key) in self._loops:
+                return len(self._loops[(run_id, loop_key)])
+            if run.lease_epoch != epoch:
+                raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
+            stored = [self._keep(enc) for enc in items]
+            self._loops[(run_id, loop_key)] = stored  # type: ignore[assignment]
+            self._runs[run_id] = replace(run, seq=run.seq + 1)
+            self._events[run_id].append((run.seq + 1, 0, event.type, event.step_id,
+                                         dict(event.data or {}, total=len(stored)), now()))
+            return len(stored)
+
+    def loop_size(self, run_id: str, loop_key: str) -> int | None:
+        with self._lock:
+            items = self._loops.get((run_id, loop_key))
+            return None if items is None else len(items)
+
+    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
+        with self._lock:
+            items = self._loops.get((run_id, loop_key), [])[start:stop]
+        return [self._decode(i, f"run {run_id}: loop {loop_key} element") for i in items]
+
+    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
+                   status: str | None = None) -> list[IterationRecord]:
+        with self._lock:
+            rows = dict(self._iterations.get((run_id, loop_key), {}))
+        out = []
+        for idx in sorted(rows):
+            r = rows[idx]
+            if idx >= start and (stop is None or idx < stop) and (status is None or r[0] == status):
+                out.append(IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), r[3],
+                                           r[4], r[5], r[6]))
+        return out
+
+    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for r in self._iterations.get((run_id, loop_key), {}).values():
+                counts[r[0]] = counts.get(r[0], 0) + 1
+            return counts
 
     # ------------------------------------------------------------ variables
     def _record(self, run_id: str, name: str, row: dict[str, Any]) -> VarRecord:

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, HistoryRecord, RunRecord, StepRecord, Takeover,
-                   VarRecord, VarWrite, now)
+from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
+                   StepRecord, Takeover, VarRecord, VarWrite, now)
 
 PAGE_SIZE = 1024
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
@@ -41,6 +41,8 @@ _INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, 
 _INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
                 "meta, started_at, finished_at, idempotency_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, error, "
+                     "seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -314,6 +316,11 @@ class SQLiteStore:
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 db.execute(_INSERT_EVENT, (c.run_id, seq, idx, e.type, e.step_id,
                                            None if e.data is None else codec.dumps_text(e.data), t))
+            for it in c.iterations:
+                db.execute(_UPSERT_ITERATION, (c.run_id, it.loop_key, it.idx, it.status, it.attempts,
+                                               self._put_blob(it.result),
+                                               None if it.error is None else codec.dumps_text(it.error), seq,
+                                               it.started_at, it.finished_at))
             for name, count, at in c.accesses:
                 db.execute("UPDATE vars SET access_count = access_count + ?, accessed_at = ? "
                            "WHERE run_id = ? AND name = ?", (count, at, c.run_id, name))
@@ -339,6 +346,63 @@ class SQLiteStore:
             db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, data, w.source_step, t, 0))
             versions[w.name] = version
         return versions
+
+    # ------------------------------------------------------------ loops
+    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
+        t = now()
+        with self._tx() as db:
+            existing = db.execute("SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?",
+                                  (run_id, loop_key)).fetchone()[0]
+            if existing:
+                return existing
+            row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
+                             (run_id, epoch)).fetchone()
+            if row is None:
+                raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
+            n = 0
+            batch: list[tuple] = []
+            for enc in items:
+                batch.append((run_id, loop_key, n, self._put_blob(enc)))
+                n += 1
+                if len(batch) >= 5000:
+                    db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+                    batch.clear()
+            if batch:
+                db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+            data = dict(event.data or {}, total=n)
+            db.execute(_INSERT_EVENT, (run_id, row[0], 0, event.type, event.step_id, codec.dumps_text(data), t))
+        return n
+
+    def loop_size(self, run_id: str, loop_key: str) -> int | None:
+        rows = self._query("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?",
+                           (run_id, loop_key))
+        if rows[0][0] is not None:
+            return rows[0][0]
+        started = self._query("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
+                              "json_extract(data, '$.loop_key') = ? LIMIT 1", (run_id, loop_key))
+        return 0 if started else None
+
+    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
+        rows = self._query("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ? "
+                           "ORDER BY idx", (run_id, loop_key, start, stop))
+        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
+
+    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
+                   status: str | None = None) -> list[IterationRecord]:
+        sql = ("SELECT idx, status, attempts, result, error, seq, started_at, finished_at FROM iterations "
+               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
+        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 62)
+        if status is not None:
+            sql += " AND status = ?"
+            params += (status,)
+        rows = self._query(sql + " ORDER BY idx", params)
+        return [IterationRecord(loop_key, r[0], r[1], r[2], self._decode(r[3], f"run {run_id}: {loop_key}[{r[0]}]"),
+                                _opt_json(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._query(
+            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status",
+            (run_id, loop_key))}
 
     # ------------------------------------------------------------ variables
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:

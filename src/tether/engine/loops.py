@@ -1,0 +1,387 @@
+"""Loops: ``foreach`` (and the ``map`` phase) and ``repeat``, whose every iteration
+survives a crash.
+
+* The collection is rendered once, when the loop starts, and stored element by
+  element (``Store.start_loop``); a resumed loop iterates over exactly the same
+  elements, reading them back in batches.
+* Each iteration runs its body without writing anything, then commits one
+  iteration record. With ``parallel: N`` the workers hand finished iterations to a
+  group commit: whoever holds the commit lock renders the pending iterations'
+  ``vars`` blocks one at a time, in index order, against the latest values, and
+  commits them all in one transaction. A worker waits for its iteration to be
+  committed before it takes the next one, so a crash re-runs at most N iterations.
+* Aggregates (``map.*``) are queries over the stored iteration records.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import orjson
+
+from ..env import mask
+from ..errors import TemplateError, TetherError
+from ..spec.models import Step
+from ..store import codec
+from ..store.base import EventWrite, IterationWrite, VarWrite
+from ..templates import BARE_KEY, MISSING, AttrView, render, render_deep
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+BATCH = 1000
+_FINISHED = ("completed", "failed", "skipped")
+
+
+class MapView(AttrView):
+    """``map.*`` of one loop, computed from its stored iteration records."""
+
+    def __init__(self, store: Any, run_id: str, loop_key: str, total: int) -> None:
+        self._store, self._run_id, self._loop_key, self._total = store, run_id, loop_key, total
+        self._counts: dict[str, int] | None = None
+        super().__init__(self._value, lambda: KEYS, f"map of {loop_key}")
+
+    def _value(self, key: str) -> Any:
+        if key not in KEYS:
+            raise KeyError(key)
+        if key == "results":
+            return [r.result for r in self._store.iterations(self._run_id, self._loop_key, status="completed")]
+        if key == "failures":
+            out = []
+            for r in self._store.iterations(self._run_id, self._loop_key, status="failed"):
+                item = self._store.loop_items(self._run_id, self._loop_key, r.idx, r.idx + 1)
+                out.append({"index": r.idx, "item": item[0] if item else None, "error": r.error})
+            return out
+        if self._counts is None:
+            self._counts = self._store.iteration_counts(self._run_id, self._loop_key)
+        c = self._counts
+        ok, failed, skipped = c.get("completed", 0), c.get("failed", 0), c.get("skipped", 0)
+        ran = self._total - skipped
+        return {"total": self._total, "completed": ok + failed, "successful": ok, "failed": failed,
+                "skipped": skipped, "pending": self._total - ok - failed - skipped,
+                "success_rate": ok / ran if ran > 0 and (ok + failed) else 0}[key]
+
+
+KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results", "failures")
+
+
+def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any]:
+    """The loop step's result: each iteration's result in input order (None where it failed or was skipped)."""
+    out: list[Any] = [None] * total
+    for r in store.iterations(run_id, loop_key):
+        if r.status == "completed" and r.idx < total:
+            out[r.idx] = r.result
+    return out
+
+
+@dataclass
+class Iteration:
+    """One iteration between running its body and being committed."""
+
+    idx: int
+    item: Any
+    scope: dict[str, Any]
+    loop_key: str
+    status: str = "completed"
+    result: Any = None
+    error: dict[str, Any] | None = None
+    attempts: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    blocks: list[tuple[Step, Any, dict[str, Any]]] = field(default_factory=list)
+    committed: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class LoopOutcome:
+    loop_key: str
+    total: int
+    counts: dict[str, int]
+    error: dict[str, Any] | None = None
+    stopped: str | None = None   # "paused" or "cancelled" when a request stopped the loop
+
+
+class Loops:
+    """Runs loop steps for one :class:`Runner`."""
+
+    def __init__(self, runner: "Runner") -> None:
+        self.r = runner
+        self._pending: list[Iteration] = []
+        self._pending_lock = threading.Lock()
+        self._group_lock = threading.Lock()
+
+    # ------------------------------------------------------------ collection
+    def _collection(self, step: Step, scope: dict[str, Any]) -> list[Any]:
+        where = f"step {step.id!r}, field 'foreach'"
+        if step.foreach_file is not None:
+            path = Path(self.r.loaded.base_dir) / step.foreach_file
+            try:
+                data = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise TemplateError(f"step {step.id!r}: cannot read JSON input {path}: {exc}") from None
+            if step.json_path:
+                from ..templates import _jsonpath
+                return _jsonpath(data, step.json_path)
+            items = data
+        else:
+            items = render_deep(step.foreach, scope, where)
+        if not isinstance(items, list):
+            raise TemplateError(f"{where}: must give a list, not a {type(items).__name__}")
+        return items
+
+    def _start(self, step: Step, scope: dict[str, Any], loop_key: str) -> int:
+        total = self.r.store.loop_size(self.r.run_id, loop_key)
+        if total is not None:
+            return total  # resumed: the stored collection, never re-rendered
+        items = self._collection(step, scope)
+        with self.r._commit_lock:
+            total = self.r.store.start_loop(self.r.run_id, self.r.epoch, loop_key,
+                                            (codec.encode(x) for x in items),
+                                            EventWrite("loop.started", step.id, {"loop_key": loop_key}))
+            self.r.seq = self.r.store.poll(self.r.run_id)[0]
+        return total
+
+    def _pending_items(self, loop_key: str, total: int, retry_failed: bool) -> Iterator[tuple[int, Any]]:
+        for start in range(0, total, BATCH):
+            stop = min(start + BATCH, total)
+            done = {r.idx for r in self.r.store.iterations(self.r.run_id, loop_key, start, stop)
+                    if not (retry_failed and r.status == "failed")}
+            if len(done) == stop - start:
+                continue
+            items = self.r.store.loop_items(self.r.run_id, loop_key, start, stop)
+            for offset, item in enumerate(items):
+                if start + offset not in done:
+                    yield start + offset, item
+
+    # ------------------------------------------------------------ foreach
+    def run_foreach(self, step: Step, scope: dict[str, Any], loop_key: str, key: str,
+                    retry_failed: bool = False) -> LoopOutcome:
+        """Run the loop's unfinished iterations; return its aggregates when it stops."""
+        total = self._start(step, scope, loop_key)
+        counts = dict(self.r.store.iteration_counts(self.r.run_id, loop_key))
+        if retry_failed:
+            counts["failed"] = 0
+        allowed = _allowed_failures(step.max_failures, total)
+        state = {"failed": counts.get("failed", 0), "stop": None}
+        feed = self._pending_items(loop_key, total, retry_failed)
+        feed_lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def next_item() -> tuple[int, Any] | None:
+            if state["stop"] or state["failed"] > allowed or self.r.cancel.is_set() or self.r.pause.is_set():
+                return None
+            with feed_lock:
+                return next(feed, None)
+
+        def work() -> None:
+            try:
+                while (job := next_item()) is not None:
+                    it = self._iteration(step, loop_key, key, job[0], job[1], total, scope)
+                    self._submit(it, step)
+                    if it.status == "failed":
+                        state["failed"] += 1
+                    self.r.emit("loop.progress", {"run_id": self.r.run_id, "step_id": step.id,
+                                                  "loop_key": loop_key, "index": it.idx, "total": total,
+                                                  "status": it.status})
+            except BaseException as exc:  # handed to the loop's thread below
+                errors.append(exc)
+                state["stop"] = "error"
+
+        if step.parallel <= 1:
+            work()
+        else:
+            threads = [threading.Thread(target=work, name=f"tether-{step.id}-{i}", daemon=True)
+                       for i in range(step.parallel)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+        final = self.r.store.iteration_counts(self.r.run_id, loop_key)
+        outcome = LoopOutcome(loop_key, total, final)
+        finished = sum(final.get(s, 0) for s in _FINISHED)
+        if final.get("failed", 0) > allowed:
+            outcome.error = {"type": "TooManyFailures",
+                             "message": f"{final.get('failed', 0)} of {total} iterations failed "
+                                        f"(max_failures: {step.max_failures})"}
+        elif finished < total:
+            outcome.stopped = "cancelled" if self.r.cancel.is_set() else "paused"
+        return outcome
+
+    # ------------------------------------------------------------ repeat
+    def run_repeat(self, step: Step, scope: dict[str, Any], loop_key: str, key: str) -> LoopOutcome:
+        """Run ``do`` until ``repeat.until`` is true after an iteration, or ``repeat.max`` times."""
+        assert step.repeat is not None
+        done = self.r.store.iterations(self.r.run_id, loop_key)
+        start = len(done)
+        if start and self._until(step, scope, start - 1, done[-1].result):
+            return LoopOutcome(loop_key, start, self.r.store.iteration_counts(self.r.run_id, loop_key))
+        for idx in range(start, step.repeat.max):
+            if self.r.cancel.is_set() or self.r.pause.is_set():
+                return LoopOutcome(loop_key, idx, self.r.store.iteration_counts(self.r.run_id, loop_key),
+                                   stopped="cancelled" if self.r.cancel.is_set() else "paused")
+            it = self._iteration(step, loop_key, key, idx, None, step.repeat.max, scope)
+            self._submit(it, step)
+            if it.status == "failed":
+                counts = self.r.store.iteration_counts(self.r.run_id, loop_key)
+                return LoopOutcome(loop_key, idx + 1, counts, error={
+                    "type": "IterationFailed", "message": f"iteration {idx} failed: {it.error['message']}"})
+            if self._until(step, scope, idx, it.result):
+                break
+        counts = self.r.store.iteration_counts(self.r.run_id, loop_key)
+        return LoopOutcome(loop_key, sum(counts.values()), counts)
+
+    def _until(self, step: Step, scope: dict[str, Any], idx: int, result: Any) -> bool:
+        s = dict(scope)
+        s.update(result=result, loop={"index": idx, "first": idx == 0})
+        return bool(render(step.repeat.until, s, f"step {step.id!r}, field 'repeat.until'"))  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------ one iteration
+    def _iteration(self, step: Step, loop_key: str, key: str, idx: int, item: Any, total: int,
+                   outer: dict[str, Any]) -> Iteration:
+        scope = dict(outer)
+        local: dict[str, AttrView] = {}
+        outer_steps = outer["steps"]
+        scope["steps"] = AttrView(lambda k: local[k] if k in local else outer_steps._get(k),
+                                  lambda: list(local) + list(outer_steps._keys()), "steps")
+        if step.repeat is None:
+            scope[step.as_] = item
+        scope["loop"] = {"index": idx, "first": idx == 0, "last": idx == total - 1, "length": total}
+        outer_bare = outer[BARE_KEY]
+
+        def bare(name: str) -> Any:
+            if name in local:
+                return local[name]
+            return outer_bare(name)
+        scope[BARE_KEY] = bare
+        it = Iteration(idx, item, scope, loop_key, started=time.time())
+        try:
+            if step.filter is not None and not render(step.filter, scope, f"step {step.id!r}, field 'filter'"):
+                it.status = "skipped"
+                return it
+            for body in step.do or ():
+                self._body_step(step, body, it, local, loop_key, f"{key}[{idx}]")
+                if it.status == "failed":
+                    break
+        except TemplateError as exc:
+            it.status, it.error = "failed", {"type": "TemplateError", "message": exc.message}
+        it.finished = time.time()
+        return it
+
+    def _body_step(self, loop: Step, body: Step, it: Iteration, local: dict[str, AttrView], loop_key: str,
+                   key: str) -> None:
+        from .runner import StepFailed
+        scope = dict(it.scope)
+        sid = body.id
+        if body.if_ is not None and not render(body.if_, scope, f"step {sid!r}, field 'if'"):
+            local[sid] = _view({"status": "skipped", "result": None, "error": None, "attempts": 0}, sid)
+            return
+        if body.let:
+            let: dict[str, Any] = {}
+            scope["let"] = AttrView.of(let, "let")
+            for name, tmpl in body.let.items():
+                let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
+        result, attempts, ctx_writes = None, 0, {}
+        if body.is_loop:
+            inner_key = f"{loop_key}[{it.idx}].{sid}"
+            outcome = self.run_repeat(body, scope, inner_key, key) if body.repeat else \
+                self.run_foreach(body, scope, inner_key, key)
+            result = loop_results(self.r.store, self.r.run_id, inner_key, outcome.total)
+            if outcome.error is not None:
+                it.status, it.error = "failed", outcome.error
+            elif outcome.stopped:
+                it.status, it.error = "failed", {"type": "Stopped", "message": f"inner loop {outcome.stopped}"}
+        elif body.tool is not None:
+            args = render_deep(body.with_, scope, f"step {sid!r}, field 'with'")
+            try:
+                result, _meta, attempts, ctx_writes = self.r._call_tool(body, args, scope, f"{key}/{sid}")
+            except StepFailed as failed:
+                error = {"type": failed.error["type"], "message": mask(failed.error["message"], self.r.secrets)}
+                local[sid] = _view({"status": "failed", "result": failed.result, "error": error,
+                                    "attempts": failed.attempts}, sid)
+                it.attempts += failed.attempts
+                if body.on_failure == "continue":
+                    return
+                it.status, it.error = "failed", {**error, "step": sid}
+                return
+        it.attempts += attempts
+        it.result = result
+        local[sid] = _view({"status": "completed", "result": result, "error": None, "attempts": attempts}, sid)
+        if body.vars.before or body.vars.after or ctx_writes:
+            it.blocks.append((body, result, {**scope, "__ctx_writes__": ctx_writes}))
+
+    # ------------------------------------------------------------ commit
+    def _submit(self, it: Iteration, loop: Step) -> None:
+        """Commit the iteration (with others that are ready, in one transaction); return when done."""
+        with self._pending_lock:
+            self._pending.append(it)
+        with self._group_lock:
+            with self._pending_lock:
+                batch, self._pending = sorted(self._pending, key=lambda x: x.idx), []
+            if batch:
+                self._commit(batch, loop)
+        it.committed.wait()
+
+    def _commit(self, batch: list[Iteration], loop: Step) -> None:
+        writes: list[VarWrite] = []
+        records: list[IterationWrite] = []
+        for it in batch:
+            if it.status == "completed" and it.blocks:
+                undo = self._snapshot(it)
+                try:
+                    for body, result, scope in it.blocks:  # one iteration at a time, latest values
+                        ctx_writes = scope.pop("__ctx_writes__", {})
+                        if ctx_writes:
+                            writes += self.r._writes(ctx_writes, "step_result", body.id)
+                        scope["result"] = result
+                        for phase in ("before", "after"):
+                            block = getattr(body.vars, phase)
+                            if block:
+                                values = self.r._render_block(block, scope, body.id, "vars" + (
+                                    ".before" if phase == "before" else ""))
+                                writes += self.r._writes(values, "step_result", body.id)
+                except TemplateError as exc:
+                    self._restore(undo)
+                    writes = [w for w in writes if w.name not in undo]
+                    it.status, it.error = "failed", {"type": "TemplateError", "message": exc.message}
+            res = None if it.result is None or it.status != "completed" else codec.encode(mask(it.result, self.r.secrets))
+            records.append(IterationWrite(it.loop_key, it.idx, it.status, it.attempts, res, it.error,
+                                          it.started, it.finished))
+        try:
+            self.r._commit(writes=writes, iterations=tuple(records))
+        finally:
+            for it in batch:
+                it.committed.set()
+
+    def _snapshot(self, it: Iteration) -> dict[str, Any]:
+        names: set[str] = set()
+        for body, _, scope in it.blocks:
+            names.update(body.vars.before, body.vars.after, scope.get("__ctx_writes__", {}))
+        state = self.r.state
+        return {n: (state.values.get(n, MISSING), state.meta.get(n)) for n in names}
+
+    def _restore(self, undo: dict[str, Any]) -> None:
+        state = self.r.state
+        for name, (value, meta) in undo.items():
+            if value is MISSING:
+                state.remove(name)
+            else:
+                state.apply(name, value, meta)
+
+
+def _allowed_failures(spec: int | str, total: int) -> int:
+    if isinstance(spec, str):
+        return int(float(spec.rstrip("%")) * total / 100)
+    return int(spec)
+
+
+def _view(data: dict[str, Any], sid: str) -> AttrView:
+    data.setdefault("meta", {})
+    return AttrView.of(data, f"steps.{sid}")
+
+
+__all__ = ["Loops", "LoopOutcome", "MapView", "loop_results", "TetherError", "Callable"]
