@@ -206,6 +206,8 @@ def resume(
                                                                  "runs, in the transaction that takes the run over."),
     from_step: Optional[str] = typer.Option(None, "--from", help="Rewind to the checkpoint before STEP first "
                                                                  "started and continue from there."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run the failed iterations of loops (also "
+                                                                    "in a completed run), then the steps after them."),
     flow: Optional[Path] = typer.Option(None, "--flow", help="Continue with this new version of the flow file."),
     rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --flow: re-run the first changed "
                                                                       "step that had completed, and those after it."),
@@ -219,7 +221,8 @@ def resume(
     environment refused (nothing changed)."""
     env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
                   for k, v in _pairs(env, "--env").items()}
-    result = _engine().resume(run_id, set=_pairs(set_, "--set"), from_step=from_step, flow=flow,
+    result = _engine().resume(run_id, set=_pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed,
+                              flow=flow,
                               rerun_changed=rerun_changed, env=env_values, env_policy=env_policy,
                               report=_print_env_report)
     _report_run(result, as_json)

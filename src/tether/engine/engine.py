@@ -147,6 +147,7 @@ class Engine:
         return load_flow_text(record.flow_text, record.flow_path or f"<run {record.run_id}>", base)
 
     def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
+               retry_failed: bool = False,
                flow: str | os.PathLike[str] | None = None, rerun_changed: bool = False,
                env: dict[str, str] | None = None, env_policy: str | None = None,
                report: Callable[[str, Any], None] | None = None) -> Run:
@@ -162,11 +163,14 @@ class Engine:
             raise ConflictError(f"run {run_id} is running, owned by {record.lease_owner}",
                                 hint="wait for it, or `tether cancel` it")
         target = "running"
-        rewinding = from_step is not None or rerun_changed
+        rewinding = from_step is not None or rerun_changed or retry_failed
+        if retry_failed and (from_step is not None or rerun_changed):
+            raise UsageError("--retry-failed cannot be combined with --from or --rerun-changed")
         check_transition(run_id, "running" if status == "interrupted" else record.status, target,
                          hint="use --from STEP to re-run part of a completed run" if status == "completed" else None)
         if status == "completed" and not rewinding:
-            raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it")
+            raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it, "
+                             "or --retry-failed to re-run failed loop iterations")
         old = self.stored_flow(record)
         loaded = old
         if flow is not None:
@@ -204,6 +208,18 @@ class Engine:
             hidden.append([start, record.seq])
             cursor = {"next": from_step, "hidden": hidden}
             events.append(EventWrite("run.rewound", from_step, {"to_seq": start - 1, "from_seq": record.seq}))
+        if retry_failed:
+            hidden = [list(r) for r in cursor.get("hidden", [])]
+            failed_loops = self._failed_loops(run_id, hidden)
+            if not failed_loops:
+                raise UsageError(f"--retry-failed: run {run_id} has no loop with failed iterations")
+            first_seq, first_step = min((rec.seq, rec.step_id) for rec in failed_loops.values())
+            writes += rewind_writes(self.store, run_id, first_seq - 1, "resume")
+            hidden.append([first_seq, record.seq])
+            cursor = {"next": first_step, "hidden": hidden,
+                      "retry": {sid: rec.meta["loop_key"] for sid, rec in failed_loops.items()}}
+            events.append(EventWrite("run.rewound", first_step, {"to_seq": first_seq - 1, "from_seq": record.seq,
+                                                                 "retry_failed": sorted(failed_loops)}))
         for name, value in (set or {}).items():
             secret = name in loaded.flow.secret_vars
             stored = self.vault.encrypt(value) if secret else value
@@ -220,6 +236,17 @@ class Engine:
         if flow is not None:
             taken = self._switch_flow(taken, loaded)
         return self._execute(loaded, taken, env_values, resume_set=set)
+
+    def _failed_loops(self, run_id: str, hidden: list[list[int]]) -> dict[str, StepRecord]:
+        """The latest visible record of each loop step whose loop has failed iterations."""
+        from ..store.base import iter_latest_steps
+        visible = (r for r in self.store.steps(run_id) if not any(lo <= r.seq <= hi for lo, hi in hidden))
+        out = {}
+        for sid, rec in iter_latest_steps(visible).items():
+            key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+            if key and self.store.iteration_counts(run_id, key).get("failed"):
+                out[sid] = rec
+        return out
 
     def _switch_flow(self, record: RunRecord, loaded: LoadedFlow) -> RunRecord:
         from dataclasses import replace

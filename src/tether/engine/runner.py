@@ -72,7 +72,9 @@ class Runner:
         self.hidden: list[list[int]] = [list(r) for r in cursor.get("hidden", [])]
         self.paused_at: dict[str, Any] | None = cursor.get("pause")
         self.resume_set: dict[str, Any] = {}
-        self.retry_loops: set[str] = set(cursor.get("retry", []))
+        # loop steps whose failed iterations run again (resume --retry-failed), by step id -> loop key
+        self.retry_loops: dict[str, str] = dict(cursor.get("retry", {}))
+        self._resuming_failed: str | None = None
         self.run_child: Callable[..., Any] | None = None
         self._commit_lock = threading.RLock()
         self.secret_vars = set(self.flow.secret_vars)
@@ -194,6 +196,8 @@ class Runner:
             cursor["hidden"] = self.hidden
         if pause is not None:
             cursor["pause"] = pause
+        if self.retry_loops:
+            cursor["retry"] = self.retry_loops
         return cursor
 
     def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
@@ -225,7 +229,11 @@ class Runner:
         for rec in iter_latest_steps(visible).values():
             self._set_view(rec)
         cursor = self.run.cursor or {}
-        return cursor.get("next") if isinstance(cursor, dict) else None
+        nxt = cursor.get("next") if isinstance(cursor, dict) else None
+        latest = iter_latest_steps(r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
+        if nxt in latest and latest[nxt].status == "failed":
+            self._resuming_failed = nxt  # a failed loop step resumed: its failed iterations run again
+        return nxt
 
     def execute(self) -> RunRecord:
         """Run from the cursor to the end; return the final run record."""
@@ -373,15 +381,17 @@ class Runner:
     def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float,
                   writes: list[VarWrite]) -> str | None:
         """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
-        loop_key = step.id if visit == 0 else f"{step.id}#{visit}"
+        loop_key = self.retry_loops.get(step.id) or (step.id if visit == 0 else f"{step.id}#{visit}")
+        retry = step.id in self.retry_loops or self._resuming_failed == step.id
         if writes:  # vars.before of the loop step itself
             self._commit(writes=writes)
             writes = []
         if step.repeat is not None:
             outcome = self.loops.run_repeat(step, scope, loop_key, key)
         else:
-            outcome = self.loops.run_foreach(step, scope, loop_key, key, retry_failed=step.id in self.retry_loops)
-        self.retry_loops.discard(step.id)
+            outcome = self.loops.run_foreach(step, scope, loop_key, key, retry_failed=retry)
+        self.retry_loops.pop(step.id, None)
+        self._resuming_failed = None
         if outcome.stopped:
             raise _Stop(outcome.stopped, step.id)
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)

@@ -18,6 +18,7 @@ from ..store.base import RunRecord, StepRecord, Store, iter_latest_steps
 from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep
 from ..variables import VarMeta, VarState
 from ..vault import Vault, mask_text
+from .loops import MapView, loop_results
 from .resume import is_hidden
 
 
@@ -70,8 +71,11 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                     secrets.append(text)
             state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
         views = {}
-        for prior in iter_latest_steps(r for r in records if r.seq < before).values():
-            views[prior.step_id] = _view(prior, iso)
+        last_map = None
+        for prior in sorted(iter_latest_steps(r for r in records if r.seq <= before).values(), key=lambda r: r.seq):
+            views[prior.step_id] = _view(prior, iso, store, record.run_id)
+            if isinstance(prior.meta, dict) and prior.meta.get("loop_key"):
+                last_map = views[prior.step_id]["map"]
         inputs = record.inputs or {}
         scope: dict[str, Any] = {
             "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
@@ -81,6 +85,11 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             "shared": AttrView.of({}, "shared"),
             "step": {"id": step.id, "attempt": 1, "idempotency_key": rec.idempotency_key},
         }
+        if last_map is not None:
+            scope["map"] = last_map
+        loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+        if loop_key:  # a loop step's own vars see its aggregates and results
+            scope["map"] = MapView(store, record.run_id, loop_key, rec.meta.get("total", 0))
         let: dict[str, Any] = {}
 
         def bare(name: str) -> Any:
@@ -101,7 +110,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
-                scope["result"] = rec.result
+                scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
+                    if loop_key else rec.result
                 after = store.state_at(record.run_id, rec.seq)
                 for name, tmpl in step.vars.after.items():
                     recorded = "***" if name in secret_names else after.get(name)
@@ -126,9 +136,14 @@ def _compare(report: Report, rec: StepRecord, field_: str, template: Any, scope:
                                    "recorded": recorded, "rendered": rendered})
 
 
-def _view(rec: StepRecord, iso: Any) -> AttrView:
+def _view(rec: StepRecord, iso: Any, store: Store, run_id: str) -> AttrView:
     data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
             "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at),
             "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
             "meta": rec.meta or {}}
+    loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+    if loop_key:
+        total = rec.meta.get("total", 0)
+        data["map"] = MapView(store, run_id, loop_key, total)
+        data["result"] = loop_results(store, run_id, loop_key, total)
     return AttrView.of(data, f"steps.{rec.step_id}")
