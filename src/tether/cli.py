@@ -110,6 +110,48 @@ def _iso(t: float | None) -> str | None:
     return iso(t)
 
 
+class _LoopProgress:
+    """A Rich progress bar per running loop (items/s and ETA), on a terminal only."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn)
+
+        class Rate(TextColumn):
+            def render(self, task: Any) -> Any:
+                from rich.text import Text
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f} items/s" if speed else "")
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 Rate(""), TimeRemainingColumn(), console=_console(stderr=True), transient=False)
+        self.tasks: dict[str, Any] = {}
+        import threading
+        self._lock = threading.Lock()  # parallel loop workers report at once
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        key = event["loop_key"]
+        with self._lock:
+            if key not in self.tasks:
+                self.tasks[key] = self.progress.add_task(key, total=event["total"], completed=event["done"] - 1)
+            self.progress.update(self.tasks[key], completed=event["done"])
+
+    def __enter__(self) -> "_LoopProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+
+def _with_progress(engine: Any, as_json: bool, fn: Any) -> Any:
+    """Run ``fn()`` with loop progress bars when stderr is a terminal and output is for people."""
+    if as_json or not sys.stderr.isatty():
+        return fn()
+    bars = _LoopProgress()
+    engine.on("loop.progress", bars)
+    with bars:
+        return fn()
+
+
 def _run_doc(run: Any) -> dict[str, Any]:
     return {"run_id": run.id, "status": run.status, "outputs": run.outputs, "error": run.error}
 
@@ -174,7 +216,7 @@ def run(
         inputs.update(data)
     inputs.update(_pairs(input_, "-i"))
     engine = _engine()
-    result = engine.run(flow, inputs, run_id=run_id)
+    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id))
     if not result.created and not as_json:
         _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
     _report_run(result, as_json)
@@ -221,10 +263,10 @@ def resume(
     environment refused (nothing changed)."""
     env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
                   for k, v in _pairs(env, "--env").items()}
-    result = _engine().resume(run_id, set=_pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed,
-                              flow=flow,
-                              rerun_changed=rerun_changed, env=env_values, env_policy=env_policy,
-                              report=_print_env_report)
+    engine = _engine()
+    result = _with_progress(engine, as_json, lambda: engine.resume(
+        run_id, set=_pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
+        rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=_print_env_report))
     _report_run(result, as_json)
 
 

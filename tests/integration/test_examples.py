@@ -13,6 +13,10 @@ EXPECTED = {
                               "words": 5},
     ("quickstart.yaml", (("words", 3),)): {"verdict": "mostly long words", "longest": "survives",
                                            "long_share": 0.67, "words": 3},
+    ("foreach.yaml", ()): {"summary": "18 checked, 2 skipped, 0 failed", "checked": 18, "total_steps": 183,
+                           "longest": 20},
+    ("mapreduce.yaml", ()): {"words": 26, "long_ones": ["Durable state", "Templates", "Loops"],
+                             "summary": "3 of 4 articles (1 drafts skipped)"},
 }
 
 

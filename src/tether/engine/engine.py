@@ -72,7 +72,7 @@ class Engine:
         """Call ``callback(payload)`` after each committed event of that name (``step.completed``,
         ``var.set``...), or of a family (``step.*``, ``*``). Callbacks run in the run's thread;
         an exception in one is logged and never affects the run."""
-        if not (event == "*" or event.startswith(EVENT_KINDS)):
+        if not (event == "*" or event.startswith(EVENT_KINDS) or event.startswith("loop.")):
             raise UsageError(f"unknown event {event!r}: use run.*, step.*, var.* or an exact name")
         with self._lock:
             self._listeners.setdefault(event, []).append(callback)

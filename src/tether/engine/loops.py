@@ -165,7 +165,8 @@ class Loops:
         if retry_failed:
             counts["failed"] = 0
         allowed = _allowed_failures(step.max_failures, total)
-        state = {"failed": counts.get("failed", 0), "stop": None}
+        state = {"failed": counts.get("failed", 0), "stop": None,
+                 "done": sum(counts.get(k, 0) for k in _FINISHED)}
         feed = self._pending_items(loop_key, total, retry_failed)
         feed_lock = threading.Lock()
         errors: list[BaseException] = []
@@ -181,11 +182,14 @@ class Loops:
                 while (job := next_item()) is not None:
                     it = self._iteration(step, loop_key, key, job[0], job[1], total, scope)
                     self._submit(it, step)
-                    if it.status == "failed":
-                        state["failed"] += 1
+                    with feed_lock:
+                        state["done"] += 1
+                        if it.status == "failed":
+                            state["failed"] += 1
+                        done = state["done"]
                     self.r.emit("loop.progress", {"run_id": self.r.run_id, "step_id": step.id,
                                                   "loop_key": loop_key, "index": it.idx, "total": total,
-                                                  "status": it.status})
+                                                  "done": done, "status": it.status})
             except BaseException as exc:  # handed to the loop's thread below
                 errors.append(exc)
                 state["stop"] = "error"
