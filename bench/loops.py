@@ -63,7 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one(min(args.items, 2000), args.parallel, args.db, Path(tmp), -1, args.count)
         rates = [one(args.items, args.parallel, args.db, Path(tmp), k, args.count) for k in range(args.runs)]
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from bench.loop_memory import peak_rss_mib
+    rss_mib = peak_rss_mib()
     doc = {"items": args.items, "parallel": args.parallel, "db": args.db, "count_var": args.count,
            "median_iterations_per_s": round(statistics.median(rates)), "runs": [round(r) for r in rates],
            "peak_rss_mib": round(rss_mib, 1)}

@@ -92,7 +92,7 @@ class Iteration:
     started: float = 0.0
     finished: float = 0.0
     blocks: list[tuple[Step, Any, dict[str, Any]]] = field(default_factory=list)
-    committed: threading.Event = field(default_factory=threading.Event)
+    committed: threading.Event | None = None
 
 
 @dataclass
@@ -109,9 +109,7 @@ class Loops:
 
     def __init__(self, runner: "Runner") -> None:
         self.r = runner
-        self._pending: list[Iteration] = []
-        self._pending_lock = threading.Lock()
-        self._group_lock = threading.Lock()
+        self._committers: dict[str, _GroupCommitter] = {}
 
     # ------------------------------------------------------------ collection
     def _collection(self, step: Step, scope: dict[str, Any]) -> list[Any]:
@@ -197,12 +195,16 @@ class Loops:
         if step.parallel <= 1:
             work()
         else:
+            committer = _GroupCommitter(lambda batch: self._commit(batch, step), f"tether-{step.id}-commit")
+            self._committers[loop_key] = committer
             threads = [threading.Thread(target=work, name=f"tether-{step.id}-{i}", daemon=True)
                        for i in range(step.parallel)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            committer.close()
+            del self._committers[loop_key]
         if errors:
             raise errors[0]
         final = self.r.store.iteration_counts(self.r.run_id, loop_key)
@@ -321,14 +323,11 @@ class Loops:
     # ------------------------------------------------------------ commit
     def _submit(self, it: Iteration, loop: Step) -> None:
         """Commit the iteration (with others that are ready, in one transaction); return when done."""
-        with self._pending_lock:
-            self._pending.append(it)
-        with self._group_lock:
-            with self._pending_lock:
-                batch, self._pending = sorted(self._pending, key=lambda x: x.idx), []
-            if batch:
-                self._commit(batch, loop)
-        it.committed.wait()
+        committer = self._committers.get(it.loop_key)
+        if committer is None:
+            self._commit([it], loop)
+        else:
+            committer.submit(it)
 
     def _commit(self, batch: list[Iteration], loop: Step) -> None:
         writes: list[VarWrite] = []
@@ -355,11 +354,7 @@ class Loops:
             res = None if it.result is None or it.status != "completed" else codec.encode(mask(it.result, self.r.secrets))
             records.append(IterationWrite(it.loop_key, it.idx, it.status, it.attempts, res, it.error,
                                           it.started, it.finished))
-        try:
-            self.r._commit(writes=writes, iterations=tuple(records))
-        finally:
-            for it in batch:
-                it.committed.set()
+        self.r._commit(writes=writes, iterations=tuple(records))
 
     def _snapshot(self, it: Iteration) -> dict[str, Any]:
         names: set[str] = set()
@@ -375,6 +370,54 @@ class Loops:
                 state.remove(name)
             else:
                 state.apply(name, value, meta)
+
+
+class _GroupCommitter:
+    """A thread that commits the iterations handed to it: everything that finished while the
+    previous commit ran goes into the next transaction. ``submit`` returns once the
+    iteration is committed (or raises what the commit raised)."""
+
+    def __init__(self, commit: Callable[[list[Iteration]], None], name: str) -> None:
+        self._commit = commit
+        self._cond = threading.Condition()
+        self._pending: list[Iteration] = []
+        self._closed = False
+        self._errors: dict[int, BaseException] = {}
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, it: Iteration) -> None:
+        it.committed = threading.Event()
+        with self._cond:
+            self._pending.append(it)
+            self._cond.notify()
+        it.committed.wait()
+        error = self._errors.pop(id(it), None)
+        if error is not None:
+            raise error
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+                batch, self._pending = sorted(self._pending, key=lambda x: x.idx), []
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # handed back to the workers waiting on this batch
+                for it in batch:
+                    self._errors[id(it)] = exc
+            for it in batch:
+                if it.committed is not None:
+                    it.committed.set()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
 
 
 def _allowed_failures(spec: int | str, total: int) -> int:

@@ -22,7 +22,20 @@ from .base import ToolContext, ToolResult
 _import_lock = threading.Lock()
 
 
+_resolved: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
 def _resolve(spec: str, base_dir: str) -> Callable[..., Any]:
+    """The callable named by ``module:attr``, imported once per process and folder."""
+    hit = _resolved.get((spec, base_dir))
+    if hit is not None:
+        return hit
+    fn = _import(spec, base_dir)
+    _resolved[(spec, base_dir)] = fn
+    return fn
+
+
+def _import(spec: str, base_dir: str) -> Callable[..., Any]:
     if not isinstance(spec, str) or ":" not in spec:
         raise ToolError(f"python: 'function' must look like 'module:callable', not {spec!r}",
                         type_="ArgumentError", retryable=False)
