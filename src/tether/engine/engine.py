@@ -12,7 +12,7 @@ from ..env import read_env, read_env_lenient, secret_values, snapshot
 from ..errors import ConflictError, NotFound, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
-from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text
+from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text, load_trusted
 from ..store import open_store
 from ..store import codec
 from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, StepRecord, Store, Takeover, VarRecord,
@@ -110,7 +110,7 @@ class Engine:
             flow_path=str(Path(loaded.name).resolve()) if loaded.name and not loaded.name.startswith("<") else None,
             inputs=resolved, parent_id=parent_id, created_at=t, started_at=t, cursor={"next": None},
             durability=loaded.flow.checkpoint.durability,
-            env_snapshot=snapshot(loaded.flow, env, os.urandom(16)))
+            env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
         record, created = self.store.create_run(record, owner_id(), self.lease_seconds)
         if not created:
             return self._to_run(record, created=False)
@@ -144,7 +144,11 @@ class Engine:
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
         """The flow a run started with (its text is stored with the run)."""
         base = str(Path(record.flow_path).parent) if record.flow_path else "."
-        return load_flow_text(record.flow_text, record.flow_path or f"<run {record.run_id}>", base)
+        name = record.flow_path or f"<run {record.run_id}>"
+        data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
+        if data is not None:
+            return load_trusted(data, record.flow_text, name, base)
+        return load_flow_text(record.flow_text, name, base)
 
     def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
                retry_failed: bool = False,
@@ -250,7 +254,8 @@ class Engine:
 
     def _switch_flow(self, record: RunRecord, loaded: LoadedFlow) -> RunRecord:
         from dataclasses import replace
-        self.store.set_flow(record.run_id, record.lease_epoch, loaded.text, str(Path(loaded.name).resolve()))
+        self.store.set_flow(record.run_id, record.lease_epoch, loaded.text, str(Path(loaded.name).resolve()),
+                            loaded.data)
         return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()))
 
     # ------------------------------------------------------------ time travel
@@ -323,7 +328,8 @@ class Engine:
         record, created = self.store.create_run(RunRecord(
             run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
             inputs=src.inputs, parent_id=src.run_id, created_at=t, started_at=t, cursor={"next": nxt},
-            durability=src.durability, env_snapshot=snapshot(loaded.flow, env, os.urandom(16))),
+            durability=src.durability, env_snapshot=snapshot(loaded.flow, env, os.urandom(16)),
+            flow_data=self.store.flow_data(run_id)),
             owner_id(), self.lease_seconds)
         if not created:
             raise ConflictError(f"run {rid} already exists")

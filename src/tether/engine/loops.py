@@ -143,12 +143,13 @@ class Loops:
         return total
 
     def _pending_items(self, loop_key: str, total: int, retry_failed: bool) -> Iterator[tuple[int, Any]]:
+        store, run_id = self.r.store, self.r.run_id
+        per_batch = store.finished_per_batch(run_id, loop_key, BATCH, include_failed=not retry_failed)
         for start in range(0, total, BATCH):
             stop = min(start + BATCH, total)
-            done = {r.idx for r in self.r.store.iterations(self.r.run_id, loop_key, start, stop)
-                    if not (retry_failed and r.status == "failed")}
-            if len(done) == stop - start:
-                continue
+            if per_batch.get(start // BATCH, 0) == stop - start:
+                continue  # every element of this batch has finished: nothing to read
+            done = store.finished_indices(run_id, loop_key, start, stop, include_failed=not retry_failed)
             items = self.r.store.loop_items(self.r.run_id, loop_key, start, stop)
             for offset, item in enumerate(items):
                 if start + offset not in done:

@@ -63,6 +63,7 @@ class Runner:
         self.state = VarState(self.flow.computed, computed_deps)
         self.state.scope_for_computed = lambda: self.base
         self.step_views: dict[str, AttrView] = {}
+        self._unbuilt: dict[str, StepRecord] = {}  # loaded records whose views are built on first use
         self.visits: dict[str, int] = {}
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
@@ -82,7 +83,7 @@ class Runner:
         inputs = run.inputs or {}
         run_info = {"id": run.run_id, "name": run.name, "started_at": iso(run.started_at),
                     "attempt": run.attempt, "resumed": run.attempt > 1, "parent_id": run.parent_id}
-        steps_view = AttrView(self.step_views.__getitem__, self.step_views.keys, "steps")
+        steps_view = AttrView(self._step_view, self._step_ids, "steps")
         inputs_view = AttrView.of(inputs, "inputs")
         self.base: dict[str, Any] = {
             "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
@@ -93,6 +94,17 @@ class Runner:
         self._cache_start = (CACHE.hits, CACHE.misses)
 
     # ------------------------------------------------------------ scope
+    def _step_view(self, step_id: str) -> AttrView:
+        view = self.step_views.get(step_id)
+        if view is None:
+            rec = self._unbuilt.pop(step_id)  # KeyError: no such step (yet)
+            self._set_view(rec)
+            view = self.step_views[step_id]
+        return view
+
+    def _step_ids(self) -> list[str]:
+        return list(self.step_views) + list(self._unbuilt)
+
     def _bare_lookup(self, let: dict[str, Any] | None) -> Callable[[str], Any]:
         state, views, inputs, run = self.state, self.step_views, self.run.inputs or {}, self.base["run"]
 
@@ -102,8 +114,8 @@ class Runner:
             value = state.lookup(name)
             if value is not MISSING:
                 return value
-            if name in views:
-                return views[name]
+            if name in views or name in self._unbuilt:
+                return self._step_view(name)
             if name in inputs:
                 return inputs[name]
             if name in run:
@@ -112,7 +124,7 @@ class Runner:
         return bare
 
     def _bare_names(self) -> list[str]:
-        return self.state.names() + list(self.step_views) + list(self.run.inputs or {})
+        return self.state.names() + self._step_ids() + list(self.run.inputs or {})
 
     def _scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
         scope = dict(self.base)
@@ -226,8 +238,14 @@ class Runner:
             if rec.status != "failed":
                 self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
         visible = (r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
+        latest_loop: StepRecord | None = None
         for rec in iter_latest_steps(visible).values():
-            self._set_view(rec)
+            self._unbuilt[rec.step_id] = rec  # views are built when a template first reads them
+            if isinstance(rec.meta, dict) and rec.meta.get("loop_key") and (
+                    latest_loop is None or rec.seq > latest_loop.seq):
+                latest_loop = rec
+        if latest_loop is not None:  # `map` names the most recently finished loop
+            self._step_view(latest_loop.step_id)
         cursor = self.run.cursor or {}
         nxt = cursor.get("next") if isinstance(cursor, dict) else None
         latest = iter_latest_steps(r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
@@ -278,6 +296,7 @@ class Runner:
         return self._following(step)
 
     def _set_view(self, rec: StepRecord) -> None:
+        self._unbuilt.pop(rec.step_id, None)
         data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
                 "started_at": rec.started_at, "finished_at": rec.finished_at,
                 "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,

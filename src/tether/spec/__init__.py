@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .load import Source, parse_text, read_file
 from .models import Flow, Step, json_schema, parse_duration
@@ -12,12 +13,14 @@ from .validate import computed_dependencies, validate
 
 @dataclass(frozen=True)
 class LoadedFlow:
-    """A validated flow with the exact text it came from and the folder it lives in."""
+    """A validated flow with the exact text it came from and the folder it lives in.
+    ``data`` is the parsed document (stored with runs, see :func:`load_trusted`)."""
 
     flow: Flow
     text: str
     name: str
     base_dir: str
+    data: Any = None
 
     @property
     def digest(self) -> str:
@@ -27,14 +30,21 @@ class LoadedFlow:
 def load_flow(path: str | Path) -> LoadedFlow:
     """Read and validate a flow file; FlowError with every problem otherwise."""
     source = read_file(path)
-    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent))
+    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent), source.data)
 
 
 def load_flow_text(text: str, name: str = "<flow>", base_dir: str = ".") -> LoadedFlow:
     """Validate flow text (as stored with a run, or sent to the API)."""
     source = parse_text(text, name)
-    return LoadedFlow(validate(source), text, name, str(Path(base_dir).resolve()))
+    return LoadedFlow(validate(source), text, name, str(Path(base_dir).resolve()), source.data)
 
 
-__all__ = ["Flow", "Step", "LoadedFlow", "Source", "load_flow", "load_flow_text", "json_schema",
+def load_trusted(data: Any, text: str, name: str, base_dir: str) -> LoadedFlow:
+    """Rebuild a flow that was fully validated when its run started, from its parsed
+    document: only the model is built (no YAML parsing, no template checks), which
+    keeps resuming a run of thousands of steps fast."""
+    return LoadedFlow(Flow.model_validate(data), text, name, str(Path(base_dir).resolve()), data)
+
+
+__all__ = ["Flow", "Step", "LoadedFlow", "Source", "load_flow", "load_flow_text", "load_trusted", "json_schema",
            "parse_duration", "computed_dependencies", "validate"]

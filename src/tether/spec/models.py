@@ -108,11 +108,10 @@ class VarsPhases(_Frozen):
 
 
 def _vars_block(value: Any) -> Any:
-    if isinstance(value, dict) and value and set(value) <= {"before", "after"} and all(
-            isinstance(v, dict) for v in value.values()):
-        return VarsPhases(**value)
     if isinstance(value, dict):
-        return VarsPhases(after=value)
+        if value and value.keys() <= {"before", "after"} and all(isinstance(v, dict) for v in value.values()):
+            return value
+        return {"after": value}  # the plain form: variables written after the step
     return value
 
 
@@ -158,6 +157,9 @@ class Step(_Frozen):
 
     @model_validator(mode="after")
     def _loop_shape(self) -> "Step":
+        if self.do is None and self.foreach is None and self.foreach_file is None and self.repeat is None \
+                and self.json_path is None:
+            return self  # the common case: not a loop
         looped = sum(x is not None for x in (self.foreach, self.foreach_file, self.repeat))
         if looped > 1:
             raise ValueError("a step has one of foreach, foreach_file or repeat, not several")

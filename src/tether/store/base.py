@@ -46,6 +46,7 @@ class RunRecord:
     env_snapshot: Any = None
     attempt: int = 1
     control: str | None = None
+    flow_data: Any = None  # written by create_run; read back with Store.flow_data()
 
     def effective_status(self, at: float | None = None) -> str:
         """``interrupted`` for a running run whose lease has expired, else ``status``."""
@@ -268,7 +269,8 @@ class Store(Protocol):
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""
 
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
+                 flow_data: Any = None) -> None:
         """Replace the run's stored flow (``resume --flow``); LeaseLost unless ``epoch`` holds it."""
 
     def commit(self, commit: Commit) -> CommitResult:
@@ -293,6 +295,18 @@ class Store(Protocol):
 
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         """``{status: count}`` over a loop's iteration records."""
+
+    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
+                         include_failed: bool = True) -> set[int]:
+        """Indices in ``[start, stop)`` that have an iteration record (failed ones only when
+        ``include_failed``); no results are decoded."""
+
+    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
+                           include_failed: bool = True) -> dict[int, int]:
+        """``{idx // batch: number of finished iterations}`` (as in :meth:`finished_indices`)."""
+
+    def flow_data(self, run_id: str) -> Any:
+        """The parsed flow document stored when the run started, or None."""
 
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
         """Current variables written after checkpoint ``since_seq`` (all by default)."""

@@ -55,7 +55,8 @@ class MemoryStore:
             t = now()
             rec = replace(run, created_at=run.created_at or t, seq=0, lease_owner=owner,
                           lease_epoch=1, lease_expires=t + ttl,
-                          inputs=codec.loads(codec.dumps(run.inputs)))
+                          inputs=codec.loads(codec.dumps(run.inputs)),
+                          flow_data=codec.loads(codec.dumps(run.flow_data)))
             self._runs[run.run_id] = rec
             for table in (self._vars,):
                 table[run.run_id] = {}
@@ -125,12 +126,14 @@ class MemoryStore:
             if run.lease_epoch == epoch:
                 self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
 
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
+                 flow_data: Any = None) -> None:
         with self._lock:
             run = self._run(run_id)
             if run.lease_epoch != epoch:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            self._runs[run_id] = replace(run, flow_text=flow_text, flow_path=flow_path)
+            self._runs[run_id] = replace(run, flow_text=flow_text, flow_path=flow_path,
+                                         flow_data=codec.loads(codec.dumps(flow_data)))
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
@@ -237,6 +240,25 @@ class MemoryStore:
                 out.append(IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), r[3],
                                            r[4], r[5], r[6]))
         return out
+
+    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
+                         include_failed: bool = True) -> set[int]:
+        with self._lock:
+            rows = self._iterations.get((run_id, loop_key), {})
+            return {i for i, r in rows.items() if start <= i < stop and (include_failed or r[0] != "failed")}
+
+    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
+                           include_failed: bool = True) -> dict[int, int]:
+        with self._lock:
+            out: dict[int, int] = {}
+            for i, r in self._iterations.get((run_id, loop_key), {}).items():
+                if include_failed or r[0] != "failed":
+                    out[i // batch] = out.get(i // batch, 0) + 1
+            return out
+
+    def flow_data(self, run_id: str) -> Any:
+        with self._lock:
+            return self._run(run_id).flow_data
 
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         with self._lock:

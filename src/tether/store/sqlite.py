@@ -182,11 +182,12 @@ class SQLiteStore:
             if existing is not None:
                 return self._run_from_row(existing), False
             db.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join('?' * 21)})",
+                f"INSERT INTO runs ({_RUN_COLS}, flow_data) VALUES ({', '.join('?' * 22)})",
                 (run.run_id, run.name, run.status, run.flow_text, run.flow_path, self._put_blob(inputs),
                  run.parent_id, run.created_at or t, run.started_at, None, 0,
                  codec.dumps_text(run.cursor), None, None, owner, 1, t + ttl, run.durability,
-                 codec.dumps_text(run.env_snapshot), run.attempt, None))
+                 codec.dumps_text(run.env_snapshot), run.attempt, None,
+                 None if run.flow_data is None else self._put_blob(codec.encode(run.flow_data))))
             row = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
         return self._run_from_row(row), True
 
@@ -267,10 +268,12 @@ class SQLiteStore:
             db.execute("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
                        "WHERE run_id = ? AND lease_epoch = ?", (run_id, epoch))
 
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None) -> None:
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
+                 flow_data: Any = None) -> None:
         with self._tx() as db:
-            cur = db.execute("UPDATE runs SET flow_text = ?, flow_path = ? WHERE run_id = ? AND lease_epoch = ?",
-                             (flow_text, flow_path, run_id, epoch))
+            cur = db.execute("UPDATE runs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ? "
+                             "AND lease_epoch = ?", (flow_text, flow_path, None if flow_data is None else
+                                                     self._put_blob(codec.encode(flow_data)), run_id, epoch))
             if cur.rowcount != 1:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
 
@@ -398,6 +401,26 @@ class SQLiteStore:
         rows = self._query(sql + " ORDER BY idx", params)
         return [IterationRecord(loop_key, r[0], r[1], r[2], self._decode(r[3], f"run {run_id}: {loop_key}[{r[0]}]"),
                                 _opt_json(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
+                         include_failed: bool = True) -> set[int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0] for r in self._query(
+            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra,
+            (run_id, loop_key, start, stop))}
+
+    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
+                           include_failed: bool = True) -> dict[int, int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0]: r[1] for r in self._query(
+            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1",
+            (int(batch), run_id, loop_key))}
+
+    def flow_data(self, run_id: str) -> Any:
+        rows = self._query("SELECT flow_data FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in {self.url}")
+        return self._decode(rows[0][0], f"run {run_id}: flow")
 
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         return {r[0]: r[1] for r in self._query(

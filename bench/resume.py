@@ -1,0 +1,84 @@
+"""B4: a run with 10,000 completed steps, 10,000 variables and a 100,000-item loop half
+done; how long from `resume` starting to the first new iteration starting."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STEPS = 10_000
+ITEMS = 100_000
+
+
+def flow_text() -> str:
+    lines = ["name: bench_resume", "vars: {c: 0}", "steps:"]
+    for i in range(STEPS):
+        lines.append(f"  - id: s{i}\n    vars: {{v{i}: {i}, c: \"{{{{ vars.c + 1 }}}}\"}}")
+    lines.append('''  - id: loop
+    foreach: "{{ range(%d) | list }}"
+    do:
+      id: body
+      tool: python
+      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))
+    return "\n".join(lines) + "\n"
+
+
+def mark(i: int, half: int) -> None:
+    """Loop body: records when the first iteration after a resume starts; stops the first
+    run half-way (the process kills itself, as a crash would)."""
+    marker = os.environ.get("TETHER_BENCH_MARK")
+    if marker and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(time.time()))
+    if i == half and os.environ.get("TETHER_BENCH_CRASH"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def prepare(folder: Path) -> None:
+    """Build the half-done run once (its database is copied for every measurement)."""
+    (folder / "flow.yaml").write_text(flow_text())
+    env = {**os.environ, "TETHER_BENCH_CRASH": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{folder / 'base.db'}", "run",
+                    str(folder / "flow.yaml"), "--run-id", "big"], env=env, capture_output=True)
+    con = __import__("sqlite3").connect(folder / "base.db")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    done = con.execute("SELECT count(*) FROM iterations").fetchone()[0]
+    con.close()
+    assert done >= ITEMS // 2 - 1, done
+
+
+def time_resume(folder: Path) -> tuple[float, float]:
+    """(ms in process from Engine.resume() to the first new iteration, ms from launching
+    `tether resume` to it)."""
+    import shutil
+    results = []
+    for mode in ("in_process", "cli"):
+        db = folder / f"{mode}.db"
+        shutil.copy(folder / "base.db", db)
+        marker = folder / f"{mode}.mark"
+        marker.unlink(missing_ok=True)
+        env = {**os.environ, "TETHER_BENCH_MARK": str(marker),
+               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        if mode == "cli":
+            t = time.time()
+            subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume", "big"],
+                           env=env, capture_output=True)
+        else:
+            code = ("import time, sys, tether; e = tether.Engine(sys.argv[1]); t = time.time(); "
+                    "print(t, flush=True); e.resume('big')")
+            proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env, capture_output=True,
+                                  text=True)
+            t = float(proc.stdout.split()[0])
+        results.append((float(marker.read_text()) - t) * 1000)
+    return results[0], results[1]
+
+
+if __name__ == "__main__":
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        prepare(Path(tmp))
+        print(json.dumps([time_resume(Path(tmp)) for _ in range(3)]))

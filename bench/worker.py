@@ -1,0 +1,235 @@
+"""One measurement of one system, in its own process: ``python -m bench.worker SCENARIO SYSTEM``.
+
+Prints one JSON document: ``{"values": [...], "unit": ..., "extra": {...}}`` with one
+value per counted run (after one warm-up run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = 1000
+
+
+def _wal_size(path: Path) -> int:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return path.stat().st_size
+
+
+# ------------------------------------------------------------------ B1 / B2: steps
+def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[float, int]]:
+    from bench.steps import flow_text
+    from tether import Engine
+    from tether.spec import load_flow_text
+    loaded = load_flow_text(flow_text(steps, durability))
+
+    def once(folder: Path) -> tuple[float, int]:
+        db = folder / "tether.db"
+        engine = Engine(f"sqlite:///{db}")
+        t = time.perf_counter()
+        run = engine.run(loaded)
+        elapsed = time.perf_counter() - t
+        assert run.status == "completed" and run.vars["c"] == steps
+        engine.close()
+        return elapsed / steps * 1e6, _wal_size(db)
+    return once
+
+
+def dbos_steps() -> Callable[[Path], tuple[float, int]]:
+    import logging
+    logging.disable(logging.INFO)
+    from dbos import DBOS
+
+    def once(folder: Path) -> tuple[float, int]:
+        db = folder / "dbos.sqlite"
+        DBOS(config={"name": "bench", "system_database_url": f"sqlite:///{db}"})
+
+        @DBOS.step()
+        def inc(c: int) -> int:
+            return c + 1
+
+        @DBOS.workflow()
+        def wf(n: int) -> int:
+            c = 0
+            for _ in range(n):
+                c = inc(c)
+            return c
+        DBOS.launch()
+        t = time.perf_counter()
+        assert wf(STEPS) == STEPS
+        elapsed = time.perf_counter() - t
+        DBOS.destroy(destroy_registry=True)
+        return elapsed / STEPS * 1e6, _wal_size(db)
+    return once
+
+
+def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
+    from typing import TypedDict
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph import END, StateGraph
+
+    class State(TypedDict):
+        c: int
+
+    def inc(s: State) -> dict[str, int]:
+        return {"c": s["c"] + 1}
+    graph = StateGraph(State)
+    graph.add_node("inc", inc)
+    graph.set_entry_point("inc")
+    graph.add_conditional_edges("inc", lambda s: END if s["c"] >= STEPS else "inc")
+
+    def once(folder: Path) -> tuple[float, int]:
+        db = folder / "langgraph.sqlite"
+        conn = sqlite3.connect(db, check_same_thread=False)
+        app = graph.compile(checkpointer=SqliteSaver(conn))
+        t = time.perf_counter()
+        out = app.invoke({"c": 0}, {"configurable": {"thread_id": "bench"}, "recursion_limit": STEPS + 10})
+        elapsed = time.perf_counter() - t
+        assert out["c"] == STEPS
+        conn.close()
+        return elapsed / STEPS * 1e6, _wal_size(db)
+    return once
+
+
+STEP_SYSTEMS: dict[str, Callable[[], Callable[[Path], tuple[float, int]]]] = {
+    "tether-normal": lambda: tether_steps("normal"), "tether-full": lambda: tether_steps("full"),
+    "dbos": dbos_steps, "langgraph": langgraph_steps,
+}
+
+
+def measure(fn: Callable[[Path], Any], runs: int) -> list[Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = Path(tmp) / "warmup"
+        warm.mkdir()
+        fn(warm)
+        out = []
+        for k in range(runs):
+            folder = Path(tmp) / f"run{k}"
+            folder.mkdir()
+            out.append(fn(folder))
+        return out
+
+
+# ------------------------------------------------------------------ B2: growth
+def growth(runs: int) -> dict[str, Any]:
+    out = {}
+    for steps in (1000, 10000):
+        fn = tether_steps("normal", steps)
+        sizes = [size for _, size in measure(fn, min(runs, 2))]
+        out[f"bytes_per_step_{steps}"] = round(statistics.median(sizes) / steps, 1)
+    return out
+
+
+# ------------------------------------------------------------------ B4: resume
+def resume_latency(runs: int) -> dict[str, Any]:
+    from bench.resume import prepare, time_resume
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        prepare(folder)
+        in_process, with_startup = [], []
+        for _ in range(runs + 1):
+            a, b = time_resume(folder)
+            in_process.append(a)
+            with_startup.append(b)
+        return {"in_process_ms": in_process[1:], "with_interpreter_ms": with_startup[1:]}
+
+
+# ------------------------------------------------------------------ B5: templates
+def templates(runs: int) -> dict[str, Any]:
+    import timeit
+
+    from tether.templates import CACHE, AttrView, render
+    scope = {"vars": AttrView.of({"c": 1, "name": "x"}, "vars"),
+             "steps": AttrView.of({"fetch": {"result": {"url": "http://x"}}}, "steps")}
+    cases = {"bare_path_us": "{{ steps.fetch.result.url }}", "expression_us": "{{ vars.c + 1 }}",
+             "string_template_us": "n={{ vars.c }} for {{ vars.name }}"}
+    out: dict[str, Any] = {}
+    for name, src in cases.items():
+        render(src, scope)
+        out[name] = [timeit.timeit(lambda: render(src, scope), number=20000) / 20000 * 1e6 for _ in range(runs)]
+    from tether import Engine
+    from tether.spec import load_flow_text
+    flow = load_flow_text("""
+name: cache
+vars: {n: 0}
+steps:
+  - id: each
+    foreach: "{{ range(10000) | list }}"
+    do:
+      id: body
+      vars: {n: "{{ vars.n + item }}", label: "item {{ item }} of {{ loop.length }}"}
+""")
+    hits, misses = CACHE.hits, CACHE.misses
+    with tempfile.TemporaryDirectory() as tmp:
+        Engine(f"sqlite:///{tmp}/c.db").run(flow)
+    h, m = CACHE.hits - hits, CACHE.misses - misses
+    out["cache_hit_rate_10k_loop"] = h / (h + m)
+    return out
+
+
+# ------------------------------------------------------------------ B6: CLI start-up
+def cli_startup(runs: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{tmp}/cli.db"
+        flow = Path(tmp) / "f.yaml"
+        flow.write_text("name: cli\nvars: {a: 1}\nsteps: [{id: s, vars: {b: 2}}]\n")
+        exe = [sys.executable, "-m", "tether", "--db", db]
+        run_id = json.loads(subprocess.run(exe + ["run", str(flow), "--json"], capture_output=True,
+                                           text=True, check=True).stdout)["run_id"]
+        out = {}
+        for name, args in (("help_ms", ["--help"]), ("vars_ms", ["vars", run_id])):
+            times = []
+            for _ in range(runs + 1):
+                t = time.perf_counter()
+                subprocess.run(exe + args, capture_output=True, check=True)
+                times.append((time.perf_counter() - t) * 1000)
+            out[name] = times[1:]
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario")
+    ap.add_argument("system", nargs="?")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if args.scenario == "steps":
+        results = measure(STEP_SYSTEMS[args.system](), args.runs)
+        doc = {"us_per_step": [r[0] for r in results], "bytes_per_step": [r[1] / STEPS for r in results]}
+    elif args.scenario == "growth":
+        doc = growth(args.runs)
+    elif args.scenario == "loops":
+        from bench.loops import one
+        with tempfile.TemporaryDirectory() as tmp:
+            one(2000, int(args.system), "sqlite", Path(tmp), -1, False)
+            rates = [one(100_000, int(args.system), "sqlite", Path(tmp), k, False) for k in range(args.runs)]
+        from bench.loop_memory import peak_rss_mib
+        doc = {"iterations_per_s": rates, "peak_rss_mib": peak_rss_mib()}
+    elif args.scenario == "resume":
+        doc = resume_latency(args.runs)
+    elif args.scenario == "templates":
+        doc = templates(args.runs)
+    elif args.scenario == "cli":
+        doc = cli_startup(args.runs)
+    else:
+        raise SystemExit(f"unknown scenario {args.scenario}")
+    print(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DBOS__LOGLEVEL", "WARNING")
+    main()
