@@ -1,11 +1,25 @@
 """Tether: YAML workflows whose variables and state survive every crash."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .errors import (ConflictError, CorruptRecord, EnvironmentMismatch, FlowError, LeaseLost, NotFound,
+                     StoreError, TemplateError, TetherError, ToolError, UsageError)
+
 __version__ = "0.1.0"
 
-from .engine.engine import Engine, Run  # noqa: E402
-from .errors import (ConflictError, CorruptRecord, EnvironmentMismatch, FlowError, LeaseLost,  # noqa: E402
-                     NotFound, StoreError, TemplateError, TetherError, ToolError, UsageError)
+if TYPE_CHECKING:
+    from .engine.engine import Engine, Run
+
+
+def __getattr__(name: str) -> Any:
+    # The engine pulls in pydantic, Jinja and httpx; importing it only when asked for
+    # keeps `tether --help` and other light commands fast.
+    if name in ("Engine", "Run"):
+        from .engine import engine
+        return getattr(engine, name)
+    raise AttributeError(f"module 'tether' has no attribute {name!r}")
+
 
 __all__ = ["Engine", "Run", "TetherError", "FlowError", "TemplateError", "ToolError", "StoreError",
            "CorruptRecord", "ConflictError", "LeaseLost", "EnvironmentMismatch", "NotFound", "UsageError",

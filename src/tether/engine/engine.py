@@ -8,23 +8,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..env import read_env, read_env_lenient, secret_values, snapshot
+from typing import TYPE_CHECKING
+
 from ..errors import ConflictError, NotFound, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
-from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text, load_trusted
-from ..store import open_store
-from ..store import codec
+from ..store import codec, open_store
 from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, StepRecord, Store, Takeover, VarRecord,
                           VarWrite, now)
+from .lease import owner_id
 from .lifecycle import check_transition, owner_alive, status_of
-from .resume import EnvChange, compare_env, first_start, flow_changes, rewind_writes
-from .inputs import resolve_inputs
+
+if TYPE_CHECKING:
+    from ..spec import LoadedFlow
+    from ..vault import Vault
 
 set_ = set  # the builtin, for methods whose keyword argument is named ``set``
-from .lease import owner_id
-from .runner import Runner
-from ..vault import Vault, vault_for
+
+
+def _heavy() -> None:
+    """Import the modules that running a flow needs (pydantic models, Jinja, cryptography)
+    on first use, so that reading commands (`tether vars`, `runs`, `show`) start fast."""
+    g = globals()
+    if "Runner" in g:
+        return
+    from ..env import read_env, read_env_lenient, secret_values, snapshot
+    from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text, load_trusted
+    from ..vault import Vault, vault_for
+    from .inputs import resolve_inputs
+    from .resume import EnvChange, compare_env, first_start, flow_changes, rewind_writes
+    from .runner import Runner
+    g.update({k: v for k, v in locals().items() if k != "g"})
 
 log = logging.getLogger(__name__)
 EVENT_KINDS = ("run.", "step.", "var.")
@@ -63,6 +77,7 @@ class Engine:
     @property
     def vault(self) -> Vault:
         """Encrypts secret variables; its key is made on first use (see tether.vault)."""
+        _heavy()
         if self._vault is None:
             self._vault = vault_for(getattr(self.store, "path", None))
         return self._vault
@@ -91,6 +106,7 @@ class Engine:
     # ------------------------------------------------------------ runs
     def load(self, flow: str | os.PathLike[str] | LoadedFlow) -> LoadedFlow:
         """A validated flow from a path or an already loaded flow."""
+        _heavy()
         if isinstance(flow, LoadedFlow):
             return flow
         return load_flow(flow)
@@ -100,6 +116,7 @@ class Engine:
         """Start a run and execute it to its end in this thread.
 
         With ``run_id`` of an existing run, return that run untouched (``created`` False)."""
+        _heavy()
         loaded = self.load(flow)
         resolved = resolve_inputs(loaded.flow, inputs)
         env = read_env(loaded.flow)
@@ -118,6 +135,7 @@ class Engine:
 
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
                  resume_set: dict[str, Any] | None = None) -> Run:
+        _heavy()
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
@@ -143,6 +161,7 @@ class Engine:
     # ------------------------------------------------------------ resume
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
         """The flow a run started with (its text is stored with the run)."""
+        _heavy()
         base = str(Path(record.flow_path).parent) if record.flow_path else "."
         name = record.flow_path or f"<run {record.run_id}>"
         data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
@@ -161,6 +180,7 @@ class Engine:
         environment differences (``"env"``) and the flow change report (``"flow"``) before
         anything is changed. ConflictError (nothing changed) when another live process owns
         the run or the environment is refused."""
+        _heavy()
         record = self.store.load_run(check_run_id(run_id))
         status = status_of(record)
         if status == "running":
@@ -309,6 +329,7 @@ class Engine:
         """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
         the checkpoint before ``from_step`` first started (default: its last checkpoint).
         The original is not changed."""
+        _heavy()
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
         hidden = [list(r) for r in (src.cursor or {}).get("hidden", [])] if isinstance(src.cursor, dict) else []
@@ -358,6 +379,7 @@ class Engine:
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
         each step: ``{run_id, ok, checked, differences, volatile}``."""
+        _heavy()
         from .verify import verify_run
         record = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(record)
