@@ -55,9 +55,11 @@ def time_resume(folder: Path) -> tuple[float, float]:
     """(ms in process from Engine.resume() to the first new iteration, ms from launching
     `tether resume` to it)."""
     import shutil
+    import uuid
     results = []
     for mode in ("in_process", "cli"):
-        db = folder / f"{mode}.db"
+        # a new file each time: a leftover -wal of an earlier copy would be replayed into it
+        db = folder / f"{mode}-{uuid.uuid4().hex}.db"
         shutil.copy(folder / "base.db", db)
         marker = folder / f"{mode}.mark"
         marker.unlink(missing_ok=True)
@@ -68,8 +70,9 @@ def time_resume(folder: Path) -> tuple[float, float]:
             subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume", "big"],
                            env=env, capture_output=True)
         else:
-            code = ("import time, sys, tether; e = tether.Engine(sys.argv[1]); t = time.time(); "
-                    "print(t, flush=True); e.resume('big')")
+            # a process that is already up: its modules are loaded before the clock starts
+            code = ("import time, sys, tether; from tether.engine.engine import _heavy; _heavy(); "
+                    "e = tether.Engine(sys.argv[1]); t = time.time(); print(t, flush=True); e.resume('big')")
             proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env, capture_output=True,
                                   text=True)
             t = float(proc.stdout.split()[0])

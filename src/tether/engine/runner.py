@@ -78,6 +78,7 @@ class Runner:
         self._resuming_failed: str | None = None
         self.run_child: Callable[..., Any] | None = None
         self._commit_lock = threading.RLock()
+        self._commits_since_flush, self._last_flush = 0, time.monotonic()
         self.secret_vars = set(self.flow.secret_vars)
         self.temp_vars = set(self.flow.temp_vars)
         inputs = run.inputs or {}
@@ -140,8 +141,9 @@ class Runner:
                 iterations: tuple[Any, ...] = ()) -> int:
         writes = tuple(writes)
         with self._commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
+            flush = run is not None and run.status is not None or self._reads_due()
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                            self.state.take_accesses(), self.durability, self.seq, iterations)
+                            self.state.take_accesses() if flush else (), self.durability, self.seq, iterations)
             result = self.store.commit(commit)
             self.seq = result.seq
         for name, version in result.versions.items():
@@ -159,6 +161,20 @@ class Runner:
                        "value": None if w.delete or w.secret else self.state.values.get(w.name),
                        "version": result.versions.get(w.name)})
         return self.seq
+
+    _READS_EVERY = 200      # commits between flushes of template read counts
+    _READS_SECONDS = 2.0    # ... or seconds, whichever comes first
+
+    def _reads_due(self) -> bool:
+        """Whether this commit carries the read counts gathered since the last flush. Reads
+        are metadata: batching them saves a statement per step; a crash may lose the counts
+        of the last couple of seconds, never a variable."""
+        self._commits_since_flush += 1
+        now_ = time.monotonic()
+        if self._commits_since_flush >= self._READS_EVERY or now_ - self._last_flush >= self._READS_SECONDS:
+            self._commits_since_flush, self._last_flush = 0, now_
+            return True
+        return False
 
     def _reload_foreign(self) -> None:
         """Someone wrote variables from outside since our last commit: take their values."""

@@ -36,6 +36,8 @@ _UPSERT_VAR = (
     "scope = excluded.scope, version = vars.version + 1, source_step = excluded.source_step, "
     "updated_at = excluded.updated_at, secret = excluded.secret, seq = excluded.seq "
     "RETURNING version")
+_UPDATE_VAR = ("UPDATE vars SET value = ?, type = ?, scope = ?, version = version + 1, source_step = ?, "
+               "updated_at = ?, secret = ?, seq = ? WHERE run_id = ? AND name = ? RETURNING version")
 _INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, "
                    "deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
@@ -55,6 +57,18 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def _compact_key(run_id: str, step_id: str, key: str | None) -> str | int | None:
+    """The standard idempotency key ``RUN/STEP/N`` is stored as just N (the column's text
+    affinity keeps it as the text "N"); it is rebuilt when read. Keys always contain a
+    '/', so a bare number cannot be mistaken for one."""
+    if key is not None:
+        prefix = f"{run_id}/{step_id}/"
+        if key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0") \
+                or key == prefix + "0":
+            return int(key[len(prefix):])
+    return key
+
+
 def _opt_json(text: str | None) -> Any:
     return None if text is None else codec.loads(text)
 
@@ -68,6 +82,10 @@ class SQLiteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._polled: dict[str, tuple[int, int, int, str | None]] = {}
+        self._own_seq: dict[str, int] = {}
+        self._local = 0  # writes through this connection that poll() must not miss
+        self._checkpointer: _Checkpointer | None = None
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False, cached_statements=256)
@@ -81,6 +99,12 @@ class SQLiteStore:
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._sync = "normal"
             self._migrate()
+            self._checkpointer = _Checkpointer(self.path) if self.path != ":memory:" else None
+            if self._checkpointer is not None:
+                # WAL checkpoints (which fsync) run on a second connection in the background
+                # instead of inside whichever commit crosses the threshold.
+                self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._commits = 0
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from None
 
@@ -100,6 +124,7 @@ class SQLiteStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; driver errors become StoreError naming the file."""
         with self._lock:
+            self._local += 1  # poll() must look again after any write not made by commit()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -214,10 +239,20 @@ class SQLiteStore:
         return [self._run_from_row(r) for r in self._query(sql, tuple(params))]
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
-        rows = self._query("SELECT seq, control FROM runs WHERE run_id = ?", (run_id,))
-        if not rows:
-            raise NotFound(f"no run {run_id!r} in {self.url}")
-        return rows[0][0], rows[0][1]
+        with self._lock:
+            # data_version changes only when another connection commits; our own writes
+            # other than fenced commits are counted in _local. Unchanged: the cached answer
+            # (or, for a run we committed to since, our own seq) is still true.
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            cached = self._polled.get(run_id)
+            if cached is not None and cached[0] == version and cached[1] == self._local:
+                return self._own_seq.get(run_id, cached[2]), cached[3]
+            rows = self._db.execute("SELECT seq, control FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            if not rows:
+                raise NotFound(f"no run {run_id!r} in {self.url}")
+            self._polled[run_id] = (version, self._local, rows[0][0], rows[0][1])
+            self._own_seq.pop(run_id, None)
+            return rows[0][0], rows[0][1]
 
     def request(self, run_id: str, control: str | None) -> None:
         with self._tx() as db:
@@ -284,9 +319,17 @@ class SQLiteStore:
             if c.durability != self._sync:  # a pragma that cannot change inside a transaction
                 self._db.execute("PRAGMA synchronous=FULL" if c.durability == "full" else "PRAGMA synchronous=NORMAL")
                 self._sync = c.durability
-            return self._commit(c, t)
+            result = self._commit(c, t)
+            self._own_seq[c.run_id] = result.seq
+            if result.foreign:
+                self._local += 1
+            self._commits += 1
+            if self._checkpointer is not None and self._commits % CHECKPOINT_EVERY == 0:
+                self._checkpointer.wake()
+            return result
 
     def _commit(self, c: Commit, t: float) -> CommitResult:
+        local = self._local
         with self._tx() as db:
             r = c.run
             if r is None:
@@ -315,7 +358,7 @@ class SQLiteStore:
                     c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(s.inputs),
                     self._put_blob(s.result), None if s.error is None else codec.dumps_text(s.error),
                     None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
-                    s.finished_at, s.idempotency_key))
+                    s.finished_at, _compact_key(c.run_id, s.step_id, s.idempotency_key)))
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 db.execute(_INSERT_EVENT, (c.run_id, seq, idx, e.type, e.step_id,
                                            None if e.data is None else codec.dumps_text(e.data), t))
@@ -327,6 +370,7 @@ class SQLiteStore:
             for name, count, at in c.accesses:
                 db.execute("UPDATE vars SET access_count = access_count + ?, accessed_at = ? "
                            "WHERE run_id = ? AND name = ?", (count, at, c.run_id, name))
+        self._local = local  # a fenced commit is accounted for by _own_seq, not as an outside write
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
@@ -344,8 +388,12 @@ class SQLiteStore:
                 versions[w.name] = 0
                 continue
             data = self._put_blob(w.value)
-            version = db.execute(_UPSERT_VAR, (run_id, w.name, data, w.type, w.scope, w.source_step,
-                                               t, int(w.secret), seq)).fetchone()[0]
+            # most writes update an existing variable: try that first, insert only if absent
+            row = db.execute(_UPDATE_VAR, (data, w.type, w.scope, w.source_step, t, int(w.secret), seq,
+                                           run_id, w.name)).fetchone()
+            version = row[0] if row is not None else db.execute(
+                _UPSERT_VAR, (run_id, w.name, data, w.type, w.scope, w.source_step, t, int(w.secret),
+                              seq)).fetchone()[0]
             db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, data, w.source_step, t, 0))
             versions[w.name] = version
         return versions
@@ -516,9 +564,10 @@ class SQLiteStore:
         for r in rows:
             what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
             try:
+                key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
                 out.append(StepRecord(r[0], r[1], r[2], r[3], self._decode(r[4], what),
                                       self._decode(r[5], what), _opt_json(r[6]), _opt_json(r[7]),
-                                      r[8], r[9], r[10]))
+                                      r[8], r[9], key))
             except (ValueError, TypeError) as exc:
                 raise CorruptRecord(f"{what} is malformed: {exc}") from None
         return out
@@ -559,7 +608,55 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self._db.close()
+
+
+CHECKPOINT_EVERY = 200  # commits between background WAL checkpoints
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file from its own connection and thread
+    (``wal_checkpoint(PASSIVE)`` never blocks writers), so the fsyncs of a checkpoint
+    are not paid inside a commit. Commits stay exactly as durable: a checkpoint only
+    moves pages that are already committed to the WAL."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._event = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="tether-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def _loop(self) -> None:
+        db = None
+        try:
+            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            while True:
+                self._event.wait(5.0)
+                self._event.clear()
+                if self._closed:
+                    break
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    pass  # busy or locked: the next wake-up tries again
+        finally:
+            if db is not None:
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass
+                db.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._event.set()
+        self._thread.join(timeout=10)
 
 
 def open_sqlite(url: str) -> SQLiteStore:

@@ -1,0 +1,128 @@
+"""Tether's benchmarks, side by side with DBOS and LangGraph: ``python -m bench``.
+
+Every scenario runs each system in its own process (``bench.worker``), with one
+warm-up and ``--runs`` counted runs, prints a table of medians and ratios, and
+writes everything to ``bench/results/latest.json``. Peers need the ``bench`` extra:
+``pip install -e '.[bench]'``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "B1 normal vs peers": ">= 10x faster than DBOS and LangGraph",
+    "B1 full vs peers": ">= 3x faster than DBOS and LangGraph",
+    "B2 storage": ">= 4x smaller than LangGraph; linear growth",
+    "B3 loops": ">= 10,000 iterations/s at parallel 1 and 8; RSS <= 300 MiB",
+    "B4 resume": "<= 300 ms to the first new iteration",
+    "B5 templates": "bare path <= 2 us, expression <= 10 us, string <= 15 us; hit rate >= 99.9%",
+    "B6 CLI": "tether --help and tether vars RUN <= 250 ms",
+}
+
+
+def worker(*args: str, runs: int) -> Any:
+    proc = subprocess.run([sys.executable, "-m", "bench.worker", *args, "--runs", str(runs)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", nargs="*", help="scenarios to run: steps growth loops resume templates cli")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = ap.parse_args()
+    only = set(args.only or ["steps", "growth", "loops", "resume", "templates", "cli"])
+    results: dict[str, Any] = {"machine": {"python": platform.python_version(), "platform": platform.platform(),
+                                           "cpus": __import__("os").cpu_count()},
+                               "runs": args.runs, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    rows: list[tuple[str, str, str, str]] = []
+    if "steps" in only:
+        steps = {s: worker("steps", s, runs=args.runs) for s in ("tether-normal", "tether-full", "dbos", "langgraph")}
+        results["steps"] = steps
+        ok = {s: d for s, d in steps.items() if "error" not in d}
+        per = {s: med(d["us_per_step"]) for s, d in ok.items()}
+        for s, v in per.items():
+            rows.append(("B1 per-step overhead", s, f"{v:,.1f} µs/step", ""))
+        for mode in ("tether-normal", "tether-full"):
+            for peer in ("dbos", "langgraph"):
+                if mode in per and peer in per:
+                    rows.append((f"B1 {mode.split('-')[1]} vs peers", f"{peer} / {mode}",
+                                 f"{per[peer] / per[mode]:.1f}x", TARGETS[f"B1 {mode.split('-')[1]} vs peers"]))
+        size = {s: med(d["bytes_per_step"]) for s, d in ok.items()}
+        for s, v in size.items():
+            rows.append(("B2 storage (after B1)", s, f"{v:,.0f} bytes/step", ""))
+        if "langgraph" in size and "tether-normal" in size:
+            rows.append(("B2 storage", "langgraph / tether", f"{size['langgraph'] / size['tether-normal']:.1f}x",
+                         TARGETS["B2 storage"]))
+        for s, d in steps.items():
+            if "error" in d:
+                rows.append(("B1", s, "not measured", d["error"]))
+    if "growth" in only:
+        g = worker("growth", runs=args.runs)
+        results["growth"] = g
+        if "error" not in g:
+            rows.append(("B2 growth", "tether 1k / 10k steps",
+                         f"{g['bytes_per_step_1000']} / {g['bytes_per_step_10000']} bytes/step", "linear"))
+    if "loops" in only:
+        for p in ("1", "8"):
+            d = worker("loops", p, runs=args.runs)
+            results[f"loops_parallel_{p}"] = d
+            if "error" not in d:
+                rows.append(("B3 loop throughput", f"100k no-op, parallel {p}",
+                             f"{med(d['iterations_per_s']):,.0f} it/s, RSS {d['peak_rss_mib']:.0f} MiB",
+                             TARGETS["B3 loops"] if p == "1" else ""))
+    if "resume" in only:
+        d = worker("resume", runs=args.runs)
+        results["resume"] = d
+        if "error" not in d:
+            rows.append(("B4 resume", "in process", f"{med(d['in_process_ms']):,.0f} ms", TARGETS["B4 resume"]))
+            rows.append(("B4 resume", "with interpreter start-up", f"{med(d['with_interpreter_ms']):,.0f} ms", ""))
+    if "templates" in only:
+        d = worker("templates", runs=args.runs)
+        results["templates"] = d
+        if "error" not in d:
+            for key in ("bare_path_us", "expression_us", "string_template_us"):
+                rows.append(("B5 templates", key.replace("_us", "").replace("_", " "), f"{med(d[key]):.2f} µs",
+                             TARGETS["B5 templates"] if key == "bare_path_us" else ""))
+            rows.append(("B5 templates", "cache hit rate, 10k-iteration loop",
+                         f"{d['cache_hit_rate_10k_loop']:.4%}", ""))
+    if "cli" in only:
+        d = worker("cli", runs=args.runs)
+        results["cli"] = d
+        if "error" not in d:
+            rows.append(("B6 CLI start-up", "tether --help", f"{med(d['help_ms']):,.0f} ms", TARGETS["B6 CLI"]))
+            rows.append(("B6 CLI start-up", "tether vars RUN", f"{med(d['vars_ms']):,.0f} ms", ""))
+    results["table"] = [list(r) for r in rows]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    try:
+        from rich.console import Console
+        from rich.table import Table
+        table = Table("scenario", "system", "median", "target", title=f"Tether benchmarks ({args.runs} runs)")
+        for r in rows:
+            table.add_row(*r)
+        Console().print(table)
+    except ImportError:
+        for r in rows:
+            print(" | ".join(r))
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
