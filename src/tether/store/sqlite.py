@@ -85,7 +85,6 @@ class SQLiteStore:
         self._polled: dict[str, tuple[int, int, int, str | None]] = {}
         self._own_seq: dict[str, int] = {}
         self._local = 0  # writes through this connection that poll() must not miss
-        self._checkpointer: _Checkpointer | None = None
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False, cached_statements=256)
@@ -99,11 +98,6 @@ class SQLiteStore:
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._sync = "normal"
             self._migrate()
-            self._checkpointer = _Checkpointer(self.path) if self.path != ":memory:" else None
-            if self._checkpointer is not None:
-                # WAL checkpoints (which fsync) run on a second connection in the background
-                # instead of inside whichever commit crosses the threshold.
-                self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._commits = 0
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from None
@@ -324,8 +318,6 @@ class SQLiteStore:
             if result.foreign:
                 self._local += 1
             self._commits += 1
-            if self._checkpointer is not None and self._commits % CHECKPOINT_EVERY == 0:
-                self._checkpointer.wake()
             return result
 
     def _commit(self, c: Commit, t: float) -> CommitResult:
@@ -608,55 +600,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
             self._db.close()
-
-
-CHECKPOINT_EVERY = 200  # commits between background WAL checkpoints
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database file from its own connection and thread
-    (``wal_checkpoint(PASSIVE)`` never blocks writers), so the fsyncs of a checkpoint
-    are not paid inside a commit. Commits stay exactly as durable: a checkpoint only
-    moves pages that are already committed to the WAL."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._event = threading.Event()
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="tether-wal-checkpoint", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._event.set()
-
-    def _loop(self) -> None:
-        db = None
-        try:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-            while True:
-                self._event.wait(5.0)
-                self._event.clear()
-                if self._closed:
-                    break
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:
-                    pass  # busy or locked: the next wake-up tries again
-        finally:
-            if db is not None:
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:
-                    pass
-                db.close()
-
-    def close(self) -> None:
-        self._closed = True
-        self._event.set()
-        self._thread.join(timeout=10)
 
 
 def open_sqlite(url: str) -> SQLiteStore:
