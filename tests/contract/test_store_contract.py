@@ -261,7 +261,7 @@ def test_sqlite_corrupt_value_is_a_typed_error_naming_the_run(tmp_path: Path):
     s.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1),)))
     s.close()
     db = sqlite3.connect(tmp_path / "c.db")
-    db.execute("UPDATE vars SET value = X'6a7b7b7b' WHERE name = 'x'")  # 'j{{{': bad JSON
+    db.execute("UPDATE var_history SET value = X'6a7b7b7b' WHERE name = 'x'")  # 'j{{{': bad JSON
     db.commit()
     db.close()
     s = open_store(url)
@@ -278,6 +278,6 @@ def test_sqlite_schema_from_migrations_is_versioned(tmp_path: Path):
     assert db.execute("PRAGMA user_version").fetchone()[0] >= 1
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"runs", "steps", "vars", "var_history", "events", "blobs"} <= tables
+    assert {"runs", "steps", "var_history", "var_reads", "events", "blobs", "loop_items", "iterations"} <= tables
     db.close()
     open_store(f"sqlite:///{tmp_path / 'm.db'}").close()  # re-opening does not re-apply migrations

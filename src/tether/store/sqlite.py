@@ -24,22 +24,21 @@ PAGE_SIZE = 1024
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
              "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
              "lease_expires, durability, env_snapshot, attempt, control")
-_VAR_COLS = ("name, value, type, scope, version, source_step, created_at, updated_at, "
-             "accessed_at, access_count, secret, seq")
-
-_UPSERT_VAR = (
-    "INSERT INTO vars (run_id, name, value, type, scope, version, source_step, created_at, "
-    "updated_at, access_count, secret, seq) VALUES (?1, ?2, ?3, ?4, ?5, "
-    "coalesce((SELECT max(version) FROM var_history WHERE run_id = ?1 AND name = ?2), 0) + 1, "
-    "?6, ?7, ?7, 0, ?8, ?9) "
-    "ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value, type = excluded.type, "
-    "scope = excluded.scope, version = vars.version + 1, source_step = excluded.source_step, "
-    "updated_at = excluded.updated_at, secret = excluded.secret, seq = excluded.seq "
-    "RETURNING version")
-_UPDATE_VAR = ("UPDATE vars SET value = ?, type = ?, scope = ?, version = version + 1, source_step = ?, "
-               "updated_at = ?, secret = ?, seq = ? WHERE run_id = ? AND name = ? RETURNING version")
-_INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, "
-                   "deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1")
+_INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
+                   "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# the current row of each variable: its latest history row (deleted ones are filtered by the caller)
+_CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
+            "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y WHERE y.run_id = h.run_id "
+            "AND y.name = h.name AND y.version < h.version AND y.created_at IS NOT NULL ORDER BY y.version DESC "
+            "LIMIT 1)), h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
+            "FROM var_history h "
+            "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
+            "WHERE h.run_id = ?1 AND h.version = (SELECT max(x.version) FROM var_history x "
+            "WHERE x.run_id = ?1 AND x.name = h.name)")
+_FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run_id, name) DO UPDATE SET access_count = access_count + excluded.access_count, "
+                "accessed_at = excluded.accessed_at")
 _INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
                 "meta, started_at, finished_at, idempotency_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -180,6 +179,7 @@ class SQLiteStore:
             raise CorruptRecord(f"run {row[0]!r}: malformed run record: {exc}") from None
 
     def _var_from_row(self, run_id: str, row: tuple) -> VarRecord:
+        """A VarRecord from a _CURRENT row (columns as VarRecord's, then ``deleted``)."""
         try:
             return VarRecord(
                 name=row[0], value=self._decode(row[1], f"run {run_id}: variable {row[0]}"),
@@ -360,33 +360,30 @@ class SQLiteStore:
                                                None if it.error is None else codec.dumps_text(it.error), seq,
                                                it.started_at, it.finished_at))
             for name, count, at in c.accesses:
-                db.execute("UPDATE vars SET access_count = access_count + ?, accessed_at = ? "
-                           "WHERE run_id = ? AND name = ?", (count, at, c.run_id, name))
+                db.execute(_FLUSH_READS, (c.run_id, name, at, count))
         self._local = local  # a fenced commit is accounted for by _own_seq, not as an outside write
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
     def _write_vars(self, db: sqlite3.Connection, run_id: str, writes: tuple[VarWrite, ...] | list,
                     seq: int, t: float) -> dict[str, int]:
+        """Append one history row per write; a variable's current value is its latest row."""
         versions: dict[str, int] = {}
         for w in writes:
+            prev = db.execute(_LATEST, (run_id, w.name)).fetchone()
+            exists = prev is not None and not prev[1]
+            version = (prev[0] if prev else 0) + 1  # versions continue across a deletion
+            kind = None if w.type == "step_result" else w.type  # defaults are stored as NULL
+            scope = None if w.scope == "run" else w.scope
             if w.delete:
-                row = db.execute("DELETE FROM vars WHERE run_id = ? AND name = ? RETURNING version",
-                                 (run_id, w.name)).fetchone()
-                if row is None:
+                if not exists:
                     continue
-                version = row[0] + 1
-                db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, None, w.source_step, t, 1))
+                db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, None, w.source_step, t, 1, kind, scope,
+                                             int(w.secret), None))
                 versions[w.name] = 0
                 continue
-            data = self._put_blob(w.value)
-            # most writes update an existing variable: try that first, insert only if absent
-            row = db.execute(_UPDATE_VAR, (data, w.type, w.scope, w.source_step, t, int(w.secret), seq,
-                                           run_id, w.name)).fetchone()
-            version = row[0] if row is not None else db.execute(
-                _UPSERT_VAR, (run_id, w.name, data, w.type, w.scope, w.source_step, t, int(w.secret),
-                              seq)).fetchone()[0]
-            db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, data, w.source_step, t, 0))
+            db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, self._put_blob(w.value), w.source_step, t, 0,
+                                         kind, scope, int(w.secret), None if exists else t))
             versions[w.name] = version
         return versions
 
@@ -469,24 +466,23 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ variables
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        rows = self._query(f"SELECT {_VAR_COLS} FROM vars WHERE run_id = ? AND seq > ?",
-                           (run_id, since_seq))
-        return {r[0]: self._var_from_row(run_id, r) for r in rows}
+        rows = self._query(_CURRENT + " AND h.seq > ?2", (run_id, since_seq))
+        return {r[0]: self._var_from_row(run_id, r) for r in rows if not r[12]}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
-        if count_access:
-            with self._tx() as db:
-                db.execute("UPDATE vars SET access_count = access_count + 1, accessed_at = ? "
-                           "WHERE run_id = ? AND name = ?", (now(), run_id, name))
-        rows = self._query(f"SELECT {_VAR_COLS} FROM vars WHERE run_id = ? AND name = ?", (run_id, name))
-        if not rows:
+        rows = self._query(_CURRENT + " AND h.name = ?2", (run_id, name))
+        if not rows or rows[0][12]:
             self.load_run(run_id)
             raise NotFound(f"run {run_id} has no variable {name!r}")
+        if count_access:
+            with self._tx() as db:
+                db.execute(_FLUSH_READS, (run_id, name, now(), 1))
+            rows = self._query(_CURRENT + " AND h.name = ?2", (run_id, name))
         return self._var_from_row(run_id, rows[0])
 
     def _current_version(self, db: sqlite3.Connection, run_id: str, name: str) -> int:
-        row = db.execute("SELECT version FROM vars WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
-        return 0 if row is None else row[0]
+        row = db.execute(_LATEST, (run_id, name)).fetchone()
+        return 0 if row is None or row[1] else row[0]
 
     def _external_seq(self, db: sqlite3.Connection, run_id: str) -> int:
         row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq", (run_id,)).fetchone()
@@ -583,8 +579,11 @@ class SQLiteStore:
 
     def stats(self) -> dict[str, int]:
         out = {}
-        for table in ("runs", "steps", "vars", "var_history", "events", "blobs"):
+        for table in ("runs", "steps", "var_history", "events", "blobs"):
             out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
+        out["vars"] = self._query(
+            "SELECT count(*) FROM var_history h WHERE deleted = 0 AND version = (SELECT max(version) "
+            "FROM var_history x WHERE x.run_id = h.run_id AND x.name = h.name)")[0][0]
         row = self._query(
             "SELECT coalesce(sum(json_extract(data, '$.template_cache.hits')), 0), "
             "coalesce(sum(json_extract(data, '$.template_cache.misses')), 0) FROM events "
