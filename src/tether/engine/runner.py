@@ -462,8 +462,12 @@ class Runner:
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
             self.visits[step.id] = self.visits.get(step.id, 0) + 1
-        self._set_view(StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta,
-                                  started, finished, key))
+        rec_ = StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta, started, finished, key)
+        if isinstance(meta, dict) and "loop_key" in meta:
+            self._set_view(rec_)  # a loop step's view also sets `map`
+        else:
+            self.step_views.pop(step.id, None)
+            self._unbuilt[step.id] = rec_  # its template view is built if a template reads it
         return nxt
 
     def _fail(self, step: Step, error: dict[str, str], started: float, key: str, attempts: int,

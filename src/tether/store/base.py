@@ -7,8 +7,8 @@ all, and only while the writer still holds the run's lease epoch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple, Protocol
 
 from .codec import Encoded
 
@@ -116,9 +116,10 @@ class EventRecord:
 
 
 # ---------------------------------------------------------------- writes
+# The records below are built for every step, so they are NamedTuples: as immutable
+# as frozen dataclasses and about four times cheaper to construct.
 
-@dataclass(frozen=True, slots=True)
-class VarWrite:
+class VarWrite(NamedTuple):
     """Set (or, with ``delete``, remove) one variable. The store assigns the version."""
 
     name: str
@@ -130,8 +131,7 @@ class VarWrite:
     delete: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class StepWrite:
+class StepWrite(NamedTuple):
     """A step record to append."""
 
     step_id: str
@@ -146,8 +146,7 @@ class StepWrite:
     idempotency_key: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class IterationWrite:
+class IterationWrite(NamedTuple):
     """The outcome of one loop iteration (replaces an earlier record of the same index)."""
 
     loop_key: str
@@ -173,15 +172,13 @@ class IterationRecord:
     finished_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class EventWrite:
+class EventWrite(NamedTuple):
     type: str
     step_id: str | None = None
     data: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class RunUpdate:
+class RunUpdate(NamedTuple):
     """Run fields a commit changes; ``None`` leaves a field as it is, except
     ``cursor`` which is always written when a RunUpdate is given."""
 
@@ -192,8 +189,7 @@ class RunUpdate:
     finished: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(NamedTuple):
     """Everything one checkpoint writes, applied in one transaction."""
 
     run_id: str
@@ -222,13 +218,12 @@ class Takeover:
     expect_status: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CommitResult:
+class CommitResult(NamedTuple):
     """``seq`` is the new checkpoint; ``versions`` maps each written variable to its
     new version; ``foreign`` is true when someone else committed since ``expected_seq``."""
 
     seq: int
-    versions: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int]
     foreign: bool = False
 
 

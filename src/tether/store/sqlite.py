@@ -21,6 +21,7 @@ from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
 
 PAGE_SIZE = 1024
+WAL_CHECKPOINT_PAGES = 16_000
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
              "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
              "lease_expires, durability, env_snapshot, attempt, control")
@@ -94,6 +95,11 @@ class SQLiteStore:
                 self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint the WAL every ~16 MiB (the default, 1,000 pages, is only 1 MiB with
+            # our 1 KiB pages): each checkpoint fsyncs, so fewer of them is faster; a commit
+            # is exactly as durable either way. The file is cut back to 16 MiB afterwards.
+            self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit = {WAL_CHECKPOINT_PAGES * PAGE_SIZE}")
             self._db.execute("PRAGMA foreign_keys=OFF")
             self._sync = "normal"
             self._migrate()
@@ -310,8 +316,12 @@ class SQLiteStore:
     def commit(self, c: Commit) -> CommitResult:
         t = now()
         with self._lock:
-            if c.durability != self._sync:  # a pragma that cannot change inside a transaction
-                self._db.execute("PRAGMA synchronous=FULL" if c.durability == "full" else "PRAGMA synchronous=NORMAL")
+            if c.durability != self._sync:  # pragmas that cannot change inside a transaction
+                full = c.durability == "full"
+                self._db.execute("PRAGMA synchronous=FULL" if full else "PRAGMA synchronous=NORMAL")
+                # full fsyncs every commit: a small WAL that is reused in place avoids paying
+                # for file growth in each fsync; normal fsyncs only at checkpoints: fewer is better
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {1000 if full else WAL_CHECKPOINT_PAGES}")
                 self._sync = c.durability
             result = self._commit(c, t)
             self._own_seq[c.run_id] = result.seq
