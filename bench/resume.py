@@ -71,7 +71,7 @@ def time_resume(folder: Path) -> tuple[float, float]:
                            env=env, capture_output=True)
         else:
             # a process that is already up: its modules are loaded before the clock starts
-            code = ("import time, sys, tether; from tether.engine.engine import _heavy; _heavy(); "
+            code = ("import time, sys, tether; from tether.engine.engine import preload; preload(); "
                     "e = tether.Engine(sys.argv[1]); t = time.time(); print(t, flush=True); e.resume('big')")
             proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env, capture_output=True,
                                   text=True)

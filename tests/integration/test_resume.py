@@ -1,11 +1,9 @@
 """Resume, pause, rewind, flow edits, environment checks, forks, sub-flows, checkpoints."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tether import ConflictError, Engine, EnvironmentMismatch, UsageError
+from tether import Engine, EnvironmentMismatch, UsageError
 from tether.engine.lifecycle import InvalidTransition
 
 LEDGER_FLOW = """

@@ -22,23 +22,18 @@ from .lifecycle import check_transition, owner_alive, status_of
 if TYPE_CHECKING:
     from ..spec import LoadedFlow
     from ..vault import Vault
+    from .resume import EnvChange  # noqa: F401
 
 set_ = set  # the builtin, for methods whose keyword argument is named ``set``
 
 
-def _heavy() -> None:
-    """Import the modules that running a flow needs (pydantic models, Jinja, cryptography)
-    on first use, so that reading commands (`tether vars`, `runs`, `show`) start fast."""
-    g = globals()
-    if "Runner" in g:
-        return
-    from ..env import read_env, read_env_lenient, secret_values, snapshot
-    from ..spec import LoadedFlow, computed_dependencies, load_flow, load_flow_text, load_trusted
-    from ..vault import Vault, vault_for
-    from .inputs import resolve_inputs
-    from .resume import EnvChange, compare_env, first_start, flow_changes, rewind_writes
-    from .runner import Runner
-    g.update({k: v for k, v in locals().items() if k != "g"})
+def preload() -> None:
+    """Import what running a flow needs (pydantic models, Jinja, cryptography). The engine
+    imports these on first use so that reading commands (`tether vars`, `runs`, `show`)
+    start fast; call this to pay that cost up front (benchmarks, servers)."""
+    from .. import env, spec, vault  # noqa: F401
+    from . import inputs, resume, runner  # noqa: F401
+
 
 log = logging.getLogger(__name__)
 EVENT_KINDS = ("run.", "step.", "var.")
@@ -77,7 +72,7 @@ class Engine:
     @property
     def vault(self) -> Vault:
         """Encrypts secret variables; its key is made on first use (see tether.vault)."""
-        _heavy()
+        from ..vault import vault_for
         if self._vault is None:
             self._vault = vault_for(getattr(self.store, "path", None))
         return self._vault
@@ -106,7 +101,7 @@ class Engine:
     # ------------------------------------------------------------ runs
     def load(self, flow: str | os.PathLike[str] | LoadedFlow) -> LoadedFlow:
         """A validated flow from a path or an already loaded flow."""
-        _heavy()
+        from ..spec import LoadedFlow, load_flow
         if isinstance(flow, LoadedFlow):
             return flow
         return load_flow(flow)
@@ -116,7 +111,8 @@ class Engine:
         """Start a run and execute it to its end in this thread.
 
         With ``run_id`` of an existing run, return that run untouched (``created`` False)."""
-        _heavy()
+        from ..env import read_env, snapshot
+        from .inputs import resolve_inputs
         loaded = self.load(flow)
         resolved = resolve_inputs(loaded.flow, inputs)
         env = read_env(loaded.flow)
@@ -135,7 +131,9 @@ class Engine:
 
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
                  resume_set: dict[str, Any] | None = None) -> Run:
-        _heavy()
+        from ..env import secret_values
+        from ..spec import computed_dependencies
+        from .runner import Runner
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
@@ -161,7 +159,7 @@ class Engine:
     # ------------------------------------------------------------ resume
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
         """The flow a run started with (its text is stored with the run)."""
-        _heavy()
+        from ..spec import load_flow_text, load_trusted
         base = str(Path(record.flow_path).parent) if record.flow_path else "."
         name = record.flow_path or f"<run {record.run_id}>"
         data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
@@ -180,7 +178,9 @@ class Engine:
         environment differences (``"env"``) and the flow change report (``"flow"``) before
         anything is changed. ConflictError (nothing changed) when another live process owns
         the run or the environment is refused."""
-        _heavy()
+        from ..env import read_env
+        from ..spec import load_flow
+        from .resume import compare_env, first_start, flow_changes, rewind_writes
         record = self.store.load_run(check_run_id(run_id))
         status = status_of(record)
         if status == "running":
@@ -329,7 +329,8 @@ class Engine:
         """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
         the checkpoint before ``from_step`` first started (default: its last checkpoint).
         The original is not changed."""
-        _heavy()
+        from ..env import read_env, snapshot
+        from .resume import first_start
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
         hidden = [list(r) for r in (src.cursor or {}).get("hidden", [])] if isinstance(src.cursor, dict) else []
@@ -379,7 +380,7 @@ class Engine:
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
         each step: ``{run_id, ok, checked, differences, volatile}``."""
-        _heavy()
+        from ..env import read_env_lenient
         from .verify import verify_run
         record = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(record)
@@ -420,6 +421,7 @@ class Engine:
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Like :meth:`run` for flow text (imports resolve against the current folder)."""
+        from ..spec import load_flow_text
         return self.run(load_flow_text(text), inputs, **kwargs)
 
     def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None, created: bool = True) -> Run:
