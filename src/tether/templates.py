@@ -325,8 +325,12 @@ def _jsonpath(value: Any, expr: str) -> list[Any]:
 def to_json_value(value: Any) -> Any:
     """``value`` as plain JSON data (views unwrapped, tuples as lists); TemplateError for an
     undefined name or a value that JSON cannot hold."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return str(value) if type(value) not in (str, bool, int, float) and isinstance(value, str) else value
+    if value is None or type(value) in (str, bool, int, float):
+        return value
+    if isinstance(value, str):  # a str subclass such as Markup
+        return str(value)
+    if isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, dict):
         return {str(k) if not isinstance(k, str) else k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

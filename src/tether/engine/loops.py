@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import orjson
 
 from ..env import mask
-from ..errors import TemplateError, TetherError
+from ..errors import TemplateError
 from ..spec.models import Step
 from ..store import codec
 from ..store.base import EventWrite, IterationWrite, VarWrite
@@ -432,4 +432,4 @@ def _view(data: dict[str, Any], sid: str) -> AttrView:
     return AttrView.of(data, f"steps.{sid}")
 
 
-__all__ = ["Loops", "LoopOutcome", "MapView", "loop_results", "TetherError", "Callable"]
+__all__ = ["Loops", "LoopOutcome", "MapView", "loop_results"]

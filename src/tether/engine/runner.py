@@ -18,7 +18,7 @@ import types
 from typing import Any, Callable, Iterable
 
 from ..env import mask
-from ..errors import LeaseLost, StoreError, TemplateError, TetherError, ToolError
+from ..errors import LeaseLost, TemplateError, TetherError, ToolError
 from ..spec import LoadedFlow
 from ..spec.models import RetrySpec, Step
 from ..store import codec
@@ -610,5 +610,4 @@ class _Stop(Exception):
         self.status, self.at, self.pause = status, at, pause
 
 
-RunFailedSignal = _RunFailed
-__all__ = ["Runner", "RunFailedSignal", "iso", "StoreError"]
+__all__ = ["Runner", "StepFailed", "iso"]

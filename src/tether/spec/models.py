@@ -264,5 +264,3 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "Tether flow"
     return schema
 
-
-NextSpec = Union[str, list[NextRule], None]
