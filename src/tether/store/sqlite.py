@@ -23,6 +23,8 @@ from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord,
 PAGE_SIZE = 1024
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
+# a run's row (updated by every commit) joined with what it started with (written once)
+_RUNS = "runs JOIN run_specs USING (run_id)"
 _RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
              "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
              "lease_expires, durability, env_snapshot, attempt, control")
@@ -203,22 +205,26 @@ class SQLiteStore:
         inputs = codec.encode(run.inputs)
         t = now()
         with self._tx() as db:
-            existing = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?",
+            existing = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?",
                                   (run.run_id,)).fetchone()
             if existing is not None:
                 return self._run_from_row(existing), False
             db.execute(
-                f"INSERT INTO runs ({_RUN_COLS}, flow_data) VALUES ({', '.join('?' * 22)})",
-                (run.run_id, run.name, run.status, run.flow_text, run.flow_path, self._put_blob(inputs),
-                 run.parent_id, run.created_at or t, run.started_at, None, 0,
-                 codec.dumps_text(run.cursor), None, None, owner, 1, t + ttl, run.durability,
-                 codec.dumps_text(run.env_snapshot), run.attempt, None,
+                "INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
+                "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, control) "
+                "VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, NULL, NULL, ?, 1, ?, ?, ?, NULL)",
+                (run.run_id, run.name, run.status, run.parent_id, run.created_at or t, run.started_at,
+                 codec.dumps_text(run.cursor), owner, t + ttl, run.durability, run.attempt))
+            db.execute(
+                "INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run.run_id, run.flow_text, run.flow_path, self._put_blob(inputs), codec.dumps_text(run.env_snapshot),
                  None if run.flow_data is None else self._put_blob(codec.encode(run.flow_data))))
-            row = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
+            row = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run.run_id,)).fetchone()
         return self._run_from_row(row), True
 
     def load_run(self, run_id: str) -> RunRecord:
-        rows = self._query(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+        rows = self._query(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {self.url}")
         return self._run_from_row(rows[0])
@@ -232,7 +238,7 @@ class SQLiteStore:
         if before:
             where.append("run_id < ?")
             params.append(before)
-        sql = f"SELECT {_RUN_COLS} FROM runs"
+        sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY run_id DESC LIMIT ?"
@@ -289,7 +295,7 @@ class SQLiteStore:
                     for idx, e in enumerate(takeover.events):
                         db.execute(_INSERT_EVENT, (run_id, seq, idx, e.type, e.step_id,
                                                    None if e.data is None else codec.dumps_text(e.data), t))
-            out = db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            out = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_from_row(out)
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
@@ -307,9 +313,11 @@ class SQLiteStore:
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:
         with self._tx() as db:
-            cur = db.execute("UPDATE runs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ? "
-                             "AND lease_epoch = ?", (flow_text, flow_path, None if flow_data is None else
-                                                     self._put_blob(codec.encode(flow_data)), run_id, epoch))
+            if not db.execute("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?", (run_id, epoch)).fetchone():
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+            cur = db.execute("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ?",
+                             (flow_text, flow_path, None if flow_data is None else
+                              self._put_blob(codec.encode(flow_data)), run_id))
             if cur.rowcount != 1:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
 
@@ -465,7 +473,7 @@ class SQLiteStore:
             (int(batch), run_id, loop_key))}
 
     def flow_data(self, run_id: str) -> Any:
-        rows = self._query("SELECT flow_data FROM runs WHERE run_id = ?", (run_id,))
+        rows = self._query("SELECT flow_data FROM run_specs WHERE run_id = ?", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {self.url}")
         return self._decode(rows[0][0], f"run {run_id}: flow")
