@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import kill_after, stored_status
 
 FLOW = """
 name: chaos
@@ -72,32 +72,16 @@ def test_random_sigkills_then_resume_reach_the_uninterrupted_state(tmp_path, see
     ledger = tmp_path / "chaos.ledger"
     kills = 0
 
-    def stored_status() -> str | None:
-        if not db_path.exists():
-            return None
-        con = sqlite3.connect(db_path)
-        try:
-            row = con.execute("SELECT status FROM runs WHERE run_id = 'crash-1'").fetchone()
-        except sqlite3.OperationalError:  # killed before the schema was committed
-            return None
-        finally:
-            con.close()
-        return row[0] if row else None
-
     for attempt in range(60):
-        status = stored_status()
+        status = stored_status(db_path, "crash-1")
         if status == "completed":  # killed after its last commit
             break
         args = ["resume", "crash-1", "--json"] if status else \
             ["run", str(flow), "--run-id", "crash-1", "-i", f"ledger={ledger}", "--json"]
         proc = _tether(db, *args)
-        if kills < 6:
-            time.sleep(rng.uniform(0.35, 1.0))
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                kills += 1
-                continue
+        if kills < 6 and kill_after(proc, rng.uniform(0.35, 1.0)):
+            kills += 1
+            continue
         out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, err
         assert proc.returncode == 0, (proc.returncode, out, err)

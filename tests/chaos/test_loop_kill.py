@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
-from pathlib import Path
+
+from tests.helpers import kill_after, stored_status
 
 
 LIB = '''
@@ -67,19 +66,6 @@ def tether(db: str, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def status(db_path: Path) -> str | None:
-    if not db_path.exists():
-        return None
-    con = sqlite3.connect(db_path)
-    try:
-        row = con.execute("SELECT status FROM runs WHERE run_id = 'loop'").fetchone()
-    except sqlite3.OperationalError:
-        return None
-    finally:
-        con.close()
-    return row[0] if row else None
-
-
 def test_parallel_loop_survives_five_sigkills(tmp_path):
     rng = random.Random(int(os.environ.get("TETHER_CHAOS_SEED", "7")))
     (tmp_path / "chaoslib.py").write_text(LIB)
@@ -90,21 +76,17 @@ def test_parallel_loop_survives_five_sigkills(tmp_path):
     ledger = tmp_path / "ledger"
     kills = 0
     for _ in range(40):
-        st = status(db_path)
+        st = stored_status(db_path, "loop")
         if st == "completed":
             break
         args = ["resume", "loop"] if st else ["run", flow, "--run-id", "loop", "-i", f"ledger={ledger}"]
         proc = tether(db, *args)
-        if kills < 5:
-            time.sleep(rng.uniform(0.6, 1.6))
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                kills += 1
-                continue
+        if kills < 5 and kill_after(proc, rng.uniform(0.6, 1.6)):
+            kills += 1
+            continue
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and "Traceback" not in err, (proc.returncode, out, err)
-    assert status(db_path) == "completed"
+    assert stored_status(db_path, "loop") == "completed"
     assert kills == 5
     show = tether(db, "show", "loop", "--json")
     doc = json.loads(show.communicate(timeout=60)[0])

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import process_gone
+
 SLOW = """
 name: slow
 vars: {i: 0}
@@ -122,14 +124,7 @@ steps:
     assert "cancel requested" in out, err
     assert finish(runner) == 1
     assert time.monotonic() - t < 10
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the step's child process is still alive")
+    assert process_gone(child), "the step's child process is still alive"
     show = json.loads(tether(db, "show", "c1", "--json").communicate(timeout=30)[0])
     assert show["status"] == "cancelled"
     assert [s["error"]["type"] for s in show["steps"]] == ["Cancelled"]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.helpers import process_gone
 from tether import ConflictError, Engine, FlowError, NotFound, UsageError
 from tether.errors import LeaseLost
 
@@ -218,15 +218,7 @@ steps:
 """)
     assert time.monotonic() - t < 10
     assert r.status == "failed" and r.error["type"] == "TimeoutError"
-    child = int(pidfile.read_text())
-    for _ in range(50):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the shell's child process survived the timeout")
+    assert process_gone(int(pidfile.read_text())), "the shell's child process survived the timeout"
 
 
 def test_on_failure_continue_and_goto_expose_the_error(engine, write_flow):
