@@ -1,0 +1,105 @@
+"""Safety properties (a first part of the fault-injection and security harness).
+
+S4: nothing in the source tree can turn stored data into code.
+S3: hostile run ids, step ids and variable names are usage errors and create no files.
+C3: an owner stopped past its lease, taken over, then continued, cannot write.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import stored_status
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "tether"
+
+
+def test_no_pickle_eval_or_unsafe_yaml_anywhere_in_the_source():
+    forbidden = re.compile(r"\b(pickle|marshal|shelve|dill|cloudpickle)\b|\beval\(|yaml\.load\(|"
+                           r"yaml\.unsafe_load|Loader=yaml\.Loader|FullLoader")
+    exec_allowed = {SRC / "tools" / "python.py"}  # runs the flow author's own `code:`, never stored data
+    problems = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        for n, line in enumerate(text.splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if forbidden.search(code):
+                problems.append(f"{path}:{n}: {line.strip()}")
+            if re.search(r"\bexec\(", code) and path not in exec_allowed:
+                problems.append(f"{path}:{n}: {line.strip()}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "a/b", "x;DROP TABLE runs", "..", "-rf", "a" * 65, "",
+                                    "run\nid", "ru n", "%2e%2e"])
+def test_hostile_run_ids_are_usage_errors_and_create_nothing(tmp_path, run_id):
+    flow = tmp_path / "f.yaml"
+    flow.write_text("name: f\nsteps: [{id: s, vars: {x: 1}}]\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    before = set(tmp_path.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{tmp_path / 'h.db'}", "run",
+                           str(flow), "--run-id", run_id], capture_output=True, text=True, cwd=work, timeout=60)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "invalid run id" in proc.stderr and "Traceback" not in proc.stderr
+    created = {p for p in set(tmp_path.rglob("*")) - before if not p.name.startswith("h.db")}
+    assert created == set()
+
+
+@pytest.mark.parametrize("name", ["../x", "a-b", "1abc", "x" * 129, "a b", "__class__.x"])
+def test_hostile_variable_names_are_refused(tmp_path, name):
+    from tether import Engine, UsageError
+    e = Engine(f"sqlite:///{tmp_path / 'v.db'}")
+    flow = tmp_path / "f.yaml"
+    flow.write_text("name: f\nsteps: [{id: s, vars: {x: 1}}]\n")
+    run = e.run(flow)
+    with pytest.raises(UsageError):
+        e.set_var(run.id, name, 1)
+    assert e.vars(run.id) == {"x": 1}
+    e.close()
+
+
+def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
+    flow = tmp_path / "z.yaml"
+    flow.write_text("name: zombie\nvars: {n: 0}\nsteps:\n" + "".join(
+        f"  - id: s{i}\n    tool: shell\n    with: {{run: 'sleep 0.1'}}\n    vars: {{n: '{{{{ vars.n + 1 }}}}', "
+        f"last: s{i}}}\n" for i in range(40)))
+    db_path = tmp_path / "z.db"
+    db = f"sqlite:///{db_path}"
+    env = {**os.environ, "TETHER_LEASE_SECONDS": "2"}
+    owner = subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "run", str(flow), "--run-id", "z"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    end = time.monotonic() + 30
+    while stored_status(db_path, "z") != "running" and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.8)
+    os.kill(owner.pid, signal.SIGSTOP)  # the owner freezes mid-run, holding a 2 s lease
+    try:
+        time.sleep(3)  # ... long enough for the lease to expire
+        taker = subprocess.run([sys.executable, "-m", "tether", "--db", db, "resume", "z", "--json"],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert taker.returncode == 0, taker.stderr
+        assert json.loads(taker.stdout)["status"] == "completed"
+    finally:
+        os.kill(owner.pid, signal.SIGCONT)
+    out, err = owner.communicate(timeout=60)
+    assert owner.returncode != 0  # its next write was refused
+    assert "no longer holds the lease" in err or "owned by" in err or "taken over" in err, err
+    assert "Traceback" not in err
+    show = subprocess.run([sys.executable, "-m", "tether", "--db", db, "show", "z", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    doc = json.loads(show.stdout)
+    assert doc["status"] == "completed"
+    steps = [s["step_id"] for s in doc["steps"]]
+    assert sorted(steps, key=lambda s: int(s[1:])) == steps and len(steps) == len(set(steps)) == 40
+    values = subprocess.run([sys.executable, "-m", "tether", "--db", db, "vars", "z", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert json.loads(values.stdout) == {"n": 40, "last": "s39"}
