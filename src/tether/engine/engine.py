@@ -15,7 +15,7 @@ from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
 from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, StepRecord, Store, Takeover, VarRecord,
-                          VarWrite, now)
+                          VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
 from .lease import owner_id
 from .lifecycle import check_transition, owner_alive, status_of
 
@@ -224,7 +224,7 @@ class Engine:
         if from_step is not None:
             if from_step not in loaded.flow.step_index():
                 raise UsageError(f"--from: the flow has no step {from_step!r}")
-            hidden = [list(r) for r in cursor.get("hidden", [])]
+            hidden = hidden_ranges(cursor)
             start = first_start(self.store, run_id, from_step, hidden)
             if start is None:
                 raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}; nothing to rewind")
@@ -233,7 +233,7 @@ class Engine:
             cursor = {"next": from_step, "hidden": hidden}
             events.append(EventWrite("run.rewound", from_step, {"to_seq": start - 1, "from_seq": record.seq}))
         if retry_failed:
-            hidden = [list(r) for r in cursor.get("hidden", [])]
+            hidden = hidden_ranges(cursor)
             failed_loops = self._failed_loops(run_id, hidden)
             if not failed_loops:
                 raise UsageError(f"--retry-failed: run {run_id} has no loop with failed iterations")
@@ -263,10 +263,8 @@ class Engine:
 
     def _failed_loops(self, run_id: str, hidden: list[list[int]]) -> dict[str, StepRecord]:
         """The latest visible record of each loop step whose loop has failed iterations."""
-        from ..store.base import iter_latest_steps
-        visible = (r for r in self.store.steps(run_id) if not any(lo <= r.seq <= hi for lo, hi in hidden))
         out = {}
-        for sid, rec in iter_latest_steps(visible).items():
+        for sid, rec in latest_visible_steps(self.store.steps(run_id), hidden).items():
             key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
             if key and self.store.iteration_counts(run_id, key).get("failed"):
                 out[sid] = rec
@@ -301,9 +299,8 @@ class Engine:
             if not 0 <= seq <= record.seq:
                 raise NotFound(f"run {run_id} has checkpoints 0..{record.seq}, not {seq}")
             return seq
-        hidden = (record.cursor or {}).get("hidden", []) if isinstance(record.cursor, dict) else []
-        seqs = [r.seq for r in self.store.steps(run_id) if r.step_id == ref
-                and not any(lo <= r.seq <= hi for lo, hi in hidden)]
+        hidden = hidden_ranges(record.cursor)
+        seqs = [r.seq for r in self.store.steps(run_id) if r.step_id == ref and not is_hidden(r.seq, hidden)]
         if not seqs:
             raise NotFound(f"run {run_id} has no committed step {ref!r}")
         return max(seqs)
@@ -333,7 +330,7 @@ class Engine:
         from .resume import first_start
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
-        hidden = [list(r) for r in (src.cursor or {}).get("hidden", [])] if isinstance(src.cursor, dict) else []
+        hidden = hidden_ranges(src.cursor)
         if from_step is not None:
             if from_step not in loaded.flow.step_index():
                 raise UsageError(f"--from: the flow has no step {from_step!r}")
@@ -362,10 +359,8 @@ class Engine:
             check_var_name(name)
             stored = self.vault.encrypt(value) if name in secret else value
             writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "fork", name in secret))
-        from ..store.base import iter_latest_steps
-        steps = sorted(iter_latest_steps(r for r in self.store.steps(run_id) if r.seq <= target
-                                         and not any(lo <= r.seq <= hi for lo, hi in hidden)).values(),
-                       key=lambda r: r.seq)
+        steps = sorted(latest_visible_steps((r for r in self.store.steps(run_id) if r.seq <= target),
+                                            hidden).values(), key=lambda r: r.seq)
         from ..store.base import Commit, RunUpdate, StepWrite
         copies = tuple(StepWrite(r.step_id, r.status, r.attempts,
                                  None if r.inputs is None else codec.encode(r.inputs),

@@ -11,7 +11,7 @@ import orjson
 from ..errors import EnvironmentMismatch, UsageError
 from ..spec.models import Flow
 from ..store import codec
-from ..store.base import Store, VarWrite
+from ..store.base import Store, VarWrite, is_hidden
 
 POLICIES = ("warn", "fail", "keep")
 
@@ -98,11 +98,6 @@ def first_start(store: Store, run_id: str, step_id: str, hidden: list[list[int]]
     seqs += [r.seq for r in store.steps(run_id) if r.step_id == step_id]
     seqs = [s for s in seqs if not is_hidden(s, hidden)]
     return min(seqs) if seqs else None
-
-
-def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
-    """True when checkpoint ``seq`` was undone by a rewind."""
-    return any(lo <= seq <= hi for lo, hi in hidden)
 
 
 def rewind_writes(store: Store, run_id: str, target: int, source: str) -> list[VarWrite]:

@@ -23,7 +23,8 @@ from ..spec import LoadedFlow
 from ..spec.models import RetrySpec, Step
 from ..store import codec
 from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
-                          iter_latest_steps)
+                          hidden_ranges, is_hidden,
+                          latest_visible_steps)
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool
 from ..tools.base import ChildPaused
@@ -70,7 +71,7 @@ class Runner:
         self.pause = threading.Event()
         self.loops = Loops(self)
         cursor = run.cursor if isinstance(run.cursor, dict) else {}
-        self.hidden: list[list[int]] = [list(r) for r in cursor.get("hidden", [])]
+        self.hidden = hidden_ranges(cursor)
         self.paused_at: dict[str, Any] | None = cursor.get("pause")
         self.resume_set: dict[str, Any] = {}
         # loop steps whose failed iterations run again (resume --retry-failed), by step id -> loop key
@@ -253,9 +254,9 @@ class Runner:
             # finished ones count, undone (rewound) ones too: a re-run after a rewind is new.
             if rec.status != "failed":
                 self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
-        visible = (r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
+        latest = latest_visible_steps(records, self.hidden)
         latest_loop: StepRecord | None = None
-        for rec in iter_latest_steps(visible).values():
+        for rec in latest.values():
             self._unbuilt[rec.step_id] = rec  # views are built when a template first reads them
             if isinstance(rec.meta, dict) and rec.meta.get("loop_key") and (
                     latest_loop is None or rec.seq > latest_loop.seq):
@@ -264,7 +265,6 @@ class Runner:
             self._step_view(latest_loop.step_id)
         cursor = self.run.cursor or {}
         nxt = cursor.get("next") if isinstance(cursor, dict) else None
-        latest = iter_latest_steps(r for r in records if not any(lo <= r.seq <= hi for lo, hi in self.hidden))
         if nxt in latest and latest[nxt].status == "failed":
             self._resuming_failed = nxt  # a failed loop step resumed: its failed iterations run again
         return nxt
@@ -550,7 +550,7 @@ class Runner:
         found = None
         for e in self.store.events(self.run_id):
             if e.type == "checkpoint" and isinstance(e.data, dict) and e.data.get("name") == name and \
-                    not any(lo <= e.seq <= hi for lo, hi in self.hidden):
+                    not is_hidden(e.seq, self.hidden):
                 found = e.data.get("data")
         return found
 

@@ -14,12 +14,11 @@ from ..env import mask
 from ..errors import TemplateError
 from ..spec import LoadedFlow, computed_dependencies
 from ..store import codec
-from ..store.base import RunRecord, StepRecord, Store, iter_latest_steps
+from ..store.base import RunRecord, StepRecord, Store, hidden_ranges, is_hidden, iter_latest_steps
 from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep
 from ..variables import VarMeta, VarState
 from ..vault import Vault, mask_text
 from .loops import MapView, loop_results
-from .resume import is_hidden
 
 
 @dataclass
@@ -48,7 +47,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
     from .runner import iso
     flow = loaded.flow
     report = Report(record.run_id)
-    hidden = (record.cursor or {}).get("hidden", []) if isinstance(record.cursor, dict) else []
+    hidden = hidden_ranges(record.cursor)
     records = [r for r in store.steps(record.run_id) if not is_hidden(r.seq, hidden)]
     started = {(e.step_id, (e.data or {}).get("idempotency_key")): e.seq
                for e in store.events(record.run_id) if e.type == "step.started" and not is_hidden(e.seq, hidden)}

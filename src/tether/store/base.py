@@ -350,3 +350,18 @@ def iter_latest_steps(records: Iterable[StepRecord]) -> dict[str, StepRecord]:
     for rec in records:
         latest[rec.step_id] = rec
     return latest
+
+
+def hidden_ranges(cursor: Any) -> list[list[int]]:
+    """The checkpoint ranges a run's rewinds undid, as stored in its cursor."""
+    return [list(r) for r in cursor.get("hidden", [])] if isinstance(cursor, dict) else []
+
+
+def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
+    """True when checkpoint ``seq`` was undone by a rewind."""
+    return any(lo <= seq <= hi for lo, hi in hidden)
+
+
+def latest_visible_steps(records: Iterable[StepRecord], hidden: list[list[int]]) -> dict[str, StepRecord]:
+    """The latest record of each step id, ignoring records a rewind undid."""
+    return iter_latest_steps(r for r in records if not is_hidden(r.seq, hidden))
