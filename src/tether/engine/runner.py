@@ -313,31 +313,10 @@ class Runner:
 
     def _set_view(self, rec: StepRecord) -> None:
         self._unbuilt.pop(rec.step_id, None)
-        data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
-                "started_at": rec.started_at, "finished_at": rec.finished_at,
-                "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
-                "meta": rec.meta or {}}
-        loop = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
-        if loop is not None:  # a loop step: its results and aggregates come from its iteration records
-            total = rec.meta.get("total", 0)
-            data["map"] = MapView(self.store, self.run_id, loop, total)
-            cache: list[Any] = []
-
-            def get(key: str) -> Any:
-                if key == "result":
-                    if not cache:
-                        cache.append(loop_results(self.store, self.run_id, loop, total))
-                    return cache[0]
-                v = data[key]
-                return iso(v) if key in ("started_at", "finished_at") else v
-            self.step_views[rec.step_id] = AttrView(get, data.keys, f"steps.{rec.step_id}")
-            self.base["map"] = data["map"]
-            return
-
-        def get(key: str) -> Any:
-            v = data[key]
-            return iso(v) if key in ("started_at", "finished_at") else v
-        self.step_views[rec.step_id] = AttrView(get, data.keys, f"steps.{rec.step_id}")
+        view = step_view(rec, self.store, self.run_id)
+        self.step_views[rec.step_id] = view
+        if "map" in view:
+            self.base["map"] = view["map"]  # `map` names the most recently finished loop
 
     # ------------------------------------------------------------ one step
     def _on_control(self, control: str) -> None:
@@ -587,6 +566,29 @@ class Runner:
 
 
 
+def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
+    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, and for a
+    loop step its result list and ``map`` aggregates, read from its iteration records when asked."""
+    data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
+            "started_at": rec.started_at, "finished_at": rec.finished_at,
+            "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
+            "meta": rec.meta or {}}
+    loop = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+    total = rec.meta.get("total", 0) if loop is not None else 0
+    if loop is not None:
+        data["map"] = MapView(store, run_id, loop, total)
+    cache: list[Any] = []
+
+    def get(key: str) -> Any:
+        if key == "result" and loop is not None:
+            if not cache:
+                cache.append(loop_results(store, run_id, loop, total))
+            return cache[0]
+        value = data[key]
+        return iso(value) if key in ("started_at", "finished_at") else value
+    return AttrView(get, data.keys, f"steps.{rec.step_id}")
+
+
 def _mentions_result(step: Step) -> bool:
     """Whether the loop step's own vars/next read ``result`` (so the list is worth building)."""
     text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
@@ -610,4 +612,4 @@ class _Stop(Exception):
         self.status, self.at, self.pause = status, at, pause
 
 
-__all__ = ["Runner", "StepFailed", "iso"]
+__all__ = ["Runner", "StepFailed", "iso", "step_view"]

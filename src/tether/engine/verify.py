@@ -44,7 +44,7 @@ def _same(a: Any, b: Any) -> bool:
 def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault,
                env: dict[str, str | None]) -> Report:
     """Compare every completed step's recorded inputs and variable writes with a re-render."""
-    from .runner import iso
+    from .runner import iso, step_view
     flow = loaded.flow
     report = Report(record.run_id)
     hidden = hidden_ranges(record.cursor)
@@ -72,7 +72,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         views = {}
         last_map = None
         for prior in sorted(iter_latest_steps(r for r in records if r.seq <= before).values(), key=lambda r: r.seq):
-            views[prior.step_id] = _view(prior, iso, store, record.run_id)
+            views[prior.step_id] = step_view(prior, store, record.run_id)
             if isinstance(prior.meta, dict) and prior.meta.get("loop_key"):
                 last_map = views[prior.step_id]["map"]
         inputs = record.inputs or {}
@@ -133,16 +133,3 @@ def _compare(report: Report, rec: StepRecord, field_: str, template: Any, scope:
     if not _same(rendered, recorded):
         report.differences.append({"step": rec.step_id, "seq": rec.seq, "field": field_,
                                    "recorded": recorded, "rendered": rendered})
-
-
-def _view(rec: StepRecord, iso: Any, store: Store, run_id: str) -> AttrView:
-    data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
-            "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at),
-            "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
-            "meta": rec.meta or {}}
-    loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
-    if loop_key:
-        total = rec.meta.get("total", 0)
-        data["map"] = MapView(store, run_id, loop_key, total)
-        data["result"] = loop_results(store, run_id, loop_key, total)
-    return AttrView.of(data, f"steps.{rec.step_id}")
