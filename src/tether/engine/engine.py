@@ -136,7 +136,8 @@ class Engine:
         from .runner import Runner
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
-                        computed_deps=computed_dependencies(loaded.flow), vault=self.vault)
+                        computed_deps=computed_dependencies(loaded.flow), vault=self.vault,
+                        listening=lambda: bool(self._listeners))
         runner.resume_set = dict(resume_set or {})
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
                                                                           resume_set)

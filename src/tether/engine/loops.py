@@ -186,9 +186,10 @@ class Loops:
                         if it.status == "failed":
                             state["failed"] += 1
                         done = state["done"]
-                    self.r.emit("loop.progress", {"run_id": self.r.run_id, "step_id": step.id,
-                                                  "loop_key": loop_key, "index": it.idx, "total": total,
-                                                  "done": done, "status": it.status})
+                    if self.r.listening():
+                        self.r.emit("loop.progress", {"run_id": self.r.run_id, "step_id": step.id,
+                                                      "loop_key": loop_key, "index": it.idx, "total": total,
+                                                      "done": done, "status": it.status})
             except BaseException as exc:  # handed to the loop's thread below
                 errors.append(exc)
                 state["stop"] = "error"

@@ -55,10 +55,12 @@ class Runner:
 
     def __init__(self, store: Store, loaded: LoadedFlow, run: RunRecord, *, env: dict[str, str | None],
                  secrets: list[str], ttl: float, emit: Callable[[str, dict[str, Any]], None],
-                 computed_deps: dict[str, set[str]], vault: Vault) -> None:
+                 computed_deps: dict[str, set[str]], vault: Vault,
+                 listening: Callable[[], bool] = lambda: True) -> None:
         self.store, self.loaded, self.flow, self.run = store, loaded, loaded.flow, run
         self.run_id, self.epoch, self.seq = run.run_id, run.lease_epoch, run.seq
         self.secrets, self.ttl, self.emit, self.vault = list(secrets), ttl, emit, vault
+        self.listening = listening  # events are only built when someone subscribed to them
         self.durability = self.flow.checkpoint.durability
         self.index = self.flow.step_index()
         self.state = VarState(self.flow.computed, computed_deps)
@@ -151,6 +153,8 @@ class Runner:
             self.state.set_version(name, version)
         if result.foreign:
             self._reload_foreign()
+        if not self.listening():
+            return self.seq
         if step_event is not None:  # stored as the step record itself, announced like any event
             self.emit(step_event[0], {"run_id": self.run_id, "seq": self.seq, "step_id": step_event[1],
                                       "data": step_event[2]})
