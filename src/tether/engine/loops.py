@@ -282,7 +282,7 @@ class Loops:
 
     def _body_step(self, loop: Step, body: Step, it: Iteration, local: dict[str, AttrView], loop_key: str,
                    key: str) -> None:
-        from .runner import StepFailed
+        from .attempts import StepFailed
         scope = dict(it.scope)
         sid = body.id
         if body.if_ is not None and not render(body.if_, scope, f"step {sid!r}, field 'if'"):

@@ -11,16 +11,15 @@ import datetime as _dt
 
 import orjson
 import logging
-import random
 import threading
 import time
 import types
 from typing import Any, Callable, Iterable
 
 from ..env import mask
-from ..errors import LeaseLost, TemplateError, TetherError, ToolError
+from ..errors import LeaseLost, TemplateError
 from ..spec import LoadedFlow
-from ..spec.models import RetrySpec, Step
+from ..spec.models import Step
 from ..store import codec
 from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
                           hidden_ranges, is_hidden,
@@ -30,24 +29,16 @@ from ..tools import ToolContext, get_tool
 from ..tools.base import ChildPaused
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
+from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat
 from .loops import Loops, MapView, loop_results
 
 log = logging.getLogger(__name__)
-_NO_RETRY = RetrySpec()
 
 
 def iso(t: float | None) -> str | None:
     """ISO-8601 UTC text of an epoch time."""
     return None if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat()
-
-
-class StepFailed(Exception):
-    """Internal: a step's attempts are exhausted."""
-
-    def __init__(self, error: dict[str, str], result: Any = None, attempts: int = 0) -> None:
-        super().__init__(error["message"])
-        self.error, self.result, self.attempts = error, result, attempts
 
 
 class Runner:
@@ -479,43 +470,24 @@ class Runner:
 
     def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any],
                    key: str) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
-        tool = get_tool(step.tool)  # type: ignore[arg-type]
-        retry = step.retry or self.flow.defaults.retry or _NO_RETRY
+        retry = step.retry or self.flow.defaults.retry or NO_RETRY
         timeout = step.timeout if step.timeout is not None else self.flow.defaults.timeout
-        errors: list[dict[str, str]] = []
-        for attempt in range(1, retry.attempts + 1):
-            ctx = ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
-                              self.loaded.base_dir, timeout, self.store.url, self.cancel,
-                              run_child=self.run_child, _save=lambda n, d, s=step.id: self._save_checkpoint(s, n, d),
-                              _load=self._load_checkpoint)
-            try:
-                out = tool(args, ctx)
-                meta = dict(out.meta)
-                if errors:
-                    meta["attempt_errors"] = errors
-                return out.result, meta, attempt, ctx.writes
-            except ToolError as exc:
-                error = {"type": exc.type, "message": exc.message}
-                last_result = exc.result
-                retryable = exc.retryable
-            except ChildPaused as paused:
-                raise _Stop("paused", step.id, {"step": step.id, "child": paused.child_id,
-                                                "message": paused.message}) from None
-            except TetherError as exc:
-                error = {"type": type(exc).__name__, "message": exc.message}
-                last_result, retryable = None, False
-            errors.append(error)
-            if not retryable or attempt == retry.attempts:
-                raise StepFailed(error, last_result, attempt)
-            delay = retry.delay * (2 ** (attempt - 1) if retry.backoff == "exponential" else 1)
-            delay = min(delay, retry.max_delay)
-            if retry.jitter:
-                delay = min(delay * random.uniform(0.5, 1.5), retry.max_delay)
+
+        def make_ctx(attempt: int) -> ToolContext:
+            return ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
+                               self.loaded.base_dir, timeout, self.store.url, self.cancel,
+                               run_child=self.run_child, _save=lambda n, d: self._save_checkpoint(step.id, n, d),
+                               _load=self._load_checkpoint)
+
+        def on_retry(attempt: int, error: dict[str, str], delay: float) -> None:
             log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.run_id, step.id,
                      attempt, mask(error["message"], self.secrets), delay, extra={"run_id": self.run_id})
-            if self.cancel.wait(delay):
-                raise StepFailed({"type": "Cancelled", "message": "run cancelled"}, None, attempt)
-        raise AssertionError("unreachable")
+        try:
+            return run_attempts(get_tool(step.tool), args, retry, make_ctx, self.cancel,  # type: ignore[arg-type]
+                                on_retry)
+        except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
+            raise _Stop("paused", step.id, {"step": step.id, "child": paused.child_id,
+                                            "message": paused.message}) from None
 
     # ------------------------------------------------------------ end
     def _finish(self) -> None:
