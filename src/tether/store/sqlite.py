@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
+from .sqlite_loops import SQLiteLoops
+from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, RunRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
 
 PAGE_SIZE = 1024
@@ -72,11 +73,10 @@ def _compact_key(run_id: str, step_id: str, key: str | None) -> str | int | None
     return key
 
 
-def _opt_json(text: str | None) -> Any:
-    return None if text is None else codec.loads(text)
+_opt_json = codec.loads_optional
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteLoops):
     """A Store on one SQLite file (or ``:memory:``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, url: str | None = None) -> None:
@@ -157,6 +157,11 @@ class SQLiteStore:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"read from {self.path} failed: {exc}") from None
+
+    def _insert_event(self, db: sqlite3.Connection, run_id: str, seq: int, idx: int, e: EventWrite,
+                      t: float) -> None:
+        db.execute(_INSERT_EVENT, (run_id, seq, idx, e.type, e.step_id,
+                                   None if e.data is None else codec.dumps_text(e.data), t))
 
     def _load_blob(self, digest: str) -> bytes | None:
         rows = self._query("SELECT data FROM blobs WHERE hash = ?", (digest,))
@@ -293,8 +298,7 @@ class SQLiteStore:
                 if bump:
                     self._write_vars(db, run_id, takeover.vars, seq, t)
                     for idx, e in enumerate(takeover.events):
-                        db.execute(_INSERT_EVENT, (run_id, seq, idx, e.type, e.step_id,
-                                                   None if e.data is None else codec.dumps_text(e.data), t))
+                        self._insert_event(db, run_id, seq, idx, e, t)
             out = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_from_row(out)
 
@@ -371,8 +375,7 @@ class SQLiteStore:
                     None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
                     s.finished_at, _compact_key(c.run_id, s.step_id, s.idempotency_key)))
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
-                db.execute(_INSERT_EVENT, (c.run_id, seq, idx, e.type, e.step_id,
-                                           None if e.data is None else codec.dumps_text(e.data), t))
+                self._insert_event(db, c.run_id, seq, idx, e, t)
             for it in c.iterations:
                 db.execute(_UPSERT_ITERATION, (c.run_id, it.loop_key, it.idx, it.status, it.attempts,
                                                self._put_blob(it.result),
@@ -406,82 +409,11 @@ class SQLiteStore:
             versions[w.name] = version
         return versions
 
-    # ------------------------------------------------------------ loops
-    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
-        t = now()
-        with self._tx() as db:
-            existing = db.execute("SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?",
-                                  (run_id, loop_key)).fetchone()[0]
-            if existing:
-                return existing
-            row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
-                             (run_id, epoch)).fetchone()
-            if row is None:
-                raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
-            n = 0
-            batch: list[tuple] = []
-            for enc in items:
-                batch.append((run_id, loop_key, n, self._put_blob(enc)))
-                n += 1
-                if len(batch) >= 5000:
-                    db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
-                    batch.clear()
-            if batch:
-                db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
-            data = dict(event.data or {}, total=n)
-            db.execute(_INSERT_EVENT, (run_id, row[0], 0, event.type, event.step_id, codec.dumps_text(data), t))
-        return n
-
-    def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        rows = self._query("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?",
-                           (run_id, loop_key))
-        if rows[0][0] is not None:
-            return rows[0][0]
-        started = self._query("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
-                              "json_extract(data, '$.loop_key') = ? LIMIT 1", (run_id, loop_key))
-        return 0 if started else None
-
-    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ? "
-                           "ORDER BY idx", (run_id, loop_key, start, stop))
-        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
-
-    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
-                   status: str | None = None) -> list[IterationRecord]:
-        sql = ("SELECT idx, status, attempts, result, error, seq, started_at, finished_at FROM iterations "
-               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
-        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 62)
-        if status is not None:
-            sql += " AND status = ?"
-            params += (status,)
-        rows = self._query(sql + " ORDER BY idx", params)
-        return [IterationRecord(loop_key, r[0], r[1], r[2], self._decode(r[3], f"run {run_id}: {loop_key}[{r[0]}]"),
-                                _opt_json(r[4]), r[5], r[6], r[7]) for r in rows]
-
-    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
-                         include_failed: bool = True) -> set[int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0] for r in self._query(
-            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra,
-            (run_id, loop_key, start, stop))}
-
-    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
-                           include_failed: bool = True) -> dict[int, int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0]: r[1] for r in self._query(
-            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1",
-            (int(batch), run_id, loop_key))}
-
     def flow_data(self, run_id: str) -> Any:
         rows = self._query("SELECT flow_data FROM run_specs WHERE run_id = ?", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {self.url}")
         return self._decode(rows[0][0], f"run {run_id}: flow")
-
-    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query(
-            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status",
-            (run_id, loop_key))}
 
     # ------------------------------------------------------------ variables
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
@@ -522,8 +454,8 @@ class SQLiteStore:
                         f"not {expected_version}; read it again and retry")
             seq = self._external_seq(db, run_id)
             self._write_vars(db, run_id, (write,), seq, t)
-            db.execute(_INSERT_EVENT, (run_id, seq, 0, "var.set", None,
-                                       codec.dumps_text({"name": write.name, "source": write.source_step}), t))
+            self._insert_event(db, run_id, seq, 0, EventWrite("var.set", None,
+                                                              {"name": write.name, "source": write.source_step}), t)
         return self.read_var(run_id, write.name)
 
     def delete_var(self, run_id: str, name: str, source: str,
@@ -540,8 +472,8 @@ class SQLiteStore:
                 return False
             seq = self._external_seq(db, run_id)
             self._write_vars(db, run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
-            db.execute(_INSERT_EVENT, (run_id, seq, 0, "var.deleted", None,
-                                       codec.dumps_text({"name": name, "source": source}), t))
+            self._insert_event(db, run_id, seq, 0, EventWrite("var.deleted", None, {"name": name, "source": source}),
+                               t)
         return True
 
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:

@@ -1,0 +1,91 @@
+"""Loop storage of the SQLite store: each loop's collection, stored once element by
+element, and one record per iteration, from which every aggregate is computed."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Any, Callable
+
+from ..errors import LeaseLost
+from . import codec
+from .base import EventWrite, IterationRecord, now
+
+class SQLiteLoops:
+    """The loop methods of the Store protocol; mixed into :class:`SQLiteStore`, whose
+    connection, transactions and codec helpers they use."""
+
+    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _query: Callable[..., list[tuple]]
+    _decode: Callable[[bytes | None, str], Any]
+    _put_blob: Callable[[codec.Encoded | None], bytes | None]
+    _insert_event: Callable[[sqlite3.Connection, str, int, int, EventWrite, float], None]
+
+    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
+        t = now()
+        with self._tx() as db:
+            existing = db.execute("SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?",
+                                  (run_id, loop_key)).fetchone()[0]
+            if existing:
+                return existing
+            row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
+                             (run_id, epoch)).fetchone()
+            if row is None:
+                raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
+            n = 0
+            batch: list[tuple] = []
+            for enc in items:
+                batch.append((run_id, loop_key, n, self._put_blob(enc)))
+                n += 1
+                if len(batch) >= 5000:
+                    db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+                    batch.clear()
+            if batch:
+                db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+            self._insert_event(db, run_id, row[0], 0, EventWrite(event.type, event.step_id,
+                                                                 dict(event.data or {}, total=n)), t)
+        return n
+
+    def loop_size(self, run_id: str, loop_key: str) -> int | None:
+        rows = self._query("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?",
+                           (run_id, loop_key))
+        if rows[0][0] is not None:
+            return rows[0][0]
+        started = self._query("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
+                              "json_extract(data, '$.loop_key') = ? LIMIT 1", (run_id, loop_key))
+        return 0 if started else None
+
+    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
+        rows = self._query("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ? "
+                           "ORDER BY idx", (run_id, loop_key, start, stop))
+        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
+
+    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
+                   status: str | None = None) -> list[IterationRecord]:
+        sql = ("SELECT idx, status, attempts, result, error, seq, started_at, finished_at FROM iterations "
+               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
+        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 62)
+        if status is not None:
+            sql += " AND status = ?"
+            params += (status,)
+        rows = self._query(sql + " ORDER BY idx", params)
+        return [IterationRecord(loop_key, r[0], r[1], r[2], self._decode(r[3], f"run {run_id}: {loop_key}[{r[0]}]"),
+                                codec.loads_optional(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
+                         include_failed: bool = True) -> set[int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0] for r in self._query(
+            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra,
+            (run_id, loop_key, start, stop))}
+
+    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
+                           include_failed: bool = True) -> dict[int, int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0]: r[1] for r in self._query(
+            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1",
+            (int(batch), run_id, loop_key))}
+
+    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._query(
+            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status",
+            (run_id, loop_key))}
