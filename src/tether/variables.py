@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+import orjson
 from typing import Any, Callable, Mapping
 
 from .errors import TemplateError
@@ -136,6 +138,5 @@ def same_value(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, (dict, list)):
-        import orjson
         return orjson.dumps(a) == orjson.dumps(b)
     return a == b

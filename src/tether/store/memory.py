@@ -58,8 +58,7 @@ class MemoryStore:
                           inputs=codec.loads(codec.dumps(run.inputs)),
                           flow_data=codec.loads(codec.dumps(run.flow_data)))
             self._runs[run.run_id] = rec
-            for table in (self._vars,):
-                table[run.run_id] = {}
+            self._vars[run.run_id] = {}
             self._history[run.run_id] = []
             self._steps[run.run_id] = []
             self._events[run.run_id] = []
