@@ -7,8 +7,9 @@ Guarantees:
   not defined is a :class:`TemplateError` naming it and its close matches, never "";
 * a string that is exactly one ``{{ expr }}`` evaluates to the expression's native
   value; any other template string renders to a string;
-* one render produces at most ``MAX_OUTPUT`` characters, and string/list growth,
-  ``**`` and ``range`` are bounded, so no template can hang the engine or exhaust memory;
+* one render produces at most ``MAX_OUTPUT`` characters, an expression's value at most
+  ``MAX_VALUE``; growth, loops, calls, time and memory are bounded (see sandbox.py), so
+  no template can hang the engine or exhaust memory;
 * each distinct source text is compiled once per process (see :data:`CACHE`).
 """
 from __future__ import annotations
@@ -28,10 +29,13 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, missing
 
 from .errors import TemplateError
-from .sandbox import (MAX_FORMAT_WIDTH, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE, MAX_RANGE_TOTAL,  # noqa: F401
-                      MAX_SEQUENCE, AttrView, BoundedRange, Sandbox, _range_budget, bounded_filter,
-                      check_format_filter, check_replace, check_width)
+from .sandbox import (MAX_FORMAT_WIDTH, MAX_ITERATIONS, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE,  # noqa: F401
+                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox, _budget,
+                      bounded_filter, bounded_join, bounded_lipsum, bounded_map, check_count, check_format_filter,
+                      check_measured, check_output, check_replace, check_sum, check_width,
+                      new_budget, text_size)
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 VOLATILE_FUNCTIONS = frozenset({"now", "timestamp", "uuid"})
 
 _BARE_KEY = "__tether_bare__"
@@ -169,14 +173,21 @@ def to_json_value(value: Any) -> Any:
 
 def _build_env() -> Sandbox:
     env = Sandbox(undefined=_Undefined, autoescape=False, keep_trailing_newline=True,
-                   auto_reload=False, cache_size=0)
+                   auto_reload=False, cache_size=0, finalize=check_output)
     env.context_class = _Context
-    env.globals.update(range=BoundedRange, now=_now, timestamp=_timestamp, uuid=_uuid)
+    env.globals.update(range=BoundedRange, now=_now, timestamp=_timestamp, uuid=_uuid, lipsum=bounded_lipsum)
     env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=_jsonpath)
     for name in ("center", "indent", "wordwrap"):
         bounded_filter(env, name, check_width)
+    for name in ("string", "tojson", "pprint", "format", "urlencode"):
+        bounded_filter(env, name, check_measured)
+    for name in ("batch", "slice"):
+        bounded_filter(env, name, check_count)
     bounded_filter(env, "replace", check_replace)
     bounded_filter(env, "format", check_format_filter)
+    bounded_join(env)
+    bounded_filter(env, "sum", check_sum)
+    bounded_map(env)
     return env
 
 
@@ -392,7 +403,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
     if not isinstance(source, str) or not is_template(source):
         return source
     compiled = compile_template(source)
-    token = _range_budget.set([MAX_RANGE_TOTAL])
+    token = _budget.set(new_budget())
     try:
         if compiled.kind == "path":
             try:
@@ -401,6 +412,8 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
                 value = _evaluate(compiled.fn, scope)
         elif compiled.kind == "expr":
             value = _evaluate(compiled.fn, scope)
+            if type(value) in _CONTAINERS:
+                text_size(value, MAX_VALUE)  # before walking it: shared references may repeat it vastly
         else:
             parts: list[str] = []
             size = 0
@@ -430,7 +443,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
         raise TemplateError(
             f"{where + ': ' if where else ''}template {source!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
-        _range_budget.reset(token)
+        _budget.reset(token)
 
 
 def render_deep(value: Any, scope: Mapping[str, Any], where: str = "") -> Any:
