@@ -133,7 +133,7 @@ def _killed_run(folder: Path, rng: random.Random, kills_wanted: int, duration: f
             ["run", flow, "--run-id", "mix", "-i", f"ledger={ledger}", "--json"]
         proc = _tether(db, *args)
         starts += 1
-        if kills < kills_wanted and kill_after(proc, rng.uniform(0.1, duration)):
+        if kills < kills_wanted and kill_after(proc, rng.uniform(0.1, 0.7 * duration)):
             kills += 1
             continue
         out, err = proc.communicate(timeout=300)

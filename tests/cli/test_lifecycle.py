@@ -176,3 +176,23 @@ outputs:
             assert canary_env.encode() not in data and canary_var.encode() not in data, f.name
     revealed = tether(db, "vars", "get", "sec", "password", "--reveal", "--json", env=env).communicate(timeout=60)[0]
     assert json.loads(revealed)["value"] == canary_var
+
+
+def test_a_run_killed_before_its_first_commit_resumes_from_the_start(tmp_path):
+    """Found by the C1 chaos run: a process killed between creating the run and its first
+    commit left a run that resume treated as finished (its outputs failed)."""
+    flow = tmp_path / "f.yaml"
+    flow.write_text("name: early\nvars: {a: 1, b: '{{ vars.a + 1 }}'}\nsteps:\n"
+                    "  - {id: s, vars: {c: '{{ vars.b * 10 }}'}}\noutputs: {c: '{{ vars.c }}', a: '{{ vars.a }}'}\n")
+    db = f"sqlite:///{tmp_path / 'e.db'}"
+    crash = ("import os, sys\nfrom tether import Engine\nfrom tether.engine.engine import Engine as E\n"
+             "E._execute = lambda *a, **k: os._exit(9)\nEngine(sys.argv[1]).run(sys.argv[2], run_id=sys.argv[3])\n")
+    for run_id in ("plain", "withset"):
+        died = subprocess.run([sys.executable, "-c", crash, db, str(flow), run_id], capture_output=True, timeout=60)
+        assert died.returncode == 9
+    shown = json.loads(tether(db, "show", "plain", "--json").communicate(timeout=30)[0])
+    assert shown["status"] == "interrupted"
+    out, err = tether(db, "resume", "plain", "--json").communicate(timeout=60)
+    assert json.loads(out)["outputs"] == {"c": 20, "a": 1}, err
+    out, err = tether(db, "resume", "withset", "--set", "a=4", "--json").communicate(timeout=60)
+    assert json.loads(out)["outputs"] == {"c": 50, "a": 4}, err

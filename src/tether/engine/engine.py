@@ -36,6 +36,9 @@ def preload() -> None:
 
 
 log = logging.getLogger(__name__)
+# The cursor of a run whose first commit (initial variables, `run.started`) has not
+# happened yet: a process killed in between leaves it so, and resume starts it fresh.
+UNSTARTED = {"next": None, "unstarted": True}
 EVENT_KINDS = ("run.", "step.", "var.")
 
 
@@ -121,7 +124,7 @@ class Engine:
         record = RunRecord(
             run_id=rid, name=loaded.flow.name, status="running", flow_text=loaded.text,
             flow_path=str(Path(loaded.name).resolve()) if loaded.name and not loaded.name.startswith("<") else None,
-            inputs=resolved, parent_id=parent_id, created_at=t, started_at=t, cursor={"next": None},
+            inputs=resolved, parent_id=parent_id, created_at=t, started_at=t, cursor=UNSTARTED,
             durability=loaded.flow.checkpoint.durability,
             env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
         record, created = self.store.create_run(record, owner_id(), self.lease_seconds)

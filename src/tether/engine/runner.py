@@ -235,6 +235,8 @@ class Runner:
         scope = dict(self.base)
         writes: list[VarWrite] = []
         for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
+            if name in self.resume_set:
+                continue  # `resume --set` of a run killed before its first commit wins
             writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
         first = self.flow.steps[0].id
         self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
@@ -268,7 +270,9 @@ class Runner:
         """Run from the cursor to the end; return the final run record."""
         heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl, self._on_control).start()
         try:
-            if self.seq == 0:
+            if self.seq == 0 or (isinstance(self.run.cursor, dict) and self.run.cursor.get("unstarted")):
+                if self.seq:  # resumed before its first commit: `resume --set` values are stored
+                    self._load_vars(self.store.read_vars(self.run_id))
                 self.start_fresh()
                 nxt: str | None = self.flow.steps[0].id
             else:

@@ -76,6 +76,15 @@ def _compact_key(run_id: str, step_id: str, key: str | None) -> str | int | None
 _opt_json = codec.loads_optional
 
 
+
+def _cause(exc: sqlite3.Error) -> str:
+    """The driver's message with SQLite's error name, and what to do for disk errors."""
+    name = getattr(exc, "sqlite_errorname", None)
+    text = f"{exc} ({name})" if name else str(exc)
+    if name and name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        text += "; the disk may be full or failing: free space or repair it, then `tether resume` the run"
+    return text
+
 class SQLiteStore(SQLiteLoops):
     """A Store on one SQLite file (or ``:memory:``)."""
 
@@ -108,7 +117,7 @@ class SQLiteStore(SQLiteLoops):
             self._migrate()
             self._commits = 0
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from None
+            raise StoreError(f"cannot open the SQLite store {self.path}: {_cause(exc)}") from None
 
     # ------------------------------------------------------------ plumbing
     def _migrate(self) -> None:
@@ -130,7 +139,7 @@ class SQLiteStore(SQLiteLoops):
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to {self.path}: {exc}") from None
+                raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
             try:
                 yield self._db
             except BaseException as exc:
@@ -139,7 +148,7 @@ class SQLiteStore(SQLiteLoops):
                 except sqlite3.Error:
                     pass
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"write to {self.path} failed: {exc}") from None
+                    raise StoreError(f"write to {self.path} failed: {_cause(exc)}") from None
                 raise
             else:
                 try:
@@ -149,14 +158,14 @@ class SQLiteStore(SQLiteLoops):
                         self._db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
-                    raise StoreError(f"commit to {self.path} failed: {exc}") from None
+                    raise StoreError(f"commit to {self.path} failed: {_cause(exc)}") from None
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise StoreError(f"read from {self.path} failed: {exc}") from None
+                raise StoreError(f"read from {self.path} failed: {_cause(exc)}") from None
 
     def _insert_event(self, db: sqlite3.Connection, run_id: str, seq: int, idx: int, e: EventWrite,
                       t: float) -> None:
