@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConflictError, NotFound, UsageError
+from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
@@ -167,9 +167,12 @@ class Engine:
         base = str(Path(record.flow_path).parent) if record.flow_path else "."
         name = record.flow_path or f"<run {record.run_id}>"
         data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
-        if data is not None:
-            return load_trusted(data, record.flow_text, name, base)
-        return load_flow_text(record.flow_text, name, base)
+        try:
+            if data is not None:
+                return load_trusted(data, record.flow_text, name, base)
+            return load_flow_text(record.flow_text, name, base)
+        except (FlowError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise CorruptRecord(f"run {record.run_id}: the stored flow no longer loads (damaged?): {exc}") from None
 
     def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
                retry_failed: bool = False,

@@ -90,10 +90,16 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
     try:
         data = bytes(data)
         tag, body = data[:1], data[1:]
+        if len(body) > MAX_VALUE_BYTES:  # larger than encode() ever writes
+            raise CorruptRecord(f"{what} is {len(body)} bytes, above the limit of {MAX_VALUE_BYTES}")
         if tag == b"j":
             return orjson.loads(body)
         if tag == b"z":
-            return orjson.loads(_dctx.decompress(body, max_output_size=MAX_VALUE_BYTES * 2))
+            # A frame may declare any size and zstd would allocate it: refuse a bomb up front.
+            size = zstandard.frame_content_size(body)
+            if size > MAX_VALUE_BYTES:
+                raise CorruptRecord(f"{what} claims {size} bytes, above the limit of {MAX_VALUE_BYTES}")
+            return orjson.loads(_dctx.decompress(body, max_output_size=MAX_VALUE_BYTES))
         if tag == b"h":
             if load_blob is None:
                 raise CorruptRecord(f"{what}: offloaded value without a blob store")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
-from . import codec
+from . import codec, typed
 from .sqlite_loops import SQLiteLoops
 from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, RunRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
@@ -118,6 +118,9 @@ class SQLiteStore(SQLiteLoops):
             self._commits = 0
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {self.path}: {_cause(exc)}") from None
+        except UnicodeDecodeError:
+            raise StoreError(f"cannot open the SQLite store {self.path}: its schema is damaged "
+                             "(text that is not UTF-8)") from None
 
     # ------------------------------------------------------------ plumbing
     def _migrate(self) -> None:
@@ -166,6 +169,9 @@ class SQLiteStore(SQLiteLoops):
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"read from {self.path} failed: {_cause(exc)}") from None
+            except UnicodeDecodeError:  # only a damaged file or a foreign writer stores such text
+                owner = f"run {params[0]}: " if params and isinstance(params[0], str) else ""
+                raise CorruptRecord(f"{owner}a text stored in {self.path} is not valid UTF-8") from None
 
     def _insert_event(self, db: sqlite3.Connection, run_id: str, seq: int, idx: int, e: EventWrite,
                       t: float) -> None:
@@ -187,15 +193,20 @@ class SQLiteStore(SQLiteLoops):
         return enc.data
 
     def _run_from_row(self, row: tuple) -> RunRecord:
+        what = f"run {row[0]}"
         try:
             return RunRecord(
-                run_id=row[0], name=row[1], status=row[2], flow_text=row[3], flow_path=row[4],
+                run_id=row[0], name=row[1], status=typed.text(row[2], what, "status"),
+                flow_text=typed.text(row[3], what, "flow text"), flow_path=row[4],
                 inputs=self._decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
-                created_at=row[7], started_at=row[8], finished_at=row[9], seq=row[10],
-                cursor=_opt_json(row[11]), outputs=self._decode(row[12], f"run {row[0]}: outputs"),
-                error=_opt_json(row[13]), lease_owner=row[14], lease_epoch=row[15],
-                lease_expires=row[16], durability=row[17], env_snapshot=_opt_json(row[18]),
-                attempt=row[19], control=row[20])
+                created_at=row[7], started_at=row[8], finished_at=row[9], seq=typed.integer(row[10], what, "seq"),
+                cursor=typed.json_object(row[11], what, "cursor"),
+                outputs=self._decode(row[12], f"run {row[0]}: outputs"),
+                error=typed.json_object(row[13], what, "error"), lease_owner=row[14],
+                lease_epoch=typed.integer(row[15], what, "lease epoch"),
+                lease_expires=row[16], durability=row[17],
+                env_snapshot=typed.json_object(row[18], what, "environment snapshot"),
+                attempt=typed.integer(row[19], what, "attempt"), control=row[20])
         except CorruptRecord:
             raise
         except (ValueError, TypeError) as exc:
@@ -204,11 +215,13 @@ class SQLiteStore(SQLiteLoops):
     def _var_from_row(self, run_id: str, row: tuple) -> VarRecord:
         """A VarRecord from a _CURRENT row (columns as VarRecord's, then ``deleted``)."""
         try:
+            what = f"run {run_id}: variable {row[0]}"
             return VarRecord(
-                name=row[0], value=self._decode(row[1], f"run {run_id}: variable {row[0]}"),
-                type=row[2], scope=row[3], version=row[4], source_step=row[5], created_at=row[6],
+                name=row[0], value=self._decode(row[1], what),
+                type=typed.text(row[2], what, "type"), scope=typed.text(row[3], what, "scope"),
+                version=typed.integer(row[4], what, "version"), source_step=row[5], created_at=row[6],
                 updated_at=row[7], accessed_at=row[8], access_count=row[9], secret=bool(row[10]),
-                seq=row[11])
+                seq=typed.integer(row[11], what, "seq"))
         except CorruptRecord:
             raise
         except (ValueError, TypeError) as exc:
@@ -488,11 +501,13 @@ class SQLiteStore(SQLiteLoops):
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
         rows = self._query("SELECT version, seq, value, source_step, at, deleted FROM var_history "
                            "WHERE run_id = ? AND name = ? ORDER BY version", (run_id, name))
-        return [HistoryRecord(name, r[0], r[1], self._decode(r[2], f"run {run_id}: {name} v{r[0]}"),
-                              r[3], r[4], bool(r[5])) for r in rows]
+        what = f"run {run_id}: variable {name} history"
+        return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
+                for r in rows]
 
     def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        return [(r[0], r[1]) for r in self._query(
+        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1]) for r in self._query(
             "SELECT seq, name FROM var_history WHERE run_id = ? ORDER BY seq, name", (run_id,))]
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
@@ -513,9 +528,10 @@ class SQLiteStore(SQLiteLoops):
             what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
             try:
                 key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
-                out.append(StepRecord(r[0], r[1], r[2], r[3], self._decode(r[4], what),
-                                      self._decode(r[5], what), _opt_json(r[6]), _opt_json(r[7]),
-                                      r[8], r[9], key))
+                out.append(StepRecord(r[0], typed.text(r[1], what, "status"), typed.integer(r[2], what, "seq"),
+                                      typed.integer(r[3], what, "attempts"), self._decode(r[4], what),
+                                      self._decode(r[5], what), typed.json_object(r[6], what, "error"),
+                                      typed.json_object(r[7], what, "meta"), r[8], r[9], key))
             except (ValueError, TypeError) as exc:
                 raise CorruptRecord(f"{what} is malformed: {exc}") from None
         return out
@@ -531,11 +547,14 @@ class SQLiteStore(SQLiteLoops):
         if limit is not None:
             sql += " LIMIT ?"
             params += (int(limit),)
+        what = f"run {run_id}: event"
         try:
-            return [EventRecord(r[0], r[1], r[2], r[3], _opt_json(r[4]), r[5])
-                    for r in self._query(sql, params)]
-        except ValueError as exc:
-            raise CorruptRecord(f"run {run_id}: malformed event: {exc}") from None
+            found = self._query(sql, params)
+        except StoreError as exc:  # json(error) of a step whose error is not JSON
+            raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
+        return [EventRecord(typed.integer(r[0], what, "seq"), typed.integer(r[1], what, "index"),
+                            typed.text(r[2], what, "type"), r[3], typed.json_object(r[4], what, "data"), r[5])
+                for r in found]
 
     def stats(self) -> dict[str, int]:
         out = {}

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from ..errors import LeaseLost
-from . import codec
+from . import codec, typed
 from .base import EventWrite, IterationRecord, now
 
 class SQLiteLoops:
@@ -68,8 +68,13 @@ class SQLiteLoops:
             sql += " AND status = ?"
             params += (status,)
         rows = self._query(sql + " ORDER BY idx", params)
-        return [IterationRecord(loop_key, r[0], r[1], r[2], self._decode(r[3], f"run {run_id}: {loop_key}[{r[0]}]"),
-                                codec.loads_optional(r[4]), r[5], r[6], r[7]) for r in rows]
+        out = []
+        for r in rows:
+            what = f"run {run_id}: {loop_key}[{r[0]}]"
+            out.append(IterationRecord(loop_key, typed.integer(r[0], what, "index"), typed.text(r[1], what, "status"),
+                                       r[2], self._decode(r[3], what), typed.json_object(r[4], what, "error"),
+                                       r[5], r[6], r[7]))
+        return out
 
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:
