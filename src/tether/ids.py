@@ -13,8 +13,8 @@ from .errors import UsageError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+STEP_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # a leading _ is unreachable as steps._x
+VAR_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")  # likewise vars._x
 FLOW_NAME_RE = re.compile(r"[a-z0-9_-]+")
 
 

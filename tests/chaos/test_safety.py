@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos.conftest import LONG
 from tests.helpers import stored_status
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tether"
@@ -103,3 +104,83 @@ def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
     values = subprocess.run([sys.executable, "-m", "tether", "--db", db, "vars", "z", "--json"],
                             capture_output=True, text=True, timeout=60)
     assert json.loads(values.stdout) == {"n": 40, "last": "s39"}
+
+
+HOSTILE_NAMES = ["../escape", "x;DROP TABLE runs", "__class__", "$(touch pwned)", "a" * 300, "run\nid", "",
+                 "a/b", "x' OR '1'='1", "..", "-rf", "ru n", "%2e%2e", "名前"]
+if not LONG:
+    HOSTILE_NAMES = HOSTILE_NAMES[:7]
+
+
+def _schema(db: Path) -> list[tuple]:
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        return sorted(con.execute("SELECT type, name, sql FROM sqlite_master"))
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def existing(tmp_path: Path) -> tuple[Path, Path, list[tuple], set[Path]]:
+    """A store holding one run, its schema, and the files of the test folder before the attack."""
+    flow = tmp_path / "ok.yaml"
+    flow.write_text("name: ok\nsteps: [{id: s, vars: {x: 1}}]\n")
+    db = tmp_path / "s3.db"
+    subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "run", str(flow), "--run-id", "good"],
+                   check=True, capture_output=True, timeout=60)
+    return flow, db, _schema(db), set(tmp_path.rglob("*"))
+
+
+def _attack(tmp_path: Path, db: Path, *args: str) -> subprocess.CompletedProcess:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", *args],
+                          capture_output=True, text=True, cwd=work, timeout=60)
+
+
+def _unchanged(tmp_path: Path, db: Path, schema: list[tuple], before: set[Path]) -> None:
+    assert _schema(db) == schema
+    created = {p for p in set(tmp_path.rglob("*")) - before
+               if not p.name.startswith("s3.db") and p != tmp_path / "work" and p.suffix != ".yaml"}
+    assert created == set()
+    assert not (tmp_path / "work" / "pwned").exists()
+
+
+@pytest.mark.parametrize("step_id", HOSTILE_NAMES)
+def test_hostile_step_ids_are_usage_errors(tmp_path, existing, step_id):
+    _, db, schema, before = existing
+    flow = tmp_path / "hostile.yaml"
+    flow.write_text(json.dumps({"name": "h", "steps": [{"id": step_id, "vars": {"x": 1}}]}))
+    for args in (["validate", str(flow)], ["run", str(flow)]):
+        proc = _attack(tmp_path, db, *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.returncode, proc.stderr)
+        assert "id" in proc.stderr
+    _unchanged(tmp_path, db, schema, before)
+
+
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/shadow.yaml", "/dev/zero", "/dev/stdin",
+                                  "x;rm -rf ~.yaml", "$(touch pwned).yaml", "a\nb.yaml", "%2e%2e/x.yaml",
+                                  "fifo.yaml", "zero.yaml", "dir.yaml", "", "-"])
+def test_hostile_flow_paths_are_usage_errors(tmp_path, existing, path):
+    _, db, schema, before = existing
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    os.mkfifo(work / "fifo.yaml")
+    (work / "zero.yaml").symlink_to("/dev/zero")
+    (work / "dir.yaml").mkdir()
+    before |= set(work.rglob("*")) | {work}
+    for args in (["run", path], ["validate", path], ["resume", "good", "--flow", path]):
+        proc = _attack(tmp_path, db, *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.returncode, proc.stderr)
+    _unchanged(tmp_path, db, schema, before)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_variable_names_from_the_cli_are_usage_errors(tmp_path, existing, name):
+    _, db, schema, before = existing
+    for args in (["vars", "set", "good", name, "1"], ["vars", "get", "good", name], ["vars", "rm", "good", name],
+                 ["vars", "history", "good", name], ["resume", "good", "--set", f"{name}=1"]):
+        proc = _attack(tmp_path, db, *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.returncode, proc.stderr)
+    _unchanged(tmp_path, db, schema, before)

@@ -117,6 +117,8 @@ class Loops:
         if step.foreach_file is not None:
             path = Path(self.r.loaded.base_dir) / step.foreach_file
             try:
+                if not path.is_file():  # a device or FIFO would hang or stream forever
+                    raise OSError(f"not a regular file: {path}")
                 data = orjson.loads(path.read_bytes())
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise TemplateError(f"step {step.id!r}: cannot read JSON input {path}: {exc}") from None

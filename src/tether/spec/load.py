@@ -87,15 +87,24 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
     return source
 
 
+MAX_FLOW_BYTES = 8 * 2**20
+
+
 def read_file(path: str | Path) -> Source:
     """Read and parse a ``.yaml``, ``.yml`` or ``.json`` flow file."""
     p = Path(path)
     if p.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise FlowError("bad suffix", [f"{p}: flow files must end in .yaml, .yml or .json"])
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FlowError("missing", [f"{p}: no such flow file"]) from None
+        if not p.is_file():  # a device, FIFO or directory would hang or stream forever
+            if not p.exists():
+                raise FlowError("missing", [f"{p}: no such flow file"])
+            raise FlowError("not a file", [f"{p}: a flow file must be a regular file"])
+        with p.open("rb") as f:
+            data = f.read(MAX_FLOW_BYTES + 1)
+        if len(data) > MAX_FLOW_BYTES:
+            raise FlowError("too large", [f"{p}: flow files are limited to {MAX_FLOW_BYTES // 2**20} MiB"])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FlowError("unreadable", [f"{p}: cannot read the flow file: {exc}"]) from None
     return parse_text(text, str(p))

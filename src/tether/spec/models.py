@@ -31,7 +31,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
               {"type": "number", "minimum": 0}],
     "description": "30s, 5m, 1h, 250ms or a number of seconds"})]
 Template = str
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=128)]
 
 
 class _Frozen(BaseModel):
