@@ -38,9 +38,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         return
     mode = "long" if LONG else "quick"
     terminalreporter.write_sep("-", f"chaos figures ({mode} mode, seed {SEED})")
+    hostile = [f for n, f in _FIGURES.items() if n.startswith("test_hostile_rows")]
     for name, found in _FIGURES.items():
-        if found:
+        if found and not name.startswith("test_hostile_rows"):
             terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in found.items()))
+    if hostile:
+        refused = sum(1 for f in hostile if f.get("refused_by_the_schema"))
+        terminalreporter.write_line(f"hostile rows: {len(hostile)} ({len(hostile) - refused} stored and read by every "
+                                    f"read command, {refused} refused by the schema itself)")
     if REPORT:
         doc = {"mode": mode, "seed": SEED, "python": sys.version.split()[0], "figures": _FIGURES}
         Path(REPORT).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))

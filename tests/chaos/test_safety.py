@@ -159,9 +159,13 @@ def test_hostile_step_ids_are_usage_errors(tmp_path, existing, step_id):
     _unchanged(tmp_path, db, schema, before)
 
 
-@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/shadow.yaml", "/dev/zero", "/dev/stdin",
-                                  "x;rm -rf ~.yaml", "$(touch pwned).yaml", "a\nb.yaml", "%2e%2e/x.yaml",
-                                  "fifo.yaml", "zero.yaml", "dir.yaml", "", "-"])
+HOSTILE_PATHS = ["zero.yaml", "fifo.yaml", "../../../../etc/passwd", "$(touch pwned).yaml", "dir.yaml", "/dev/zero",
+                 "a\nb.yaml", "/etc/shadow.yaml", "/dev/stdin", "x;rm -rf ~.yaml", "%2e%2e/x.yaml", "", "-"]
+if not LONG:
+    HOSTILE_PATHS = HOSTILE_PATHS[:6]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
 def test_hostile_flow_paths_are_usage_errors(tmp_path, existing, path):
     _, db, schema, before = existing
     work = tmp_path / "work"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run the whole suite. Extra arguments go to pytest.
+# System packages (strace, for the I/O-error injection tests) come from Debian's apt when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v strace >/dev/null 2>&1 || need+=(strace)
+if ((${#need[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing ${need[*]} with apt-get" >&2
+    $sudo apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "${need[@]}" >/dev/null; }
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+exec python3 -m pytest "$@"
