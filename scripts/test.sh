@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run the whole suite. Extra arguments go to pytest.
-# System packages (strace, for the I/O-error injection tests) come from Debian's apt when missing.
+# System packages (strace for the I/O-error injection tests, postgresql for the PostgreSQL
+# store's tests) come from Debian's apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,10 @@ if ((${#need[@]})); then
         || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-exec python3 -m pytest "$@"
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
+
+# A real PostgreSQL server for the PostgreSQL half of the contract and integration suites.
+source scripts/postgres.sh
+start_postgres
+trap stop_postgres EXIT
+python3 -m pytest "$@"

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# A PostgreSQL server for the tests (scripts/test.sh starts one). Read at import: the
+# autouse fixture below clears TETHER_* for each test.
+PG_URL = os.environ.get("TETHER_TEST_PG")
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +27,34 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tether.db'}"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'tether.db'}"
+def postgres_url() -> str:
+    """A store URL on the test server, in a fresh schema of its own; fails in CI (and
+    skips, saying why, elsewhere) when no server was started."""
+    if not PG_URL:
+        message = "no PostgreSQL server: run scripts/test.sh, which starts one and sets TETHER_TEST_PG"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return f"{PG_URL}?schema=t_{uuid.uuid4().hex[:16]}"
+
+
+def drop_schema(url: str) -> None:
+    import psycopg
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "memory":
+        yield "memory://"
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tether.db'}"
+    else:
+        url = postgres_url()
+        yield url
+        drop_schema(url)
 
 
 @pytest.fixture

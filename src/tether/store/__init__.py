@@ -19,9 +19,9 @@ def open_store(url: str | None = None) -> Store:
         from .memory import MemoryStore
         return MemoryStore(url)
     if url.startswith(("postgresql:", "postgres:")):
-        raise UsageError("the PostgreSQL store is not available yet in this version; "
-                         "use sqlite:///path/to.db or memory://")
-    raise UsageError(f"unknown store URL {url!r}: use sqlite:///path/to.db or memory://")
+        from .postgres import open_postgres
+        return open_postgres(url)
+    raise UsageError(f"unknown store URL {url!r}: use sqlite:///path/to.db, postgresql://host/db or memory://")
 
 
 __all__ = ["Store", "open_store", "DEFAULT_URL"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
-from . import codec, typed
+from . import codec, sqlrows, typed
 from .sqlite_loops import SQLiteLoops
 from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, RunRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
@@ -24,11 +24,7 @@ from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord,
 PAGE_SIZE = 1024
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
-# a run's row (updated by every commit) joined with what it started with (written once)
-_RUNS = "runs JOIN run_specs USING (run_id)"
-_RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
-             "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
-             "lease_expires, durability, env_snapshot, attempt, control")
+_RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 _LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1")
 _INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
                    "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -59,18 +55,6 @@ def _migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
     return sorted(found)
-
-
-def _compact_key(run_id: str, step_id: str, key: str | None) -> str | int | None:
-    """The standard idempotency key ``RUN/STEP/N`` is stored as just N (the column's text
-    affinity keeps it as the text "N"); it is rebuilt when read. Keys always contain a
-    '/', so a bare number cannot be mistaken for one."""
-    if key is not None:
-        prefix = f"{run_id}/{step_id}/"
-        if key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0") \
-                or key == prefix + "0":
-            return int(key[len(prefix):])
-    return key
 
 
 _opt_json = codec.loads_optional
@@ -193,39 +177,10 @@ class SQLiteStore(SQLiteLoops):
         return enc.data
 
     def _run_from_row(self, row: tuple) -> RunRecord:
-        what = f"run {row[0]}"
-        try:
-            return RunRecord(
-                run_id=row[0], name=row[1], status=typed.text(row[2], what, "status"),
-                flow_text=typed.text(row[3], what, "flow text"), flow_path=row[4],
-                inputs=self._decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
-                created_at=row[7], started_at=row[8], finished_at=row[9], seq=typed.integer(row[10], what, "seq"),
-                cursor=typed.json_object(row[11], what, "cursor"),
-                outputs=self._decode(row[12], f"run {row[0]}: outputs"),
-                error=typed.json_object(row[13], what, "error"), lease_owner=row[14],
-                lease_epoch=typed.integer(row[15], what, "lease epoch"),
-                lease_expires=row[16], durability=row[17],
-                env_snapshot=typed.json_object(row[18], what, "environment snapshot"),
-                attempt=typed.integer(row[19], what, "attempt"), control=row[20])
-        except CorruptRecord:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise CorruptRecord(f"run {row[0]!r}: malformed run record: {exc}") from None
+        return sqlrows.run_record(row, self._decode)
 
     def _var_from_row(self, run_id: str, row: tuple) -> VarRecord:
-        """A VarRecord from a _CURRENT row (columns as VarRecord's, then ``deleted``)."""
-        try:
-            what = f"run {run_id}: variable {row[0]}"
-            return VarRecord(
-                name=row[0], value=self._decode(row[1], what),
-                type=typed.text(row[2], what, "type"), scope=typed.text(row[3], what, "scope"),
-                version=typed.integer(row[4], what, "version"), source_step=row[5], created_at=row[6],
-                updated_at=row[7], accessed_at=row[8], access_count=row[9], secret=bool(row[10]),
-                seq=typed.integer(row[11], what, "seq"))
-        except CorruptRecord:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise CorruptRecord(f"run {run_id}: variable {row[0]!r} is malformed: {exc}") from None
+        return sqlrows.var_record(run_id, row, self._decode)
 
     # ------------------------------------------------------------ runs
     def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
@@ -395,7 +350,7 @@ class SQLiteStore(SQLiteLoops):
                     c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(s.inputs),
                     self._put_blob(s.result), None if s.error is None else codec.dumps_text(s.error),
                     None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
-                    s.finished_at, _compact_key(c.run_id, s.step_id, s.idempotency_key)))
+                    s.finished_at, sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)))
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 self._insert_event(db, c.run_id, seq, idx, e, t)
             for it in c.iterations:
@@ -520,21 +475,8 @@ class SQLiteStore(SQLiteLoops):
 
     # ------------------------------------------------------------ steps and events
     def steps(self, run_id: str) -> list[StepRecord]:
-        rows = self._query("SELECT step_id, status, seq, attempts, inputs, result, error, meta, "
-                           "started_at, finished_at, idempotency_key FROM steps WHERE run_id = ? "
-                           "ORDER BY seq", (run_id,))
-        out = []
-        for r in rows:
-            what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
-            try:
-                key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
-                out.append(StepRecord(r[0], typed.text(r[1], what, "status"), typed.integer(r[2], what, "seq"),
-                                      typed.integer(r[3], what, "attempts"), self._decode(r[4], what),
-                                      self._decode(r[5], what), typed.json_object(r[6], what, "error"),
-                                      typed.json_object(r[7], what, "meta"), r[8], r[9], key))
-            except (ValueError, TypeError) as exc:
-                raise CorruptRecord(f"{what} is malformed: {exc}") from None
-        return out
+        found = self._query(f"SELECT {sqlrows.STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [sqlrows.step_record(run_id, r, self._decode) for r in found]
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         # a step record is its own step.<status> event: stored once, listed here
@@ -547,14 +489,11 @@ class SQLiteStore(SQLiteLoops):
         if limit is not None:
             sql += " LIMIT ?"
             params += (int(limit),)
-        what = f"run {run_id}: event"
         try:
             found = self._query(sql, params)
         except StoreError as exc:  # json(error) of a step whose error is not JSON
             raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
-        return [EventRecord(typed.integer(r[0], what, "seq"), typed.integer(r[1], what, "index"),
-                            typed.text(r[2], what, "type"), r[3], typed.json_object(r[4], what, "data"), r[5])
-                for r in found]
+        return [sqlrows.event_record(run_id, r) for r in found]
 
     def stats(self) -> dict[str, int]:
         out = {}

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from ..errors import LeaseLost
-from . import codec, typed
+from . import codec, sqlrows
 from .base import EventWrite, IterationRecord, now
 
 class SQLiteLoops:
@@ -61,20 +61,14 @@ class SQLiteLoops:
 
     def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
                    status: str | None = None) -> list[IterationRecord]:
-        sql = ("SELECT idx, status, attempts, result, error, seq, started_at, finished_at FROM iterations "
+        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
                "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
         params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 62)
         if status is not None:
             sql += " AND status = ?"
             params += (status,)
-        rows = self._query(sql + " ORDER BY idx", params)
-        out = []
-        for r in rows:
-            what = f"run {run_id}: {loop_key}[{r[0]}]"
-            out.append(IterationRecord(loop_key, typed.integer(r[0], what, "index"), typed.text(r[1], what, "status"),
-                                       r[2], self._decode(r[3], what), typed.json_object(r[4], what, "error"),
-                                       r[5], r[6], r[7]))
-        return out
+        return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
+                for r in self._query(sql + " ORDER BY idx", params)]
 
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:

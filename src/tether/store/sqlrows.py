@@ -1,0 +1,94 @@
+"""Records from rows, shared by the SQL stores: both select the same columns in the same
+order, so one set of conversions (with typed checks) serves SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import CorruptRecord
+from . import typed
+from .base import EventRecord, IterationRecord, RunRecord, StepRecord, VarRecord
+
+Decode = Callable[[Any, str], Any]
+
+# a run's row (updated by every commit) joined with what it started with (written once)
+RUNS = "runs JOIN run_specs USING (run_id)"
+RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
+            "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
+            "lease_expires, durability, env_snapshot, attempt, control")
+STEP_COLS = ("step_id, status, seq, attempts, inputs, result, error, meta, started_at, finished_at, "
+             "idempotency_key")
+ITERATION_COLS = "idx, status, attempts, result, error, seq, started_at, finished_at"
+
+
+def compact_key(run_id: str, step_id: str, key: str | None) -> str | None:
+    """The standard idempotency key ``RUN/STEP/N`` is stored as just "N"; it is rebuilt
+    when read. Keys always contain a '/', so a bare number cannot be mistaken for one."""
+    if key is not None:
+        prefix = f"{run_id}/{step_id}/"
+        if key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0") \
+                or key == prefix + "0":
+            return key[len(prefix):]
+    return key
+
+
+def run_record(row: tuple, decode: Decode) -> RunRecord:
+    what = f"run {row[0]}"
+    try:
+        return RunRecord(
+            run_id=row[0], name=row[1], status=typed.text(row[2], what, "status"),
+            flow_text=typed.text(row[3], what, "flow text"), flow_path=row[4],
+            inputs=decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
+            created_at=row[7], started_at=row[8], finished_at=row[9], seq=typed.integer(row[10], what, "seq"),
+            cursor=typed.json_object(row[11], what, "cursor"),
+            outputs=decode(row[12], f"run {row[0]}: outputs"),
+            error=typed.json_object(row[13], what, "error"), lease_owner=row[14],
+            lease_epoch=typed.integer(row[15], what, "lease epoch"),
+            lease_expires=row[16], durability=row[17],
+            env_snapshot=typed.json_object(row[18], what, "environment snapshot"),
+            attempt=typed.integer(row[19], what, "attempt"), control=row[20])
+    except CorruptRecord:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecord(f"run {row[0]!r}: malformed run record: {exc}") from None
+
+
+def var_record(run_id: str, row: tuple, decode: Decode) -> VarRecord:
+    """A VarRecord from a row of the current-value query (VarRecord's columns, then ``deleted``)."""
+    what = f"run {run_id}: variable {row[0]}"
+    try:
+        return VarRecord(
+            name=row[0], value=decode(row[1], what),
+            type=typed.text(row[2], what, "type"), scope=typed.text(row[3], what, "scope"),
+            version=typed.integer(row[4], what, "version"), source_step=row[5], created_at=row[6],
+            updated_at=row[7], accessed_at=row[8], access_count=row[9], secret=bool(row[10]),
+            seq=typed.integer(row[11], what, "seq"))
+    except CorruptRecord:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecord(f"run {run_id}: variable {row[0]!r} is malformed: {exc}") from None
+
+
+def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
+    what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
+    try:
+        key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
+        return StepRecord(r[0], typed.text(r[1], what, "status"), typed.integer(r[2], what, "seq"),
+                          typed.integer(r[3], what, "attempts"), decode(r[4], what), decode(r[5], what),
+                          typed.json_object(r[6], what, "error"), typed.json_object(r[7], what, "meta"),
+                          r[8], r[9], key)
+    except CorruptRecord:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecord(f"{what} is malformed: {exc}") from None
+
+
+def event_record(run_id: str, r: tuple) -> EventRecord:
+    what = f"run {run_id}: event"
+    return EventRecord(typed.integer(r[0], what, "seq"), typed.integer(r[1], what, "index"),
+                       typed.text(r[2], what, "type"), r[3], typed.json_object(r[4], what, "data"), r[5])
+
+
+def iteration_record(run_id: str, loop_key: str, r: tuple, decode: Decode) -> IterationRecord:
+    what = f"run {run_id}: {loop_key}[{r[0]}]"
+    return IterationRecord(loop_key, typed.integer(r[0], what, "index"), typed.text(r[1], what, "status"),
+                           r[2], decode(r[3], what), typed.json_object(r[4], what, "error"), r[5], r[6], r[7])
