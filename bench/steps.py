@@ -1,9 +1,10 @@
 """Per-step overhead: a flow of N steps that each set one variable from an expression.
 
-    python -m bench.steps [--steps 1000] [--runs 5] [--durability normal|full] [--db sqlite|memory]
+    python -m bench.steps [--steps 1000] [--runs 5] [--durability normal|full] [--db sqlite|memory|postgresql://...]
 
 Prints the median (and every run's) per-step time in microseconds, measured
-through the Python API on a fresh SQLite file per run, after one warm-up run.
+through the Python API on a fresh SQLite file (or PostgreSQL schema) per run, after
+one warm-up run.
 """
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def one_run(steps: int, durability: str, backend: str, folder: Path, k: int) -> 
     from tether.spec import load_flow_text
     loaded = load_flow_text(flow_text(steps, durability))
     db = folder / f"b{k}.db"
-    engine = Engine(f"sqlite:///{db}" if backend == "sqlite" else "memory://")
+    if backend.startswith("postgres"):
+        url = f"{backend}?schema=bench_{k + 1}_{int(time.time())}"
+    else:
+        url = f"sqlite:///{db}" if backend == "sqlite" else "memory://"
+    engine = Engine(url)
     t = time.perf_counter()
     run = engine.run(loaded)
     elapsed = time.perf_counter() - t
@@ -45,7 +50,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--durability", choices=["normal", "full"], default="normal")
-    ap.add_argument("--db", choices=["sqlite", "memory"], default="sqlite")
+    ap.add_argument("--db", default="sqlite", help="sqlite, memory or a postgresql:// URL")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -200,9 +200,11 @@ def run(
     input_: Optional[List[str]] = typer.Option(None, "-i", "--input", help="Input NAME=VALUE (JSON or text)."),
     inputs_file: Optional[Path] = typer.Option(None, "--inputs", help="JSON file of inputs."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id; an existing id returns that run."),
+    detach: bool = typer.Option(False, "--detach", help="Queue the run for `tether worker` and print its id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused."""
+    """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused.
+    With --detach: queue it (status pending), print its id and exit 0."""
     from .errors import UsageError
     inputs: dict[str, Any] = {}
     if inputs_file is not None:
@@ -216,6 +218,13 @@ def run(
         inputs.update(data)
     inputs.update(_pairs(input_, "-i"))
     engine = _engine()
+    if detach:
+        queued = engine.run(flow, inputs, run_id=run_id, detach=True)
+        if as_json:
+            _print_json(_run_doc(queued))
+        else:
+            print(queued.id)
+        return
     result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id))
     if not result.created and not as_json:
         _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
@@ -574,6 +583,27 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
         v = s.get(k)
         table.add_row(k, f"{v:.2%}" if k == "template_hit_rate" and v is not None else str(v))
     _console().print(table)
+
+
+@app.command()
+@_guard
+def worker(
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=256,
+                                    help="Runs executed at the same time by this process."),
+    once: bool = typer.Option(False, "--once", help="Exit when no run is left to claim."),
+) -> None:
+    """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
+    TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
+    step, hand the runs back as pending, exit 0."""
+    import signal
+    from .engine.worker import Worker
+    engine = _engine()
+    w = Worker(engine, concurrency, once=once)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: w.stop())
+    done = w.serve()
+    _console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
+    engine.close()
 
 
 def main() -> None:

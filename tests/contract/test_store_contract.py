@@ -281,3 +281,50 @@ def test_sqlite_schema_from_migrations_is_versioned(tmp_path: Path):
     assert {"runs", "steps", "var_history", "var_reads", "events", "blobs", "loop_items", "iterations"} <= tables
     db.close()
     open_store(f"sqlite:///{tmp_path / 'm.db'}").close()  # re-opening does not re-apply migrations
+
+
+def queued(store, run_id: str):
+    rec = RunRecord(run_id=run_id, name="f", status="pending", flow_text="name: f", flow_path=None,
+                    inputs={}, cursor={"next": None, "unstarted": True})
+    return store.create_run(rec, None, 0.0)[0]
+
+
+def test_claim_takes_pending_runs_oldest_first_once_each(store):
+    import time
+    queued(store, "q1")
+    time.sleep(0.01)
+    queued(store, "q2")
+    new_run(store, "busy")  # running under a live lease: not claimable
+    first = store.claim_run("w1", 30.0)
+    second = store.claim_run("w2", 30.0)
+    assert (first.run_id, first.lease_owner, first.status) == ("q1", "w1", "running")
+    assert (second.run_id, second.lease_owner) == ("q2", "w2")
+    assert store.claim_run("w3", 30.0) is None
+    assert first.lease_epoch == 2 and [e.type for e in store.events("q1")] == ["run.claimed"]
+
+
+def test_claim_takes_over_a_run_whose_lease_expired_and_fences_the_old_owner(store):
+    run, _ = new_run(store, "dead", owner="gone", ttl=-1.0)
+    claimed = store.claim_run("w1", 30.0)
+    assert claimed.run_id == "dead" and claimed.lease_epoch == run.lease_epoch + 1
+    with pytest.raises(LeaseLost):
+        store.commit(Commit("dead", run.lease_epoch, vars=(var("x", 1),)))
+
+
+def test_concurrent_claimers_never_share_a_run(store):
+    for i in range(30):
+        queued(store, f"c{i:02d}")
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while (run := store.claim_run(name, 30.0)) is not None:
+            with lock:
+                got.append(run.run_id)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{k}",)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [f"c{i:02d}" for i in range(30)]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, UsageError
+from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, TetherError, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
@@ -110,8 +110,9 @@ class Engine:
         return load_flow(flow)
 
     def run(self, flow: str | os.PathLike[str] | LoadedFlow, inputs: dict[str, Any] | None = None, *,
-            run_id: str | None = None, parent_id: str | None = None) -> Run:
-        """Start a run and execute it to its end in this thread.
+            run_id: str | None = None, parent_id: str | None = None, detach: bool = False) -> Run:
+        """Start a run and execute it to its end in this thread; with ``detach``, queue it
+        as ``pending`` for a worker (``tether worker``) and return at once.
 
         With ``run_id`` of an existing run, return that run untouched (``created`` False)."""
         from ..env import read_env, snapshot
@@ -122,18 +123,49 @@ class Engine:
         rid = check_run_id(run_id) if run_id is not None else new_run_id()
         t = now()
         record = RunRecord(
-            run_id=rid, name=loaded.flow.name, status="running", flow_text=loaded.text,
+            run_id=rid, name=loaded.flow.name, status="pending" if detach else "running", flow_text=loaded.text,
             flow_path=str(Path(loaded.name).resolve()) if loaded.name and not loaded.name.startswith("<") else None,
-            inputs=resolved, parent_id=parent_id, created_at=t, started_at=t, cursor=UNSTARTED,
+            inputs=resolved, parent_id=parent_id, created_at=t, started_at=None if detach else t, cursor=UNSTARTED,
             durability=loaded.flow.checkpoint.durability,
             env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
-        record, created = self.store.create_run(record, owner_id(), self.lease_seconds)
-        if not created:
-            return self._to_run(record, created=False)
+        record, created = self.store.create_run(record, None if detach else owner_id(),
+                                                0.0 if detach else self.lease_seconds)
+        if not created or detach:
+            return self._to_run(record, created=created)
         return self._execute(loaded, record, env)
 
+    def work_once(self, owner: str | None = None, release: threading.Event | None = None) -> Run | None:
+        """Claim one queued or abandoned run and execute it here; None when there is none.
+
+        A run queued by ``run(detach=True)`` starts with this process's environment; a run
+        taken over from a dead owner, or released by a stopping worker, continues with its
+        environment compared as ``resume`` compares it (a refusal fails the run). Setting
+        ``release`` makes the run stop after its current step and go back to ``pending``."""
+        from ..env import read_env
+        from .resume import compare_env
+        record = self.store.claim_run(owner or owner_id(), self.lease_seconds)
+        if record is None:
+            return None
+        loaded = self.stored_flow(record)
+        current = read_env(loaded.flow, dict(os.environ))
+        unstarted = isinstance(record.cursor, dict) and record.cursor.get("unstarted")
+        try:
+            env = current if unstarted else compare_env(loaded.flow, record.env_snapshot, current)[1]
+        except TetherError as exc:
+            return self._fail_claimed(record, exc)
+        return self._execute(loaded, record, env, release=release)
+
+    def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
+        from ..store.base import Commit, RunUpdate
+        error = {"type": type(exc).__name__, "message": exc.message, "step": None}
+        self.store.commit(Commit(record.run_id, record.lease_epoch, events=(EventWrite("run.failed", None,
+                                                                                       {"error": error}),),
+                                 run=RunUpdate(cursor=record.cursor, status="failed", error=error, finished=True)))
+        self.store.release_lease(record.run_id, record.lease_epoch)
+        return self.get_run(record.run_id)
+
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
-                 resume_set: dict[str, Any] | None = None) -> Run:
+                 resume_set: dict[str, Any] | None = None, release: threading.Event | None = None) -> Run:
         from ..env import secret_values
         from ..spec import computed_dependencies
         from .runner import Runner
@@ -142,6 +174,8 @@ class Engine:
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault,
                         listening=lambda: bool(self._listeners))
         runner.resume_set = dict(resume_set or {})
+        if release is not None:
+            runner.release = release
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
                                                                           resume_set)
         final = runner.execute()

@@ -8,10 +8,11 @@ from ..errors import UsageError
 from ..store.base import RunRecord, now
 
 #: status -> statuses it may move to. ``interrupted`` is not stored: it is a running
-#: run whose owner is gone (see :func:`status_of`).
+#: run whose owner is gone (see :func:`status_of`). ``pending`` is a run queued for a
+#: worker (``run --detach``) or handed back by a stopping one.
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"running", "cancelled"}),
-    "running": frozenset({"running", "completed", "failed", "paused", "cancelled"}),
+    "running": frozenset({"running", "completed", "failed", "paused", "cancelled", "pending"}),
     "paused": frozenset({"running", "cancelled"}),
     "failed": frozenset({"running", "cancelled"}),
     "completed": frozenset({"running"}),  # only to re-run part of it: --from / --flow --rerun-changed

@@ -101,7 +101,7 @@ class LoopOutcome:
     total: int
     counts: dict[str, int]
     error: dict[str, Any] | None = None
-    stopped: str | None = None   # "paused" or "cancelled" when a request stopped the loop
+    stopped: str | None = None   # "paused", "cancelled" or "pending" when a request stopped the loop
 
 
 class Loops:
@@ -173,7 +173,7 @@ class Loops:
         errors: list[BaseException] = []
 
         def next_item() -> tuple[int, Any] | None:
-            if state["stop"] or state["failed"] > allowed or self.r.cancel.is_set() or self.r.pause.is_set():
+            if state["stop"] or state["failed"] > allowed or self.r.stopping():
                 return None
             with feed_lock:
                 return next(feed, None)
@@ -219,7 +219,7 @@ class Loops:
                              "message": f"{final.get('failed', 0)} of {total} iterations failed "
                                         f"(max_failures: {step.max_failures})"}
         elif finished < total:
-            outcome.stopped = "cancelled" if self.r.cancel.is_set() else "paused"
+            outcome.stopped = self.r.stop_status()
         return outcome
 
     # ------------------------------------------------------------ repeat
@@ -231,9 +231,9 @@ class Loops:
         if start and self._until(step, scope, start - 1, done[-1].result):
             return LoopOutcome(loop_key, start, self.r.store.iteration_counts(self.r.run_id, loop_key))
         for idx in range(start, step.repeat.max):
-            if self.r.cancel.is_set() or self.r.pause.is_set():
+            if self.r.stopping():
                 return LoopOutcome(loop_key, idx, self.r.store.iteration_counts(self.r.run_id, loop_key),
-                                   stopped="cancelled" if self.r.cancel.is_set() else "paused")
+                                   stopped=self.r.stop_status())
             it = self._iteration(step, loop_key, key, idx, None, step.repeat.max, scope)
             self._submit(it, step)
             if it.status == "failed":

@@ -62,6 +62,7 @@ class Runner:
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
         self.pause = threading.Event()
+        self.release = threading.Event()  # a stopping worker hands the run back (status pending)
         self.loops = Loops(self)
         cursor = run.cursor if isinstance(run.cursor, dict) else {}
         self.hidden = hidden_ranges(cursor)
@@ -318,6 +319,14 @@ class Runner:
             self.base["map"] = view["map"]  # `map` names the most recently finished loop
 
     # ------------------------------------------------------------ one step
+    def stopping(self) -> bool:
+        """True once the run was asked to stop taking work (cancel, pause or release)."""
+        return self.cancel.is_set() or self.pause.is_set() or self.release.is_set()
+
+    def stop_status(self) -> str:
+        """The status a stop ends in: ``cancelled``, ``pending`` (released) or ``paused``."""
+        return "cancelled" if self.cancel.is_set() else "pending" if self.release.is_set() else "paused"
+
     def _on_control(self, control: str) -> None:
         if control == "cancel":
             self.cancel.set()
@@ -332,6 +341,8 @@ class Runner:
             raise _Stop("cancelled", step.id)
         if control == "pause":
             raise _Stop("paused", step.id)
+        if self.release.is_set():
+            raise _Stop("pending", step.id)
         visit = self.visits.get(step.id, 0)
         key = f"{self.run_id}/{step.id}/{visit}"
         started = time.time()
@@ -527,7 +538,7 @@ class Runner:
 
     def _end(self, status: str, *, outputs: Any = None, error: Any = None, nxt: str | None = None,
              pause: dict[str, Any] | None = None) -> None:
-        ended = status in ("completed", "cancelled")  # a failed or paused run may be resumed
+        ended = status in ("completed", "cancelled")  # a failed, paused or released run goes on later
         drops = [VarWrite(n, None, source_step="run", delete=True)
                  for n, m in self.state.meta.items() if m.scope == "temp"] if ended else []
         hits, misses = CACHE.hits - self._cache_start[0], CACHE.misses - self._cache_start[1]
@@ -585,7 +596,7 @@ class _RunFailed(Exception):
 
 
 class _Stop(Exception):
-    """Internal: the run stops before step ``at`` as ``status`` (paused or cancelled)."""
+    """Internal: the run stops before step ``at`` as ``status`` (paused, cancelled or pending)."""
 
     def __init__(self, status: str, at: str | None, pause: dict[str, Any] | None = None) -> None:
         super().__init__(status)

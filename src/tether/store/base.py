@@ -258,6 +258,13 @@ class Store(Protocol):
         otherwise ConflictError naming the holder. A ``takeover`` is applied in the
         same transaction."""
 
+    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+        """Take the oldest run that is ``pending`` (queued by ``run --detach``, or
+        released by a stopping worker) or ``running`` with an expired lease (its owner
+        died): it becomes ``running`` under a fresh lease for ``owner``, with a
+        ``run.claimed`` event. None when there is no such run. Two claimers never get
+        the same run."""
+
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
 

@@ -112,6 +112,22 @@ class MemoryStore:
             self._runs[run_id] = run
             return run
 
+    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+        with self._lock:
+            t = now()
+            ready = [r for r in self._runs.values()
+                     if r.status == "pending" or (r.status == "running" and r.lease_expires < t)]
+            if not ready:
+                return None
+            run = min(ready, key=lambda r: (r.created_at, r.run_id))
+            seq = run.seq + 1
+            run = replace(run, status="running", lease_owner=owner, lease_epoch=run.lease_epoch + 1,
+                          lease_expires=t + ttl, attempt=run.attempt + (1 if run.seq else 0), control=None,
+                          error=None, finished_at=None, seq=seq, started_at=run.started_at or t)
+            self._events[run.run_id].append((seq, 0, "run.claimed", None, {"owner": owner}, t))
+            self._runs[run.run_id] = run
+            return run
+
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._lock:
             run = self._run(run_id)

@@ -10,6 +10,7 @@ of the server (``pg_ctl -m immediate``) and of the machine. The URL may name a s
 """
 from __future__ import annotations
 
+import atexit
 import re
 import time
 from contextlib import contextmanager
@@ -72,12 +73,14 @@ class PostgresStore:
         kwargs: dict[str, Any] = {"autocommit": True}  # transactions are explicit: conn.transaction()
         if schema:
             kwargs["options"] = f"-c search_path={schema}"
+        self._conninfo, self._kwargs = conninfo, kwargs
         try:
             if schema:  # the schema must exist before connections that search it open
                 with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=True,
                                         timeout=30, name="tether")
+            atexit.register(self.close)  # a pool left open makes noise as the interpreter exits
             self._migrate()
         except psycopg.Error as exc:
             raise StoreError(f"cannot open the PostgreSQL store {_safe(url)}: {_cause(exc)}") from None
@@ -177,6 +180,8 @@ class PostgresStore:
                     (run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
                      codec.dumps_text(run.env_snapshot),
                      None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
+            if inserted and run.status == "pending":
+                db.execute("SELECT pg_notify('tether_runs', current_schema())")
             row = self._run_row(db, run.run_id)
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
@@ -243,6 +248,44 @@ class PostgresStore:
                         self._insert_event(db, run_id, seq, idx, e, t)
             out = self._run_row(db, run_id)
         return sqlrows.run_record(out, self._decode)
+
+    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+        t = now()
+        with self._tx() as db:
+            row = db.execute("SELECT run_id, seq FROM runs WHERE status = 'pending' OR (status = 'running' AND "
+                             "lease_expires < %s) ORDER BY created_at, run_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                             (t,)).fetchone()
+            if row is None:
+                return None
+            run_id, old_seq = row
+            seq = db.execute(
+                "UPDATE runs SET status = 'running', lease_owner = %s, lease_epoch = lease_epoch + 1, "
+                "lease_expires = %s, attempt = attempt + %s, control = NULL, error = NULL, finished_at = NULL, "
+                "started_at = coalesce(started_at, %s), "
+                "seq = seq + 1 WHERE run_id = %s RETURNING seq",
+                (owner, t + ttl, int(old_seq > 0), t, run_id)).fetchone()[0]
+            self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
+            out = self._run_row(db, run_id)
+        return sqlrows.run_record(out, self._decode)
+
+    def connect(self) -> Any:
+        """A new connection of its own (not pooled), for LISTEN and session advisory locks."""
+        return self._psycopg.connect(self._conninfo, connect_timeout=10, **self._kwargs)
+
+    def notify(self) -> None:
+        """Wake idle workers (LISTEN tether_runs): a run became claimable."""
+        with self._tx() as db:
+            db.execute("SELECT pg_notify('tether_runs', current_schema())")
+
+    def requeue_expired(self) -> list[str]:
+        """Sweep: runs whose owner's lease expired become ``pending`` again; their ids."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "UPDATE runs SET status = 'pending', lease_owner = NULL WHERE status = 'running' AND "
+                "lease_expires < %s RETURNING run_id", (now(),)).fetchall()]
+            if ids:
+                db.execute("SELECT pg_notify('tether_runs', current_schema())")
+        return ids
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._tx() as db:

@@ -279,6 +279,23 @@ class SQLiteStore(SQLiteLoops):
             out = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_from_row(out)
 
+    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+        t = now()
+        with self._tx() as db:  # BEGIN IMMEDIATE: one claimer at a time
+            row = db.execute("SELECT run_id, seq FROM runs WHERE status = 'pending' OR (status = 'running' AND "
+                             "lease_expires < ?) ORDER BY created_at, run_id LIMIT 1", (t,)).fetchone()
+            if row is None:
+                return None
+            run_id, old_seq = row
+            seq = db.execute(
+                "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
+                "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
+                "started_at = coalesce(started_at, ?), "
+                "seq = seq + 1 WHERE run_id = ? RETURNING seq", (owner, t + ttl, int(old_seq > 0), t, run_id)).fetchone()[0]
+            self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
+            out = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
+        return self._run_from_row(out)
+
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._tx() as db:
             cur = db.execute("UPDATE runs SET lease_expires = ? WHERE run_id = ? AND lease_epoch = ?",

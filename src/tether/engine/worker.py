@@ -1,0 +1,115 @@
+"""``tether worker``: processes that claim queued and abandoned runs and execute them.
+
+Guarantees: each claimed run is executed by exactly one worker at a time (claims are
+fenced by the run's lease); a worker that dies leaves runs whose lease expires and
+which any worker then takes over; a stopping worker (SIGTERM) finishes the step each
+run is in, hands the run back as ``pending`` and exits. On PostgreSQL idle workers wake
+on ``NOTIFY tether_runs`` instead of polling, and one worker at a time (elected by an
+advisory lock) sweeps runs with expired leases back to ``pending``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ..errors import TetherError
+from .lease import owner_id
+
+log = logging.getLogger(__name__)
+IDLE_POLL = 1.0  # seconds between claims when idle and nothing wakes us
+
+
+class Worker:
+    """Claims and executes runs on ``concurrency`` threads until :meth:`stop`."""
+
+    def __init__(self, engine: Any, concurrency: int = 1, *, once: bool = False) -> None:
+        self.engine = engine
+        self.concurrency = max(1, int(concurrency))
+        self.once = once  # exit when nothing is left to claim (tests, batch jobs)
+        self.owner = owner_id()
+        self.done = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._active: set[threading.Event] = set()
+
+    def stop(self) -> None:
+        """Stop claiming; every run in progress stops after its current step and goes
+        back to ``pending`` for another worker."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            for release in self._active:
+                release.set()
+
+    def serve(self) -> int:
+        """Work until stopped (or, with ``once``, until nothing is claimable); the number
+        of runs this worker executed."""
+        helpers = []
+        if hasattr(self.engine.store, "notify"):
+            helpers = [threading.Thread(target=self._listen, name="tether-listen", daemon=True),
+                       threading.Thread(target=self._sweep, name="tether-sweep", daemon=True)]
+        for t in helpers:
+            t.start()
+        threads = [threading.Thread(target=self._loop, name=f"tether-worker-{i}") for i in range(self.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self._stop.set()
+        return self.done
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            release = threading.Event()
+            with self._lock:
+                self._active.add(release)
+            try:
+                run = self.engine.work_once(self.owner, release)
+            except TetherError as exc:  # e.g. the store went away, or another owner fenced us
+                log.warning("worker: %s", exc.message)
+                run = None
+                self._wake.wait(IDLE_POLL)
+            finally:
+                with self._lock:
+                    self._active.discard(release)
+            if run is not None:
+                with self._lock:
+                    self.done += 1
+                log.info("worker: run %s ended %s", run.id, run.status)
+                continue
+            if self.once:
+                return
+            self._wake.wait(IDLE_POLL)
+            self._wake.clear()
+
+    def _listen(self) -> None:
+        """PostgreSQL: wake idle threads when a run becomes claimable."""
+        while not self._stop.is_set():
+            try:
+                with self.engine.store.connect() as conn:
+                    conn.execute("LISTEN tether_runs")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception as exc:  # the server restarted: listen again after a pause
+                log.info("worker: listening again after %s", exc)
+                self._stop.wait(IDLE_POLL)
+
+    def _sweep(self) -> None:
+        """PostgreSQL: the worker holding the sweeper lock requeues expired runs."""
+        period = max(1.0, self.engine.lease_seconds / 2)
+        while not self._stop.is_set():
+            try:
+                with self.engine.store.connect() as conn:
+                    while not self._stop.is_set():
+                        held = conn.execute("SELECT pg_try_advisory_lock(hashtext(current_schema() || "
+                                            "'/tether-sweeper'))").fetchone()[0]
+                        if held:
+                            for run_id in self.engine.store.requeue_expired():
+                                log.info("worker: requeued run %s (its owner's lease expired)", run_id)
+                        self._stop.wait(period)
+            except Exception as exc:
+                log.info("worker: sweeping again after %s", exc)
+                self._stop.wait(IDLE_POLL)
