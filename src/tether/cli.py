@@ -606,6 +606,9 @@ def worker(
     engine.close()
 
 
+from . import cli_shared  # noqa: E402,F401  (registers `tether shared` on the app)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -14,7 +14,8 @@ from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, TetherEr
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
-from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, StepRecord, Store, Takeover, VarRecord,
+from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, SharedRecord, StepRecord, Store,
+                          Takeover, VarRecord,
                           VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
 from .lease import owner_id
 from .lifecycle import check_transition, owner_alive, status_of
@@ -543,6 +544,25 @@ class Engine:
             from dataclasses import replace
             rows = [replace(h, value=None if h.deleted else "***") for h in rows]
         return rows
+
+    # ------------------------------------------------------------ shared variables (§4.5)
+    def shared(self) -> dict[str, Any]:
+        """Every shared variable's value, by name."""
+        return {r.name: r.value for r in self.store.shared_list()}
+
+    def shared_get(self, name: str) -> "SharedRecord":
+        """One shared variable with its version; NotFound if there is none."""
+        return self.store.shared_get(check_var_name(name))
+
+    def shared_set(self, name: str, value: Any, expected_version: int | None = None, *,
+                   immutable: bool = False) -> "SharedRecord":
+        """Write a shared variable; ConflictError if it is immutable or not at ``expected_version``."""
+        return self.store.shared_set(check_var_name(name), value, expected_version=expected_version,
+                                     immutable=immutable)
+
+    def shared_delete(self, name: str, expected_version: int | None = None) -> bool:
+        """Delete a shared variable (False if there was none); ConflictError if immutable."""
+        return self.store.shared_delete(check_var_name(name), expected_version=expected_version)
 
     def close(self) -> None:
         self.store.close()

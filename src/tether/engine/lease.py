@@ -69,3 +69,44 @@ class Heartbeat:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+
+class LockStopped(Exception):
+    """Waiting for a named lock ended because the run was asked to stop."""
+
+
+class NamedLock:
+    """A step's ``lock:``: held from before the step until after its commit, exclusive
+    across runs, processes and machines sharing the store; renewed every third of its
+    time-to-live, so a holder that dies frees it within ``ttl`` seconds. Waiting polls
+    with a growing pause (up to 0.2 s) and gives up when ``stopping()`` becomes true."""
+
+    def __init__(self, store: Store, name: str, owner: str, ttl: float, stopping: Callable[[], bool]) -> None:
+        self.store, self.name, self.owner, self.ttl, self.stopping = store, name, owner, ttl, stopping
+        self._done = threading.Event()
+
+    def __enter__(self) -> "NamedLock":
+        pause = 0.005
+        while not self.store.lock_acquire(self.name, self.owner, self.ttl):
+            if self.stopping():
+                raise LockStopped(self.name)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.2)
+        threading.Thread(target=self._renew, daemon=True, name=f"tether-lock-{self.name}").start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.ttl / 3):
+            try:
+                if not self.store.lock_renew(self.name, self.owner, self.ttl):
+                    log.warning("lock %s: lost (held longer than its lease without renewal)", self.name)
+                    return
+            except StoreError as exc:
+                log.warning("lock %s: renewal failed: %s", self.name, exc)
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        try:
+            self.store.lock_release(self.name, self.owner)
+        except StoreError as err:  # it expires on its own
+            log.warning("lock %s: release failed: %s", self.name, err)

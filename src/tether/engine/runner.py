@@ -17,7 +17,7 @@ import types
 from typing import Any, Callable, Iterable
 
 from ..env import mask
-from ..errors import LeaseLost, TemplateError
+from ..errors import ConflictError, LeaseLost, NotFound, TemplateError
 from ..spec import LoadedFlow
 from ..spec.models import Step
 from ..store import codec
@@ -30,7 +30,7 @@ from ..tools.base import ChildPaused
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
 from .attempts import NO_RETRY, StepFailed, run_attempts
-from .lease import Heartbeat
+from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops, MapView, loop_results
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,19 @@ class Runner:
         self.base: dict[str, Any] = {
             "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
             "env": AttrView.of(env, "env"), "steps": steps_view, "run": run_info,
-            "shared": AttrView.of({}, "shared"), "__tether_names__": self._bare_names,
+            "shared": AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared"),
+            "__tether_names__": self._bare_names,
         }
         self.base[BARE_KEY] = self._bare_lookup(None)
         self._cache_start = (CACHE.hits, CACHE.misses)
 
     # ------------------------------------------------------------ scope
+    def _shared_value(self, name: str) -> Any:
+        try:
+            return self.store.shared_get(name).value
+        except NotFound:
+            raise KeyError(name) from None
+
     def _step_view(self, step_id: str) -> AttrView:
         view = self.step_views.get(step_id)
         if view is None:
@@ -334,6 +341,19 @@ class Runner:
             self.pause.set()  # loops stop taking iterations; the run pauses at the loop step
 
     def _run_step(self, step: Step) -> str | None:
+        if step.lock is None:
+            return self._run_step_body(step)
+        try:
+            name = str(render(step.lock, dict(self.base), f"step {step.id!r}, field 'lock'"))
+        except TemplateError as exc:
+            raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id}, at=step.id) from None
+        try:
+            with NamedLock(self.store, name, f"{owner_id()}/{self.run_id}/{step.id}", self.ttl, self.stopping):
+                return self._run_step_body(step)
+        except LockStopped:
+            raise _Stop(self.stop_status(), step.id) from None
+
+    def _run_step_body(self, step: Step) -> str | None:
         seq, control = self.store.poll(self.run_id)
         if seq != self.seq:
             self._reload_foreign()  # a variable was written from outside since our last commit
@@ -388,6 +408,8 @@ class Runner:
                 after = self._render_block(step.vars.after, scope, sid, "vars")
                 writes += self._writes(after, "step_result", sid)
             nxt = self._next(step, scope)
+            if step.share:
+                self._share(step, scope)
         except StepFailed as failed:
             if self.cancel.is_set():
                 self._record(step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
@@ -401,6 +423,17 @@ class Runner:
         self.last_error = None
         return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
                             writes=writes, inputs=inputs, result=result, meta=meta)
+
+    def _share(self, step: Step, scope: dict[str, Any]) -> None:
+        """Write the step's ``share`` block to the shared variables, before the step commits
+        (a crash in between writes them again on resume: at least once)."""
+        values = {name: render_deep(tmpl, scope, f"step {step.id!r}, field 'share.{name}'")
+                  for name, tmpl in step.share.items()}
+        for name, value in values.items():
+            try:
+                self.store.shared_set(name, value)
+            except ConflictError as exc:
+                raise StepFailed({"type": "ConflictError", "message": exc.message}, None, 1) from None
 
     def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float,
                   writes: list[VarWrite]) -> str | None:

@@ -154,6 +154,7 @@ class Step(_Frozen):
     repeat: RepeatSpec | None = None
     do: Annotated[list["Step"], BeforeValidator(_body)] | None = None
     lock: Template | None = None
+    share: dict[Identifier, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _loop_shape(self) -> "Step":

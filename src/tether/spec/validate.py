@@ -113,7 +113,7 @@ def _templates(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
             yield from _templates(v, path + (i,))
 
 
-_STEP_TEMPLATE_KEYS = ("if", "let", "with", "vars", "next", "foreach", "filter", "repeat", "lock")
+_STEP_TEMPLATE_KEYS = ("if", "let", "with", "vars", "next", "foreach", "filter", "repeat", "lock", "share")
 
 
 def _step_templates(step: Any, path: Path_) -> Iterator[tuple[Path_, str]]:

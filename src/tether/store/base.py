@@ -227,6 +227,16 @@ class CommitResult(NamedTuple):
     foreign: bool = False
 
 
+class SharedRecord(NamedTuple):
+    """A shared variable: outlives runs; ``version`` for compare-and-set."""
+
+    name: str
+    value: Any
+    version: int
+    immutable: bool
+    updated_at: float
+
+
 class Store(Protocol):
     """A state backend. Every method is safe to call from several threads."""
 
@@ -267,6 +277,31 @@ class Store(Protocol):
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
+
+    # shared variables (§4.5): values that outlive one run
+    def shared_get(self, name: str) -> SharedRecord:
+        """The shared variable; NotFound if it does not exist."""
+
+    def shared_list(self) -> list[SharedRecord]:
+        """Every shared variable, by name."""
+
+    def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
+                   immutable: bool = False) -> SharedRecord:
+        """Write a shared variable (version + 1). ConflictError if it is immutable or
+        ``expected_version`` (0: must not exist) is not its version."""
+
+    def shared_delete(self, name: str, *, expected_version: int | None = None) -> bool:
+        """Delete it (False if absent); ConflictError if immutable or the version differs."""
+
+    # named locks with a lease
+    def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:
+        """Take the lock for ``ttl`` seconds if it is free, expired or ``owner``'s."""
+
+    def lock_renew(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend ``owner``'s hold; False if it lost the lock."""
+
+    def lock_release(self, name: str, owner: str) -> None:
+        """Let go of the lock if ``owner`` holds it."""
 
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""

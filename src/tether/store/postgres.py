@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows, typed
+from .shared_sql import SharedSQL
 from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
 
@@ -60,8 +61,11 @@ def _blob(data: Any) -> bytes | None:
     return None if data is None else bytes(data)
 
 
-class PostgresStore:
+class PostgresStore(SharedSQL):
     """A Store on a PostgreSQL database (or one schema of it)."""
+
+    _placeholder = "%s"
+    _for_update = " FOR UPDATE"
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         import psycopg

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows, typed
+from .shared_sql import SharedSQL
 from .sqlite_loops import SQLiteLoops
 from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, RunRecord,
                    StepRecord, Takeover, VarRecord, VarWrite, now)
@@ -69,7 +70,7 @@ def _cause(exc: sqlite3.Error) -> str:
         text += "; the disk may be full or failing: free space or repair it, then `tether resume` the run"
     return text
 
-class SQLiteStore(SQLiteLoops):
+class SQLiteStore(SQLiteLoops, SharedSQL):
     """A Store on one SQLite file (or ``:memory:``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, url: str | None = None) -> None:

@@ -1,0 +1,74 @@
+"""``tether shared``: variables that outlive runs (§4.5). Registered on the main app."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from .cli import _console, _engine, _guard, _iso, _print_json, _short, app, parse_value
+
+SHARED_HELP = """Shared variables: values that outlive one run, read in templates as shared.NAME.
+
+\b
+  tether shared                       list them
+  tether shared get NAME
+  tether shared set NAME VALUE [--immutable] [--expect-version N]
+  tether shared rm NAME [--expect-version N]
+
+VALUE is parsed as JSON when it parses, else taken as text. An immutable variable can
+never change or be removed; --expect-version refuses a write (exit 4) unless the
+variable is at that version (0: must not exist)."""
+
+
+def _doc(rec) -> dict:
+    return {"name": rec.name, "value": rec.value, "version": rec.version, "immutable": rec.immutable,
+            "updated_at": _iso(rec.updated_at)}
+
+
+@app.command("shared", help=SHARED_HELP)
+@_guard
+def shared(
+    args: Optional[List[str]] = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
+    immutable: bool = typer.Option(False, "--immutable", help="With set: the value can never change again."),
+    expect_version: Optional[int] = typer.Option(None, "--expect-version", min=0,
+                                                 help="Refuse the write unless at this version (0: absent)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    from .errors import UsageError
+    engine = _engine()
+    args = args or []
+    con = _console()
+    if not args:
+        docs = [_doc(r) for r in engine.store.shared_list()]
+        if as_json:
+            _print_json(docs)
+            return
+        from rich.table import Table
+        table = Table("name", "value", "version", "immutable")
+        for d in docs:
+            table.add_row(d["name"], _short(d["value"], 100), str(d["version"]), "yes" if d["immutable"] else "")
+        con.print(table)
+        return
+    verb, rest = args[0], args[1:]
+    if (verb, len(rest)) not in (("get", 1), ("set", 2), ("rm", 1)):
+        raise UsageError("usage: tether shared [get NAME | set NAME VALUE | rm NAME]")
+    if verb == "get":
+        doc = _doc(engine.shared_get(rest[0]))
+        if as_json:
+            _print_json(doc)
+        else:
+            con.print(_short(doc["value"], 10_000), markup=False)
+            con.print(f"version {doc['version']}{', immutable' if doc['immutable'] else ''}, "
+                      f"updated at {doc['updated_at']}", style="dim", markup=False)
+    elif verb == "set":
+        doc = _doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version, immutable=immutable))
+        if as_json:
+            _print_json(doc)
+        else:
+            con.print(f"{doc['name']} = {_short(doc['value'], 200)} (version {doc['version']})", markup=False)
+    else:
+        deleted = engine.shared_delete(rest[0], expect_version)
+        if as_json:
+            _print_json({"name": rest[0], "deleted": deleted})
+        else:
+            con.print(f"removed {rest[0]}" if deleted else f"no shared variable {rest[0]}", markup=False)
