@@ -19,8 +19,10 @@ start_postgres() {
     local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     _as_pg "'$PG_BIN/initdb' -D '$PG_DIR/data' -A trust -U postgres --no-sync" >/dev/null
-    _as_pg "'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -l '$PG_DIR/log' -w -t 60 \
-        -o \"-h 127.0.0.1 -p $port -k '$PG_DIR' -c max_connections=300\" start" >/dev/null
+    # in the configuration file, so that a test can stop and start the server again
+    _as_pg "printf '%s\n' \"listen_addresses = '127.0.0.1'\" 'port = $port' \
+        \"unix_socket_directories = '$PG_DIR'\" 'max_connections = 300' >> '$PG_DIR/data/postgresql.conf'"
+    _as_pg "'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -l '$PG_DIR/log' -w -t 60 start" >/dev/null
     export TETHER_TEST_PG="postgresql://postgres@127.0.0.1:$port/postgres"
     export TETHER_TEST_PG_DATA="$PG_DIR/data" TETHER_TEST_PG_BIN="$PG_BIN"
     echo "PostgreSQL for the tests: $TETHER_TEST_PG" >&2

@@ -13,6 +13,8 @@ EXAMPLES = ROOT / "examples"
 # A PostgreSQL server for the tests (scripts/test.sh starts one). Read at import: the
 # autouse fixture below clears TETHER_* for each test.
 PG_URL = os.environ.get("TETHER_TEST_PG")
+PG_DATA = os.environ.get("TETHER_TEST_PG_DATA")  # set by scripts/postgres.sh: lets a test restart the server
+PG_BIN = os.environ.get("TETHER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(autouse=True)
