@@ -18,7 +18,7 @@ inputs: {n: {type: integer, required: true}}
 vars: {acc: 0}
 steps:
   - {id: a, vars: {acc: "{{ vars.acc + inputs.n }}"}}
-  - {id: b, tool: shell, with: {run: "sleep 0.05"}, vars: {acc: "{{ vars.acc * 2 }}"}}
+  - {id: b, tool: shell, with: {run: "sleep 0.3"}, vars: {acc: "{{ vars.acc * 2 }}"}}
   - {id: c, vars: {acc: "{{ vars.acc + 1 }}"}}
 outputs: {acc: "{{ vars.acc }}"}
 """
@@ -32,14 +32,26 @@ def _pg_ctl(*args: str) -> None:
         subprocess.run(["sh", "-c", cmd], check=True, capture_output=True, timeout=120)
 
 
+def _completed(db: str) -> int:
+    """How many runs completed, asked through a fresh store (the server may be down a moment)."""
+    from tether import Engine, StoreError
+    for _ in range(100):
+        try:
+            engine = Engine(db)
+            try:
+                return sum(r.status == "completed" for r in engine.runs(limit=500))
+            finally:
+                engine.close()
+        except StoreError:
+            time.sleep(0.5)
+    raise AssertionError("the store never answered")
+
+
 def _runs(db: str) -> list[dict]:
-    for _ in range(50):  # the server may be down for a moment
-        out = subprocess.run([sys.executable, "-m", "tether", "--db", db, "runs", "--json", "--limit", "500"],
-                             capture_output=True, text=True, timeout=60)
-        if out.returncode == 0:
-            return json.loads(out.stdout)
-        time.sleep(0.5)
-    raise AssertionError(out.stderr)
+    out = subprocess.run([sys.executable, "-m", "tether", "--db", db, "runs", "--json", "--limit", "500"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def test_two_workers_finish_100_runs_across_an_immediate_server_restart(tmp_path):
@@ -59,17 +71,14 @@ def test_two_workers_finish_100_runs_across_an_immediate_server_restart(tmp_path
                    for _ in range(2)]
         try:
             end = time.monotonic() + 60
-            while sum(r["status"] == "completed" for r in _runs(db)) < 25 and time.monotonic() < end:
-                time.sleep(0.1)
-            before = sum(r["status"] == "completed" for r in _runs(db))
+            while _completed(db) < 25 and time.monotonic() < end:
+                time.sleep(0.05)
+            before = _completed(db)
             _pg_ctl("-m", "immediate", "stop")
             time.sleep(2)
             _pg_ctl("-l", f"'{PG_DATA}/../log'", "-w", "-t", "60", "start")
             end = time.monotonic() + 240
-            while time.monotonic() < end:
-                runs = _runs(db)
-                if sum(r["status"] == "completed" for r in runs) == 100:
-                    break
+            while time.monotonic() < end and _completed(db) < 100:
                 time.sleep(0.5)
         finally:
             for w in workers:
