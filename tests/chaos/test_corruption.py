@@ -31,6 +31,7 @@ steps:
     tool: python
     with: {code: "def main(ctx):\\n    return {'r': 1}"}
     vars: {r: "{{ result.r }}"}
+    share: {seen: "{{ result.r }}"}
   - id: l
     foreach: [1, 2, 3]
     do: {id: b, vars: {a: "{{ vars.a + item }}"}}
@@ -38,7 +39,8 @@ outputs: {a: "{{ vars.a }}", big: "{{ vars.big | length }}"}
 """
 READS = [["show", "{run}", "--json"], ["vars", "{run}", "--json"], ["vars", "history", "{run}", "a", "--json"],
          ["vars", "get", "{run}", "big", "--json"], ["trace", "{run}", "--json"], ["checkpoints", "{run}", "--json"],
-         ["verify", "{run}", "--json"], ["diff", "{run}", "1", "3", "--json"], ["runs", "--json"], ["show", "{run}"]]
+         ["verify", "{run}", "--json"], ["diff", "{run}", "1", "3", "--json"], ["runs", "--json"], ["show", "{run}"],
+         ["shared", "--json"], ["shared", "get", "seen"]]
 REVIVE = {"py/object": "os.system", "py/reduce": [{"py/function": "os.system"}, ["touch /tmp/tether-pwned"]],
           "__class__": "subprocess.Popen", "__reduce__": ["os.system", ["id"]], "$type": "System.Diagnostics.Process",
           "!!python/object/apply:os.system": ["id"], "_pickle": "gASVIAAAAAAAAACMAm9zlIwGc3lzdGVtlJOUjAJpZJSFlFKULg=="}
@@ -65,6 +67,8 @@ HOSTILE = (
     + [("iterations", c, v) for c in ("error", "status") for v in TEXTS]
     + [("loop_items", "item", v) for v in BLOBS]
     + [("blobs", "data", v) for v in BLOBS]
+    + [("shared_vars", "value", v) for v in BLOBS]
+    + [("shared_vars", c, v) for c in ("version", "immutable", "deleted") for v in ("bogus", None, -1)]
 )
 
 _events: list[tuple[str, tuple]] = []
@@ -138,7 +142,9 @@ def _assert_clean(cmd: list[str], code: int, out: str, err: str, run_id: str | N
     if code == 0 or cmd[0] == "verify" and code == 1 and err == "" and json.loads(out)["differences"]:
         return "answered"  # verify exits 1 when a step re-renders differently: a changed row does that
     assert err.startswith("error:"), (cmd, err)
-    if run_id and cmd[0] != "runs":
+    if run_id and cmd[0] == "shared":
+        assert "shared variable" in err, (cmd, err)
+    elif run_id and cmd[0] != "runs":
         assert run_id in err, (cmd, err)
     return "refused"
 
@@ -150,7 +156,7 @@ def test_hostile_rows_give_typed_errors_and_leave_other_runs_readable(pristine, 
     db = tmp_path / "h.db"
     shutil.copy(source, db)
     con = sqlite3.connect(db)
-    where = "hash IN (SELECT hash FROM blobs)" if table == "blobs" else "run_id = 'victim'"
+    where = {"blobs": "hash IN (SELECT hash FROM blobs)", "shared_vars": "name = 'seen'"}.get(table, "run_id = 'victim'")
     try:
         changed = con.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (value,)).rowcount
     except sqlite3.IntegrityError:  # NOT NULL or a key: such a row cannot exist
@@ -165,7 +171,7 @@ def test_hostile_rows_give_typed_errors_and_leave_other_runs_readable(pristine, 
         for cmd in READS:
             code, out, err = _invoke(db, cmd, "victim")
             _assert_clean(cmd, code, out, err, "victim")
-        if table != "blobs":  # blobs are shared by content: the bystander's big value is the same blob
+        if table not in ("blobs", "shared_vars"):  # shared by all runs: the bystander reads the same rows
             for cmd in READS[:2]:
                 assert _invoke(db, cmd, "bystander") == expected[tuple(cmd)], cmd
     finally:
@@ -180,7 +186,8 @@ def test_the_hostile_row_list_covers_every_table_with_data(pristine):
     con = sqlite3.connect(db)
     tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert tables - {t for t, _, _ in HOSTILE} == {"var_reads"}  # counters only: no value is decoded
+    # var_reads holds counters and locks owner names and times only: no value is decoded from them
+    assert tables - {t for t, _, _ in HOSTILE} == {"var_reads", "locks"}
     assert len(HOSTILE) >= 100
 
 

@@ -25,7 +25,7 @@ class SharedSQL:
 
     def _shared_row(self, r: tuple) -> SharedRecord:
         what = f"shared variable {r[0]}"
-        value = codec.decode(bytes(r[1]), None, what=what) if r[1] is not None else None
+        value = codec.decode(r[1], None, what=what) if r[1] is not None else None
         return SharedRecord(r[0], value, typed.integer(r[2], what, "version"), bool(r[3]), r[4])
 
     def shared_get(self, name: str) -> SharedRecord:
