@@ -49,6 +49,17 @@ _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, att
                      "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
                      "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at")
 _INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+# A history row whose version follows the latest one; a deletion only of a variable that
+# exists; created_at only for a (re)created variable. One statement, no read-back.
+_APPEND_HISTORY = (
+    "WITH prev AS (SELECT version, deleted FROM var_history WHERE run_id = %(run)s AND name = %(name)s "
+    "ORDER BY version DESC LIMIT 1) "
+    "INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, scope, secret, "
+    "created_at) SELECT %(run)s, %(name)s, coalesce((SELECT version FROM prev), 0) + 1, %(seq)s::bigint, "
+    "%(value)s::bytea, %(src)s::text, %(t)s::float8, %(del)s::int, %(type)s::text, %(scope)s::text, "
+    "%(secret)s::int, CASE WHEN %(del)s::int = 1 OR coalesce((SELECT deleted FROM prev), 1) = 0 THEN NULL "
+    "ELSE %(t)s::float8 END "
+    "WHERE %(del)s::int = 0 OR coalesce((SELECT deleted FROM prev), 1) = 0 RETURNING version")
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 
 
@@ -315,44 +326,81 @@ class PostgresStore(SharedSQL):
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
+        """Two round trips: BEGIN and the fenced UPDATE of the run's row (its result
+        decides everything else), then every insert and COMMIT, pipelined."""
         t = now()
-        with self._tx() as db:
-            r = c.run
-            if r is None:
-                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s "
-                                 "RETURNING seq", (c.run_id, c.epoch)).fetchone()
-            else:
-                row = db.execute(
-                    "UPDATE runs SET seq = seq + 1, cursor = %s, status = coalesce(%s, status), "
-                    "outputs = coalesce(%s, outputs), error = %s, "
-                    "finished_at = CASE WHEN %s THEN %s ELSE finished_at END "
-                    "WHERE run_id = %s AND lease_epoch = %s RETURNING seq",
-                    (codec.dumps_text(r.cursor), r.status, self._put_blob(db, r.outputs),
-                     None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
-                     c.run_id, c.epoch)).fetchone()
-            if row is None:
-                raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
-                                f"(epoch {c.epoch}); its write was refused")
-            seq = row[0]
-            versions = self._write_vars(db, c.run_id, c.vars, seq, t)
-            with db.cursor() as cur:
-                if c.steps:
-                    cur.executemany(_INSERT_STEP, [(
-                        c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(db, s.inputs),
-                        self._put_blob(db, s.result), None if s.error is None else codec.dumps_text(s.error),
-                        None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
-                        s.finished_at, sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)) for s in c.steps])
-                for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
-                    self._insert_event(db, c.run_id, seq, idx, e, t)
-                if c.iterations:
-                    cur.executemany(_UPSERT_ITERATION, [(
-                        c.run_id, it.loop_key, it.idx, it.status, it.attempts, self._put_blob(db, it.result),
-                        None if it.error is None else codec.dumps_text(it.error), seq, it.started_at,
-                        it.finished_at) for it in c.iterations])
-                if c.accesses:
-                    cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count) for name, count, at in c.accesses])
+        conn = self._connection()
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")  # explicit, so that BEGIN and the UPDATE travel together
+                r = c.run
+                if r is None:
+                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s "
+                                       "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+                else:
+                    row = conn.execute(
+                        "UPDATE runs SET seq = seq + 1, cursor = %s, status = coalesce(%s, status), "
+                        "outputs = coalesce(%s, outputs), error = %s, "
+                        "finished_at = CASE WHEN %s THEN %s ELSE finished_at END "
+                        "WHERE run_id = %s AND lease_epoch = %s RETURNING seq",
+                        (codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
+                         None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
+                         c.run_id, c.epoch)).fetchone()
+                if row is None:
+                    conn.execute("ROLLBACK")
+                    raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
+                                    f"(epoch {c.epoch}); its write was refused")
+                seq = row[0]
+                written = self._append_vars(conn, c.run_id, c.vars, seq, t)
+                with conn.cursor() as cur:
+                    if c.steps:
+                        cur.executemany(_INSERT_STEP, [(
+                            c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(conn, s.inputs),
+                            self._put_blob(conn, s.result), None if s.error is None else codec.dumps_text(s.error),
+                            None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
+                            s.finished_at, sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key))
+                            for s in c.steps])
+                    for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
+                        self._insert_event(conn, c.run_id, seq, idx, e, t)
+                    if c.iterations:
+                        cur.executemany(_UPSERT_ITERATION, [(
+                            c.run_id, it.loop_key, it.idx, it.status, it.attempts, self._put_blob(conn, it.result),
+                            None if it.error is None else codec.dumps_text(it.error), seq, it.started_at,
+                            it.finished_at) for it in c.iterations])
+                    if c.accesses:
+                        cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count) for name, count, at in c.accesses])
+                conn.execute("COMMIT")
+            versions: dict[str, int] = {}
+            for name, cur, delete in written:
+                got = cur.fetchone()
+                if got is not None:
+                    versions[name] = 0 if delete else got[0]
+        except self._psycopg.Error as exc:
+            _rollback(conn)
+            raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
+
+    def _append_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int,
+                     t: float) -> list[tuple[str, Any, bool]]:
+        """Queue one history row per write (version and creation time computed by the
+        server from the latest row, so nothing is read back before the commit); the
+        cursors give each write's version once the pipeline has run."""
+        out = []
+        for w in writes:
+            cur = db.cursor()
+            cur.execute(_APPEND_HISTORY, {
+                "run": run_id, "name": w.name, "seq": seq, "t": t, "src": w.source_step,
+                "value": None if w.delete else self._put_blob(db, w.value), "del": int(w.delete),
+                "type": None if w.type == "step_result" else w.type, "scope": None if w.scope == "run" else w.scope,
+                "secret": int(w.secret)})
+            out.append((w.name, cur, w.delete))
+        return out
 
     def _write_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int, t: float) -> dict[str, int]:
         """Append one history row per write; a variable's current value is its latest row."""
@@ -585,6 +633,15 @@ def _conninfo(url: str) -> tuple[str, str | None]:
         raise UsageError(f"invalid schema name {schema!r} in the store URL: use lower-case letters, digits and _")
     scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
+
+
+def _rollback(conn: Any) -> None:
+    """End a failed transaction so the connection can go back to the pool."""
+    try:
+        if not conn.closed and conn.info.transaction_status != 0:  # 0: idle
+            conn.execute("ROLLBACK")
+    except Exception:  # a broken connection: the pool discards it
+        pass
 
 
 def _safe(url: str) -> str:
