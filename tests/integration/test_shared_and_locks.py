@@ -5,11 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import drop_schema, postgres_url
 
 SHARE = """
 name: sharer
@@ -60,31 +55,23 @@ steps:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared_db(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'lock.db'}"
-    else:
-        url = postgres_url()
-        yield url
-        drop_schema(url)
 
 
-def test_a_lock_shared_by_20_concurrent_runs_is_never_held_twice(tmp_path, shared_db):
+def test_a_lock_shared_by_20_concurrent_runs_is_never_held_twice(tmp_path, sql_url):
     flow = tmp_path / "locked.yaml"
     flow.write_text(LOCKED)
     ledger = tmp_path / "ledger"
     env = {**os.environ, "TETHER_LEASE_SECONDS": "30"}
     for _ in range(20):
-        subprocess.run([sys.executable, "-m", "tether", "--db", shared_db, "run", str(flow), "--detach",
+        subprocess.run([sys.executable, "-m", "tether", "--db", sql_url, "run", str(flow), "--detach",
                         "-i", f"ledger={ledger}"], check=True, capture_output=True, timeout=60, env=env)
-    workers = [subprocess.Popen([sys.executable, "-m", "tether", "--db", shared_db, "worker", "--once",
+    workers = [subprocess.Popen([sys.executable, "-m", "tether", "--db", sql_url, "worker", "--once",
                                  "--concurrency", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env) for _ in range(4)]
     for w in workers:
         _, err = w.communicate(timeout=180)
         assert w.returncode == 0 and "Traceback" not in err, err
-    listed = json.loads(subprocess.run([sys.executable, "-m", "tether", "--db", shared_db, "runs", "--json",
+    listed = json.loads(subprocess.run([sys.executable, "-m", "tether", "--db", sql_url, "runs", "--json",
                                         "--limit", "100"], capture_output=True, text=True, timeout=60).stdout)
     assert [r["status"] for r in listed] == ["completed"] * 20
     spans = sorted(tuple(map(float, line.split())) for line in ledger.read_text().splitlines())

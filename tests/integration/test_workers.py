@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import drop_schema, postgres_url
 
 FLOW = """
 name: work
@@ -31,14 +30,9 @@ outputs: {n: "{{ vars.n }}"}
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'w.db'}"
-    else:
-        url = postgres_url()
-        yield url
-        drop_schema(url)
+@pytest.fixture
+def db(sql_url: str) -> str:
+    return sql_url
 
 
 def tether(db: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen[str]:

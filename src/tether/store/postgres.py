@@ -18,37 +18,18 @@ from importlib import resources
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
-from . import codec, sqlrows, typed
-from .shared_sql import SharedSQL
-from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
-                   StepRecord, Takeover, VarRecord, VarWrite, now)
+from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
+from . import codec, sqlrows
+from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
+from .base import Commit, CommitResult, EventRecord, EventWrite, RunRecord, VarWrite, now
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
-_LATEST = "SELECT version, deleted FROM var_history WHERE run_id = %s AND name = %s ORDER BY version DESC LIMIT 1"
-_INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
-                   "scope, secret, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-_CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
-            "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y WHERE y.run_id = h.run_id "
-            "AND y.name = h.name AND y.version < h.version AND y.created_at IS NOT NULL ORDER BY y.version DESC "
-            "LIMIT 1)), h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
-            "FROM var_history h "
-            "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
-            "WHERE h.run_id = %(run)s AND h.version = (SELECT max(x.version) FROM var_history x "
-            "WHERE x.run_id = %(run)s AND x.name = h.name)")
-_FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
-                "excluded.access_count, accessed_at = excluded.accessed_at")
-_INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
-                "meta, started_at, finished_at, idempotency_key) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
                      "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                      "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
                      "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
                      "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at")
-_INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 # A history row whose version follows the latest one; a deletion only of a variable that
 # exists; created_at only for a (re)created variable. One statement, no read-back.
 _APPEND_HISTORY = (
@@ -60,6 +41,7 @@ _APPEND_HISTORY = (
     "%(secret)s::int, CASE WHEN %(del)s::int = 1 OR coalesce((SELECT deleted FROM prev), 1) = 0 THEN NULL "
     "ELSE %(t)s::float8 END "
     "WHERE %(del)s::int = 0 OR coalesce((SELECT deleted FROM prev), 1) = 0 RETURNING version")
+_FLUSH_READS, _INSERT_STEP = FLUSH_READS.replace("?", "%s"), INSERT_STEP.replace("?", "%s")
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 
 
@@ -72,11 +54,15 @@ def _blob(data: Any) -> bytes | None:
     return None if data is None else bytes(data)
 
 
-class PostgresStore(SharedSQL):
+class PostgresStore(SQLCommon):
     """A Store on a PostgreSQL database (or one schema of it)."""
 
     _placeholder = "%s"
     _for_update = " FOR UPDATE"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def _where(self) -> str:
+        return _safe(self.url)
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         import psycopg
@@ -151,30 +137,8 @@ class PostgresStore(SharedSQL):
                 self._pool.putconn(conn)
         raise AssertionError("unreachable")
 
-    def _load_blob(self, digest: str) -> bytes | None:
-        rows = self._query("SELECT data FROM blobs WHERE hash = %s", (digest,))
-        return bytes(rows[0][0]) if rows else None
-
-    def _decode(self, data: Any, what: str) -> Any:
-        return None if data is None else codec.decode(bytes(data), self._load_blob, what=what)
-
-    def _put_blob(self, db: Any, enc: codec.Encoded | None) -> bytes | None:
-        if enc is None:
-            return None
-        if enc.blob is not None:
-            db.execute("INSERT INTO blobs (hash, data) VALUES (%s, %s) ON CONFLICT DO NOTHING", enc.blob)
-        return enc.data
-
     def _run_row(self, db: Any, run_id: str) -> tuple | None:
         return db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = %s", (run_id,)).fetchone()
-
-    def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
-        db.execute(_INSERT_EVENT, (run_id, seq, idx, e.type, e.step_id,
-                                   None if e.data is None else codec.dumps_text(e.data), t))
-
-    def _lock_run(self, db: Any, run_id: str) -> None:
-        if db.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)).fetchone() is None:
-            raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
 
     # ------------------------------------------------------------ runs
     def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
@@ -200,89 +164,13 @@ class PostgresStore(SharedSQL):
             row = self._run_row(db, run.run_id)
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
-    def load_run(self, run_id: str) -> RunRecord:
-        rows = self._query(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = %s", (run_id,))
-        if not rows:
-            raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
-        return sqlrows.run_record(rows[0], self._decode)
-
-    def list_runs(self, status: str | None = None, limit: int = 50,
-                  before: str | None = None) -> list[RunRecord]:
-        where, params = [], []
-        if status:
-            where.append("status = %s")
-            params.append(status)
-        if before:
-            where.append("run_id < %s")
-            params.append(before)
-        sql = f"SELECT {_RUN_COLS} FROM {_RUNS}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC LIMIT %s"
-        params.append(int(limit))
-        return [sqlrows.run_record(r, self._decode) for r in self._query(sql, tuple(params))]
-
     def poll(self, run_id: str) -> tuple[int, str | None]:
         rows = self._query("SELECT seq, control FROM runs WHERE run_id = %s", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
         return rows[0][0], rows[0][1]
 
-    def request(self, run_id: str, control: str | None) -> None:
-        with self._tx() as db:
-            if db.execute("UPDATE runs SET control = %s WHERE run_id = %s", (control, run_id)).rowcount != 1:
-                raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
-
     # ------------------------------------------------------------ leases
-    def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
-        t = now()
-        with self._tx() as db:
-            row = db.execute("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs WHERE run_id = %s "
-                             "FOR UPDATE", (run_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
-            holder, epoch, expires, status = row
-            free = holder is None or holder == owner or expires < t or steal_epoch == epoch
-            if not free:
-                raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
-                                    f"{expires - t:.0f}s more)")
-            db.execute("UPDATE runs SET lease_owner = %s, lease_epoch = %s, lease_expires = %s WHERE run_id = %s",
-                       (owner, epoch + 1, t + ttl, run_id))
-            if takeover is not None:
-                if takeover.expect_status is not None and status not in takeover.expect_status:
-                    raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
-                bump = 1 if (takeover.vars or takeover.events) else 0
-                seq = db.execute(
-                    "UPDATE runs SET status = %s, cursor = %s, attempt = attempt + 1, control = NULL, error = NULL, "
-                    "finished_at = NULL, seq = seq + %s WHERE run_id = %s RETURNING seq",
-                    (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
-                if bump:
-                    self._write_vars(db, run_id, takeover.vars, seq, t)
-                    for idx, e in enumerate(takeover.events):
-                        self._insert_event(db, run_id, seq, idx, e, t)
-            out = self._run_row(db, run_id)
-        return sqlrows.run_record(out, self._decode)
-
-    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
-        t = now()
-        with self._tx() as db:
-            row = db.execute("SELECT run_id, seq FROM runs WHERE status = 'pending' OR (status = 'running' AND "
-                             "lease_expires < %s) ORDER BY created_at, run_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                             (t,)).fetchone()
-            if row is None:
-                return None
-            run_id, old_seq = row
-            seq = db.execute(
-                "UPDATE runs SET status = 'running', lease_owner = %s, lease_epoch = lease_epoch + 1, "
-                "lease_expires = %s, attempt = attempt + %s, control = NULL, error = NULL, finished_at = NULL, "
-                "started_at = coalesce(started_at, %s), "
-                "seq = seq + 1 WHERE run_id = %s RETURNING seq",
-                (owner, t + ttl, int(old_seq > 0), t, run_id)).fetchone()[0]
-            self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
-            out = self._run_row(db, run_id)
-        return sqlrows.run_record(out, self._decode)
-
     def connect(self) -> Any:
         """A new connection of its own (not pooled), for LISTEN and session advisory locks."""
         return self._psycopg.connect(self._conninfo, connect_timeout=10, **self._kwargs)
@@ -301,28 +189,6 @@ class PostgresStore(SharedSQL):
             if ids:
                 db.execute("SELECT pg_notify('tether_runs', current_schema())")
         return ids
-
-    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
-        with self._tx() as db:
-            cur = db.execute("UPDATE runs SET lease_expires = %s WHERE run_id = %s AND lease_epoch = %s",
-                             (now() + ttl, run_id, epoch))
-            if cur.rowcount != 1:
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-
-    def release_lease(self, run_id: str, epoch: int) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE runs SET lease_owner = NULL, lease_expires = 0 WHERE run_id = %s AND lease_epoch = %s",
-                       (run_id, epoch))
-
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM runs WHERE run_id = %s AND lease_epoch = %s FOR UPDATE",
-                              (run_id, epoch)).fetchone():
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            db.execute("UPDATE run_specs SET flow_text = %s, flow_path = %s, flow_data = %s WHERE run_id = %s",
-                       (flow_text, flow_path,
-                        None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
@@ -402,115 +268,8 @@ class PostgresStore(SharedSQL):
             out.append((w.name, cur, w.delete))
         return out
 
-    def _write_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int, t: float) -> dict[str, int]:
-        """Append one history row per write; a variable's current value is its latest row."""
-        versions: dict[str, int] = {}
-        for w in writes:
-            prev = db.execute(_LATEST, (run_id, w.name)).fetchone()
-            exists = prev is not None and not prev[1]
-            version = (prev[0] if prev else 0) + 1  # versions continue across a deletion
-            kind = None if w.type == "step_result" else w.type
-            scope = None if w.scope == "run" else w.scope
-            if w.delete:
-                if not exists:
-                    continue
-                db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, None, w.source_step, t, 1, kind, scope,
-                                             int(w.secret), None))
-                versions[w.name] = 0
-                continue
-            db.execute(_INSERT_HISTORY, (run_id, w.name, version, seq, self._put_blob(db, w.value), w.source_step,
-                                         t, 0, kind, scope, int(w.secret), None if exists else t))
-            versions[w.name] = version
-        return versions
-
-    def flow_data(self, run_id: str) -> Any:
-        rows = self._query("SELECT flow_data FROM run_specs WHERE run_id = %s", (run_id,))
-        if not rows:
-            raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
-        return self._decode(rows[0][0], f"run {run_id}: flow")
-
     # ------------------------------------------------------------ variables
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        rows = self._query(_CURRENT + " AND h.seq > %(since)s", {"run": run_id, "since": since_seq})
-        return {r[0]: sqlrows.var_record(run_id, r, self._decode) for r in rows if not r[12]}
-
-    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
-        params = {"run": run_id, "name": name}
-        if count_access:
-            with self._tx() as db:
-                exists = db.execute(_CURRENT + " AND h.name = %(name)s", params).fetchone()
-                if exists is not None and not exists[12]:
-                    db.execute(_FLUSH_READS, (run_id, name, now(), 1))
-        rows = self._query(_CURRENT + " AND h.name = %(name)s", params)
-        if not rows or rows[0][12]:
-            self.load_run(run_id)
-            raise NotFound(f"run {run_id} has no variable {name!r}")
-        return sqlrows.var_record(run_id, rows[0], self._decode)
-
-    def _current_version(self, db: Any, run_id: str, name: str) -> int:
-        row = db.execute(_LATEST, (run_id, name)).fetchone()
-        return 0 if row is None or row[1] else row[0]
-
-    def _external_seq(self, db: Any, run_id: str) -> int:
-        return db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s RETURNING seq", (run_id,)).fetchone()[0]
-
-    def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
-        t = now()
-        with self._tx() as db:
-            self._lock_run(db, run_id)  # serialises compare-and-set with every other writer of the run
-            if expected_version is not None:
-                current = self._current_version(db, run_id, write.name)
-                if current != expected_version:
-                    raise ConflictError(
-                        f"variable {write.name!r} of run {run_id} is at version {current}, "
-                        f"not {expected_version}; read it again and retry")
-            seq = self._external_seq(db, run_id)
-            self._write_vars(db, run_id, (write,), seq, t)
-            self._insert_event(db, run_id, seq, 0, EventWrite("var.set", None,
-                                                              {"name": write.name, "source": write.source_step}), t)
-        return self.read_var(run_id, write.name)
-
-    def delete_var(self, run_id: str, name: str, source: str, expected_version: int | None = None) -> bool:
-        t = now()
-        with self._tx() as db:
-            self._lock_run(db, run_id)
-            current = self._current_version(db, run_id, name)
-            if expected_version is not None and current != expected_version:
-                raise ConflictError(f"variable {name!r} of run {run_id} is at version {current}, "
-                                    f"not {expected_version}")
-            if current == 0:
-                return False
-            seq = self._external_seq(db, run_id)
-            self._write_vars(db, run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
-            self._insert_event(db, run_id, seq, 0, EventWrite("var.deleted", None, {"name": name, "source": source}),
-                               t)
-        return True
-
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        rows = self._query("SELECT version, seq, value, source_step, at, deleted FROM var_history "
-                           "WHERE run_id = %s AND name = %s ORDER BY version", (run_id, name))
-        what = f"run {run_id}: variable {name} history"
-        return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
-                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
-                for r in rows]
-
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        return [(r[0], r[1]) for r in self._query(
-            "SELECT seq, name FROM var_history WHERE run_id = %s ORDER BY seq, name", (run_id,))]
-
-    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
-        rows = self._query(
-            "SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
-            " SELECT name, max(version) AS v FROM var_history WHERE run_id = %(run)s AND seq <= %(seq)s GROUP BY name"
-            ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = %(run)s",
-            {"run": run_id, "seq": seq})
-        return {r[0]: self._decode(r[1], f"run {run_id}: {r[0]}") for r in rows if not r[2]}
-
     # ------------------------------------------------------------ steps and events
-    def steps(self, run_id: str) -> list[StepRecord]:
-        found = self._query(f"SELECT {sqlrows.STEP_COLS} FROM steps WHERE run_id = %s ORDER BY seq", (run_id,))
-        return [sqlrows.step_record(run_id, r, self._decode) for r in found]
-
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = %(run)s AND seq > %(after)s "
                "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
@@ -584,41 +343,6 @@ class PostgresStore(SharedSQL):
         started = self._query("SELECT 1 FROM events WHERE run_id = %s AND type = 'loop.started' AND "
                               "(data::json ->> 'loop_key') = %s LIMIT 1", (run_id, loop_key))
         return 0 if started else None
-
-    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query("SELECT item FROM loop_items WHERE run_id = %s AND loop_key = %s AND idx >= %s "
-                           "AND idx < %s ORDER BY idx", (run_id, loop_key, start, stop))
-        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
-
-    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
-                   status: str | None = None) -> list[IterationRecord]:
-        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
-               "WHERE run_id = %s AND loop_key = %s AND idx >= %s AND idx < %s")
-        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 31 - 1)
-        if status is not None:
-            sql += " AND status = %s"
-            params += (status,)
-        return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
-                for r in self._query(sql + " ORDER BY idx", params)]
-
-    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
-                         include_failed: bool = True) -> set[int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0] for r in self._query(
-            "SELECT idx FROM iterations WHERE run_id = %s AND loop_key = %s AND idx >= %s AND idx < %s" + extra,
-            (run_id, loop_key, start, stop))}
-
-    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
-                           include_failed: bool = True) -> dict[int, int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0]: r[1] for r in self._query(
-            "SELECT idx / %s, count(*) FROM iterations WHERE run_id = %s AND loop_key = %s" + extra + " GROUP BY 1",
-            (int(batch), run_id, loop_key))}
-
-    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query(
-            "SELECT status, count(*) FROM iterations WHERE run_id = %s AND loop_key = %s GROUP BY status",
-            (run_id, loop_key))}
 
     def close(self) -> None:
         self._pool.close()

@@ -19,6 +19,7 @@ class SharedSQL:
     _query: Callable[..., list[tuple]]
     _placeholder = "?"
     _for_update = ""  # PostgreSQL locks the row it is about to change
+    _skip_locked = ""  # PostgreSQL: claimers pass over rows another claimer holds
 
     def _q(self, sql: str) -> str:
         return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)

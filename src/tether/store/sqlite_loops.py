@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from ..errors import LeaseLost
-from . import codec, sqlrows
-from .base import EventWrite, IterationRecord, now
+from . import codec
+from .base import EventWrite, now
 
 class SQLiteLoops:
     """The loop methods of the Store protocol; mixed into :class:`SQLiteStore`, whose
@@ -34,7 +34,7 @@ class SQLiteLoops:
             n = 0
             batch: list[tuple] = []
             for enc in items:
-                batch.append((run_id, loop_key, n, self._put_blob(enc)))
+                batch.append((run_id, loop_key, n, self._put_blob(db, enc)))
                 n += 1
                 if len(batch) >= 5000:
                     db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
@@ -53,38 +53,3 @@ class SQLiteLoops:
         started = self._query("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
                               "json_extract(data, '$.loop_key') = ? LIMIT 1", (run_id, loop_key))
         return 0 if started else None
-
-    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ? "
-                           "ORDER BY idx", (run_id, loop_key, start, stop))
-        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
-
-    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
-                   status: str | None = None) -> list[IterationRecord]:
-        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
-               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
-        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 62)
-        if status is not None:
-            sql += " AND status = ?"
-            params += (status,)
-        return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
-                for r in self._query(sql + " ORDER BY idx", params)]
-
-    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
-                         include_failed: bool = True) -> set[int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0] for r in self._query(
-            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra,
-            (run_id, loop_key, start, stop))}
-
-    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
-                           include_failed: bool = True) -> dict[int, int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0]: r[1] for r in self._query(
-            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1",
-            (int(batch), run_id, loop_key))}
-
-    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query(
-            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status",
-            (run_id, loop_key))}

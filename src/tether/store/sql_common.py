@@ -1,0 +1,321 @@
+"""What the SQL stores share: the statements and methods that are the same on SQLite
+and PostgreSQL but for the placeholder (``?`` here, rewritten by :meth:`SQLCommon._q`)
+and row locking (``_for_update``). Each store keeps its own connection handling
+(``_tx``, ``_query``) and what differs: creating, claiming and committing runs, loop
+starts, events and statistics."""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Iterable
+
+from ..errors import ConflictError, LeaseLost, NotFound
+from . import codec, sqlrows, typed
+from .base import (EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
+                   now)
+from .shared_sql import SharedSQL
+
+RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
+LATEST = "SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
+INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
+                  "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# the current row of each variable: its latest history row (deleted ones are filtered by
+# the caller); parameters: run id, run id, then the extra condition's
+CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
+           "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y WHERE y.run_id = h.run_id "
+           "AND y.name = h.name AND y.version < h.version AND y.created_at IS NOT NULL ORDER BY y.version DESC "
+           "LIMIT 1)), h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
+           "FROM var_history h "
+           "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
+           "WHERE h.run_id = ? AND h.version = (SELECT max(x.version) FROM var_history x "
+           "WHERE x.run_id = ? AND x.name = h.name)")
+FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
+               "excluded.access_count, accessed_at = excluded.accessed_at")
+INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
+               "meta, started_at, finished_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+class SQLCommon(SharedSQL):
+    """Store methods written once for both SQL backends."""
+
+    url: str
+    _tx: Callable[[], AbstractContextManager[Any]]
+    _query: Callable[..., list[tuple]]
+
+    # ------------------------------------------------------------ values
+    def _load_blob(self, digest: str) -> bytes | None:
+        rows = self._query(self._q("SELECT data FROM blobs WHERE hash = ?"), (digest,))
+        return bytes(rows[0][0]) if rows else None
+
+    def _decode(self, data: Any, what: str) -> Any:
+        return None if data is None else codec.decode(data, self._load_blob, what=what)
+
+    def _put_blob(self, db: Any, enc: codec.Encoded | None) -> bytes | None:
+        """The row's bytes for ``enc``; an offloaded payload goes into ``blobs`` once."""
+        if enc is None:
+            return None
+        if enc.blob is not None:
+            db.execute(self._q("INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"), enc.blob)
+        return enc.data
+
+    def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
+        db.execute(self._q(INSERT_EVENT), (run_id, seq, idx, e.type, e.step_id,
+                                           None if e.data is None else codec.dumps_text(e.data), t))
+
+    def _missing(self, run_id: str) -> NotFound:
+        return NotFound(f"no run {run_id!r} in {self._where()}")
+
+    def _where(self) -> str:
+        return self.url
+
+    # ------------------------------------------------------------ runs
+    def load_run(self, run_id: str) -> RunRecord:
+        rows = self._query(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,))
+        if not rows:
+            raise self._missing(run_id)
+        return sqlrows.run_record(rows[0], self._decode)
+
+    def list_runs(self, status: str | None = None, limit: int = 50,
+                  before: str | None = None) -> list[RunRecord]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if before:
+            where.append("run_id < ?")
+            params.append(before)
+        sql = f"SELECT {RUN_COLS} FROM {RUNS}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run_id DESC LIMIT ?"
+        params.append(int(limit))
+        return [sqlrows.run_record(r, self._decode) for r in self._query(self._q(sql), tuple(params))]
+
+    def request(self, run_id: str, control: str | None) -> None:
+        with self._tx() as db:
+            if db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id)).rowcount != 1:
+                raise self._missing(run_id)
+
+    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
+        with self._tx() as db:
+            cur = db.execute(self._q("UPDATE runs SET lease_expires = ? WHERE run_id = ? AND lease_epoch = ?"),
+                             (now() + ttl, run_id, epoch))
+            if cur.rowcount != 1:
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+
+    def release_lease(self, run_id: str, epoch: int) -> None:
+        with self._tx() as db:
+            db.execute(self._q("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
+                               "WHERE run_id = ? AND lease_epoch = ?"), (run_id, epoch))
+
+    def acquire_lease(self, run_id: str, owner: str, ttl: float,
+                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
+        t = now()
+        with self._tx() as db:
+            row = db.execute(self._q("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs "
+                                     "WHERE run_id = ?" + self._for_update), (run_id,)).fetchone()
+            if row is None:
+                raise self._missing(run_id)
+            holder, epoch, expires, status = row
+            free = holder is None or holder == owner or expires < t or steal_epoch == epoch
+            if not free:
+                raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
+                                    f"{expires - t:.0f}s more)")
+            db.execute(self._q("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? WHERE run_id = ?"),
+                       (owner, epoch + 1, t + ttl, run_id))
+            if takeover is not None:
+                if takeover.expect_status is not None and status not in takeover.expect_status:
+                    raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
+                bump = 1 if (takeover.vars or takeover.events) else 0
+                seq = db.execute(self._q(
+                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
+                    "finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
+                    (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
+                if bump:
+                    self._write_vars(db, run_id, takeover.vars, seq, t)
+                    for idx, e in enumerate(takeover.events):
+                        self._insert_event(db, run_id, seq, idx, e, t)
+            out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
+        return sqlrows.run_record(out, self._decode)
+
+    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+        t = now()
+        with self._tx() as db:  # SQLite: BEGIN IMMEDIATE, one claimer at a time; PostgreSQL: SKIP LOCKED
+            row = db.execute(self._q("SELECT run_id, seq FROM runs WHERE status = 'pending' OR (status = 'running' "
+                                     "AND lease_expires < ?) ORDER BY created_at, run_id LIMIT 1" + self._skip_locked),
+                             (t,)).fetchone()
+            if row is None:
+                return None
+            run_id, old_seq = row
+            seq = db.execute(self._q(
+                "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
+                "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
+                "started_at = coalesce(started_at, ?), seq = seq + 1 WHERE run_id = ? RETURNING seq"),
+                (owner, t + ttl, int(old_seq > 0), t, run_id)).fetchone()[0]
+            self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
+            out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
+        return sqlrows.run_record(out, self._decode)
+
+    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
+                 flow_data: Any = None) -> None:
+        with self._tx() as db:
+            if not db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?" + self._for_update),
+                              (run_id, epoch)).fetchone():
+                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
+            db.execute(self._q("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ?"),
+                       (flow_text, flow_path,
+                        None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))
+
+    def flow_data(self, run_id: str) -> Any:
+        rows = self._query(self._q("SELECT flow_data FROM run_specs WHERE run_id = ?"), (run_id,))
+        if not rows:
+            raise self._missing(run_id)
+        return self._decode(rows[0][0], f"run {run_id}: flow")
+
+    # ------------------------------------------------------------ variables
+    def _write_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int, t: float) -> dict[str, int]:
+        """Append one history row per write; a variable's current value is its latest row."""
+        versions: dict[str, int] = {}
+        for w in writes:
+            prev = db.execute(self._q(LATEST), (run_id, w.name)).fetchone()
+            exists = prev is not None and not prev[1]
+            version = (prev[0] if prev else 0) + 1  # versions continue across a deletion
+            kind = None if w.type == "step_result" else w.type  # defaults are stored as NULL
+            scope = None if w.scope == "run" else w.scope
+            if w.delete:
+                if not exists:
+                    continue
+                db.execute(self._q(INSERT_HISTORY), (run_id, w.name, version, seq, None, w.source_step, t, 1, kind,
+                                                     scope, int(w.secret), None))
+                versions[w.name] = 0
+                continue
+            db.execute(self._q(INSERT_HISTORY), (run_id, w.name, version, seq, self._put_blob(db, w.value),
+                                                 w.source_step, t, 0, kind, scope, int(w.secret),
+                                                 None if exists else t))
+            versions[w.name] = version
+        return versions
+
+    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+        rows = self._query(self._q(CURRENT + " AND h.seq > ?"), (run_id, run_id, since_seq))
+        return {r[0]: sqlrows.var_record(run_id, r, self._decode) for r in rows if not r[12]}
+
+    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
+        sql, params = self._q(CURRENT + " AND h.name = ?"), (run_id, run_id, name)
+        rows = self._query(sql, params)
+        if not rows or rows[0][12]:
+            self.load_run(run_id)
+            raise NotFound(f"run {run_id} has no variable {name!r}")
+        if count_access:
+            with self._tx() as db:
+                db.execute(self._q(FLUSH_READS), (run_id, name, now(), 1))
+            rows = self._query(sql, params)
+        return sqlrows.var_record(run_id, rows[0], self._decode)
+
+    def _lock_run(self, db: Any, run_id: str) -> None:
+        """Check that the run exists (PostgreSQL: and lock its row, serialising its writers)."""
+        if db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ?" + self._for_update), (run_id,)).fetchone() is None:
+            raise self._missing(run_id)
+
+    def _current_version(self, db: Any, run_id: str, name: str) -> int:
+        row = db.execute(self._q(LATEST), (run_id, name)).fetchone()
+        return 0 if row is None or row[1] else row[0]
+
+    def _external_seq(self, db: Any, run_id: str) -> int:
+        row = db.execute(self._q("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq"), (run_id,)).fetchone()
+        if row is None:
+            raise self._missing(run_id)
+        return row[0]
+
+    def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
+        t = now()
+        with self._tx() as db:
+            self._lock_run(db, run_id)
+            if expected_version is not None:
+                current = self._current_version(db, run_id, write.name)
+                if current != expected_version:
+                    raise ConflictError(
+                        f"variable {write.name!r} of run {run_id} is at version {current}, "
+                        f"not {expected_version}; read it again and retry")
+            seq = self._external_seq(db, run_id)
+            self._write_vars(db, run_id, (write,), seq, t)
+            self._insert_event(db, run_id, seq, 0, EventWrite("var.set", None,
+                                                              {"name": write.name, "source": write.source_step}), t)
+        return self.read_var(run_id, write.name)
+
+    def delete_var(self, run_id: str, name: str, source: str, expected_version: int | None = None) -> bool:
+        t = now()
+        with self._tx() as db:
+            self._lock_run(db, run_id)
+            current = self._current_version(db, run_id, name)
+            if expected_version is not None and current != expected_version:
+                raise ConflictError(f"variable {name!r} of run {run_id} is at version {current}, "
+                                    f"not {expected_version}")
+            if current == 0:
+                return False
+            seq = self._external_seq(db, run_id)
+            self._write_vars(db, run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
+            self._insert_event(db, run_id, seq, 0, EventWrite("var.deleted", None, {"name": name, "source": source}),
+                               t)
+        return True
+
+    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+        rows = self._query(self._q("SELECT version, seq, value, source_step, at, deleted FROM var_history "
+                                   "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
+        what = f"run {run_id}: variable {name} history"
+        return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
+                for r in rows]
+
+    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1]) for r in self._query(
+            self._q("SELECT seq, name FROM var_history WHERE run_id = ? ORDER BY seq, name"), (run_id,))]
+
+    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
+        rows = self._query(self._q(
+            "SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
+            " SELECT name, max(version) AS v FROM var_history WHERE run_id = ? AND seq <= ? GROUP BY name"
+            ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = ?"), (run_id, seq, run_id))
+        return {r[0]: self._decode(r[1], f"run {run_id}: {r[0]}") for r in rows if not r[2]}
+
+    # ------------------------------------------------------------ steps
+    def steps(self, run_id: str) -> list[StepRecord]:
+        found = self._query(self._q(f"SELECT {sqlrows.STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq"),
+                            (run_id,))
+        return [sqlrows.step_record(run_id, r, self._decode) for r in found]
+
+    # ------------------------------------------------------------ loops
+    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
+        rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? "
+                                   "AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))
+        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
+
+    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
+                   status: str | None = None) -> list[IterationRecord]:
+        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
+               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
+        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 31 - 1)
+        if status is not None:
+            sql += " AND status = ?"
+            params += (status,)
+        return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
+                for r in self._query(self._q(sql + " ORDER BY idx"), params)]
+
+    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
+                         include_failed: bool = True) -> set[int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0] for r in self._query(self._q(
+            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra),
+            (run_id, loop_key, start, stop))}
+
+    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
+                           include_failed: bool = True) -> dict[int, int]:
+        extra = "" if include_failed else " AND status != 'failed'"
+        return {r[0]: r[1] for r in self._query(self._q(
+            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1"),
+            (int(batch), run_id, loop_key))}
+
+    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._query(self._q(
+            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status"),
+            (run_id, loop_key))}
