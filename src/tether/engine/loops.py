@@ -93,6 +93,8 @@ class Iteration:
     finished: float = 0.0
     blocks: list[tuple[Step, Any, dict[str, Any]]] = field(default_factory=list)
     committed: threading.Event | None = None
+    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)  # body step -> its tool's outcome
+    replay: dict[str, dict[str, Any]] | None = None  # outcomes another worker recorded: tools are not run
 
 
 @dataclass
@@ -196,7 +198,9 @@ class Loops:
                 errors.append(exc)
                 state["stop"] = "error"
 
-        if step.parallel <= 1:
+        if self._shares(step, loop_key):
+            self._run_shared(step, scope, loop_key, key, total, state, allowed, retry_failed, errors)
+        elif step.parallel <= 1:
             work()
         else:
             committer = _GroupCommitter(lambda batch: self._commit(batch, step), f"tether-{step.id}-commit")
@@ -221,6 +225,103 @@ class Loops:
         elif finished < total:
             outcome.stopped = self.r.stop_status()
         return outcome
+
+    # ------------------------------------------------------------ shared with other workers
+    def _shares(self, step: Step, loop_key: str) -> bool:
+        """Whether other workers may run this loop's iterations: a top-level parallel loop
+        on a store that shares loops, whose body has no nested loop, pause or sub-flow."""
+        return bool(getattr(self.r.store, "shares_loops", False) and step.parallel > 1 and "[" not in loop_key
+                    and not step.let and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
+
+    def _run_shared(self, step: Step, scope: dict[str, Any], loop_key: str, key: str, total: int,
+                    state: dict[str, Any], allowed: int, retry_failed: bool, errors: list[BaseException]) -> None:
+        """Publish the unfinished iterations; ``parallel`` threads here and any idle worker
+        elsewhere claim and run them; this run commits every one (its own as they finish,
+        the others' as their outcomes arrive)."""
+        from .lease import owner_id
+        store, run_id = self.r.store, self.r.run_id
+        store.work_publish(run_id, loop_key, [i for i, _ in self._pending_items(loop_key, total, retry_failed)])
+        me = f"{owner_id()}/{run_id}"
+        lock = threading.Lock()
+
+        def count(its: list[Iteration]) -> None:
+            with lock:
+                for it in its:
+                    state["done"] += 1
+                    state["failed"] += it.status == "failed"
+
+        def stopped() -> bool:
+            return bool(state["stop"]) or state["failed"] > allowed or self.r.stopping()
+
+        def item(idx: int) -> Any:
+            return store.loop_items(run_id, loop_key, idx, idx + 1)[0]
+
+        def local() -> None:
+            try:
+                while not stopped():
+                    claim = store.work_claim(me, self.r.ttl, run_id, loop_key)
+                    if claim is None:
+                        if store.work_left(run_id, loop_key) == 0:
+                            return
+                        time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
+                        continue
+                    it = self._iteration(step, loop_key, key, claim[2], item(claim[2]), total, scope)
+                    self._submit(it, step)
+                    store.work_remove(run_id, loop_key, [it.idx])
+                    count([it])
+            except BaseException as exc:
+                errors.append(exc)
+                state["stop"] = "error"
+
+        def collect() -> None:
+            try:
+                while not stopped():
+                    done = store.work_collect(run_id, loop_key)
+                    if not done:
+                        if not any(t.is_alive() for t in threads):
+                            return
+                        time.sleep(0.05)
+                        continue
+                    indices = [i for i, _ in done]
+                    seen = store.finished_indices(run_id, loop_key, min(indices), max(indices) + 1)
+                    batch = []
+                    for idx, outcome in done:
+                        if idx in seen:
+                            continue  # committed before a crash of the previous owner removed its row
+                        it = self._iteration(step, loop_key, key, idx, item(idx), total, scope,
+                                             replay=outcome["bodies"])
+                        it.started, it.finished = outcome["started"], outcome["finished"]
+                        batch.append(it)
+                    if batch:
+                        self._commit(batch, step)
+                        count(batch)
+                    store.work_remove(run_id, loop_key, indices)
+            except BaseException as exc:
+                errors.append(exc)
+                state["stop"] = "error"
+
+        committer = _GroupCommitter(lambda batch: self._commit(batch, step), f"tether-{step.id}-commit")
+        self._committers[loop_key] = committer
+        threads = [threading.Thread(target=local, name=f"tether-{step.id}-{i}", daemon=True)
+                   for i in range(step.parallel)]
+        collector = threading.Thread(target=collect, name=f"tether-{step.id}-collect", daemon=True)
+        for t in threads:
+            t.start()
+        collector.start()
+        for t in threads:
+            t.join()
+        collector.join()
+        committer.close()
+        del self._committers[loop_key]
+
+    def help(self, step: Step, loop_key: str, key: str, idx: int, scope: dict[str, Any]) -> dict[str, Any]:
+        """Run one published iteration for its run's owner: its body's tool outcomes
+        (masked), for the owner to commit."""
+        store, run_id = self.r.store, self.r.run_id
+        total = store.loop_size(run_id, loop_key) or 0
+        it = self._iteration(step, loop_key, key, idx, store.loop_items(run_id, loop_key, idx, idx + 1)[0],
+                             total, scope)
+        return {"bodies": mask(it.recorded, self.r.secrets), "started": it.started, "finished": it.finished}
 
     # ------------------------------------------------------------ repeat
     def run_repeat(self, step: Step, scope: dict[str, Any], loop_key: str, key: str) -> LoopOutcome:
@@ -252,7 +353,7 @@ class Loops:
 
     # ------------------------------------------------------------ one iteration
     def _iteration(self, step: Step, loop_key: str, key: str, idx: int, item: Any, total: int,
-                   outer: dict[str, Any]) -> Iteration:
+                   outer: dict[str, Any], replay: dict[str, dict[str, Any]] | None = None) -> Iteration:
         scope = dict(outer)
         local: dict[str, AttrView] = {}
         outer_steps = outer["steps"]
@@ -268,7 +369,7 @@ class Loops:
                 return local[name]
             return outer_bare(name)
         scope[BARE_KEY] = bare
-        it = Iteration(idx, item, scope, loop_key, started=time.time())
+        it = Iteration(idx, item, scope, loop_key, started=time.time(), replay=replay)
         try:
             if step.filter is not None and not render(step.filter, scope, f"step {step.id!r}, field 'filter'"):
                 it.status = "skipped"
@@ -308,9 +409,22 @@ class Loops:
         elif body.tool is not None:
             args = render_deep(body.with_, scope, f"step {sid!r}, field 'with'")
             try:
-                result, _meta, attempts, ctx_writes = self.r._call_tool(body, args, scope, f"{key}/{sid}")
+                if it.replay is not None:  # run by another worker: its recorded outcome
+                    done = it.replay.get(sid) or {
+                        "status": "failed", "result": None, "attempts": 0, "error": {
+                            "type": "ReplayMismatch", "message": "the variables this iteration's conditions "
+                                                                 "read changed while another worker ran it"}}
+                    if done["status"] == "failed":
+                        raise StepFailed(done["error"], done["result"], done["attempts"])
+                    result, attempts, ctx_writes = done["result"], done["attempts"], done["ctx_writes"]
+                else:
+                    result, _meta, attempts, ctx_writes = self.r._call_tool(body, args, scope, f"{key}/{sid}")
+                    it.recorded[sid] = {"status": "completed", "result": result, "error": None,
+                                        "attempts": attempts, "ctx_writes": ctx_writes or {}}
             except StepFailed as failed:
                 error = {"type": failed.error["type"], "message": mask(failed.error["message"], self.r.secrets)}
+                it.recorded[sid] = {"status": "failed", "result": failed.result, "error": error,
+                                    "attempts": failed.attempts, "ctx_writes": {}}
                 local[sid] = _view({"status": "failed", "result": failed.result, "error": error,
                                     "attempts": failed.attempts}, sid)
                 it.attempts += failed.attempts

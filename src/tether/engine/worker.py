@@ -3,9 +3,10 @@
 Guarantees: each claimed run is executed by exactly one worker at a time (claims are
 fenced by the run's lease); a worker that dies leaves runs whose lease expires and
 which any worker then takes over; a stopping worker (SIGTERM) finishes the step each
-run is in, hands the run back as ``pending`` and exits. On PostgreSQL idle workers wake
-on ``NOTIFY tether_runs`` instead of polling, and one worker at a time (elected by an
-advisory lock) sweeps runs with expired leases back to ``pending``.
+run is in, hands the run back as ``pending`` and exits. On PostgreSQL a worker with no
+run to claim runs iterations that other workers' parallel loops published, idle
+workers wake on ``NOTIFY tether_runs`` instead of polling, and one worker at a time
+(elected by an advisory lock) sweeps runs with expired leases back to ``pending``.
 """
 from __future__ import annotations
 
@@ -79,6 +80,11 @@ class Worker:
                     self.done += 1
                 log.info("worker: run %s ended %s", run.id, run.status)
                 continue
+            try:
+                if self.engine.help_once(self.owner):  # an iteration of another worker's loop
+                    continue
+            except TetherError as exc:
+                log.warning("worker: %s", exc.message)
             if self.once:
                 return
             self._wake.wait(IDLE_POLL)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
+from .loop_work import LoopWork
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
 from .base import Commit, CommitResult, EventRecord, EventWrite, RunRecord, VarWrite, now
 
@@ -54,7 +55,7 @@ def _blob(data: Any) -> bytes | None:
     return None if data is None else bytes(data)
 
 
-class PostgresStore(SQLCommon):
+class PostgresStore(LoopWork, SQLCommon):
     """A Store on a PostgreSQL database (or one schema of it)."""
 
     _placeholder = "%s"

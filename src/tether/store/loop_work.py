@@ -1,0 +1,75 @@
+"""Loop iterations shared between workers (PostgreSQL). The run's owner publishes a
+loop's unfinished iterations; any worker claims one with ``FOR UPDATE SKIP LOCKED``,
+runs its body and stores the outcome; the owner alone commits iterations, so variable
+writes are still rendered one at a time against the latest values. A claim has a
+lease: a worker that dies leaves its iterations to be claimed again."""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Callable
+
+from . import codec
+from .base import now
+
+
+class LoopWork:
+    """The work-sharing methods; mixed into :class:`PostgresStore`."""
+
+    shares_loops = True
+    _tx: Callable[[], AbstractContextManager[Any]]
+    _query: Callable[..., list[tuple]]
+
+    def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
+        """Offer these iterations (already offered or done ones are left as they are)."""
+        with self._tx() as db:
+            with db.cursor() as cur:
+                cur.executemany("INSERT INTO loop_work (run_id, loop_key, idx, state) VALUES (%s, %s, %s, 'open') "
+                                "ON CONFLICT DO NOTHING", [(run_id, loop_key, i) for i in indices])
+            db.execute("SELECT pg_notify('tether_runs', current_schema())")
+
+    def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
+                   loop_key: str | None = None) -> tuple[str, str, int] | None:
+        """Claim one open iteration (or one whose claim expired), of any loop or of one."""
+        t = now()
+        where, params = "(state = 'open' OR (state = 'claimed' AND expires < %s))", [t]
+        if run_id is not None:
+            where += " AND run_id = %s AND loop_key = %s"
+            params += [run_id, loop_key]
+        with self._tx() as db:
+            row = db.execute(f"SELECT run_id, loop_key, idx FROM loop_work WHERE {where} ORDER BY idx LIMIT 1 "
+                             "FOR UPDATE SKIP LOCKED", params).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE loop_work SET state = 'claimed', owner = %s, expires = %s "
+                       "WHERE run_id = %s AND loop_key = %s AND idx = %s", (owner, t + ttl, *row))
+        return row[0], row[1], row[2]
+
+    def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
+        with self._tx() as db:
+            return db.execute("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
+                              "AND owner = %s AND state = 'claimed'",
+                              (now() + ttl, run_id, loop_key, idx, owner)).rowcount == 1
+
+    def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
+        """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
+        with self._tx() as db:
+            return db.execute("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
+                              "AND idx = %s AND owner = %s AND state = 'claimed'",
+                              (codec.dumps_text(outcome), run_id, loop_key, idx, owner)).rowcount == 1
+
+    def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        """Outcomes stored by workers, not yet committed by the owner."""
+        return [(r[0], codec.loads(r[1])) for r in self._query(
+            "SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
+            "ORDER BY idx LIMIT %s", (run_id, loop_key, limit))]
+
+    def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
+        if indices:
+            with self._tx() as db:
+                db.execute("DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)",
+                           (run_id, loop_key, list(indices)))
+
+    def work_left(self, run_id: str, loop_key: str) -> int:
+        """Iterations still offered, claimed or done but not committed."""
+        return self._query("SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s",
+                           (run_id, loop_key))[0][0]
