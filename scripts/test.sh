@@ -15,7 +15,7 @@ if ((${#need[@]})); then
         || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,server]'
 
 # A real PostgreSQL server for the PostgreSQL half of the contract and integration suites.
 source scripts/postgres.sh

@@ -106,7 +106,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
 
 
 def _iso(t: float | None) -> str | None:
-    from .engine.runner import iso
+    from .views import iso
     return iso(t)
 
 
@@ -152,22 +152,7 @@ def _with_progress(engine: Any, as_json: bool, fn: Any) -> Any:
         return fn()
 
 
-def _run_doc(run: Any) -> dict[str, Any]:
-    return {"run_id": run.id, "status": run.status, "outputs": run.outputs, "error": run.error}
-
-
-def _step_doc(s: Any) -> dict[str, Any]:
-    return {"step_id": s.step_id, "status": s.status, "seq": s.seq, "attempts": s.attempts,
-            "inputs": s.inputs, "result": s.result, "error": s.error, "meta": s.meta,
-            "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at),
-            "duration": (s.finished_at - s.started_at) if s.started_at and s.finished_at else None,
-            "idempotency_key": s.idempotency_key}
-
-
-def _var_doc(v: Any) -> dict[str, Any]:
-    return {"name": v.name, "value": v.value, "type": v.type, "scope": v.scope, "version": v.version,
-            "source_step": v.source_step, "created_at": _iso(v.created_at), "updated_at": _iso(v.updated_at),
-            "accessed_at": _iso(v.accessed_at), "access_count": v.access_count}
+from .views import event_doc as _event_doc, run_doc as _run_doc, step_doc as _step_doc, var_doc as _var_doc  # noqa: E402
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -520,8 +505,7 @@ def vars_(
 def trace(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """The run's event timeline."""
     events = _engine().events(run_id)
-    docs = [{"seq": e.seq, "idx": e.idx, "type": e.type, "step_id": e.step_id, "data": e.data, "at": _iso(e.at)}
-            for e in events]
+    docs = [_event_doc(e) for e in events]
     if as_json:
         _print_json(docs)
         return

@@ -1,4 +1,5 @@
-"""``tether shared``: variables that outlive runs (§4.5). Registered on the main app."""
+"""`tether shared` (variables that outlive runs, §4.5) and `tether serve` (the REST API).
+Registered on the main app."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -72,3 +73,39 @@ def shared(
             _print_json({"name": rest[0], "deleted": deleted})
         else:
             con.print(f"removed {rest[0]}" if deleted else f"no shared variable {rest[0]}", markup=False)
+
+
+@app.command()
+@_guard
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535),
+    executor: Optional[int] = typer.Option(None, "--executor", min=0, max=64,
+                                           help="Threads that run queued runs here (default 4; 0 on PostgreSQL, "
+                                                "where `tether worker` processes run them)."),
+) -> None:
+    """The REST API (docs/api.md). Tokens: TETHER_API_TOKENS=read:TOKEN,write:TOKEN or
+    TETHER_API_TOKENS_FILE; without tokens it listens on loopback only.
+    TETHER_ALLOWED_TOOLS limits the tools of flows sent to it."""
+    import ipaddress
+    import os
+    from .errors import UsageError
+    try:
+        import uvicorn
+        from .server.app import create_app
+        from .server.auth import load_tokens
+    except ImportError:
+        raise UsageError("the server needs its extra: pip install -e '.[server]'") from None
+    tokens = load_tokens()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not tokens and not loopback:
+        raise UsageError(f"refusing to listen on {host} without API tokens: set TETHER_API_TOKENS "
+                         "(read:TOKEN,write:TOKEN) or TETHER_API_TOKENS_FILE")
+    if not tokens:
+        _console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
+    from .cli import G
+    app_ = create_app(G.db, tokens=tokens, allowed_tools=os.environ.get("TETHER_ALLOWED_TOOLS"), executor=executor)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -7,7 +7,6 @@ path: the runner loads what is committed and goes on from the cursor.
 """
 from __future__ import annotations
 
-import datetime as _dt
 
 import orjson
 import logging
@@ -29,16 +28,12 @@ from ..tools import ToolContext, get_tool
 from ..tools.base import ChildPaused
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
+from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops, MapView, loop_results
 
 log = logging.getLogger(__name__)
-
-
-def iso(t: float | None) -> str | None:
-    """ISO-8601 UTC text of an epoch time."""
-    return None if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat()
 
 
 class Runner:

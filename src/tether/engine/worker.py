@@ -35,6 +35,10 @@ class Worker:
         self._lock = threading.Lock()
         self._active: set[threading.Event] = set()
 
+    def wake(self) -> None:
+        """A run was just queued here: idle threads look for it now."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop claiming; every run in progress stops after its current step and goes
         back to ``pending`` for another worker."""

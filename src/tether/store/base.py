@@ -257,6 +257,9 @@ class Store(Protocol):
         """Record a control request (``pause``, ``cancel``) for the run's owner; NotFound
         if there is no such run."""
 
+    def count_runs(self) -> dict[str, int]:
+        """How many runs have each stored status."""
+
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
         """Runs newest first (by id), optionally of one stored status, ids < ``before``."""

@@ -66,6 +66,13 @@ class MemoryStore:
             self._events[run.run_id] = []
             return rec, True
 
+    def count_runs(self) -> dict[str, int]:
+        with self._lock:
+            out: dict[str, int] = {}
+            for r in self._runs.values():
+                out[r.status] = out.get(r.status, 0) + 1
+            return out
+
     def load_run(self, run_id: str) -> RunRecord:
         with self._lock:
             return self._run(run_id)

@@ -92,6 +92,9 @@ class SQLCommon(SharedSQL):
         params.append(int(limit))
         return [sqlrows.run_record(r, self._decode) for r in self._query(self._q(sql), tuple(params))]
 
+    def count_runs(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._query("SELECT status, count(*) FROM runs GROUP BY status")}
+
     def request(self, run_id: str, control: str | None) -> None:
         with self._tx() as db:
             if db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id)).rowcount != 1:

@@ -1,0 +1,1 @@
+"""``tether serve``: the REST API (FastAPI), its tokens, event stream and metrics."""
