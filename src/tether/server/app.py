@@ -72,6 +72,18 @@ class SetVars(_Body):
     source_step: str = Field("api", max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+_ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
+    (400, "bad input: an invalid flow, name, value or request"), (401, "no or an unknown bearer token"),
+    (403, "a read token on a write endpoint"), (404, "no such run, step or variable"),
+    (409, "a stale expected_version, or a run owned by another process"), (413, "the request body is too large"),
+    (422, "the request does not match its schema"), (503, "the store cannot be reached"))}
+
+
 class PutVar(_Body):
     value: Any = None
     expected_version: Optional[int] = Field(None, ge=0)
@@ -102,7 +114,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
             worker.stop()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="Tether", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Tether", version="0.1.0", lifespan=lifespan, responses=_ERRORS,
                   description="Durable YAML workflows: runs, variables, events. See docs/api.md.")
     app.add_middleware(BodyLimits, max_bytes=MAX_BODY, max_depth=MAX_DEPTH)
 
@@ -129,8 +141,15 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         return error(422, "invalid_request", "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, "http_error", str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reply = error(exc.status_code, "http_error", str(exc.detail))
+        reply.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of its first route
+            from starlette.routing import Match
+            methods = {m for r in app.router.routes if getattr(r, "methods", None)
+                       and r.matches(request.scope)[0] != Match.NONE for m in r.methods}
+            reply.headers["Allow"] = ", ".join(sorted(methods))
+        return reply
 
     # -------------------------------------------------------------- auth
     def role(request: Request) -> str:
@@ -253,7 +272,10 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
             raise ApiError(404, "NotFound", f"run {rid} has no record of step {step_id!r}")
         return step_doc(found[-1])
 
-    @app.get("/api/runs/{run_id}/events", dependencies=[Depends(reader)], response_model=None)
+    @app.get("/api/runs/{run_id}/events", dependencies=[Depends(reader)], response_model=None, responses={200: {
+        "description": "a JSON list of events; with follow=true a text/event-stream of them until the run ends",
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/event-stream": {"schema": {"type": "string"}}}}})
     def events(run_id: str, after: int = Query(0, ge=0, le=2**62), follow: bool = False) -> Any:
         rid = run_id_of(run_id)
         engine.record(rid)
@@ -320,7 +342,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
                  "source_step": h.source_step, "at": iso(h.at), "deleted": h.deleted}
                 for h in engine.history(run_id_of(run_id), name)]
 
-    @app.get("/metrics", dependencies=[Depends(reader)], response_model=None)
+    @app.get("/metrics", dependencies=[Depends(reader)], response_model=None, responses={200: {
+        "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     def prometheus() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -68,7 +68,10 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
     if len(text.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
         raise FlowError("too large", [f"{name}: flow file is larger than {MAX_FLOW_BYTES} bytes"])
     source = Source(name, text, None)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters here already
+    except yaml.YAMLError as exc:
+        raise FlowError("syntax", [f"{name}:1:1: YAML error: {exc}"]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -87,9 +90,6 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
     return source
 
 
-MAX_FLOW_BYTES = 8 * 2**20
-
-
 def read_file(path: str | Path) -> Source:
     """Read and parse a ``.yaml``, ``.yml`` or ``.json`` flow file."""
     p = Path(path)
@@ -103,7 +103,7 @@ def read_file(path: str | Path) -> Source:
         with p.open("rb") as f:
             data = f.read(MAX_FLOW_BYTES + 1)
         if len(data) > MAX_FLOW_BYTES:
-            raise FlowError("too large", [f"{p}: flow files are limited to {MAX_FLOW_BYTES // 2**20} MiB"])
+            raise FlowError("too large", [f"{p}: flow file is larger than {MAX_FLOW_BYTES} bytes"])
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FlowError("unreadable", [f"{p}: cannot read the flow file: {exc}"]) from None
