@@ -176,3 +176,32 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{tmp_path / 'x.db'}", "serve",
                            "--host", "0.0.0.0", "--port", "18999"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "without API tokens" in proc.stderr
+
+
+def test_docs_api_lists_every_operation_of_the_openapi_document(server):
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    spec = server.client(None).get("/openapi.json").json()
+    listed = {" ".join(line.split()[:2]) for line in doc.splitlines() if line.split()[:1] and
+              line.split()[0] in ("GET", "POST", "PUT", "DELETE")}
+    served = {f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops}
+    assert listed == served
+
+
+def test_on_postgresql_runs_sent_to_the_api_go_to_the_workers(tmp_path):
+    from tests.conftest import drop_schema, postgres_url
+    url = postgres_url()
+    try:
+        with Server(url) as s:
+            assert s.app.state.engine.store.shares_loops  # PostgreSQL: no executor threads in the server
+            c = s.client()
+            run_id = start(c)
+            import time
+            time.sleep(0.5)
+            assert c.get(f"/api/runs/{run_id}").json()["status"] == "pending"
+            worker = subprocess.run([sys.executable, "-m", "tether", "--db", url, "worker", "--once"],
+                                    capture_output=True, text=True, timeout=120)
+            assert worker.returncode == 0, worker.stderr
+            assert wait_status(c, run_id)["outputs"] == {"n": 20}
+    finally:
+        drop_schema(url)
