@@ -111,7 +111,9 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
             runner.start()
         yield
         if worker:
-            worker.stop()
+            worker.stop()  # runs in progress finish their step and go back to pending
+        if runner:
+            runner.join(timeout=30)
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Tether", version="0.1.0", lifespan=lifespan, responses=_ERRORS,
