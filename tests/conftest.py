@@ -5,6 +5,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -47,27 +48,27 @@ def drop_schema(url: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path):
-    """A store URL on SQLite and on PostgreSQL: for tests that run real processes."""
-    if request.param == "sqlite":
+def _store_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A URL of a fresh store of ``kind``; a PostgreSQL schema is dropped afterwards."""
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'tether.db'}"
     else:
         url = postgres_url()
         yield url
         drop_schema(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store URL on SQLite and on PostgreSQL: for tests that run real processes."""
+    yield from _store_url(request.param, tmp_path)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tether.db'}"
-    else:
-        url = postgres_url()
-        yield url
-        drop_schema(url)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from _store_url(request.param, tmp_path)
 
 
 @pytest.fixture
