@@ -112,6 +112,9 @@ class Loops:
     def __init__(self, runner: "Runner") -> None:
         self.r = runner
         self._committers: dict[str, _GroupCommitter] = {}
+        # shared loops: iterations this process committed (a claim that expired while its
+        # iteration waited may have been run again elsewhere; only one result counts)
+        self._shared_done: dict[str, set[int]] = {}
 
     # ------------------------------------------------------------ collection
     def _collection(self, step: Step, scope: dict[str, Any]) -> list[Any]:
@@ -241,6 +244,10 @@ class Loops:
         from .lease import owner_id
         store, run_id = self.r.store, self.r.run_id
         store.work_publish(run_id, loop_key, [i for i, _ in self._pending_items(loop_key, total, retry_failed)])
+        # committed already (by this run's earlier owners too): a claim of one of them, left
+        # by an owner that died between its commit and removing the claim, is dropped
+        done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
+        self._shared_done[loop_key] = done_before
         me = f"{owner_id()}/{run_id}"
         lock = threading.Lock()
 
@@ -264,6 +271,9 @@ class Loops:
                         if store.work_left(run_id, loop_key) == 0:
                             return
                         time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
+                        continue
+                    if claim[2] in done_before:
+                        store.work_remove(run_id, loop_key, [claim[2]])
                         continue
                     it = self._iteration(step, loop_key, key, claim[2], item(claim[2]), total, scope)
                     self._submit(it, step)
@@ -313,6 +323,7 @@ class Loops:
         collector.join()
         committer.close()
         del self._committers[loop_key]
+        del self._shared_done[loop_key]
 
     def help(self, step: Step, loop_key: str, key: str, idx: int, scope: dict[str, Any]) -> dict[str, Any]:
         """Run one published iteration for its run's owner: its body's tool outcomes
@@ -448,6 +459,17 @@ class Loops:
             committer.submit(it)
 
     def _commit(self, batch: list[Iteration], loop: Step) -> None:
+        shared = self._shared_done.get(batch[0].loop_key) if batch else None
+        if shared is None:
+            self._commit_batch(batch)
+            return
+        with self.r._commit_lock:  # a shared loop commits from two threads: never one iteration twice
+            fresh = [it for it in batch if it.idx not in shared]
+            if fresh:
+                self._commit_batch(fresh)
+                shared.update(it.idx for it in fresh)
+
+    def _commit_batch(self, batch: list[Iteration]) -> None:
         writes: list[VarWrite] = []
         records: list[IterationWrite] = []
         for it in batch:
