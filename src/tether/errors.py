@@ -1,7 +1,7 @@
 """Every error Tether raises derives from :class:`TetherError`.
 
-Each class carries the CLI exit code it maps to, so the CLI never needs a table
-of its own and a new error cannot be forgotten there.
+Each class carries the CLI exit code and the HTTP status it maps to, so neither the
+CLI nor the REST API needs a table of its own and a new error cannot be forgotten there.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ class TetherError(Exception):
     """Root of every error Tether raises on purpose."""
 
     exit_code = 1
+    http_status = 400  # bad input unless a subclass says otherwise
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -62,15 +63,20 @@ class ToolError(TetherError):
 class StoreError(TetherError):
     """The state store failed: a driver error, a full disk, a locked database."""
 
+    http_status = 503
+
 
 class CorruptRecord(StoreError):
     """A stored row that cannot be decoded; names the run and the record."""
+
+    http_status = 500
 
 
 class ConflictError(TetherError):
     """A write lost a race: a stale variable version, a lease held by another owner."""
 
     exit_code = 4
+    http_status = 409
 
 
 class LeaseLost(ConflictError):
@@ -85,6 +91,7 @@ class NotFound(TetherError):
     """A run, variable, step or checkpoint that does not exist."""
 
     exit_code = 5
+    http_status = 404
 
 
 class RunFailed(TetherError):

@@ -21,8 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..engine.engine import Engine
 from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
-from ..errors import (ConflictError, CorruptRecord, EnvironmentMismatch, LeaseLost, NotFound, StoreError, TetherError,
-                      UsageError)
+from ..errors import TetherError, UsageError
 from ..ids import check_run_id
 from ..spec import load_flow_text
 from ..views import event_doc, iso, run_doc, step_doc, var_doc
@@ -34,8 +33,6 @@ from .policy import ToolPolicy
 MAX_BODY = 1024 * 1024
 MAX_DEPTH = 64
 FINAL = ("completed", "failed", "cancelled")
-_STATUS = {NotFound: 404, ConflictError: 409, LeaseLost: 409, EnvironmentMismatch: 409, CorruptRecord: 500,
-           StoreError: 503}
 
 
 class ApiError(Exception):
@@ -130,12 +127,11 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
 
     @app.exception_handler(TetherError)
     async def _tether_error(_: Request, exc: TetherError) -> JSONResponse:
-        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         text = exc.message
         problems = getattr(exc, "problems", None)
         if problems:
             text += ": " + "; ".join(problems)
-        return error(status, type(exc).__name__, text)
+        return error(exc.http_status, type(exc).__name__, text)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
