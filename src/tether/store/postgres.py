@@ -18,11 +18,11 @@ from importlib import resources
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
+from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .loop_work import LoopWork
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
-from .base import Commit, CommitResult, EventRecord, EventWrite, RunRecord, VarWrite, now
+from .base import Commit, CommitResult, EventWrite, RunRecord, VarWrite, now
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
@@ -62,8 +62,18 @@ class PostgresStore(LoopWork, SQLCommon):
     _for_update = " FOR UPDATE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
+    _STEP_EVENT_DATA = "json_build_object('attempts', attempts, 'error', error::json)::text"
+
     def _where(self) -> str:
         return _safe(self.url)
+
+    def _json_text(self, column: str, *path: str) -> str:
+        return f"({column}::json #>> '{{{','.join(path)}}}')"
+
+    def _bytes(self) -> int:
+        return int(self._query(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")[0][0])
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         import psycopg
@@ -271,39 +281,6 @@ class PostgresStore(LoopWork, SQLCommon):
 
     # ------------------------------------------------------------ variables
     # ------------------------------------------------------------ steps and events
-    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
-        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = %(run)s AND seq > %(after)s "
-               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
-               "AND p.step_id < s.step_id)::int, 'step.' || status, step_id, "
-               "json_build_object('attempts', attempts, 'error', error::json)::text, finished_at "
-               "FROM steps s WHERE run_id = %(run)s AND seq > %(after)s ORDER BY 1, 2")
-        params: dict[str, Any] = {"run": run_id, "after": after_seq}
-        if limit is not None:
-            sql += " LIMIT %(limit)s"
-            params["limit"] = int(limit)
-        try:
-            found = self._query(sql, params)
-        except StoreError as exc:  # error::json of a step whose error is not JSON
-            raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
-        return [sqlrows.event_record(run_id, r) for r in found]
-
-    def stats(self) -> dict[str, int]:
-        out = {}
-        for table in ("runs", "steps", "var_history", "events", "blobs"):
-            out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
-        out["vars"] = self._query(
-            "SELECT count(*) FROM var_history h WHERE deleted = 0 AND version = (SELECT max(version) "
-            "FROM var_history x WHERE x.run_id = h.run_id AND x.name = h.name)")[0][0]
-        row = self._query(
-            "SELECT coalesce(sum((data::json #>> '{template_cache,hits}')::bigint), 0), "
-            "coalesce(sum((data::json #>> '{template_cache,misses}')::bigint), 0) FROM events "
-            "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")[0]
-        out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
-        out["bytes"] = int(self._query(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")[0][0])
-        return out
-
     # ------------------------------------------------------------ loops
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
         t = now()
@@ -335,15 +312,6 @@ class PostgresStore(LoopWork, SQLCommon):
                 for row in batch:
                     copy.write_row(row)
             batch.clear()
-
-    def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        rows = self._query("SELECT max(idx) + 1 FROM loop_items WHERE run_id = %s AND loop_key = %s",
-                           (run_id, loop_key))
-        if rows[0][0] is not None:
-            return rows[0][0]
-        started = self._query("SELECT 1 FROM events WHERE run_id = %s AND type = 'loop.started' AND "
-                              "(data::json ->> 'loop_key') = %s LIMIT 1", (run_id, loop_key))
-        return 0 if started else None
 
     def close(self) -> None:
         self._pool.close()

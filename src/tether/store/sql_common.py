@@ -8,9 +8,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Callable, Iterable
 
-from ..errors import ConflictError, LeaseLost, NotFound
+from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError
 from . import codec, sqlrows, typed
-from .base import (EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
+from .base import (EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
 from .shared_sql import SharedSQL
 
@@ -287,7 +287,58 @@ class SQLCommon(SharedSQL):
                             (run_id,))
         return [sqlrows.step_record(run_id, r, self._decode) for r in found]
 
+    # ------------------------------------------------------------ events and statistics
+    def _json_text(self, column: str, *path: str) -> str:
+        """SQL for the text at ``path`` inside the JSON text in ``column``."""
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+    _STEP_EVENT_DATA = "json_object('attempts', attempts, 'error', json(error))"
+
+    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
+        # a step record is its own step.<status> event: stored once, listed here
+        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
+               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
+               f"AND p.step_id < s.step_id), 'step.' || status, step_id, {self._STEP_EVENT_DATA}, finished_at "
+               "FROM steps s WHERE run_id = ? AND seq > ? ORDER BY 1, 2")
+        params: tuple = (run_id, after_seq, run_id, after_seq)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (int(limit),)
+        try:
+            found = self._query(self._q(sql), params)
+        except StoreError as exc:  # the error column of a step is not JSON
+            raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
+        return [sqlrows.event_record(run_id, r) for r in found]
+
+    def _bytes(self) -> int:
+        """The space the store's tables take."""
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        out = {}
+        for table in ("runs", "steps", "var_history", "events", "blobs"):
+            out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
+        out["vars"] = self._query(
+            "SELECT count(*) FROM var_history h WHERE deleted = 0 AND version = (SELECT max(version) "
+            "FROM var_history x WHERE x.run_id = h.run_id AND x.name = h.name)")[0][0]
+        hits, misses = (f"coalesce(sum(CAST({self._json_text('data', 'template_cache', k)} AS BIGINT)), 0)"
+                        for k in ("hits", "misses"))
+        row = self._query(f"SELECT {hits}, {misses} FROM events "
+                          "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")[0]
+        out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
+        out["bytes"] = self._bytes()
+        return out
+
     # ------------------------------------------------------------ loops
+    def loop_size(self, run_id: str, loop_key: str) -> int | None:
+        rows = self._query(self._q("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?"),
+                           (run_id, loop_key))
+        if rows[0][0] is not None:
+            return rows[0][0]
+        started = self._query(self._q("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
+                                      f"{self._json_text('data', 'loop_key')} = ? LIMIT 1"), (run_id, loop_key))
+        return 0 if started else None
+
     def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
         rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? "
                                    "AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))

@@ -19,7 +19,7 @@ from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
 from .sqlite_loops import SQLiteLoops
-from .base import Commit, CommitResult, EventRecord, RunRecord, now
+from .base import Commit, CommitResult, RunRecord, now
 
 PAGE_SIZE = 1024
 WAL_CHECKPOINT_PAGES = 16_000
@@ -241,38 +241,8 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
 
     # ------------------------------------------------------------ variables
     # ------------------------------------------------------------ steps and events
-    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
-        # a step record is its own step.<status> event: stored once, listed here
-        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ?1 AND seq > ?2 "
-               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
-               "AND p.step_id < s.step_id), 'step.' || status, step_id, "
-               "json_object('attempts', attempts, 'error', json(error)), finished_at "
-               "FROM steps s WHERE run_id = ?1 AND seq > ?2 ORDER BY 1, 2")
-        params: tuple = (run_id, after_seq)
-        if limit is not None:
-            sql += " LIMIT ?"
-            params += (int(limit),)
-        try:
-            found = self._query(sql, params)
-        except StoreError as exc:  # json(error) of a step whose error is not JSON
-            raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
-        return [sqlrows.event_record(run_id, r) for r in found]
-
-    def stats(self) -> dict[str, int]:
-        out = {}
-        for table in ("runs", "steps", "var_history", "events", "blobs"):
-            out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
-        out["vars"] = self._query(
-            "SELECT count(*) FROM var_history h WHERE deleted = 0 AND version = (SELECT max(version) "
-            "FROM var_history x WHERE x.run_id = h.run_id AND x.name = h.name)")[0][0]
-        row = self._query(
-            "SELECT coalesce(sum(json_extract(data, '$.template_cache.hits')), 0), "
-            "coalesce(sum(json_extract(data, '$.template_cache.misses')), 0) FROM events "
-            "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")[0]
-        out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
-        page_size = self._query("PRAGMA page_size")[0][0]
-        out["bytes"] = page_size * self._query("PRAGMA page_count")[0][0]
-        return out
+    def _bytes(self) -> int:
+        return self._query("PRAGMA page_size")[0][0] * self._query("PRAGMA page_count")[0][0]
 
     def checkpoint_wal(self) -> None:
         """Fold the WAL into the database file (used by benchmarks measuring size)."""

@@ -45,11 +45,3 @@ class SQLiteLoops:
                                                                  dict(event.data or {}, total=n)), t)
         return n
 
-    def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        rows = self._query("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?",
-                           (run_id, loop_key))
-        if rows[0][0] is not None:
-            return rows[0][0]
-        started = self._query("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
-                              "json_extract(data, '$.loop_key') = ? LIMIT 1", (run_id, loop_key))
-        return 0 if started else None
