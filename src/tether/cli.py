@@ -569,28 +569,7 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     _console().print(table)
 
 
-@app.command()
-@_guard
-def worker(
-    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=256,
-                                    help="Runs executed at the same time by this process."),
-    once: bool = typer.Option(False, "--once", help="Exit when no run is left to claim."),
-) -> None:
-    """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
-    TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
-    step, hand the runs back as pending, exit 0."""
-    import signal
-    from .engine.worker import Worker
-    engine = _engine()
-    w = Worker(engine, concurrency, once=once)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: w.stop())
-    done = w.serve()
-    _console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
-    engine.close()
-
-
-from . import cli_shared  # noqa: E402,F401  (registers `tether shared` on the app)
+from . import cli_services  # noqa: E402,F401  (registers `tether shared`, `worker` and `serve`)
 
 
 def main() -> None:

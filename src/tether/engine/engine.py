@@ -156,44 +156,6 @@ class Engine:
             return self._fail_claimed(record, exc)
         return self._execute(loaded, record, env, release=release)
 
-    def help_once(self, owner: str) -> bool:
-        """Run one iteration that another process's loop published (PostgreSQL); False
-        when there is none. Its outcome goes back to the run's owner, which commits it."""
-        store = self.store
-        if not getattr(store, "shares_loops", False):
-            return False
-        claim = store.work_claim(owner, self.lease_seconds)
-        if claim is None:
-            return False
-        run_id, loop_key, idx = claim
-        from ..env import read_env, secret_values
-        from ..spec import computed_dependencies
-        from .runner import Runner
-        record = store.load_run(run_id)
-        loaded = self.stored_flow(record)
-        env = read_env(loaded.flow, dict(os.environ))
-        runner = Runner(store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                        ttl=self.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
-                        vault=self.vault, listening=lambda: False)
-        runner.load_committed()  # read only: this process never commits to the run
-        step_id, _, visit = loop_key.partition("#")
-        step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
-        key = f"{run_id}/{step.id}/{int(visit or 0)}"
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(self.lease_seconds / 3):
-                if not store.work_renew(run_id, loop_key, idx, owner, self.lease_seconds):
-                    return
-
-        threading.Thread(target=renew, daemon=True, name=f"tether-help-{run_id}").start()
-        try:
-            outcome = runner.loops.help(step, loop_key, key, idx, runner._scope(step, 1, key))
-        finally:
-            stop.set()
-        store.work_done(run_id, loop_key, idx, owner, outcome)
-        return True
-
     def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
         from ..store.base import Commit, RunUpdate
         error = {"type": type(exc).__name__, "message": exc.message, "step": None}

@@ -275,7 +275,7 @@ class Loops:
                     if claim[2] in done_before:
                         store.work_remove(run_id, loop_key, [claim[2]])
                         continue
-                    it = self._iteration(step, loop_key, key, claim[2], item(claim[2]), total, scope)
+                    it = self._iteration(step, loop_key, key, claim[2], claim[3], total, scope)
                     self._submit(it, step)
                     store.work_remove(run_id, loop_key, [it.idx])
                     count([it])
@@ -325,13 +325,12 @@ class Loops:
         del self._committers[loop_key]
         del self._shared_done[loop_key]
 
-    def help(self, step: Step, loop_key: str, key: str, idx: int, scope: dict[str, Any]) -> dict[str, Any]:
+    def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any,
+             scope: dict[str, Any]) -> dict[str, Any]:
         """Run one published iteration for its run's owner: its body's tool outcomes
         (masked), for the owner to commit."""
-        store, run_id = self.r.store, self.r.run_id
-        total = store.loop_size(run_id, loop_key) or 0
-        it = self._iteration(step, loop_key, key, idx, store.loop_items(run_id, loop_key, idx, idx + 1)[0],
-                             total, scope)
+        total = self.r.store.loop_size(self.r.run_id, loop_key) or 0
+        it = self._iteration(step, loop_key, key, idx, item, total, scope)
         return {"bodies": mask(it.recorded, self.r.secrets), "started": it.started, "finished": it.finished}
 
     # ------------------------------------------------------------ repeat

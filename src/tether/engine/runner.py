@@ -32,6 +32,7 @@ from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops, MapView, loop_results
+from .step_view import step_view
 
 log = logging.getLogger(__name__)
 
@@ -585,29 +586,6 @@ class Runner:
 
 
 
-def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
-    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, and for a
-    loop step its result list and ``map`` aggregates, read from its iteration records when asked."""
-    data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
-            "started_at": rec.started_at, "finished_at": rec.finished_at,
-            "duration": (rec.finished_at - rec.started_at) if rec.finished_at and rec.started_at else None,
-            "meta": rec.meta or {}}
-    loop = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
-    total = rec.meta.get("total", 0) if loop is not None else 0
-    if loop is not None:
-        data["map"] = MapView(store, run_id, loop, total)
-    cache: list[Any] = []
-
-    def get(key: str) -> Any:
-        if key == "result" and loop is not None:
-            if not cache:
-                cache.append(loop_results(store, run_id, loop, total))
-            return cache[0]
-        value = data[key]
-        return iso(value) if key in ("started_at", "finished_at") else value
-    return AttrView(get, data.keys, f"steps.{rec.step_id}")
-
-
 def _mentions_result(step: Step) -> bool:
     """Whether the loop step's own vars/next read ``result`` (so the list is worth building)."""
     text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
@@ -631,4 +609,4 @@ class _Stop(Exception):
         self.status, self.at, self.pause = status, at, pause
 
 
-__all__ = ["Runner", "StepFailed", "iso", "step_view"]
+__all__ = ["Runner", "StepFailed"]

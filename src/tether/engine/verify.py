@@ -44,7 +44,8 @@ def _same(a: Any, b: Any) -> bool:
 def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault,
                env: dict[str, str | None]) -> Report:
     """Compare every completed step's recorded inputs and variable writes with a re-render."""
-    from .runner import iso, step_view
+    from ..views import iso
+    from .step_view import step_view
     flow = loaded.flow
     report = Report(record.run_id)
     hidden = hidden_ranges(record.cursor)

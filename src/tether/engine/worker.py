@@ -11,6 +11,7 @@ workers wake on ``NOTIFY tether_runs`` instead of polling, and one worker at a t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -85,7 +86,7 @@ class Worker:
                 log.info("worker: run %s ended %s", run.id, run.status)
                 continue
             try:
-                if self.engine.help_once(self.owner):  # an iteration of another worker's loop
+                if help_once(self.engine, self.owner):  # an iteration of another worker's loop
                     continue
             except TetherError as exc:
                 log.warning("worker: %s", exc.message)
@@ -123,3 +124,42 @@ class Worker:
             except Exception as exc:
                 log.info("worker: sweeping again after %s", exc)
                 self._stop.wait(IDLE_POLL)
+
+
+def help_once(engine: Any, owner: str) -> bool:
+    """Run one iteration that another process's loop published (PostgreSQL); False
+    when there is none. Its outcome goes back to the run's owner, which commits it."""
+    store = engine.store
+    if not getattr(store, "shares_loops", False):
+        return False
+    claim = store.work_claim(owner, engine.lease_seconds)
+    if claim is None:
+        return False
+    run_id, loop_key, idx, item = claim
+    from ..env import read_env, secret_values
+    from ..spec import computed_dependencies
+    from .runner import Runner
+    record = store.load_run(run_id)
+    loaded = engine.stored_flow(record)
+    env = read_env(loaded.flow, dict(os.environ))
+    runner = Runner(store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
+                    ttl=engine.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
+                    vault=engine.vault, listening=lambda: False)
+    runner.load_committed()  # read only: this process never commits to the run
+    step_id, _, visit = loop_key.partition("#")
+    step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
+    key = f"{run_id}/{step.id}/{int(visit or 0)}"
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(engine.lease_seconds / 3):
+            if not store.work_renew(run_id, loop_key, idx, owner, engine.lease_seconds):
+                return
+
+    threading.Thread(target=renew, daemon=True, name=f"tether-help-{run_id}").start()
+    try:
+        outcome = runner.loops.help(step, loop_key, key, idx, item, runner._scope(step, 1, key))
+    finally:
+        stop.set()
+    store.work_done(run_id, loop_key, idx, owner, outcome)
+    return True

@@ -18,6 +18,7 @@ class LoopWork:
     shares_loops = True
     _tx: Callable[[], AbstractContextManager[Any]]
     _query: Callable[..., list[tuple]]
+    _decode: Callable[[Any, str], Any]
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Offer these iterations (already offered or done ones are left as they are)."""
@@ -28,21 +29,23 @@ class LoopWork:
             db.execute("SELECT pg_notify('tether_runs', current_schema())")
 
     def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
-                   loop_key: str | None = None) -> tuple[str, str, int] | None:
-        """Claim one open iteration (or one whose claim expired), of any loop or of one."""
+                   loop_key: str | None = None) -> tuple[str, str, int, Any] | None:
+        """Claim one open iteration (or one whose claim expired), of any loop or of one:
+        ``(run_id, loop_key, index, element)``."""
         t = now()
-        where, params = "(state = 'open' OR (state = 'claimed' AND expires < %s))", [t]
+        where, params = "(w.state = 'open' OR (w.state = 'claimed' AND w.expires < %s))", [t]
         if run_id is not None:
-            where += " AND run_id = %s AND loop_key = %s"
+            where += " AND w.run_id = %s AND w.loop_key = %s"
             params += [run_id, loop_key]
         with self._tx() as db:
-            row = db.execute(f"SELECT run_id, loop_key, idx FROM loop_work WHERE {where} ORDER BY idx LIMIT 1 "
-                             "FOR UPDATE SKIP LOCKED", params).fetchone()
+            row = db.execute(f"SELECT w.run_id, w.loop_key, w.idx, i.item FROM loop_work w JOIN loop_items i "
+                             "ON i.run_id = w.run_id AND i.loop_key = w.loop_key AND i.idx = w.idx "
+                             f"WHERE {where} ORDER BY w.idx LIMIT 1 FOR UPDATE OF w SKIP LOCKED", params).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE loop_work SET state = 'claimed', owner = %s, expires = %s "
-                       "WHERE run_id = %s AND loop_key = %s AND idx = %s", (owner, t + ttl, *row))
-        return row[0], row[1], row[2]
+                       "WHERE run_id = %s AND loop_key = %s AND idx = %s", (owner, t + ttl, *row[:3]))
+        return row[0], row[1], row[2], self._decode(row[3], f"run {row[0]}: loop {row[1]} element")
 
     def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
         with self._tx() as db:

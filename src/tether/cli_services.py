@@ -1,5 +1,5 @@
-"""`tether shared` (variables that outlive runs, §4.5) and `tether serve` (the REST API).
-Registered on the main app."""
+"""The commands beyond one run: `tether shared` (variables that outlive runs, §4.5),
+`tether worker` and `tether serve` (the REST API). Registered on the main app."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -109,3 +109,24 @@ def serve(
     from .cli import G
     app_ = create_app(G.db, tokens=tokens, allowed_tools=os.environ.get("TETHER_ALLOWED_TOOLS"), executor=executor)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+@_guard
+def worker(
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=256,
+                                    help="Runs executed at the same time by this process."),
+    once: bool = typer.Option(False, "--once", help="Exit when no run is left to claim."),
+) -> None:
+    """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
+    TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
+    step, hand the runs back as pending, exit 0."""
+    import signal
+    from .engine.worker import Worker
+    engine = _engine()
+    w = Worker(engine, concurrency, once=once)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: w.stop())
+    done = w.serve()
+    _console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
+    engine.close()
