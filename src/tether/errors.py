@@ -27,6 +27,27 @@ class UsageError(TetherError):
     exit_code = 2
 
 
+class UnstorableValue(UsageError):
+    """A value the store cannot hold: larger than the value limit, nested too deeply, not
+    JSON, or a number JSON cannot hold (NaN, ±Infinity, an integer beyond 64 bits).
+
+    ``field`` names the value (``result``, ``vars.x``, ``result[3].id``), ``reason`` says
+    which limit it broke, ``where`` (e.g. ``step 'fetch'``) who produced it.
+    ``retryable`` is False when no retry can help (a type JSON has no form for)."""
+
+    def __init__(self, field: str, reason: str, *, where: str | None = None, retryable: bool = True) -> None:
+        super().__init__(f"{where}, field '{field}': {reason}" if where else f"{field}: {reason}")
+        self.field, self.reason, self.where, self.retryable = field, reason, where, retryable
+
+    def at(self, where: str) -> "UnstorableValue":
+        """The same error, said of the value that ``where`` produced."""
+        return UnstorableValue(self.field, self.reason, where=where, retryable=self.retryable)
+
+    def error(self) -> dict[str, str]:
+        """The ``{type, message}`` a failed step or run records."""
+        return {"type": "UnstorableValue", "message": self.message}
+
+
 class FlowError(TetherError):
     """A flow file that cannot be loaded or does not validate.
 

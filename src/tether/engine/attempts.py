@@ -6,8 +6,9 @@ import random
 import threading
 from typing import Any, Callable
 
-from ..errors import TetherError, ToolError
+from ..errors import TetherError, ToolError, UnstorableValue
 from ..spec.models import RetrySpec
+from ..store import codec
 from ..tools import ToolContext
 
 NO_RETRY = RetrySpec()
@@ -32,25 +33,34 @@ def retry_delay(retry: RetrySpec, attempt: int) -> float:
 
 def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpec,
                  make_ctx: Callable[[int], ToolContext], cancel: threading.Event,
-                 on_retry: Callable[[int, dict[str, str], float], None]) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+                 on_retry: Callable[[int, dict[str, str], float], None],
+                 where: str = "the step") -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
     """Call ``tool`` until an attempt succeeds; return ``(result, meta, attempts, ctx writes)``.
 
-    A retryable ToolError is retried up to ``retry.attempts`` times (``meta`` then lists
-    the earlier attempts' errors); any other Tether error, or a cancel while waiting,
-    raises StepFailed at once. Other exceptions (control flow such as a paused child)
-    propagate unchanged."""
+    An attempt whose result or meta the store cannot hold fails with UnstorableValue
+    (said of ``where``, e.g. ``step 'fetch'``), so such a value is a step failure, never
+    a failed commit. A retryable ToolError or UnstorableValue is retried up to
+    ``retry.attempts`` times (``meta`` then lists the earlier attempts' errors); any other
+    Tether error, or a cancel while waiting, raises StepFailed at once. A failed attempt's
+    result is dropped when the store cannot hold it. Other exceptions (control flow such
+    as a paused child) propagate unchanged."""
     errors: list[dict[str, str]] = []
     for attempt in range(1, retry.attempts + 1):
         ctx = make_ctx(attempt)
         try:
             out = tool(args, ctx)
+            codec.checked(out.result, "result")
             meta = dict(out.meta)
+            codec.dumps(meta, "meta")
             if errors:
                 meta["attempt_errors"] = errors
             return out.result, meta, attempt, ctx.writes
         except ToolError as exc:
             error = {"type": exc.type, "message": exc.message}
-            last_result, retryable = exc.result, exc.retryable
+            last_result, retryable = _storable(exc.result), exc.retryable
+        except UnstorableValue as exc:
+            error = exc.at(where).error()
+            last_result, retryable = None, exc.retryable
         except TetherError as exc:
             error = {"type": type(exc).__name__, "message": exc.message}
             last_result, retryable = None, False
@@ -62,3 +72,12 @@ def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpe
         if cancel.wait(delay):
             raise StepFailed({"type": "Cancelled", "message": "run cancelled"}, None, attempt)
     raise AssertionError("unreachable")
+
+
+def _storable(result: Any) -> Any:
+    """A failed attempt's result if the store can hold it, else None (its error says enough)."""
+    try:
+        codec.checked(result, "result")
+    except UnstorableValue:
+        return None
+    return result

@@ -16,7 +16,7 @@ import types
 from typing import Any, Callable, Iterable
 
 from ..env import mask
-from ..errors import ConflictError, LeaseLost, NotFound, TemplateError
+from ..errors import ConflictError, LeaseLost, NotFound, TemplateError, UnstorableValue
 from ..spec import LoadedFlow
 from ..spec.models import Step
 from ..store import codec
@@ -196,25 +196,38 @@ class Runner:
             self.secrets.append(text)
             self.secrets.sort(key=len, reverse=True)
 
-    def _writes(self, values: dict[str, Any], vtype: str, source: str) -> list[VarWrite]:
-        """Apply ``values`` to the in-memory state and return writes for those that changed."""
-        out = []
+    def _writes(self, values: dict[str, Any], vtype: str, source: str, block: str = "vars") -> list[VarWrite]:
+        """Apply ``values`` to the in-memory state and return writes for those that changed.
+
+        Every value is encoded before any is applied: one the store cannot hold raises
+        UnstorableValue naming it (``step 'ID', field 'vars.NAME'``) and changes nothing."""
         state = self.state
         if self.secrets:
             values = mask(values, self.secrets)  # a value derived from a secret must not reach the store
+        encoded = []
         for name, value in values.items():
             old = state.values.get(name, MISSING)
             if old is not MISSING and same_value(old, value):
                 continue
+            field = f"{block}.{name}"
+            try:
+                if name in self.secret_vars:
+                    codec.checked(value, field)  # what the vault encrypts must be storable as it is
+                    data = codec.encode(self.vault.encrypt(value), field=field)
+                else:
+                    data = codec.encode(value, field=field)
+            except UnstorableValue as exc:
+                raise exc.at(f"step {source!r}") if vtype == "step_result" else exc from None
+            encoded.append((name, value, data))
+        out = []
+        for name, value, data in encoded:
             scope = "temp" if name in self.temp_vars else "run"
             secret = name in self.secret_vars
             prev = state.meta.get(name)
             state.apply(name, value, VarMeta(vtype, scope, prev.version if prev else 0, secret))
             if secret:
                 self._add_secret(value)
-                out.append(VarWrite(name, codec.encode(self.vault.encrypt(value)), vtype, scope, source, True))
-            else:
-                out.append(VarWrite(name, codec.encode(value), vtype, scope, source, False))
+            out.append(VarWrite(name, data, vtype, scope, source, secret))
         return out
 
     def _cursor(self, nxt: str | None, pause: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -238,10 +251,13 @@ class Runner:
         """First commit of a new run: initial variables in order, ``run.started``."""
         scope = dict(self.base)
         writes: list[VarWrite] = []
-        for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
-            if name in self.resume_set:
-                continue  # `resume --set` of a run killed before its first commit wins
-            writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+        try:
+            for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
+                if name in self.resume_set:
+                    continue  # `resume --set` of a run killed before its first commit wins
+                writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+        except (TemplateError, UnstorableValue) as exc:  # the run fails; a resume starts it afresh
+            raise _RunFailed({"type": type(exc).__name__, "message": exc.message, "step": None}) from None
         first = self.flow.steps[0].id
         self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
                      run=RunUpdate(cursor=self._cursor(first)))
@@ -277,19 +293,30 @@ class Runner:
             if self.seq == 0 or (isinstance(self.run.cursor, dict) and self.run.cursor.get("unstarted")):
                 if self.seq:  # resumed before its first commit: `resume --set` values are stored
                     self._load_vars(self.store.read_vars(self.run_id))
-                self.start_fresh()
+                try:
+                    self.start_fresh()
+                except _RunFailed as failed:  # its initial variables cannot be made: it ends here
+                    self._end("failed", error=failed.error, unstarted=True)
+                    return self.store.load_run(self.run_id)
                 nxt: str | None = self.flow.steps[0].id
             else:
                 nxt = self.load_committed()
                 if nxt is not None and nxt not in self.index:
                     raise _RunFailed({"type": "FlowError", "message": f"the run continues at step {nxt!r}, "
                                       "which the flow no longer has", "step": nxt}, at=nxt)
+            current = nxt
             try:
                 while nxt is not None:
+                    current = nxt
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
+                current = None
                 self._finish()
             except _RunFailed as failed:
                 self._end("failed", error=failed.error, nxt=failed.at)
+            except UnstorableValue as exc:
+                # Values are checked before their commit; should a store still refuse one, the
+                # run fails at that step (a resume runs it again) instead of being left running.
+                self._end("failed", error={**exc.error(), "step": current}, nxt=current)
             except _Stop as stop:
                 self._end(stop.status, nxt=stop.at, pause=stop.pause)
         except LeaseLost:
@@ -381,7 +408,7 @@ class Runner:
                     let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
             if step.vars.before:
                 before = self._render_block(step.vars.before, scope, sid, "vars.before")
-                writes += self._writes(before, "step_result", sid)
+                writes += self._writes(before, "step_result", sid, "vars.before")
             result, meta = None, None
             if step.is_loop:
                 return self._run_loop(step, scope, key, visit, started, writes)
@@ -393,6 +420,11 @@ class Runner:
                 inputs = {"with": mask(args, self.secrets)}
                 if step.let:
                     inputs["let"] = mask(scope["let"].to_dict(), self.secrets)
+                try:  # the step's record keeps its inputs: they must be storable before the tool runs
+                    codec.checked(inputs, "inputs")
+                except UnstorableValue as exc:
+                    inputs = None
+                    raise exc.at(f"step {sid!r}") from None
                 self._commit(writes=writes, events=(EventWrite("step.started", sid,
                                                                {"attempt": 1, "idempotency_key": key}),))
                 writes = []
@@ -416,6 +448,8 @@ class Runner:
         except TemplateError as exc:
             return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key,
                               attempts, scope, writes, inputs, None)
+        except UnstorableValue as exc:  # a value its vars, inputs or share blocks made
+            return self._fail(step, exc.error(), started, key, attempts, scope, writes, inputs, None)
         self.last_error = None
         return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
                             writes=writes, inputs=inputs, result=result, meta=meta)
@@ -474,8 +508,9 @@ class Runner:
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
         finished = time.time()
         safe_result = mask(result, self.secrets)
-        rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs),
-                        None if result is None else codec.encode(safe_result), error, meta, started, finished, key)
+        rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs, field="inputs"),
+                        None if result is None else codec.encode(safe_result, field="result"), error, meta, started,
+                        finished, key)
         self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
@@ -512,8 +547,8 @@ class Runner:
         return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt, scope=scope,
                             writes=writes, inputs=inputs, result=result, error=error, meta=meta)
 
-    def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any],
-                   key: str) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+    def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any], key: str,
+                   where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
         retry = step.retry or self.flow.defaults.retry or NO_RETRY
         timeout = step.timeout if step.timeout is not None else self.flow.defaults.timeout
 
@@ -528,7 +563,7 @@ class Runner:
                      attempt, mask(error["message"], self.secrets), delay, extra={"run_id": self.run_id})
         try:
             return run_attempts(get_tool(step.tool), args, retry, make_ctx, self.cancel,  # type: ignore[arg-type]
-                                on_retry)
+                                on_retry, where or f"step {step.id!r}")
         except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
             raise _Stop("paused", step.id, {"step": step.id, "child": paused.child_id,
                                             "message": paused.message}) from None
@@ -538,8 +573,10 @@ class Runner:
         scope = dict(self.base)
         try:
             outputs = mask(render_deep(dict(self.flow.outputs), scope, "outputs"), self.secrets)
-        except TemplateError as exc:
-            raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": None}) from None
+            for name, value in outputs.items():
+                codec.checked(value, f"outputs.{name}")
+        except (TemplateError, UnstorableValue) as exc:
+            raise _RunFailed({"type": type(exc).__name__, "message": exc.message, "step": None}) from None
         self._end("completed", outputs=outputs)
 
     def _save_checkpoint(self, step_id: str, name: str, data: Any) -> None:
@@ -566,7 +603,9 @@ class Runner:
         raise _Stop("paused", step.id, {"step": step.id, "message": message})
 
     def _end(self, status: str, *, outputs: Any = None, error: Any = None, nxt: str | None = None,
-             pause: dict[str, Any] | None = None) -> None:
+             pause: dict[str, Any] | None = None, unstarted: bool = False) -> None:
+        """Commit the run's end as ``status``; ``unstarted``: it never made its first
+        commit, and a resume starts it afresh."""
         ended = status in ("completed", "cancelled")  # a failed, paused or released run goes on later
         drops = [VarWrite(n, None, source_step="run", delete=True)
                  for n, m in self.state.meta.items() if m.scope == "temp"] if ended else []
@@ -576,9 +615,10 @@ class Runner:
             data["error"] = error
         if pause is not None:
             data["pause"] = pause
+        cursor = {**self._cursor(nxt, pause), "unstarted": True} if unstarted else self._cursor(nxt, pause)
         self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
-                     run=RunUpdate(cursor=self._cursor(nxt, pause), status=status,
-                                   outputs=None if outputs is None else codec.encode(outputs),
+                     run=RunUpdate(cursor=cursor, status=status,
+                                   outputs=None if outputs is None else codec.encode(outputs, field="outputs"),
                                    error=error, finished=True))
         for w in drops:
             self.state.remove(w.name)

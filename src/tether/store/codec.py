@@ -12,18 +12,22 @@ Only JSON is ever decoded: nothing read from a store can revive an object.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 import zstandard
 
-from ..errors import CorruptRecord, UsageError
+from ..errors import CorruptRecord, UnstorableValue
 
 COMPRESS_MIN = 1024
 OFFLOAD_MIN = 256 * 1024
 MAX_VALUE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
+MIN_INT, MAX_INT = -(2 ** 63), 2 ** 64 - 1  # the integers JSON values are stored with
 
 _cctx = zstandard.ZstdCompressor(level=3)
 _dctx = zstandard.ZstdDecompressor()
@@ -38,12 +42,29 @@ class Encoded:
     blob: tuple[str, bytes] | None = None
 
 
-def dumps(value: Any) -> bytes:
-    """JSON bytes of ``value``; UsageError if it is not JSON-serialisable."""
+def dumps(value: Any, field: str = "value") -> bytes:
+    """JSON bytes of ``value``, exactly as a store keeps it; UnstorableValue naming ``field``
+    (and the path inside it) if JSON cannot hold it as it is: not JSON, nested deeper than
+    ``MAX_DEPTH``, NaN or ±Infinity (which orjson would silently write as ``null``), or an
+    integer beyond 64 bits. Nothing is ever silently changed."""
     try:
-        return orjson.dumps(value)
-    except TypeError as exc:
-        raise UsageError(f"value is not JSON-serialisable: {exc}") from None
+        raw = orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError
+        text = str(exc)
+        found = None
+        if "Integer exceeds" in text or "Recursion limit" in text:
+            found = _find(value, floats=False, ints=True)
+        if found is None:
+            raise UnstorableValue(field, f"not a JSON value ({text})", retryable=False) from None
+        raise UnstorableValue(field + _path(found[0]), found[1]) from None
+    # Cheap gates before walking the value: NaN and ±Infinity come out as `null`, and a
+    # value nested deeper than MAX_DEPTH has more than MAX_DEPTH opening brackets.
+    floats = b"null" in raw
+    if floats or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        found = _find(value, floats=floats, ints=False)
+        if found is not None:
+            raise UnstorableValue(field + _path(found[0]), found[1])
+    return raw
 
 
 def loads(data: bytes | str) -> Any:
@@ -51,29 +72,91 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def _check_depth(value: Any, depth: int = 0) -> None:
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def loads_exact(data: bytes | str) -> Any:
+    """Parse JSON text or bytes from outside (a command line, an HTTP body) keeping every
+    integer exact: orjson reads integers beyond 64 bits as floats, so text with such long
+    numbers is read again by the standard library, whose integers are exact (a store
+    then refuses the ones it cannot hold, instead of keeping a changed number)."""
+    value = orjson.loads(data)
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_NUMBER.search(raw):
+        try:
+            value = json.loads(raw)
+        except RecursionError:  # nested far deeper than MAX_DEPTH: refused when stored anyway
+            pass
+    return value
+
+
+_BAD_NUMBER = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _bad_scalar(value: Any, floats: bool, ints: bool) -> str | None:
+    if floats and type(value) is float and not math.isfinite(value):
+        return f"{_BAD_NUMBER[repr(value)]} is not a number JSON can hold"
+    if ints and isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_INT:
+        shown = str(value) if value.bit_length() <= 256 else f"of {value.bit_length()} bits"
+        return f"integer {shown} is beyond the 64-bit range the store holds"
+    return None
+
+
+def _find(value: Any, *, floats: bool, ints: bool, depth: int = 0) -> tuple[list[Any] | None, str] | None:
+    """The path (innermost key first; None for a value nested too deeply, whose path would
+    be longer than useful) and reason of the first part of ``value`` the store cannot hold,
+    or None."""
     if depth > MAX_DEPTH:
-        raise UsageError(f"value is nested deeper than {MAX_DEPTH} levels")
+        return None, f"nested deeper than the limit of {MAX_DEPTH} levels"
     if isinstance(value, dict):
-        for v in value.values():
-            if isinstance(v, (dict, list)):
-                _check_depth(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, (dict, list)):
-                _check_depth(v, depth + 1)
-
-
-def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES) -> Encoded:
-    """Encode one JSON value; UsageError if it is not JSON or larger than ``max_bytes``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        raw = dumps(value)
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
     else:
-        raw = dumps(value)
-        _check_depth(value)
+        reason = _bad_scalar(value, floats, ints)
+        return None if reason is None else ([], reason)
+    for key, v in items:
+        if isinstance(v, (dict, list, tuple)):
+            found = _find(v, floats=floats, ints=ints, depth=depth + 1)
+        elif (floats and type(v) is float) or (ints and type(v) is not float):
+            reason = _bad_scalar(v, floats, ints)
+            found = None if reason is None else ([], reason)
+        else:
+            continue
+        if found is not None:
+            if found[0] is not None:
+                found[0].append(key)
+            return found
+    return None
+
+
+def _path(keys: list[Any] | None) -> str:
+    """``['id', 0]`` (innermost first) as ``[0].id``."""
+    out = []
+    for key in reversed(keys or ()):
+        if isinstance(key, int):
+            out.append(f"[{key}]")
+        elif isinstance(key, str) and key.isidentifier():
+            out.append(f".{key}")
+        else:
+            out.append(f"[{str(key)!r}]")
+    return "".join(out)
+
+
+def checked(value: Any, field: str = "value", *, max_bytes: int = MAX_VALUE_BYTES) -> bytes:
+    """JSON bytes of ``value`` if a store can hold it as a value (see :func:`dumps`) and it
+    is at most ``max_bytes`` long; else UnstorableValue naming ``field``."""
+    raw = dumps(value, field)
+    if len(raw) > max_bytes:
+        raise UnstorableValue(field, f"value of {len(raw):,} bytes exceeds the limit of {max_bytes:,} bytes")
+    return raw
+
+
+def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value") -> Encoded:
+    """Encode one JSON value; UnstorableValue naming ``field`` if a store cannot hold it
+    (see :func:`checked`)."""
+    raw = checked(value, field, max_bytes=max_bytes)
     n = len(raw)
-    if n > max_bytes:
-        raise UsageError(f"value of {n} bytes exceeds the limit of {max_bytes} bytes")
     if n < COMPRESS_MIN:
         return Encoded(b"j" + raw)
     packed = _cctx.compress(raw)

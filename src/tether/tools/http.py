@@ -10,6 +10,7 @@ import httpx
 import orjson
 
 from ..errors import ToolError
+from ..store import codec
 from .base import ToolContext, ToolResult
 
 MAX_BODY = 16 * 1024 * 1024
@@ -67,11 +68,12 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     except httpx.HTTPError as exc:
         raise ToolError(f"http: request to {url} failed: {exc}", type_="ConnectionError") from None
     raw = resp.content[:MAX_BODY]
-    text = raw.decode(resp.encoding or "utf-8", "replace")
-    try:
-        data = orjson.loads(raw) if raw else None
+    try:  # integers beyond 64 bits are read exactly (and then refused by the store), never as floats
+        data = codec.loads_exact(raw) if raw else None
     except orjson.JSONDecodeError:
         data = None
+    # The body is kept once: parsed when it is JSON, as text otherwise.
+    text = None if data is not None else raw.decode(resp.encoding or "utf-8", "replace")
     result = {"status": resp.status_code, "headers": dict(resp.headers), "json": data, "text": text}
     meta = {"duration": round(time.monotonic() - started, 6), "status": resp.status_code,
             "method": resp.request.method}

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 import orjson
 
-from ..errors import ToolError
+from ..errors import ToolError, UnstorableValue
+from ..store import codec
 from .base import ToolContext, ToolResult
 
 _import_lock = threading.Lock()
@@ -126,9 +127,11 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise
     except Exception as exc:  # user code: any failure fails the attempt
         raise ToolError(f"{type(exc).__name__}: {exc}", type_=type(exc).__name__) from None
-    try:
-        value = orjson.loads(orjson.dumps(value))
-    except TypeError as exc:
-        raise ToolError(f"python: the result is not JSON-serialisable ({exc})", type_="ResultError",
+    try:  # a copy, refusing what JSON cannot hold (NaN would silently become null)
+        value = orjson.loads(codec.dumps(value, "result"))
+    except UnstorableValue as exc:
+        if exc.retryable:
+            raise
+        raise ToolError(f"python: the result is not JSON-serialisable ({exc.reason})", type_="ResultError",
                         retryable=False) from None
     return ToolResult(value, {"duration": round(time.monotonic() - started, 6)})
