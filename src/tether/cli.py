@@ -86,10 +86,12 @@ def _guard(fn: Any) -> Any:
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value: JSON when it parses as JSON, else the text itself."""
+    """A command-line value: JSON when it parses as JSON (integers kept exact, so one the
+    store cannot hold is refused rather than turned into a float), else the text itself."""
     import orjson
+    from .store import codec
     try:
-        return orjson.loads(text)
+        return codec.loads_exact(text)
     except orjson.JSONDecodeError:
         return text
 
@@ -194,8 +196,9 @@ def run(
     inputs: dict[str, Any] = {}
     if inputs_file is not None:
         import orjson
+        from .store import codec
         try:
-            data = orjson.loads(inputs_file.read_bytes())
+            data = codec.loads_exact(inputs_file.read_bytes())
         except (OSError, orjson.JSONDecodeError) as exc:
             raise UsageError(f"--inputs {inputs_file}: cannot read a JSON object: {exc}") from None
         if not isinstance(data, dict):

@@ -29,8 +29,11 @@ class Vault:
             raise UsageError("TETHER_SECRET_KEY is not a valid Fernet key "
                              "(32 url-safe base64-encoded bytes)") from None
 
-    def encrypt(self, value: Any) -> str:
-        return self._fernet.encrypt(orjson.dumps(value)).decode("ascii")
+    def encrypt(self, value: Any, field: str = "value") -> str:
+        """The token of ``value``; UnstorableValue naming ``field`` if a store could not
+        hold the value itself (see ``codec.checked``)."""
+        from .store import codec
+        return self._fernet.encrypt(codec.checked(value, field)).decode("ascii")
 
     def decrypt(self, token: Any, what: str = "secret variable") -> Any:
         if not isinstance(token, str):

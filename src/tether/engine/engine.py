@@ -120,6 +120,7 @@ class Engine:
         from .inputs import resolve_inputs
         loaded = self.load(flow)
         resolved = resolve_inputs(loaded.flow, inputs)
+        codec.checked(resolved, "inputs")  # refused here, naming the input, not by the store
         env = read_env(loaded.flow)
         rid = check_run_id(run_id) if run_id is not None else new_run_id()
         t = now()
@@ -288,8 +289,9 @@ class Engine:
                                                                  "retry_failed": sorted(failed_loops)}))
         for name, value in (set or {}).items():
             secret = name in loaded.flow.secret_vars
-            stored = self.vault.encrypt(value) if secret else value
-            writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "resume", secret))
+            stored = self.vault.encrypt(value, f"--set {name}") if secret else value
+            writes.append(VarWrite(name, codec.encode(stored, field=f"--set {name}"), "user_defined", "run", "resume",
+                                   secret))
         events.append(EventWrite("run.resumed", None, {
             "attempt": record.attempt + 1, "set": sorted(set or {}), "from": from_step,
             "env": [{"name": c.name, "change": c.change, "policy": c.policy} for c in env_changes]}))
@@ -399,8 +401,9 @@ class Engine:
                   for n, v in self.store.state_at(run_id, target).items()]
         for name, value in (set or {}).items():
             check_var_name(name)
-            stored = self.vault.encrypt(value) if name in secret else value
-            writes.append(VarWrite(name, codec.encode(stored), "user_defined", "run", "fork", name in secret))
+            stored = self.vault.encrypt(value, f"--set {name}") if name in secret else value
+            writes.append(VarWrite(name, codec.encode(stored, field=f"--set {name}"), "user_defined", "run", "fork",
+                                   name in secret))
         steps = sorted(latest_visible_steps((r for r in self.store.steps(run_id) if r.seq <= target),
                                             hidden).values(), key=lambda r: r.seq)
         from ..store.base import Commit, RunUpdate, StepWrite
@@ -517,8 +520,8 @@ class Engine:
         check_var_name(name)
         if scope not in ("run", "temp"):
             raise UsageError(f"scope must be 'run' or 'temp', not {scope!r}")
-        stored = self.vault.encrypt(value) if secret else value
-        write = VarWrite(name, codec.encode(stored), "user_defined", scope, source, secret)
+        stored = self.vault.encrypt(value, f"vars.{name}") if secret else value
+        write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source, secret)
         return _masked(self.store.set_var(run_id, write, expected_version))
 
     def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import orjson
 
 from ..env import mask
-from ..errors import TemplateError
+from ..errors import TemplateError, UnstorableValue
 from ..spec.models import Step
 from ..store import codec
 from ..store.base import EventWrite, IterationWrite, VarWrite
@@ -142,9 +142,15 @@ class Loops:
         if total is not None:
             return total  # resumed: the stored collection, never re-rendered
         items = self._collection(step, scope)
+
+        def encoded() -> Iterator[codec.Encoded]:
+            for i, x in enumerate(items):  # an element the store cannot hold fails the loop step
+                try:
+                    yield codec.encode(x, field=f"foreach[{i}]")
+                except UnstorableValue as exc:
+                    raise exc.at(f"step {step.id!r}") from None
         with self.r._commit_lock:
-            total = self.r.store.start_loop(self.r.run_id, self.r.epoch, loop_key,
-                                            (codec.encode(x) for x in items),
+            total = self.r.store.start_loop(self.r.run_id, self.r.epoch, loop_key, encoded(),
                                             EventWrite("loop.started", step.id, {"loop_key": loop_key}))
             self.r.seq = self.r.store.poll(self.r.run_id)[0]
         return total
@@ -428,7 +434,8 @@ class Loops:
                         raise StepFailed(done["error"], done["result"], done["attempts"])
                     result, attempts, ctx_writes = done["result"], done["attempts"], done["ctx_writes"]
                 else:
-                    result, _meta, attempts, ctx_writes = self.r._call_tool(body, args, scope, f"{key}/{sid}")
+                    result, _meta, attempts, ctx_writes = self.r._call_tool(
+                        body, args, scope, f"{key}/{sid}", f"step {sid!r}, iteration {it.idx}")
                     it.recorded[sid] = {"status": "completed", "result": result, "error": None,
                                         "attempts": attempts, "ctx_writes": ctx_writes or {}}
             except StepFailed as failed:
@@ -472,8 +479,14 @@ class Loops:
         writes: list[VarWrite] = []
         records: list[IterationWrite] = []
         for it in batch:
+            res = None
+            if it.result is not None and it.status == "completed":
+                try:  # checked when its tool returned; an inner loop's list of results was not
+                    res = codec.encode(mask(it.result, self.r.secrets), field="result")
+                except UnstorableValue as exc:
+                    it.status, it.error = "failed", exc.at(f"loop {it.loop_key!r}, iteration {it.idx}").error()
             if it.status == "completed" and it.blocks:
-                undo = self._snapshot(it)
+                undo, mark = self._snapshot(it), len(writes)
                 try:
                     for body, result, scope in it.blocks:  # one iteration at a time, latest values
                         ctx_writes = scope.pop("__ctx_writes__", {})
@@ -483,14 +496,14 @@ class Loops:
                         for phase in ("before", "after"):
                             block = getattr(body.vars, phase)
                             if block:
-                                values = self.r._render_block(block, scope, body.id, "vars" + (
-                                    ".before" if phase == "before" else ""))
-                                writes += self.r._writes(values, "step_result", body.id)
-                except TemplateError as exc:
+                                field = "vars" + (".before" if phase == "before" else "")
+                                values = self.r._render_block(block, scope, body.id, field)
+                                writes += self.r._writes(values, "step_result", body.id, field)
+                except (TemplateError, UnstorableValue) as exc:
                     self._restore(undo)
-                    writes = [w for w in writes if w.name not in undo]
-                    it.status, it.error = "failed", {"type": "TemplateError", "message": exc.message}
-            res = None if it.result is None or it.status != "completed" else codec.encode(mask(it.result, self.r.secrets))
+                    del writes[mark:]  # this iteration's writes only; earlier ones in the batch stand
+                    it.status, it.error = "failed", {"type": type(exc).__name__, "message": exc.message}
+                    res = None
             records.append(IterationWrite(it.loop_key, it.idx, it.status, it.attempts, res, it.error,
                                           it.started, it.finished))
         self.r._commit(writes=writes, iterations=tuple(records))

@@ -211,11 +211,8 @@ class Runner:
                 continue
             field = f"{block}.{name}"
             try:
-                if name in self.secret_vars:
-                    codec.checked(value, field)  # what the vault encrypts must be storable as it is
-                    data = codec.encode(self.vault.encrypt(value), field=field)
-                else:
-                    data = codec.encode(value, field=field)
+                stored = self.vault.encrypt(value, field) if name in self.secret_vars else value
+                data = codec.encode(stored, field=field)
             except UnstorableValue as exc:
                 raise exc.at(f"step {source!r}") if vtype == "step_result" else exc from None
             encoded.append((name, value, data))

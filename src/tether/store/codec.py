@@ -98,7 +98,7 @@ def _bad_scalar(value: Any, floats: bool, ints: bool) -> str | None:
         return f"{_BAD_NUMBER[repr(value)]} is not a number JSON can hold"
     if ints and isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_INT:
         shown = str(value) if value.bit_length() <= 256 else f"of {value.bit_length()} bits"
-        return f"integer {shown} is beyond the 64-bit range the store holds"
+        return f"integer {shown} is beyond the 64-bit range the store holds (a string can carry it)"
     return None
 
 

@@ -34,7 +34,7 @@ class ToolContext:
         from ..ids import check_var_name
         from ..store import codec
         check_var_name(name)
-        codec.encode(value)
+        codec.checked(value, f"ctx.set_var({name!r})")
         self.writes[name] = value
 
 
@@ -44,7 +44,7 @@ class ToolContext:
         from ..ids import check_var_name
         from ..store import codec
         check_var_name(name)
-        codec.encode(data)
+        codec.checked(data, f"ctx.checkpoint({name!r})")
         if self._save is None:
             raise RuntimeError("checkpoints are not available in this context")
         self._save(name, data)
