@@ -8,8 +8,9 @@ Guarantees:
 * a string that is exactly one ``{{ expr }}`` evaluates to the expression's native
   value; any other template string renders to a string;
 * one render produces at most ``MAX_OUTPUT`` characters, an expression's value at most
-  ``MAX_VALUE``; growth, loops, calls, time and memory are bounded (see sandbox.py), so
-  no template can hang the engine or exhaust memory;
+  ``MAX_VALUE`` (a bare path passes an existing value as it is, unlimited: the store's
+  value limit applies where it is written); growth, loops, calls, time and memory are
+  bounded (see sandbox.py), so no template can hang the engine or exhaust memory;
 * each distinct source text is compiled once per process (see :data:`CACHE`).
 """
 from __future__ import annotations
@@ -424,7 +425,9 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
                 parts.append(chunk)
             return "".join(parts)
         value = to_json_value(value)
-        if isinstance(value, str) and len(value) > MAX_OUTPUT:
+        # A bare path passes a value that already exists, without copying or building
+        # anything: only what an expression builds is held to the render limit.
+        if compiled.kind != "path" and isinstance(value, str) and len(value) > MAX_OUTPUT:
             raise TemplateError(f"template output exceeds {MAX_OUTPUT} characters")
         return value
     except MissingName as exc:
