@@ -87,6 +87,9 @@ CASES = {
     "python result integer beyond 64 bits": (
         HEAD + "steps:" + python_step("return {'n': 2 ** 64}"),
         "make", "result.n", "64-bit", 1),
+    "share: Infinity": (
+        HEAD + "steps:\n  - id: a\n    share: {x: \"{{ 1e308 * 10 }}\"}\n",
+        "a", "shared.x", "Infinity", 0),
     "with: Infinity kept in the step's record": (
         HEAD + "steps:\n  - id: a\n    tool: shell\n    with: {run: \"echo {{ inputs.ledger }}\", env: {X: \"{{ 1e308 * 10 }}\"}}\n",
         "a", "inputs.with.env.X", "Infinity", 0),
@@ -318,3 +321,22 @@ def test_a_worker_fails_such_a_run_once_and_never_takes_it_again(tmp_path, sql_u
     assert doc["status"] == "failed" and doc["error"]["type"] == "UnstorableValue"
     assert "step 'make', field 'result'" in doc["error"]["message"]
     assert len(ledger.read_text().split()) == 2  # once per attempt
+
+
+def test_outputs_that_fit_one_by_one_but_not_together_fail_the_run(tmp_path, tether):
+    # each output passes its own check; the store refuses them together, inside its commit:
+    # the run must end failed, not be left running
+    flow = flow_file(tmp_path, """
+name: outs
+steps:
+  - id: make
+    tool: python
+    with: {code: "def main(n): return 'x' * n", args: {n: 9437184}}
+    vars: {a: "{{ result }}"}
+outputs: {a: "{{ vars.a }}", b: "{{ vars.a }}"}
+""")
+    doc = json.loads(tether("run", flow, "--json", code=1).stdout)
+    assert doc["status"] == "failed" and doc["error"]["type"] == "UnstorableValue"
+    assert doc["error"]["message"].startswith("outputs: value of 18,874,3")
+    again = json.loads(tether("resume", doc["run_id"], "--json", code=1).stdout)
+    assert again["status"] == "failed" and again["error"] == doc["error"]

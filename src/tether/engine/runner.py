@@ -459,6 +459,8 @@ class Runner:
         for name, value in values.items():
             try:
                 self.store.shared_set(name, value)
+            except UnstorableValue as exc:
+                raise exc.at(f"step {step.id!r}") from None
             except ConflictError as exc:
                 raise StepFailed({"type": "ConflictError", "message": exc.message}, None, 1) from None
 

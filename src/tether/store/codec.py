@@ -57,6 +57,9 @@ def dumps(value: Any, field: str = "value") -> bytes:
         if found is None:
             raise UnstorableValue(field, f"not a JSON value ({text})", retryable=False) from None
         raise UnstorableValue(field + _path(found[0]), found[1]) from None
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return raw
     # Cheap gates before walking the value: NaN and ±Infinity come out as `null`, and a
     # value nested deeper than MAX_DEPTH has more than MAX_DEPTH opening brackets.
     floats = b"null" in raw

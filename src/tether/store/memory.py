@@ -160,7 +160,7 @@ class MemoryStore:
 
     def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
                    immutable: bool = False) -> SharedRecord:
-        codec.encode(value, max_bytes=codec.OFFLOAD_MIN - 1)
+        codec.encode(value, max_bytes=codec.OFFLOAD_MIN - 1, field=f"shared.{name}")
         with self._lock:
             stored = self._shared_check(name, expected_version)
             self._shared[name] = (codec.loads(codec.dumps(value)), stored + 1, immutable, False, now())

@@ -50,7 +50,7 @@ class SharedSQL:
 
     def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
                    immutable: bool = False) -> SharedRecord:
-        data = codec.encode(value, max_bytes=MAX_SHARED_BYTES).data
+        data = codec.encode(value, max_bytes=MAX_SHARED_BYTES, field=f"shared.{name}").data
         with self._tx() as db:
             stored, current, frozen = self._shared_current(db, name)
             if frozen:
