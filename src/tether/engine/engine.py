@@ -289,8 +289,8 @@ class Engine:
                                                                  "retry_failed": sorted(failed_loops)}))
         for name, value in (set or {}).items():
             secret = name in loaded.flow.secret_vars
-            stored = self.vault.encrypt(value, f"--set {name}") if secret else value
-            writes.append(VarWrite(name, codec.encode(stored, field=f"--set {name}"), "user_defined", "run", "resume",
+            stored = self.vault.encrypt(value, f"set.{name}") if secret else value
+            writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "resume",
                                    secret))
         events.append(EventWrite("run.resumed", None, {
             "attempt": record.attempt + 1, "set": sorted(set or {}), "from": from_step,
@@ -401,8 +401,8 @@ class Engine:
                   for n, v in self.store.state_at(run_id, target).items()]
         for name, value in (set or {}).items():
             check_var_name(name)
-            stored = self.vault.encrypt(value, f"--set {name}") if name in secret else value
-            writes.append(VarWrite(name, codec.encode(stored, field=f"--set {name}"), "user_defined", "run", "fork",
+            stored = self.vault.encrypt(value, f"set.{name}") if name in secret else value
+            writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "fork",
                                    name in secret))
         steps = sorted(latest_visible_steps((r for r in self.store.steps(run_id) if r.seq <= target),
                                             hidden).values(), key=lambda r: r.seq)

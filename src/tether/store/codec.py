@@ -7,7 +7,11 @@ Stores never see Python objects, only the tagged bytes made here:
 * ``h`` + sha256 hex — values of at least ``OFFLOAD_MIN`` bytes, whose (compressed)
   payload lives once in the store's blob table, keyed by content hash.
 
-Only JSON is ever decoded: nothing read from a store can revive an object.
+Only JSON is ever decoded: nothing read from a store can revive an object. What is
+encoded is checked first, here and only here: a value larger than ``MAX_VALUE_BYTES``,
+nested deeper than ``MAX_DEPTH``, holding NaN or ±Infinity, or an integer beyond 64 bits
+raises :class:`~tether.errors.UnstorableValue` naming the field; nothing is silently
+changed.
 """
 from __future__ import annotations
 
