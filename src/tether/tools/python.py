@@ -132,6 +132,5 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     except UnstorableValue as exc:
         if exc.retryable:
             raise
-        raise ToolError(f"python: the result is not JSON-serialisable ({exc.reason})", type_="ResultError",
-                        retryable=False) from None
+        raise ToolError(f"python: the result is {exc.reason}", type_="ResultError", retryable=False) from None
     return ToolResult(value, {"duration": round(time.monotonic() - started, 6)})
