@@ -1,0 +1,56 @@
+"""Bugs found by new users and a reliability probe (issue 12, item 6), through real processes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def call(*args: str, code: int | None = 0, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if code is not None:
+            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+    return call
+
+
+def flow(tmp_path: Path, text: str, name: str = "f.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_an_error_type_is_printed_once(cli, tmp_path):
+    raising = flow(tmp_path, "name: e\nsteps:\n  - id: a\n    tool: python\n"
+                             "    with: {code: \"def main():\\n    raise ValueError('bad things')\"}\n")
+    proc = cli("run", raising, code=1)
+    assert "error in step a: ValueError: bad things" in proc.stdout
+    assert "ValueError: ValueError" not in proc.stdout
+    doc = json.loads(cli("run", raising, "--json", code=1).stdout)
+    assert doc["error"]["type"] == "ValueError" and doc["error"]["message"] == "bad things"
+    bad_name = flow(tmp_path, "name: u\nsteps:\n  - id: a\n    tool: python\n"
+                              "    with: {code: \"def main(ctx):\\n    ctx.set_var('_x', 1)\"}\n", "u.yaml")
+    proc = cli("run", bad_name, code=1)
+    assert "error in step a: UsageError: invalid variable name '_x'" in proc.stdout
+    assert "UsageError: UsageError" not in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["_x", "1x", "a-b"])
+def test_a_bad_variable_name_is_refused_with_the_rule_it_breaks(cli, tmp_path, name):
+    run_id = json.loads(cli("run", flow(tmp_path, "name: v\nsteps:\n  - id: a\n"), "--json").stdout)["run_id"]
+    proc = cli("vars", "set", run_id, name, "1", code=2)
+    assert f"invalid variable name '{name}'" in proc.stderr
+    assert "[A-Za-z][A-Za-z0-9_]*" in proc.stderr and "[A-Za-z_]" not in proc.stderr
+    cli("vars", "set", run_id, "x_1", "1")  # the rule as stated is the rule applied
+    bad_key = flow(tmp_path, f"name: v\nvars:\n  '{name}': 1\nsteps:\n  - id: a\n", "k.yaml")
+    proc = cli("validate", bad_key, code=2)
+    assert "[A-Za-z][A-Za-z0-9_]*" in proc.stderr + proc.stdout and "[A-Za-z_]" not in proc.stderr + proc.stdout
