@@ -54,3 +54,15 @@ def test_a_bad_variable_name_is_refused_with_the_rule_it_breaks(cli, tmp_path, n
     bad_key = flow(tmp_path, f"name: v\nvars:\n  '{name}': 1\nsteps:\n  - id: a\n", "k.yaml")
     proc = cli("validate", bad_key, code=2)
     assert "[A-Za-z][A-Za-z0-9_]*" in proc.stderr + proc.stdout and "[A-Za-z_]" not in proc.stderr + proc.stdout
+
+
+def test_runs_are_listed_newest_first_whatever_their_ids(cli, tmp_path):
+    f = flow(tmp_path, "name: r\nsteps:\n  - id: a\n    vars: {x: 1}\n")
+    cli("run", f, "--run-id", "zzz-named-first")
+    generated = json.loads(cli("run", f, "--json").stdout)["run_id"]
+    cli("run", f, "--run-id", "aaa-named-last")
+    assert [r["run_id"] for r in json.loads(cli("runs", "--json").stdout)] == \
+        ["aaa-named-last", generated, "zzz-named-first"]
+    fork = json.loads(cli("fork", "zzz-named-first", "--json").stdout)["run_id"]
+    (newest,) = json.loads(cli("runs", "--limit", "1", "--json").stdout)
+    assert newest["run_id"] == fork

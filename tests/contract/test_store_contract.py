@@ -186,6 +186,27 @@ def test_list_runs_newest_first_with_filters(store):
     assert store.list_runs(status="completed") == []
 
 
+def test_list_runs_orders_by_creation_time_then_id_and_pages_by_a_run_id(store):
+    created = {"zz-oldest": 100.0, "m-tie": 200.0, "n-tie": 200.0, "a-newest": 300.0, "b-middle": 250.0}
+    for rid, t in created.items():
+        store.create_run(RunRecord(run_id=rid, name="f", status="running", flow_text="name: f", flow_path=None,
+                                   inputs={}, created_at=t, cursor={"next": "s1"}), "me", 30.0)
+    order = ["a-newest", "b-middle", "n-tie", "m-tie", "zz-oldest"]  # equal times: greater id first
+    assert [r.run_id for r in store.list_runs()] == order
+    assert [r.run_id for r in store.list_runs(status="running", limit=2)] == order[:2]
+    pages, before = [], None
+    while True:
+        page = store.list_runs(limit=2, before=before)
+        if not page:
+            break
+        pages.append([r.run_id for r in page])
+        before = page[-1].run_id
+    assert pages == [order[:2], order[2:4], order[4:]]
+    assert [r.run_id for r in store.list_runs(status="running", before="n-tie")] == order[3:]
+    with pytest.raises(NotFound):
+        store.list_runs(before="no-such-run")
+
+
 def test_large_values_are_compressed_or_offloaded_and_read_back(store):
     run, _ = new_run(store)
     big = {"rows": [{"i": i, "text": "x" * 50} for i in range(10_000)]}

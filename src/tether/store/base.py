@@ -262,7 +262,9 @@ class Store(Protocol):
 
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
-        """Runs newest first (by id), optionally of one stored status, ids < ``before``."""
+        """Runs newest first: by creation time, then by run id (both descending), optionally
+        of one stored status. ``before`` names the last run of the previous page: only runs
+        after it in this order are listed (NotFound if there is no such run)."""
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:

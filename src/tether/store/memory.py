@@ -80,9 +80,10 @@ class MemoryStore:
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
         with self._lock:
-            runs = [r for r in self._runs.values()
-                    if (status is None or r.status == status) and (before is None or r.run_id < before)]
-        runs.sort(key=lambda r: r.run_id, reverse=True)
+            after = None if before is None else self._run(before)
+            runs = [r for r in self._runs.values() if (status is None or r.status == status)
+                    and (after is None or (r.created_at, r.run_id) < (after.created_at, after.run_id))]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[:limit]
 
     def poll(self, run_id: str) -> tuple[int, str | None]:

@@ -83,12 +83,15 @@ class SQLCommon(SharedSQL):
             where.append("status = ?")
             params.append(status)
         if before:
-            where.append("run_id < ?")
-            params.append(before)
+            found = self._query(self._q("SELECT created_at FROM runs WHERE run_id = ?"), (before,))
+            if not found:
+                raise NotFound(f"no run {before!r} to list the runs before in {self._where()}")
+            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            params += [found[0][0], found[0][0], before]
         sql = f"SELECT {RUN_COLS} FROM {RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC LIMIT ?"
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
         params.append(int(limit))
         return [sqlrows.run_record(r, self._decode) for r in self._query(self._q(sql), tuple(params))]
 
