@@ -66,3 +66,32 @@ def test_runs_are_listed_newest_first_whatever_their_ids(cli, tmp_path):
     fork = json.loads(cli("fork", "zzz-named-first", "--json").stdout)["run_id"]
     (newest,) = json.loads(cli("runs", "--limit", "1", "--json").stdout)
     assert newest["run_id"] == fork
+
+
+PAUSING = """name: p
+steps:
+  - id: a
+    vars: {x: 1}
+  - id: gate
+    tool: pause
+    with: {message: "approve?"}
+  - id: b
+    vars: {x: "{{ vars.x + 1 }}"}
+outputs:
+  x: "{{ vars.x }}"
+"""
+
+
+def test_a_rewound_run_has_no_outputs_until_it_completes_again(cli, tmp_path):
+    f = flow(tmp_path, PAUSING)
+    run_id = json.loads(cli("run", f, "--json", code=3).stdout)["run_id"]
+    done = json.loads(cli("resume", run_id, "--json").stdout)
+    assert (done["status"], done["outputs"]) == ("completed", {"x": 2})
+    again = json.loads(cli("resume", run_id, "--from", "gate", "--json", code=3).stdout)
+    assert (again["status"], again["outputs"]) == ("paused", None)
+    assert json.loads(cli("show", run_id, "--json").stdout)["outputs"] is None
+    assert json.loads(cli("resume", run_id, "--json").stdout)["outputs"] == {"x": 2}
+    changed = flow(tmp_path, PAUSING.replace("vars: {x: 1}", "vars: {x: 10}"), "changed.yaml")
+    rerun = json.loads(cli("resume", run_id, "--flow", changed, "--rerun-changed", "--json", code=3).stdout)
+    assert (rerun["status"], rerun["outputs"]) == ("paused", None)
+    assert json.loads(cli("resume", run_id, "--json").stdout)["outputs"] == {"x": 11}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tether.errors import ConflictError, CorruptRecord, LeaseLost, NotFound
 from tether.store import codec, open_store
-from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, VarWrite
+from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Takeover, VarWrite
 
 
 @pytest.fixture
@@ -176,6 +176,16 @@ def test_run_update_sets_status_outputs_and_error(store):
     assert (rec.status, rec.outputs, rec.error, rec.cursor) == ("failed", {"o": 1}, {"type": "X", "message": "m"},
                                                                 {"next": None})
     assert rec.finished_at is not None
+
+
+def test_a_takeover_clears_the_outputs_of_an_earlier_completion(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, run=RunUpdate(cursor={"next": None}, status="completed",
+                                                             outputs=codec.encode({"o": 1}), finished=True)))
+    taken = store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch,
+                                takeover=Takeover("running", {"next": "s1"}, events=(EventWrite("run.resumed"),)))
+    assert (taken.status, taken.outputs, taken.finished_at) == ("running", None, None)
+    assert store.load_run("r1").outputs is None
 
 
 def test_list_runs_newest_first_with_filters(store):

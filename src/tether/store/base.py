@@ -207,8 +207,9 @@ class Commit(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Takeover:
     """What taking a run over writes in the same transaction as the new lease:
-    the new status and cursor, ``attempt`` + 1, a cleared control request and error,
-    and, when there are any, variable writes and events as one new checkpoint.
+    the new status and cursor, ``attempt`` + 1, a cleared control request, error and
+    outputs (a rewound run has outputs only once it completes again), and, when there
+    are any, variable writes and events as one new checkpoint.
     ``expect_status``: refuse (ConflictError) unless the run's status is one of these."""
 
     status: str

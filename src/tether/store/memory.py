@@ -113,7 +113,8 @@ class MemoryStore:
             if takeover is not None:
                 seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
                 run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
-                              attempt=run.attempt + 1, control=None, error=None, finished_at=None, seq=seq)
+                              attempt=run.attempt + 1, control=None, error=None, outputs=None, finished_at=None,
+                              seq=seq)
                 if seq != self._runs[run_id].seq:
                     self._write_vars(run_id, takeover.vars, seq, t)
                     for idx, e in enumerate(takeover.events):

@@ -136,7 +136,7 @@ class SQLCommon(SharedSQL):
                 bump = 1 if (takeover.vars or takeover.events) else 0
                 seq = db.execute(self._q(
                     "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
-                    "finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
+                    "outputs = NULL, finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
                     (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
                 if bump:
                     self._write_vars(db, run_id, takeover.vars, seq, t)
