@@ -95,3 +95,30 @@ def test_a_rewound_run_has_no_outputs_until_it_completes_again(cli, tmp_path):
     rerun = json.loads(cli("resume", run_id, "--flow", changed, "--rerun-changed", "--json", code=3).stdout)
     assert (rerun["status"], rerun["outputs"]) == ("paused", None)
     assert json.loads(cli("resume", run_id, "--json").stdout)["outputs"] == {"x": 11}
+
+
+def test_verify_reports_run_attempt_and_resumed_as_volatile_in_a_resumed_run(cli, tmp_path):
+    f = flow(tmp_path, """name: att
+steps:
+  - id: a
+    vars: {att: "{{ run.attempt }}", res: "{{ run['resumed'] }}", bare: "{{ attempt }}", n: "{{ 1 + 1 }}"}
+  - id: c
+    let: {first: "{{ run.resumed }}"}
+    tool: shell
+    with: {run: "echo {{ let.first }}"}
+  - id: gate
+    tool: pause
+  - id: b
+    tool: shell
+    with: {run: "echo {{ run.attempt }}"}
+    vars: {again: "{{ result.output }}"}
+""")
+    run_id = json.loads(cli("run", f, "--json", code=3).stdout)["run_id"]
+    cli("resume", run_id)
+    cli("resume", run_id, "--from", "b")
+    report = json.loads(cli("verify", run_id, "--json").stdout)
+    assert report["ok"] and report["differences"] == [], report
+    assert {(v["step"], v["field"]) for v in report["volatile"]} == {
+        ("a", "vars.att"), ("a", "vars.res"), ("a", "vars.bare"), ("b", "with"), ("c", "with")}
+    text = cli("verify", run_id).stdout
+    assert "clean" in text and "run.attempt" in text
