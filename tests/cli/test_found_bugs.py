@@ -122,3 +122,39 @@ steps:
         ("a", "vars.att"), ("a", "vars.res"), ("a", "vars.bare"), ("b", "with"), ("c", "with")}
     text = cli("verify", run_id).stdout
     assert "clean" in text and "run.attempt" in text
+
+
+ALIAS_BOMB = "name: bomb\nvars:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
+    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "steps:\n  - id: s\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(cli, tmp_path):
+    import time
+    assert len(ALIAS_BOMB) < 400
+    bomb = flow(tmp_path, ALIAS_BOMB)
+    for command in ("validate", "run"):
+        started = time.monotonic()
+        proc = cli(command, bomb, code=2, timeout=30)
+        assert time.monotonic() - started < 5
+        assert "f.yaml:" in proc.stderr and "alias" in proc.stderr, proc.stderr
+    line = proc.stderr.split("f.yaml:")[1].split(":")[0]
+    assert 3 < int(line) <= 11  # the line of a node the aliases blow up
+    proc = cli("validate", flow(tmp_path, "name: r\nvars:\n  a: &a [1, *a]\nsteps:\n  - id: s\n", "r.yaml"), code=2)
+    assert "r.yaml:3:" in proc.stderr and "refers to itself" in proc.stderr, proc.stderr
+
+
+def test_aliases_that_add_a_little_are_still_welcome(cli, tmp_path):
+    ok = flow(tmp_path, """name: ok
+defaults: &d {retry: {attempts: 2, delay: 1ms}}
+vars:
+  base: &base {a: 1, b: [1, 2, 3]}
+  more: {<<: *base, c: 3}
+  copies: [*base, *base, *base]
+steps:
+  - id: s
+    vars: {n: "{{ vars.copies | length }}", c: "{{ vars.more.c + vars.more.a }}"}
+""")
+    cli("validate", ok)
+    doc = json.loads(cli("run", ok, "--json").stdout)
+    assert doc["status"] == "completed"
+    assert json.loads(cli("vars", doc["run_id"], "--json").stdout)["n"] == 3

@@ -24,3 +24,16 @@ def test_runs_are_listed_newest_first_and_paged_by_cursor(server):
     assert seen == newest_first
     gone = c.get("/api/runs", params={"cursor": "no-such-run"})
     assert gone.status_code == 404 and gone.json()["error"] == "NotFound"
+
+
+ALIAS_BOMB = "name: bomb\nvars:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
+    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "steps:\n  - id: s\n"
+
+
+def test_an_alias_bomb_sent_to_the_api_is_a_400_at_once(server):
+    import time
+    c = server.client()
+    started = time.monotonic()
+    r = c.post("/api/runs", json={"flow": ALIAS_BOMB})
+    assert time.monotonic() - started < 2
+    assert r.status_code == 400 and r.json()["error"] == "FlowError" and "alias" in r.json()["message"], r.text
