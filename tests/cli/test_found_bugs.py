@@ -158,3 +158,46 @@ steps:
     doc = json.loads(cli("run", ok, "--json").stdout)
     assert doc["status"] == "completed"
     assert json.loads(cli("vars", doc["run_id"], "--json").stdout)["n"] == 3
+
+
+LOOP = """name: loop
+vars: {total: 0}
+steps:
+  - id: each
+    foreach: "{{ [1, 2, 3, 4, 5, 6] }}"
+    parallel: PARALLEL
+    max_failures: 2
+    do:
+      id: body
+      tool: python
+      with: {code: "def main(x):\\n    if x == 2: raise ValueError('two')\\n    return x", args: {x: "{{ item }}"}}
+      vars: {total: "{{ vars.total + result }}", last: "{{ result }}"}
+    vars: {done: "{{ map.completed }}", ok: "{{ map.successful }}"}
+  - id: after
+    vars: {x: 1}
+"""
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_checkpoints_of_loop_iterations_have_time_step_and_each_variable_once(cli, tmp_path, parallel):
+    run_id = json.loads(cli("run", flow(tmp_path, LOOP.replace("PARALLEL", str(parallel))), "--json").stdout)["run_id"]
+    rows = json.loads(cli("checkpoints", run_id, "--json").stdout)
+    assert [r["seq"] for r in rows] == list(range(1, rows[-1]["seq"] + 1))  # every checkpoint is listed
+    assert all(r["at"] for r in rows), rows
+    assert all(len(r["vars"]) == len(set(r["vars"])) for r in rows), rows
+    iteration_steps = [s for r in rows for s in r["steps"] if s.startswith("each[")]
+    assert sorted(iteration_steps) == [f"each[{i}]" for i in range(6)]
+    if parallel == 1:
+        failed = next(r for r in rows if "each[1]" in r["steps"])
+        assert failed["steps"] == ["each[1]"] and failed["vars"] == []  # it wrote nothing, but it is a checkpoint
+    table = cli("checkpoints", run_id).stdout
+    assert "each[0]" in table and "each[5]" in table
+
+
+def test_a_loop_steps_meta_counts_like_its_map(cli, tmp_path):
+    run_id = json.loads(cli("run", flow(tmp_path, LOOP.replace("PARALLEL", "2")), "--json").stdout)["run_id"]
+    loop = next(s for s in json.loads(cli("show", run_id, "--json").stdout)["steps"] if s["step_id"] == "each")
+    values = json.loads(cli("vars", run_id, "--json").stdout)
+    assert (values["done"], values["ok"]) == (6, 5)
+    assert {k: loop["meta"]["map"][k] for k in ("completed", "successful", "failed", "skipped", "pending")} == \
+        {"completed": 6, "successful": 5, "failed": 1, "skipped": 0, "pending": 0}

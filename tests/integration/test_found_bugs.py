@@ -75,3 +75,21 @@ steps:
 """))
     assert run.status == "failed" and run.error["type"] == "ArgumentError" and "invalid url" in run.error["message"]
     assert sqlite_engine.steps(run.id)[0].attempts == 1
+
+
+def test_a_checkpoint_names_each_variable_once_however_often_it_wrote_it(store_url):
+    """A group commit renders several iterations' ``vars`` blocks in one checkpoint, so
+    one variable may have several history rows with the same seq."""
+    from tether.store import codec
+    from tether.store.base import Commit, RunRecord, VarWrite
+    engine = Engine(store_url)
+    try:
+        store = engine.store
+        run, _ = store.create_run(RunRecord(run_id="g1", name="f", status="running", flow_text="name: f",
+                                            flow_path=None, inputs={}, cursor={"next": None}), "me", 30.0)
+        store.commit(Commit("g1", run.lease_epoch, vars=tuple(VarWrite("n", codec.encode(i)) for i in range(3))))
+        (cp,) = engine.checkpoints("g1")
+        assert cp["vars"] == ["n"] and cp["at"] is not None
+        assert [h.value for h in engine.history("g1", "n")] == [0, 1, 2]
+    finally:
+        engine.close()

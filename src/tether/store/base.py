@@ -370,8 +370,13 @@ class Store(Protocol):
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
         """Every write of the variable, oldest first."""
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        """``(seq, name)`` of every variable write, in checkpoint order."""
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
+        """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when
+        its checkpoint was committed)."""
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        """``(seq, loop_key, idx, finished_at)`` of every stored iteration record of the
+        run, in checkpoint order: the checkpoints that committed loop iterations."""
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         """Every variable's value as of checkpoint ``seq``."""

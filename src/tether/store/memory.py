@@ -418,10 +418,16 @@ class MemoryStore:
             return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
                                   h[4], h[5], h[6]) for h in rows]
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
         with self._lock:
             self._run(run_id)
-            return sorted((h[2], h[0]) for h in self._history[run_id])
+            return sorted((h[2], h[0], h[5]) for h in self._history[run_id])
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        with self._lock:
+            self._run(run_id)
+            return sorted((r[4], key, idx, r[6]) for (rid, key), rows in self._iterations.items() if rid == run_id
+                          for idx, r in rows.items())
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         with self._lock:

@@ -273,9 +273,15 @@ class SQLCommon(SharedSQL):
                               self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
                 for r in rows]
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1]) for r in self._query(
-            self._q("SELECT seq, name FROM var_history WHERE run_id = ? ORDER BY seq, name"), (run_id,))]
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
+        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1], r[2])
+                for r in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
+                                             "ORDER BY seq, name"), (run_id,))]
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        return [(typed.integer(r[0], f"run {run_id}: loop {r[1]} iteration {r[2]}", "seq"), r[1], r[2], r[3])
+                for r in self._query(self._q("SELECT seq, loop_key, idx, finished_at FROM iterations "
+                                             "WHERE run_id = ? ORDER BY seq, loop_key, idx"), (run_id,))]
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         rows = self._query(self._q(
