@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from tether.errors import ConflictError, CorruptRecord, LeaseLost, NotFound
 from tether.store import codec, open_store
-from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Takeover, VarWrite
+from tether.store.base import (Commit, EventWrite, IterationWrite, RunRecord, RunUpdate, StepWrite, Takeover,
+                               VarWrite)
 
 
 @pytest.fixture
@@ -186,6 +187,21 @@ def test_a_takeover_clears_the_outputs_of_an_earlier_completion(store):
                                 takeover=Takeover("running", {"next": "s1"}, events=(EventWrite("run.resumed"),)))
     assert (taken.status, taken.outputs, taken.finished_at) == ("running", None, None)
     assert store.load_run("r1").outputs is None
+
+
+def test_checkpoint_contents_name_variable_writes_and_iterations_with_their_times(store):
+    run, _ = new_run(store)
+    first = store.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1), var("x", 2), var("y", 3))))
+    its = tuple(IterationWrite("each", i, "failed" if i == 1 else "completed", 1,
+                               None if i == 1 else codec.encode(i), None, 1.0 + i, 2.0 + i) for i in range(2))
+    second = store.commit(Commit("r1", run.lease_epoch, iterations=its))
+    nested = store.commit(Commit("r1", run.lease_epoch, iterations=(
+        IterationWrite("outer[0].inner", 0, "completed", 1, codec.encode(0), None, 5.0, 6.0),)))
+    changes = store.var_changes("r1")
+    assert [(seq, name) for seq, name, _ in changes] == [(first.seq, "x"), (first.seq, "x"), (first.seq, "y")]
+    assert all(isinstance(at, float) and at > 0 for _, _, at in changes)
+    assert store.iteration_checkpoints("r1") == [(second.seq, "each", 0, 2.0), (second.seq, "each", 1, 3.0),
+                                                 (nested.seq, "outer[0].inner", 0, 6.0)]
 
 
 def test_list_runs_newest_first_with_filters(store):
