@@ -36,6 +36,17 @@ BATCH = 1000
 _FINISHED = ("completed", "failed", "skipped")
 
 
+def map_counts(by_status: dict[str, int], total: int) -> dict[str, Any]:
+    """The scalar ``map.*`` aggregates (SPEC §5) from ``{iteration status: count}``:
+    ``completed`` counts every finished iteration, successful or not. The loop step's
+    ``meta.map`` is this same document, so the two never disagree."""
+    ok, failed, skipped = by_status.get("completed", 0), by_status.get("failed", 0), by_status.get("skipped", 0)
+    ran = total - skipped
+    return {"total": total, "completed": ok + failed, "successful": ok, "failed": failed,
+            "skipped": skipped, "pending": total - ok - failed - skipped,
+            "success_rate": ok / ran if ran > 0 and (ok + failed) else 0}
+
+
 class MapView(AttrView):
     """``map.*`` of one loop, computed from its stored iteration records."""
 
@@ -61,17 +72,6 @@ class MapView(AttrView):
 
 
 KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results", "failures")
-
-
-def map_counts(by_status: dict[str, int], total: int) -> dict[str, Any]:
-    """The scalar ``map.*`` aggregates (SPEC §5) from ``{iteration status: count}``:
-    ``completed`` counts every finished iteration, successful or not. The loop step's
-    ``meta.map`` is this same document, so the two never disagree."""
-    ok, failed, skipped = by_status.get("completed", 0), by_status.get("failed", 0), by_status.get("skipped", 0)
-    ran = total - skipped
-    return {"total": total, "completed": ok + failed, "successful": ok, "failed": failed,
-            "skipped": skipped, "pending": total - ok - failed - skipped,
-            "success_rate": ok / ran if ran > 0 and (ok + failed) else 0}
 
 
 def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any]:
