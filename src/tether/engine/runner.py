@@ -31,7 +31,7 @@ from ..vault import Vault, mask_text
 from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
-from .loops import Loops, MapView, loop_results, map_counts
+from .loops import Loops, MapView, loop_results
 from .step_view import step_view
 
 log = logging.getLogger(__name__)
@@ -448,7 +448,7 @@ class Runner:
         if outcome.stopped:
             raise _Stop(outcome.stopped, step.id)
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
-        meta = {"loop_key": loop_key, "total": outcome.total, "map": map_counts(outcome.counts, outcome.total)}
+        meta = {"loop_key": loop_key, "total": outcome.total, "map": MapView.counts(outcome.counts, outcome.total)}
         scope["map"] = mapview
         if _mentions_result(step):
             scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)

@@ -101,11 +101,12 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         scope: dict[str, Any] = {
             "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
             "vars": state.view, "env": AttrView.of(env, "env"), "steps": AttrView.of(views, "steps"),
-            "run": _RunFields(id=record.run_id, name=record.name, started_at=iso(record.started_at),
-                              attempt=record.attempt, resumed=record.attempt > 1, parent_id=record.parent_id),
+            "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
+                    "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
             "shared": AttrView.of({}, "shared"),
             "step": {"id": step.id, "attempt": 1, "idempotency_key": rec.idempotency_key},
         }
+        scope["run"] = _RunFields(scope["run"])
         if last_map is not None:
             scope["map"] = last_map
         loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
