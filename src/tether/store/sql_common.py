@@ -274,14 +274,22 @@ class SQLCommon(SharedSQL):
                 for r in rows]
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
-        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1], r[2])
-                for r in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
-                                             "ORDER BY seq, name"), (run_id,))]
+        out = []
+        for seq, name, at in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
+                                                 "ORDER BY seq, name"), (run_id,)):
+            what = f"run {run_id}: variable {name} history"
+            out.append((typed.integer(seq, what, "seq"), name, typed.real(at, what, "at")))
+        return out
 
     def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
-        return [(typed.integer(r[0], f"run {run_id}: loop {r[1]} iteration {r[2]}", "seq"), r[1], r[2], r[3])
-                for r in self._query(self._q("SELECT seq, loop_key, idx, finished_at FROM iterations "
-                                             "WHERE run_id = ? ORDER BY seq, loop_key, idx"), (run_id,))]
+        out = []
+        for seq, loop_key, idx, finished in self._query(self._q(
+                "SELECT seq, loop_key, idx, finished_at FROM iterations WHERE run_id = ? "
+                "ORDER BY seq, loop_key, idx"), (run_id,)):
+            what = f"run {run_id}: loop {loop_key} iteration {idx}"
+            out.append((typed.integer(seq, what, "seq"), loop_key, idx,
+                        typed.real(finished, what, "finished_at", optional=True)))
+        return out
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         rows = self._query(self._q(
