@@ -270,7 +270,8 @@ class SQLCommon(SharedSQL):
                                    "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
         what = f"run {run_id}: variable {name} history"
         return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
-                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], typed.real(r[4], what, "at"),
+                              bool(r[5]))
                 for r in rows]
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
