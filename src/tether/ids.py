@@ -41,12 +41,14 @@ def check_var_name(name: str) -> str:
     """Return ``name`` if it is a valid variable name, else raise UsageError."""
     if not isinstance(name, str) or not VAR_NAME_RE.fullmatch(name):
         raise UsageError(
-            f"invalid variable name {name!r}: use [A-Za-z_][A-Za-z0-9_]*, at most 128 characters")
+            f"invalid variable name {name!r}: use [A-Za-z][A-Za-z0-9_]* (a letter first, then letters, "
+            "digits or '_'), at most 128 characters")
     return name
 
 
 def check_step_id(step_id: str) -> str:
     """Return ``step_id`` if it is a valid step id, else raise UsageError."""
     if not isinstance(step_id, str) or not STEP_ID_RE.fullmatch(step_id) or len(step_id) > 128:
-        raise UsageError(f"invalid step id {step_id!r}: use [A-Za-z_][A-Za-z0-9_]*")
+        raise UsageError(f"invalid step id {step_id!r}: use [A-Za-z][A-Za-z0-9_]* (a letter first, then letters, "
+                         "digits or '_'), at most 128 characters")
     return step_id

@@ -65,6 +65,8 @@ HOSTILE = (
     + [("events", "data", v) for v in TEXTS]
     + [("iterations", c, v) for c in ("result",) for v in BLOBS]
     + [("iterations", c, v) for c in ("error", "status") for v in TEXTS]
+    + [("iterations", c, v) for c in ("seq", "finished_at") for v in ("bogus", -1.5)]
+    + [("var_history", "at", v) for v in ("bogus", b"\x00")]
     + [("loop_items", "item", v) for v in BLOBS]
     + [("blobs", "data", v) for v in BLOBS]
     + [("shared_vars", "value", v) for v in BLOBS]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from tether.errors import ConflictError, CorruptRecord, LeaseLost, NotFound
 from tether.store import codec, open_store
-from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, VarWrite
+from tether.store.base import (Commit, EventWrite, IterationWrite, RunRecord, RunUpdate, StepWrite, Takeover,
+                               VarWrite)
 
 
 @pytest.fixture
@@ -178,12 +179,58 @@ def test_run_update_sets_status_outputs_and_error(store):
     assert rec.finished_at is not None
 
 
+def test_a_takeover_clears_the_outputs_of_an_earlier_completion(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, run=RunUpdate(cursor={"next": None}, status="completed",
+                                                             outputs=codec.encode({"o": 1}), finished=True)))
+    taken = store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch,
+                                takeover=Takeover("running", {"next": "s1"}, events=(EventWrite("run.resumed"),)))
+    assert (taken.status, taken.outputs, taken.finished_at) == ("running", None, None)
+    assert store.load_run("r1").outputs is None
+
+
+def test_checkpoint_contents_name_variable_writes_and_iterations_with_their_times(store):
+    run, _ = new_run(store)
+    first = store.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1), var("x", 2), var("y", 3))))
+    its = tuple(IterationWrite("each", i, "failed" if i == 1 else "completed", 1,
+                               None if i == 1 else codec.encode(i), None, 1.0 + i, 2.0 + i) for i in range(2))
+    second = store.commit(Commit("r1", run.lease_epoch, iterations=its))
+    nested = store.commit(Commit("r1", run.lease_epoch, iterations=(
+        IterationWrite("outer[0].inner", 0, "completed", 1, codec.encode(0), None, 5.0, 6.0),)))
+    changes = store.var_changes("r1")
+    assert [(seq, name) for seq, name, _ in changes] == [(first.seq, "x"), (first.seq, "x"), (first.seq, "y")]
+    assert all(isinstance(at, float) and at > 0 for _, _, at in changes)
+    assert store.iteration_checkpoints("r1") == [(second.seq, "each", 0, 2.0), (second.seq, "each", 1, 3.0),
+                                                 (nested.seq, "outer[0].inner", 0, 6.0)]
+
+
 def test_list_runs_newest_first_with_filters(store):
     for rid in ("a1", "a2", "a3"):
         new_run(store, rid)
     assert [r.run_id for r in store.list_runs()] == ["a3", "a2", "a1"]
     assert [r.run_id for r in store.list_runs(limit=1, before="a3")] == ["a2"]
     assert store.list_runs(status="completed") == []
+
+
+def test_list_runs_orders_by_creation_time_then_id_and_pages_by_a_run_id(store):
+    created = {"zz-oldest": 100.0, "m-tie": 200.0, "n-tie": 200.0, "a-newest": 300.0, "b-middle": 250.0}
+    for rid, t in created.items():
+        store.create_run(RunRecord(run_id=rid, name="f", status="running", flow_text="name: f", flow_path=None,
+                                   inputs={}, created_at=t, cursor={"next": "s1"}), "me", 30.0)
+    order = ["a-newest", "b-middle", "n-tie", "m-tie", "zz-oldest"]  # equal times: greater id first
+    assert [r.run_id for r in store.list_runs()] == order
+    assert [r.run_id for r in store.list_runs(status="running", limit=2)] == order[:2]
+    pages, before = [], None
+    while True:
+        page = store.list_runs(limit=2, before=before)
+        if not page:
+            break
+        pages.append([r.run_id for r in page])
+        before = page[-1].run_id
+    assert pages == [order[:2], order[2:4], order[4:]]
+    assert [r.run_id for r in store.list_runs(status="running", before="n-tie")] == order[3:]
+    with pytest.raises(NotFound):
+        store.list_runs(before="no-such-run")
 
 
 def test_large_values_are_compressed_or_offloaded_and_read_back(store):

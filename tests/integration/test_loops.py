@@ -72,7 +72,8 @@ def test_max_failures_as_count_and_percentage(engine, write_flow):
     ok = engine.run(write_flow("name: ok\nsteps:\n  - id: each\n    foreach: '{{ range(20) | list }}'\n"
                                "    max_failures: 25%\n" + body, "ok.yaml"))
     assert ok.status == "completed"
-    assert engine.steps(ok.id)[-1].meta["map"] == {"completed": 15, "failed": 5}
+    assert engine.steps(ok.id)[-1].meta["map"] == {"total": 20, "completed": 20, "successful": 15, "failed": 5,
+                                                   "skipped": 0, "pending": 0, "success_rate": 0.75}
     bad = engine.run(write_flow("name: bad\nsteps:\n  - id: each\n    foreach: '{{ range(20) | list }}'\n"
                                 "    max_failures: 2\n" + body, "bad.yaml"))
     assert bad.status == "failed" and bad.error["type"] == "TooManyFailures"

@@ -322,17 +322,30 @@ class Engine:
 
     # ------------------------------------------------------------ time travel
     def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
-        """Every checkpoint: ``{seq, at, steps, events, vars}`` (vars: names written)."""
+        """Every checkpoint: ``{seq, at, steps, events, vars}``. ``steps`` names the steps
+        and loop iterations (``LOOP_KEY[INDEX]``) it committed, ``vars`` each variable it
+        wrote once, ``at`` is the latest time recorded with it (its commit time when it
+        wrote an event or a variable)."""
         check_run_id(run_id)
         self.store.load_run(run_id)
         out: dict[int, dict[str, Any]] = {}
+
+        def row(seq: int, at: float | None) -> dict[str, Any]:
+            cp = out.setdefault(seq, {"seq": seq, "at": at, "steps": [], "events": [], "vars": []})
+            if at is not None and (cp["at"] is None or at > cp["at"]):
+                cp["at"] = at
+            return cp
         for e in self.store.events(run_id):
-            cp = out.setdefault(e.seq, {"seq": e.seq, "at": e.at, "steps": [], "events": [], "vars": []})
+            cp = row(e.seq, e.at)
             cp["events"].append(e.type)
             if e.step_id and e.step_id not in cp["steps"]:
                 cp["steps"].append(e.step_id)
-        for seq, name in self.store.var_changes(run_id):
-            out.setdefault(seq, {"seq": seq, "at": None, "steps": [], "events": [], "vars": []})["vars"].append(name)
+        for seq, loop_key, idx, finished_at in self.store.iteration_checkpoints(run_id):
+            row(seq, finished_at)["steps"].append(f"{loop_key}[{idx}]")
+        for seq, name, at in self.store.var_changes(run_id):
+            cp = row(seq, at)
+            if name not in cp["vars"]:
+                cp["vars"].append(name)
         return [out[k] for k in sorted(out)]
 
     def checkpoint_of(self, run_id: str, ref: str | int) -> int:

@@ -44,6 +44,17 @@ class MapView(AttrView):
         self._counts: dict[str, int] | None = None
         super().__init__(self._value, lambda: KEYS, f"map of {loop_key}")
 
+    @staticmethod
+    def counts(by_status: dict[str, int], total: int) -> dict[str, Any]:
+        """The scalar ``map.*`` aggregates (SPEC §5) from ``{iteration status: count}``:
+        ``completed`` counts every finished iteration, successful or not. The loop step's
+        ``meta.map`` is this same document, so the two never disagree."""
+        ok, failed, skipped = by_status.get("completed", 0), by_status.get("failed", 0), by_status.get("skipped", 0)
+        ran = total - skipped
+        return {"total": total, "completed": ok + failed, "successful": ok, "failed": failed,
+                "skipped": skipped, "pending": total - ok - failed - skipped,
+                "success_rate": ok / ran if ran > 0 and (ok + failed) else 0}
+
     def _value(self, key: str) -> Any:
         if key not in KEYS:
             raise KeyError(key)
@@ -56,13 +67,8 @@ class MapView(AttrView):
                 out.append({"index": r.idx, "item": item[0] if item else None, "error": r.error})
             return out
         if self._counts is None:
-            self._counts = self._store.iteration_counts(self._run_id, self._loop_key)
-        c = self._counts
-        ok, failed, skipped = c.get("completed", 0), c.get("failed", 0), c.get("skipped", 0)
-        ran = self._total - skipped
-        return {"total": self._total, "completed": ok + failed, "successful": ok, "failed": failed,
-                "skipped": skipped, "pending": self._total - ok - failed - skipped,
-                "success_rate": ok / ran if ran > 0 and (ok + failed) else 0}[key]
+            self._counts = self.counts(self._store.iteration_counts(self._run_id, self._loop_key), self._total)
+        return self._counts[key]
 
 
 KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results", "failures")

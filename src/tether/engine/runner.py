@@ -481,7 +481,7 @@ class Runner:
         if outcome.stopped:
             raise _Stop(outcome.stopped, step.id)
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
-        meta = {"loop_key": loop_key, "total": outcome.total, "map": dict(outcome.counts)}
+        meta = {"loop_key": loop_key, "total": outcome.total, "map": MapView.counts(outcome.counts, outcome.total)}
         scope["map"] = mapview
         if _mentions_result(step):
             scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)

@@ -2,8 +2,9 @@
 state as of each step and report every result that differs.
 
 A resumed run must verify clean: it proves the run went on from exactly the state
-it had. Templates that call ``now()``, ``timestamp()`` or ``uuid()`` are reported
-as volatile instead of compared.
+it had. Templates that call ``now()``, ``timestamp()`` or ``uuid()``, or read
+``run.attempt`` / ``run.resumed`` (which a resume changes), are reported as volatile
+instead of compared.
 """
 from __future__ import annotations
 
@@ -35,6 +36,26 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "ok": self.ok, "checked": self.checked,
                 "differences": self.differences, "volatile": self.volatile}
+
+
+class _RunFields(dict):
+    """The ``run`` mapping of a re-render. It notes any read of a field whose value
+    depends on the attempt doing the reading, however the template reaches it
+    (``run.attempt``, ``run['resumed']``, a bare ``attempt``)."""
+
+    PER_ATTEMPT = frozenset({"attempt", "resumed"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_per_attempt = False
+        self.let_per_attempt = False  # a `let` value read one: any field may depend on it
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read_per_attempt = self.read_per_attempt or key in self.PER_ATTEMPT
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if key in self else default
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -85,6 +106,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             "shared": AttrView.of({}, "shared"),
             "step": {"id": step.id, "attempt": 1, "idempotency_key": rec.idempotency_key},
         }
+        scope["run"] = _RunFields(scope["run"])
         if last_map is not None:
             scope["map"] = last_map
         loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
@@ -98,7 +120,11 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             value = state.lookup(name)
             if value is not MISSING:
                 return value
-            return views.get(name, inputs.get(name, MISSING))
+            if name in views:
+                return views[name]
+            if name in inputs:
+                return inputs[name]
+            return scope["run"][name] if name in scope["run"] else MISSING  # the runner's order
         scope[BARE_KEY] = bare
         state.scope_for_computed = lambda: scope
         report.checked += 1
@@ -107,6 +133,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                 scope["let"] = AttrView.of(let, "let")
                 for name, tmpl in step.let.items():
                     let[name] = render_deep(tmpl, scope, f"let.{name}")
+                scope["run"].let_per_attempt = scope["run"].read_per_attempt
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
@@ -128,7 +155,12 @@ def _compare(report: Report, rec: StepRecord, field_: str, template: Any, scope:
     if is_volatile(template):
         report.volatile.append({"step": rec.step_id, "field": field_})
         return
+    run_fields = scope["run"]
+    run_fields.read_per_attempt = run_fields.let_per_attempt
     rendered = mask(render_deep(template, scope, field_), secrets)
+    if run_fields.read_per_attempt:
+        report.volatile.append({"step": rec.step_id, "field": field_})
+        return
     if masked:
         rendered = "***"
     if not _same(rendered, recorded):

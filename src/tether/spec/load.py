@@ -11,6 +11,9 @@ from ..errors import FlowError
 
 Path_ = tuple[str | int, ...]
 MAX_FLOW_BYTES = 4 * 1024 * 1024
+# Nodes that YAML aliases may add to a document beyond its own: anchors for shared
+# settings add a few, nested aliases ("billion laughs") would add billions.
+MAX_ALIAS_NODES = 100_000
 
 
 @dataclass
@@ -63,6 +66,43 @@ class _Builder:
         return f"{self.source.name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
 
 
+def _check_aliases(root: yaml.Node, name: str) -> None:
+    """Refuse (FlowError naming the line) a composed document that an alias makes refer
+    to itself, or whose aliases would expand it by more than MAX_ALIAS_NODES nodes.
+
+    Runs before anything is built, over the composed graph (an alias is the anchored
+    node itself, shared), with each node's expanded size computed once: a small file
+    of nested aliases costs no more than its own nodes."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def where(node: yaml.Node) -> str:
+        return f"{name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_:
+            raise FlowError("recursive alias", [f"{where(node)}: this node refers to itself through an alias"])
+        open_.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        open_.discard(id(node))
+        sizes[id(node)] = total
+        if total > len(sizes) + MAX_ALIAS_NODES:  # len(sizes): distinct nodes so far
+            raise FlowError("alias bomb", [
+                f"{where(node)}: YAML aliases expand this node to {total:,} nodes; aliases may add at "
+                f"most {MAX_ALIAS_NODES:,} nodes to a flow file (nested aliases, a 'billion laughs'?)"])
+        return total
+
+    size(root)
+
+
 def parse_text(text: str, name: str = "<flow>") -> Source:
     """Parse YAML or JSON text; FlowError with the position on a syntax error."""
     if len(text.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
@@ -76,6 +116,7 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
         node = loader.get_single_node()
         if node is None:
             raise FlowError("empty", [f"{name}:1:1: the flow file is empty"])
+        _check_aliases(node, name)
         source.data = _Builder(source, loader).build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

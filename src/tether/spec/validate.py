@@ -88,8 +88,10 @@ def _model_problems(source: Source, exc: ValidationError) -> list[str]:
         else:
             field = ".".join(map(str, path)) or "flow"
             detail = err["msg"]
-            if "[key]" in loc:
-                detail = f"invalid name {path[-1]!r}: names must match [A-Za-z_][A-Za-z0-9_]*"
+            if "[key]" in loc and err["type"] == "string_pattern_mismatch":  # the rule of this kind of name
+                detail = f"invalid name {path[-1]!r}: names must match {err['ctx']['pattern'].strip('^$')}"
+            elif "[key]" in loc:
+                detail = f"invalid name {path[-1]!r}: {detail}"
             msg = f"{field}: {detail}"
             where = source.where(path, key="[key]" in loc)
         if (where, path) in seen:

@@ -207,8 +207,9 @@ class Commit(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Takeover:
     """What taking a run over writes in the same transaction as the new lease:
-    the new status and cursor, ``attempt`` + 1, a cleared control request and error,
-    and, when there are any, variable writes and events as one new checkpoint.
+    the new status and cursor, ``attempt`` + 1, a cleared control request, error and
+    outputs (a rewound run has outputs only once it completes again), and, when there
+    are any, variable writes and events as one new checkpoint.
     ``expect_status``: refuse (ConflictError) unless the run's status is one of these."""
 
     status: str
@@ -262,7 +263,9 @@ class Store(Protocol):
 
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
-        """Runs newest first (by id), optionally of one stored status, ids < ``before``."""
+        """Runs newest first: by creation time, then by run id (both descending), optionally
+        of one stored status. ``before`` names the last run of the previous page: only runs
+        after it in this order are listed (NotFound if there is no such run)."""
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
@@ -367,8 +370,13 @@ class Store(Protocol):
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
         """Every write of the variable, oldest first."""
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        """``(seq, name)`` of every variable write, in checkpoint order."""
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
+        """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when
+        its checkpoint was committed)."""
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        """``(seq, loop_key, idx, finished_at)`` of every stored iteration record of the
+        run, in checkpoint order: the checkpoints that committed loop iterations."""
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         """Every variable's value as of checkpoint ``seq``."""

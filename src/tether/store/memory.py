@@ -80,9 +80,10 @@ class MemoryStore:
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
         with self._lock:
-            runs = [r for r in self._runs.values()
-                    if (status is None or r.status == status) and (before is None or r.run_id < before)]
-        runs.sort(key=lambda r: r.run_id, reverse=True)
+            after = None if before is None else self._run(before)
+            runs = [r for r in self._runs.values() if (status is None or r.status == status)
+                    and (after is None or (r.created_at, r.run_id) < (after.created_at, after.run_id))]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[:limit]
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
@@ -112,7 +113,8 @@ class MemoryStore:
             if takeover is not None:
                 seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
                 run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
-                              attempt=run.attempt + 1, control=None, error=None, finished_at=None, seq=seq)
+                              attempt=run.attempt + 1, control=None, error=None, outputs=None, finished_at=None,
+                              seq=seq)
                 if seq != self._runs[run_id].seq:
                     self._write_vars(run_id, takeover.vars, seq, t)
                     for idx, e in enumerate(takeover.events):
@@ -416,10 +418,16 @@ class MemoryStore:
             return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
                                   h[4], h[5], h[6]) for h in rows]
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
         with self._lock:
             self._run(run_id)
-            return sorted((h[2], h[0]) for h in self._history[run_id])
+            return sorted((h[2], h[0], h[5]) for h in self._history[run_id])
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        with self._lock:
+            self._run(run_id)
+            return sorted((r[4], key, idx, r[6]) for (rid, key), rows in self._iterations.items() if rid == run_id
+                          for idx, r in rows.items())
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         with self._lock:

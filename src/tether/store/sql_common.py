@@ -83,12 +83,15 @@ class SQLCommon(SharedSQL):
             where.append("status = ?")
             params.append(status)
         if before:
-            where.append("run_id < ?")
-            params.append(before)
+            found = self._query(self._q("SELECT created_at FROM runs WHERE run_id = ?"), (before,))
+            if not found:
+                raise NotFound(f"no run {before!r} to list the runs before in {self._where()}")
+            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            params += [found[0][0], found[0][0], before]
         sql = f"SELECT {RUN_COLS} FROM {RUNS}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id DESC LIMIT ?"
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
         params.append(int(limit))
         return [sqlrows.run_record(r, self._decode) for r in self._query(self._q(sql), tuple(params))]
 
@@ -133,7 +136,7 @@ class SQLCommon(SharedSQL):
                 bump = 1 if (takeover.vars or takeover.events) else 0
                 seq = db.execute(self._q(
                     "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
-                    "finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
+                    "outputs = NULL, finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
                     (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
                 if bump:
                     self._write_vars(db, run_id, takeover.vars, seq, t)
@@ -267,12 +270,27 @@ class SQLCommon(SharedSQL):
                                    "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
         what = f"run {run_id}: variable {name} history"
         return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
-                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], r[4], bool(r[5]))
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], typed.real(r[4], what, "at"),
+                              bool(r[5]))
                 for r in rows]
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str]]:
-        return [(typed.integer(r[0], f"run {run_id}: variable {r[1]} history", "seq"), r[1]) for r in self._query(
-            self._q("SELECT seq, name FROM var_history WHERE run_id = ? ORDER BY seq, name"), (run_id,))]
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
+        out = []
+        for seq, name, at in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
+                                                 "ORDER BY seq, name"), (run_id,)):
+            what = f"run {run_id}: variable {name} history"
+            out.append((typed.integer(seq, what, "seq"), name, typed.real(at, what, "at")))
+        return out
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        out = []
+        for seq, loop_key, idx, finished in self._query(self._q(
+                "SELECT seq, loop_key, idx, finished_at FROM iterations WHERE run_id = ? "
+                "ORDER BY seq, loop_key, idx"), (run_id,)):
+            what = f"run {run_id}: loop {loop_key} iteration {idx}"
+            out.append((typed.integer(seq, what, "seq"), loop_key, idx,
+                        typed.real(finished, what, "finished_at", optional=True)))
+        return out
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         rows = self._query(self._q(

@@ -59,8 +59,11 @@ def var_record(run_id: str, row: tuple, decode: Decode) -> VarRecord:
         return VarRecord(
             name=row[0], value=decode(row[1], what),
             type=typed.text(row[2], what, "type"), scope=typed.text(row[3], what, "scope"),
-            version=typed.integer(row[4], what, "version"), source_step=row[5], created_at=row[6],
-            updated_at=row[7], accessed_at=row[8], access_count=row[9], secret=bool(row[10]),
+            version=typed.integer(row[4], what, "version"), source_step=row[5],
+            created_at=typed.real(row[6], what, "created_at", optional=True),
+            updated_at=typed.real(row[7], what, "updated_at", optional=True),
+            accessed_at=typed.real(row[8], what, "accessed_at", optional=True), access_count=row[9],
+            secret=bool(row[10]),
             seq=typed.integer(row[11], what, "seq"))
     except CorruptRecord:
         raise

@@ -19,6 +19,16 @@ def integer(value: Any, what: str, column: str) -> int:
     return value
 
 
+def real(value: Any, what: str, column: str, optional: bool = False) -> float | None:
+    """``value`` as a float if it is a number (not a bool; or None when ``optional``);
+    CorruptRecord otherwise."""
+    if type(value) in (int, float):
+        return float(value)
+    if optional and value is None:
+        return None
+    raise CorruptRecord(f"{what}: {column} is {_show(value)}, not a number")
+
+
 def text(value: Any, what: str, column: str, optional: bool = False) -> str | None:
     """``value`` if it is a str (or None when ``optional``); CorruptRecord otherwise."""
     if type(value) is str or (optional and value is None):

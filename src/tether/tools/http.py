@@ -60,9 +60,14 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     content = None if body is None else (body if isinstance(body, str) else orjson.dumps(body).decode())
     started = time.monotonic()
     try:
-        resp = _http().request(str(args.get("method") or "GET").upper(), url, headers=headers, params=params,
+        # The url's own query is kept and ``params`` are merged into it (a key in both takes
+        # the value from ``params``): httpx would replace the whole query with ``params``.
+        target = httpx.URL(url).copy_merge_params(params) if params else httpx.URL(url)
+        resp = _http().request(str(args.get("method") or "GET").upper(), target, headers=headers,
                                json=args.get("json"), content=content,
                                timeout=timeout if timeout is not None else 30.0)
+    except httpx.InvalidURL as exc:
+        raise ToolError(f"http: invalid url {url!r}: {exc}", type_="ArgumentError", retryable=False) from None
     except httpx.TimeoutException as exc:
         raise ToolError(f"http: request to {url} timed out: {exc}", type_="TimeoutError") from None
     except httpx.HTTPError as exc:

@@ -126,7 +126,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     except ToolError:
         raise
     except Exception as exc:  # user code: any failure fails the attempt
-        raise ToolError(f"{type(exc).__name__}: {exc}", type_=type(exc).__name__) from None
+        # The type is the error's own field: the message is only what the exception says.
+        raise ToolError(str(exc) or "(no message)", type_=type(exc).__name__) from None
     try:  # a copy, refusing what JSON cannot hold (NaN would silently become null)
         value = orjson.loads(codec.dumps(value, "result"))
     except UnstorableValue as exc:
