@@ -1,0 +1,58 @@
+"""What a user sees (issue 12, item 7): messages, tables, JSON errors, safe shell examples.
+Every test drives the real CLI in a subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def call(*args: str, code: int | None = 0, db_url: str | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        import os
+        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db_url or db, *map(str, args)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                              env={**os.environ, **(env or {})})
+        assert "Traceback" not in proc.stderr or "--debug" in args, proc.stderr
+        if code is not None:
+            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+    return call
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- shell injection
+
+def test_quickstart_does_not_run_an_injected_command(cli, tmp_path):
+    evil = "hi'; touch pwned; echo 'x"
+    doc = json.loads(cli("run", QUICKSTART, "-i", f"text={evil}", "--json").stdout)
+    assert doc["status"] == "completed", doc
+    assert not (tmp_path / "pwned").exists()
+    assert doc["outputs"]["words"] == 5  # hi';, touch, pwned;, echo, 'x: the text itself, split on spaces
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "a b; rm -rf /", "$(touch pwned)", "`id`", "", "new\nline"])
+def test_shquote_makes_one_shell_word(value, tmp_path):
+    from tether.templates import render
+    command = render("printf %s {{ v | shquote }}", {"v": value}, "test")
+    out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout == value
+    assert not (tmp_path / "pwned").exists()
+    words = render("printf '<%s>' {{ v | shquote }}", {"v": [value, "x y"]}, "test")
+    out = subprocess.run(["/bin/sh", "-c", words], capture_output=True, text=True)
+    assert out.stdout == f"<{value}><x y>"
