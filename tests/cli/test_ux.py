@@ -56,3 +56,11 @@ def test_shquote_makes_one_shell_word(value, tmp_path):
     words = render("printf '<%s>' {{ v | shquote }}", {"v": [value, "x y"]}, "test")
     out = subprocess.run(["/bin/sh", "-c", words], capture_output=True, text=True)
     assert out.stdout == f"<{value}><x y>"
+
+
+# ---------------------------------------------------------------- runs --status
+
+def test_runs_refuses_an_unknown_status(cli):
+    proc = cli("runs", "--status", "bogus", code=2)
+    assert "bogus" in proc.stderr and "interrupted" in proc.stderr and "paused" in proc.stderr
+    cli("runs", "--status", "interrupted")
