@@ -64,3 +64,23 @@ def test_runs_refuses_an_unknown_status(cli):
     proc = cli("runs", "--status", "bogus", code=2)
     assert "bogus" in proc.stderr and "interrupted" in proc.stderr and "paused" in proc.stderr
     cli("runs", "--status", "interrupted")
+
+
+# ---------------------------------------------------------------- --db folders
+
+def test_a_named_sqlite_store_in_a_missing_folder_is_an_error(cli, tmp_path):
+    proc = cli("runs", db_url="sqlite:///no/such/dir/x.db", code=2)
+    assert "no/such/dir" in proc.stderr and "does not exist" in proc.stderr
+    assert not (tmp_path / "no").exists()
+    proc = cli("runs", db_url=f"sqlite:///{tmp_path}/missing/x.db", code=2)
+    assert not (tmp_path / "missing").exists()
+    cli("runs", db_url=f"sqlite:///{tmp_path}/x.db")  # an existing folder: the file is created
+
+
+def test_the_default_store_folder_is_still_created(tmp_path):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    proc = subprocess.run([sys.executable, "-m", "tether", "runs"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / ".tether" / "tether.db").exists()
