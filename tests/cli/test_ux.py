@@ -84,3 +84,15 @@ def test_the_default_store_folder_is_still_created(tmp_path):
                           env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / ".tether" / "tether.db").exists()
+
+
+# ---------------------------------------------------------------- run ids
+
+def test_a_run_id_taken_by_another_flow_is_a_conflict(cli, tmp_path):
+    one = write(tmp_path, "one.yaml", "name: one\nsteps:\n  - id: a\n    vars: {x: 1}\n")
+    two = write(tmp_path, "two.yaml", "name: two\nsteps:\n  - id: a\n    vars: {x: 2}\n")
+    cli("run", one, "--run-id", "r1")
+    proc = cli("run", two, "--run-id", "r1", code=4)
+    assert "'one'" in proc.stderr and "r1" in proc.stderr
+    again = cli("run", one, "--run-id", "r1")  # the same flow: the existing run, as before
+    assert "already exists" in again.stderr

@@ -115,7 +115,8 @@ class Engine:
         """Start a run and execute it to its end in this thread; with ``detach``, queue it
         as ``pending`` for a worker (``tether worker``) and return at once.
 
-        With ``run_id`` of an existing run, return that run untouched (``created`` False)."""
+        With ``run_id`` of an existing run of the same flow (by name), return that run
+        untouched (``created`` False); ConflictError when the id belongs to another flow."""
         from ..env import read_env, snapshot
         from .inputs import resolve_inputs
         loaded = self.load(flow)
@@ -131,6 +132,9 @@ class Engine:
             env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
         record, created = self.store.create_run(record, None if detach else owner_id(),
                                                 0.0 if detach else self.lease_seconds)
+        if not created and record.name != loaded.flow.name:
+            raise ConflictError(f"run id {rid} is taken by a run of flow {record.name!r}, not {loaded.flow.name!r}",
+                                hint="give another --run-id, or omit it to get a new one")
         if not created or detach:
             return self._to_run(record, created=created)
         return self._execute(loaded, record, env)
