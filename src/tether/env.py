@@ -34,6 +34,12 @@ def read_env_lenient(flow: Flow, environ: Mapping[str, str] | None = None) -> di
     return {name: environ.get(name, spec.default) for name, spec in flow.env.items()}
 
 
+def visible_env(values: Mapping[str, str | None]) -> dict[str, str]:
+    """What templates see as ``env``: the declared variables that are set. An unset one is
+    undefined (so ``default()`` applies and a bare use is an error), never the text "None"."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def secret_values(flow: Flow, values: Mapping[str, str | None]) -> list[str]:
     """The values of secret variables, longest first (for masking)."""
     found = {v for k, v in values.items() if flow.env[k].secret and v}

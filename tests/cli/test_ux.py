@@ -96,3 +96,20 @@ def test_a_run_id_taken_by_another_flow_is_a_conflict(cli, tmp_path):
     assert "'one'" in proc.stderr and "r1" in proc.stderr
     again = cli("run", one, "--run-id", "r1")  # the same flow: the existing run, as before
     assert "already exists" in again.stderr
+
+
+# ---------------------------------------------------------------- env
+
+def test_a_declared_unset_env_variable_is_undefined(cli, tmp_path):
+    flow = write(tmp_path, "env.yaml", "name: envt\nenv:\n  TETHER_UX_MAYBE: {}\nsteps:\n  - id: a\n    vars:\n"
+                 "      x: \"{{ env.TETHER_UX_MAYBE | default('fallback') }}\"\n"
+                 "      y: \"v=${env.TETHER_UX_MAYBE:-dflt}\"\n"
+                 "outputs: {x: '{{ vars.x }}', y: '{{ vars.y }}'}\n")
+    doc = json.loads(cli("run", flow, "--json").stdout)
+    assert doc["outputs"] == {"x": "fallback", "y": "v=dflt"}
+    doc = json.loads(cli("run", flow, "--json", env={"TETHER_UX_MAYBE": "set"}).stdout)
+    assert doc["outputs"] == {"x": "set", "y": "v=set"}
+    bare = write(tmp_path, "bare.yaml", "name: bare\nenv:\n  TETHER_UX_MAYBE: {}\nsteps:\n  - id: a\n"
+                 "    vars: {x: 'is {{ env.TETHER_UX_MAYBE }}'}\n")
+    doc = json.loads(cli("run", bare, "--json", code=1).stdout)
+    assert "TETHER_UX_MAYBE" in doc["error"]["message"]

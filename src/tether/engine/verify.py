@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..env import mask
+from ..env import mask, visible_env
 from ..errors import TemplateError
 from ..spec import LoadedFlow, computed_dependencies
 from ..store import codec
@@ -79,7 +79,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         inputs = record.inputs or {}
         scope: dict[str, Any] = {
             "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
-            "vars": state.view, "env": AttrView.of(env, "env"), "steps": AttrView.of(views, "steps"),
+            "vars": state.view, "env": AttrView.of(visible_env(env), "env"), "steps": AttrView.of(views, "steps"),
             "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
                     "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
             "shared": AttrView.of({}, "shared"),
