@@ -468,6 +468,9 @@ def vars_(
             _print_json(doc)
             return
         con.print(_short(doc["value"], 10_000), markup=False)
+        if doc["type"] == "computed":
+            con.print("type computed: evaluated now from the run's committed state", style="dim", markup=False)
+            return
         con.print(f"type {doc['type']}, scope {doc['scope']}, version {doc['version']}, "
                   f"written by {doc['source_step']} at {doc['updated_at']}, read {doc['access_count']} times",
                   style="dim", markup=False)

@@ -113,3 +113,13 @@ def test_a_declared_unset_env_variable_is_undefined(cli, tmp_path):
                  "    vars: {x: 'is {{ env.TETHER_UX_MAYBE }}'}\n")
     doc = json.loads(cli("run", bare, "--json", code=1).stdout)
     assert "TETHER_UX_MAYBE" in doc["error"]["message"]
+
+
+# ---------------------------------------------------------------- computed variables
+
+def test_vars_get_of_a_computed_variable_gives_its_value(cli):
+    run_id = json.loads(cli("run", QUICKSTART, "--json").stdout)["run_id"]
+    doc = json.loads(cli("vars", "get", run_id, "long_share", "--json").stdout)
+    assert (doc["name"], doc["value"], doc["type"]) == ("long_share", 0.4, "computed")
+    assert cli("vars", "get", run_id, "long_share").stdout.startswith("0.4\n")
+    assert "no variable 'nope'" in cli("vars", "get", run_id, "nope", code=5).stderr

@@ -421,16 +421,22 @@ class Engine:
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
         each step: ``{run_id, ok, checked, differences, volatile}``."""
-        from ..env import read_env_lenient
         from .verify import verify_run
         record = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(record)
+        return verify_run(self.store, record, loaded, self.vault, self._recorded_env(record, loaded)).to_dict()
+
+    @staticmethod
+    def _recorded_env(record: RunRecord, loaded: LoadedFlow) -> dict[str, str | None]:
+        """The declared environment as the run saw it, where it was recorded (secret values
+        are not: those come from the current environment)."""
+        from ..env import read_env_lenient
         env = {n: v for n, v in read_env_lenient(loaded.flow).items()}
         snap = (record.env_snapshot or {}).get("vars", {})
-        for name, entry in snap.items():  # the values the run saw, where they were recorded
+        for name, entry in snap.items():
             if "value" in entry:
                 env[name] = entry["value"]
-        return verify_run(self.store, record, loaded, self.vault, env).to_dict()
+        return env
 
     # ------------------------------------------------------------ control
     def pause(self, run_id: str) -> str:
@@ -504,8 +510,31 @@ class Engine:
     def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
         """One variable with its metadata; counts as an access. NotFound if absent.
         A secret variable's value is ``***`` unless ``reveal``."""
-        rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
+        try:
+            rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
+        except NotFound:
+            return self._computed_var(run_id, name)
         return self._reveal(rec) if reveal else _masked(rec)
+
+    def _computed_var(self, run_id: str, name: str) -> VarRecord:
+        """A computed variable of the run, evaluated now against its committed state exactly as
+        a template of the run would see it (type ``computed``, version 0); NotFound when the
+        run's flow has no such computed variable."""
+        from ..env import mask, secret_values
+        from ..spec import computed_dependencies
+        from .runner import Runner
+        record = self.store.load_run(run_id)
+        loaded = self.stored_flow(record)
+        if name not in loaded.flow.computed:
+            raise NotFound(f"run {run_id} has no variable {name!r}")
+        env = self._recorded_env(record, loaded)
+        runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
+                        ttl=self.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
+                        vault=self.vault, listening=lambda: False)
+        runner.load_committed()
+        value = mask(runner.state.get(name), runner.secrets)
+        t = now()
+        return VarRecord(name, value, "computed", "run", 0, None, t, t, t, 0)
 
     def _reveal(self, rec: VarRecord) -> VarRecord:
         if not rec.secret:
