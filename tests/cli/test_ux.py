@@ -123,3 +123,48 @@ def test_vars_get_of_a_computed_variable_gives_its_value(cli):
     assert (doc["name"], doc["value"], doc["type"]) == ("long_share", 0.4, "computed")
     assert cli("vars", "get", run_id, "long_share").stdout.startswith("0.4\n")
     assert "no variable 'nope'" in cli("vars", "get", run_id, "nope", code=5).stderr
+
+
+# ---------------------------------------------------------------- a step's own record
+
+OWN = """name: own
+steps:
+  - id: a
+    tool: shell
+    with: {run: "echo hi"}
+    vars:
+      st: "{{ steps.a.status }}"
+      out: "{{ steps.a.result.output }}"
+      att: "{{ steps.a.attempts }}"
+    next:
+      - when: "{{ steps.a.status == 'completed' }}"
+        goto: b
+  - id: skipped_over
+    vars: {bad: 1}
+  - id: b
+    tool: shell
+    with: {run: "echo oops >&2; exit 3"}
+    on_failure: continue
+    next:
+      - when: "{{ steps.b.status == 'failed' and steps.b.error.type == 'ExitCodeError' }}"
+        goto: c
+  - id: skipped_too
+    vars: {bad: 2}
+  - id: c
+    foreach: [1, 2]
+    do: {id: c_one, vars: {}}
+    vars:
+      loop_st: "{{ steps.c.status }} {{ steps.c.map.total }} {{ steps.c.result | length }}"
+outputs:
+  all: "{{ [vars.st, vars.out, vars.att, vars.loop_st, vars.bad | default('none')] }}"
+"""
+
+
+def test_a_step_reads_its_own_record_in_its_vars_and_next(cli, tmp_path):
+    flow = write(tmp_path, "own.yaml", OWN)
+    cli("validate", flow)
+    doc = json.loads(cli("run", flow, "--json").stdout)
+    assert doc["status"] == "completed", doc
+    assert doc["outputs"] == {"all": ["completed", "hi", 1, "completed 2 2", "none"]}
+    verify = json.loads(cli("verify", doc["run_id"], "--json").stdout)
+    assert verify["ok"], verify

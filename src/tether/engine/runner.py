@@ -32,7 +32,7 @@ from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops, MapView, loop_results
-from .step_view import step_view
+from .step_view import step_view, with_own_record
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +400,7 @@ class Runner:
                 if ctx_writes:
                     writes += self._writes(ctx_writes, "step_result", sid)
             scope["result"] = result
+            self._see_own_record(scope, step, "completed", started, key, attempts, result, None, meta)
             if step.vars.after:
                 after = self._render_block(step.vars.after, scope, sid, "vars")
                 writes += self._writes(after, "step_result", sid)
@@ -456,6 +457,7 @@ class Runner:
             nxt = self._fail(step, outcome.error, started, key, 1, scope, writes, None, None, meta=meta)
             self.base["map"] = mapview
             return nxt
+        self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)
         try:
             if step.vars.after:
                 writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"), "step_result",
@@ -468,6 +470,13 @@ class Runner:
         self.base["map"] = mapview
         return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
                             meta=meta)
+
+    def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
+                        attempts: int, result: Any, error: Any, meta: Any) -> None:
+        """Let the step's own ``vars`` and ``next`` read ``steps.ID`` as the record being committed."""
+        rec = StepRecord(step.id, status, self.seq, attempts, None, mask(result, self.secrets), error, meta,
+                         started, time.time(), key)
+        scope["steps"] = with_own_record(self.base["steps"], step_view(rec, self.store, self.run_id), step.id)
 
     def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
                 scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
@@ -499,6 +508,7 @@ class Runner:
             raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
         if policy == "continue":
+            self._see_own_record(scope, step, "failed", started, key, attempts, result, error, meta)
             try:
                 nxt = self._next(step, scope)
             except TemplateError as exc:

@@ -110,6 +110,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
+                views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
                 after = store.state_at(record.run_id, rec.seq)
