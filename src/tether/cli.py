@@ -42,8 +42,13 @@ def main_options(
 # ------------------------------------------------------------------ helpers
 
 def _console(stderr: bool = False) -> Any:
+    """A Rich console on stdout (or stderr). On a terminal, tables fit its width; piped or
+    redirected output is read by programs (`tether runs | grep interrupted`), so no cell is
+    cut or wrapped to a width there."""
     from rich.console import Console
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 1_000_000
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def _engine() -> Any:

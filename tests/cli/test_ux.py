@@ -168,3 +168,14 @@ def test_a_step_reads_its_own_record_in_its_vars_and_next(cli, tmp_path):
     assert doc["outputs"] == {"all": ["completed", "hi", 1, "completed 2 2", "none"]}
     verify = json.loads(cli("verify", doc["run_id"], "--json").stdout)
     assert verify["ok"], verify
+
+
+# ---------------------------------------------------------------- piped tables
+
+def test_piped_tables_are_not_cut_to_80_columns(cli, tmp_path):
+    name = "a-flow-with-a-rather-long-name-for-the-table"
+    flow = write(tmp_path, "long.yaml", f"name: {name}\nsteps:\n  - id: a\n    vars: {{x: 1}}\n")
+    run_id = "a-very-long-run-identifier-that-goes-on-and-on-0123456789"
+    cli("run", flow, "--run-id", run_id)
+    rows = [line for line in cli("runs", env={"COLUMNS": "80"}).stdout.splitlines() if run_id in line]
+    assert len(rows) == 1 and name in rows[0] and "completed" in rows[0], rows
