@@ -22,6 +22,7 @@ EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "run
 class _G:
     db: str | None = None
     debug: bool = False
+    run_id: str | None = None  # the run this command started, once it exists (for error reports)
 
 
 G = _G()
@@ -62,11 +63,48 @@ def _print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def _fail(exc: BaseException) -> None:
+def _error_doc(exc: BaseException) -> dict[str, Any]:
+    """The ``error`` member of a ``--json`` document for a command that failed (SPEC §8.1):
+    ``{type, message}``, plus ``hint`` and, for a flow that does not load, ``problems``
+    as ``{file, line, column, message}``."""
+    from .errors import FlowError, TetherError, ToolError
+    if not isinstance(exc, TetherError):
+        return {"type": type(exc).__name__, "message": str(exc)}
+    doc: dict[str, Any] = {"type": exc.type if isinstance(exc, ToolError) else type(exc).__name__,
+                           "message": str(exc) if isinstance(exc, FlowError) else exc.message}
+    if exc.hint:
+        doc["hint"] = exc.hint
+    if isinstance(exc, FlowError):
+        doc["problems"] = exc.problem_docs()
+    return doc
+
+
+def _status_now(run_id: str) -> str | None:
+    """The run's status as committed, or None when it cannot be read (no such run, store down)."""
+    try:
+        from .engine.lifecycle import status_of
+        engine = _engine()
+        try:
+            return status_of(engine.record(run_id))
+        finally:
+            engine.close()
+    except Exception:  # only a detail of an error report: never a second error
+        return None
+
+
+def _fail(exc: BaseException, as_json: bool = False, run_id: str | None = None) -> None:
     from .errors import TetherError
     if G.debug:
         import traceback
         traceback.print_exception(exc)
+    if as_json:  # stdout still gets its one document: the error, and the run where known
+        doc: dict[str, Any] = {"error": _error_doc(exc)}
+        if run_id:
+            doc["run_id"] = run_id
+            status = _status_now(run_id)
+            if status is not None:
+                doc["status"] = status
+        _print_json(doc)
     err = _console(stderr=True)
     if isinstance(exc, TetherError):
         for line in str(exc).splitlines():
@@ -77,6 +115,8 @@ def _fail(exc: BaseException) -> None:
 
 
 def _guard(fn: Any) -> Any:
+    """The CLI boundary of a command: every error becomes a message on stderr and an exit
+    code, and with ``--json`` also one JSON document ``{"error": {...}}`` on stdout."""
     import functools
 
     @functools.wraps(fn)
@@ -85,8 +125,9 @@ def _guard(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # the CLI boundary: every error becomes a message and an exit code
-            _fail(exc)
+        except Exception as exc:
+            named = kwargs.get("run_id")
+            _fail(exc, bool(kwargs.get("as_json")), G.run_id or (named if isinstance(named, str) else None))
     return wrapper
 
 
@@ -166,6 +207,23 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _error_lines(error: dict[str, Any], traceback: bool = True) -> list[str]:
+    """A step's or run's error for people: ``TYPE: message`` (a loop's message lists its
+    failed iterations), then the python traceback of the user's code when there is one."""
+    lines = f"{error.get('type')}: {error.get('message')}".splitlines() or [""]
+    if traceback and error.get("traceback"):
+        lines += str(error["traceback"]).rstrip("\n").splitlines()
+    return lines
+
+
+def _pause_lines(run_id: str, pause: dict[str, Any] | None) -> list[str]:
+    pause = pause or {}
+    where = f" at step {pause['step']}" if pause.get("step") else ""
+    message = pause.get("message")
+    return [f"  paused{where}" + (f": {message}" if message not in (None, "") else ""),
+            f"  continue with: tether resume {run_id} [--set NAME=VALUE ...]"]
+
+
 def _report_run(run: Any, as_json: bool) -> None:
     if as_json:
         _print_json(_run_doc(run))
@@ -175,10 +233,26 @@ def _report_run(run: Any, as_json: bool) -> None:
         con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
         if run.error:
             where = f" in step {run.error.get('step')}" if run.error.get("step") else ""
-            con.print(f"  error{where}: {run.error.get('type')}: {run.error.get('message')}", markup=False)
+            first, *rest = _error_lines(run.error)
+            con.print(f"  error{where}: {first}", markup=False)
+            for line in rest:
+                con.print(f"    {line}", markup=False)
+        if run.status == "paused":
+            for line in _pause_lines(run.id, getattr(run, "pause", None)):
+                con.print(line, markup=False)
         for k, v in (run.outputs or {}).items():
             con.print(f"  {k} = {_short(v, 200)}", markup=False)
     raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
+
+
+def _announce(run_id: str, as_json: bool) -> None:
+    """Say which run started, before its first step, so that a Ctrl-C or a crash leaves the
+    user with an id to resume. On stderr: always for people; with ``--json`` only when
+    stderr is a terminal (stdout keeps its single document either way)."""
+    G.run_id = run_id
+    if not as_json or sys.stderr.isatty():
+        _console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: tether resume {run_id}",
+                                    markup=False)
 
 
 # ------------------------------------------------------------------ commands
@@ -215,7 +289,8 @@ def run(
         else:
             print(queued.id)
         return
-    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id))
+    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id,
+                                                                on_start=lambda rid: _announce(rid, as_json)))
     if not result.created and not as_json:
         _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
     _report_run(result, as_json)
@@ -406,9 +481,17 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
         return
     con = _console()
     con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
-    con.print(f"  started {doc['started_at']}  finished {doc['finished_at'] or '-'}", markup=False)
+    con.print(f"  started {doc['started_at']}" + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""),
+              markup=False)
+    if doc["status"] == "paused":
+        for line in _pause_lines(rec.run_id, rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None):
+            con.print(line, markup=False)
     if rec.error:
-        con.print(f"  error: {rec.error}", markup=False)
+        where = f" in step {rec.error.get('step')}" if isinstance(rec.error, dict) and rec.error.get("step") else ""
+        first, *rest = _error_lines(rec.error) if isinstance(rec.error, dict) else [str(rec.error)]
+        con.print(f"  error{where}: {first}", markup=False)
+        for line in rest:
+            con.print(f"    {line}", markup=False)
     from rich.table import Table
     table = Table("seq", "step", "status", "attempts", "duration", "result / error")
     for s in steps:
@@ -520,9 +603,17 @@ def trace(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False,
     from rich.table import Table
     table = Table("seq", "at", "event", "step", "data")
     for d in docs:
-        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "",
-                      _short(d["data"], 80) if d["data"] else "")
+        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "", _event_text(d["data"]))
     _console().print(table)
+
+
+def _event_text(data: Any) -> str:
+    """An event's data in the trace table: a failure's error in full (a loop's lists its
+    failed iterations), anything else shortened."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return "\n".join(_error_lines(error, traceback=False))
+    return _short(data, 80) if data else ""
 
 
 @app.command()
@@ -535,7 +626,7 @@ def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(Fals
         loaded = load_flow(flow)
     except FlowError as exc:
         if as_json:
-            _print_json({"valid": False, "problems": exc.problems})
+            _print_json({"valid": False, "problems": exc.problem_docs(), "error": _error_doc(exc)})
         else:
             err = _console(stderr=True)
             for p in exc.problems:
@@ -581,9 +672,23 @@ from . import cli_services  # noqa: E402,F401  (registers `tether shared`, `work
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A usage error found while parsing the command line
+    (unknown option, missing argument) is reported like any other: with ``--json``, also
+    as one JSON document on stdout."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        code = 1
+    except Exception as exc:  # the parser's errors (click's UsageError and kin) can show themselves
+        if not (hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        if "--json" in sys.argv[1:]:
+            _print_json({"error": {"type": "UsageError", "message": exc.format_message()}})
+        exc.show()
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

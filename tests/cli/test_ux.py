@@ -179,3 +179,114 @@ def test_piped_tables_are_not_cut_to_80_columns(cli, tmp_path):
     cli("run", flow, "--run-id", run_id)
     rows = [line for line in cli("runs", env={"COLUMNS": "80"}).stdout.splitlines() if run_id in line]
     assert len(rows) == 1 and name in rows[0] and "completed" in rows[0], rows
+
+
+# ---------------------------------------------------------------- the run id at the start
+
+def test_run_prints_its_id_when_it_starts(tmp_path):
+    import os
+    import signal
+    import time
+    flow = write(tmp_path, "slow.yaml", "name: slow\nsteps:\n  - id: wait\n    tool: shell\n"
+                 "    with: {run: 'sleep 30'}\n  - id: after\n    vars: {done: true}\n")
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    proc = subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "run", str(flow)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()  # before the 30 s step ends
+        assert proc.poll() is None, line
+        assert "started" in line and "tether resume" in line, line
+        run_id = line.split()[1]
+        time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    shown = subprocess.run([sys.executable, "-m", "tether", "--db", db, "show", run_id, "--json"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert json.loads(shown.stdout)["run_id"] == run_id
+
+
+def test_run_json_keeps_stdout_one_document_and_a_piped_stderr_quiet(cli, tmp_path):
+    flow = write(tmp_path, "quick.yaml", "name: quick\nsteps:\n  - id: a\n    vars: {x: 1}\n")
+    proc = cli("run", flow, "--json")
+    assert json.loads(proc.stdout)["status"] == "completed"
+    assert "started" not in proc.stderr
+    people = cli("run", flow)
+    run_id = people.stdout.split()[1]
+    assert f"run {run_id} started" in people.stderr
+
+
+# ---------------------------------------------------------------- pauses
+
+PAUSING = """name: gate
+steps:
+  - id: gate
+    tool: pause
+    with: {message: "approve the deploy of {{ 'v' ~ 2 }}"}
+  - id: second
+    tool: pause
+    with: {message: "and now the database"}
+  - id: done
+    vars: {ok: true}
+"""
+
+
+def test_a_pause_says_why_and_a_paused_run_has_not_finished(cli, tmp_path):
+    flow = write(tmp_path, "gate.yaml", PAUSING)
+    proc = cli("run", flow, code=3)
+    run_id = proc.stdout.split()[1]
+    assert "paused at step gate: approve the deploy of v2" in proc.stdout
+    assert f"tether resume {run_id}" in proc.stdout
+    shown = cli("show", run_id).stdout
+    assert "approve the deploy of v2" in shown and "finished" not in shown
+    assert json.loads(cli("show", run_id, "--json").stdout)["finished_at"] is None
+    again = cli("resume", run_id, "--set", "approved=true", code=3)
+    assert "paused at step second: and now the database" in again.stdout
+    cli("resume", run_id)
+    assert json.loads(cli("show", run_id, "--json").stdout)["finished_at"] is not None
+
+
+# ---------------------------------------------------------------- --json when a command fails
+
+def test_json_errors_are_one_document_on_stdout(cli, tmp_path):
+    missing = json.loads(cli("show", "nope", "--json", code=5).stdout)
+    assert missing["error"]["type"] == "NotFound" and "nope" in missing["error"]["message"]
+    assert missing["run_id"] == "nope" and "status" not in missing
+    usage = json.loads(cli("vars", "get", "r1", "--json", code=2).stdout)
+    assert usage["error"]["type"] == "UsageError"
+    parser = json.loads(cli("runs", "--bogus", "--json", code=2).stdout)
+    assert parser == {"error": {"type": "UsageError", "message": "No such option: --bogus"}}
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    broken = json.loads(cli("runs", "--json", db_url=f"sqlite:///{tmp_path / 'junk.db'}", code=1).stdout)
+    assert broken["error"]["type"] == "StoreError"
+    bad = write(tmp_path, "bad.yaml", "name: bad\nsteps:\n  - id: a\n    tool: shel\n")
+    doc = json.loads(cli("run", bad, "--json", code=2).stdout)
+    assert doc["error"]["type"] == "FlowError"
+    assert doc["error"]["problems"] == [{"file": str(bad), "line": 4, "column": 11,
+                                         "message": "unknown tool 'shel' (did you mean 'shell'?)"}]
+
+
+def test_validate_json_problems_are_objects(cli, tmp_path):
+    bad = write(tmp_path, "bad.yaml", "name: bad\nsteps:\n  - id: a\n    tool: shel\n  - id: a\n")
+    doc = json.loads(cli("validate", bad, "--json", code=2).stdout)
+    assert doc["valid"] is False
+    assert {"file": str(bad), "line": 4, "column": 11,
+            "message": "unknown tool 'shel' (did you mean 'shell'?)"} in doc["problems"]
+    assert all(set(p) == {"file", "line", "column", "message"} for p in doc["problems"]) and len(doc["problems"]) == 2
+    gone = json.loads(cli("validate", tmp_path / "gone.yaml", "--json", code=2).stdout)
+    assert gone["problems"] == [{"file": str(tmp_path / "gone.yaml"), "line": None, "column": None,
+                                 "message": "no such flow file"}]
+
+
+def test_a_run_that_loses_its_lease_reports_it_in_json(cli, tmp_path):
+    db = tmp_path / "cli.db"
+    # the step plays another process taking the run over: it bumps the lease epoch
+    steal = (f"import sqlite3; c = sqlite3.connect({str(db)!r}); "
+             "c.execute('UPDATE runs SET lease_epoch = lease_epoch + 1'); c.commit()")
+    flow = write(tmp_path, "stolen.yaml", "name: stolen\nsteps:\n  - id: take\n    tool: shell\n"
+                 f"    with: {{run: [{sys.executable!r}, '-c', {steal!r}]}}\n  - id: b\n    vars: {{x: 1}}\n")
+    proc = cli("run", flow, "--json", "--run-id", "lost-1", code=4)
+    doc = json.loads(proc.stdout)
+    assert doc["error"]["type"] == "LeaseLost" and doc["run_id"] == "lost-1"
+    assert doc["status"] in ("running", "interrupted")

@@ -57,6 +57,7 @@ class Run:
     parent_id: str | None
     seq: int
     created: bool = True
+    pause: dict[str, Any] | None = None  # a paused run: ``{step, message}`` of the pause
 
     @property
     def ok(self) -> bool:
@@ -111,12 +112,14 @@ class Engine:
         return load_flow(flow)
 
     def run(self, flow: str | os.PathLike[str] | LoadedFlow, inputs: dict[str, Any] | None = None, *,
-            run_id: str | None = None, parent_id: str | None = None, detach: bool = False) -> Run:
+            run_id: str | None = None, parent_id: str | None = None, detach: bool = False,
+            on_start: Callable[[str], None] | None = None) -> Run:
         """Start a run and execute it to its end in this thread; with ``detach``, queue it
         as ``pending`` for a worker (``tether worker``) and return at once.
 
         With ``run_id`` of an existing run of the same flow (by name), return that run
-        untouched (``created`` False); ConflictError when the id belongs to another flow."""
+        untouched (``created`` False); ConflictError when the id belongs to another flow.
+        ``on_start(run_id)`` is called once the new run exists, before its first step."""
         from ..env import read_env, snapshot
         from .inputs import resolve_inputs
         loaded = self.load(flow)
@@ -137,6 +140,8 @@ class Engine:
                                 hint="give another --run-id, or omit it to get a new one")
         if not created or detach:
             return self._to_run(record, created=created)
+        if on_start is not None:
+            on_start(rid)
         return self._execute(loaded, record, env)
 
     def work_once(self, owner: str | None = None, release: threading.Event | None = None) -> Run | None:
@@ -474,8 +479,10 @@ class Engine:
     def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None, created: bool = True) -> Run:
         if values is None:
             values = self.vars(record.run_id)
-        return Run(record.run_id, record.name, status_of(record), record.outputs, record.error,
-                   values, record.parent_id, record.seq, created)
+        status = status_of(record)
+        pause = record.cursor.get("pause") if status == "paused" and isinstance(record.cursor, dict) else None
+        return Run(record.run_id, record.name, status, record.outputs, record.error,
+                   values, record.parent_id, record.seq, created, pause)
 
     def get_run(self, run_id: str) -> Run:
         """The run as committed; NotFound if there is none."""

@@ -589,7 +589,7 @@ class Runner:
         self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
                      run=RunUpdate(cursor=self._cursor(nxt, pause), status=status,
                                    outputs=None if outputs is None else codec.encode(outputs),
-                                   error=error, finished=True))
+                                   error=error, finished=status not in ("paused", "pending")))
         for w in drops:
             self.state.remove(w.name)
         self.store.release_lease(self.run_id, self.epoch)
