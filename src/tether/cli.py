@@ -498,8 +498,14 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
         d = _step_doc(s)
         table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
                       f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                      _short(s.error if s.error else s.result))
+                      _short(_error_lines(s.error)[0] if isinstance(s.error, dict) else s.error or s.result))
     con.print(table)
+    for s in steps:  # the failures the run went past (on_failure), in full
+        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
+            first, *rest = _error_lines(s.error)
+            con.print(f"  step {s.step_id} (checkpoint {s.seq}) failed: {first}", markup=False)
+            for line in rest:
+                con.print(f"    {line}", markup=False)
     for k, v in (rec.outputs or {}).items():
         con.print(f"  output {k} = {_short(v, 200)}", markup=False)
 

@@ -73,11 +73,12 @@ class ToolError(TetherError):
     """A tool attempt failed. ``retryable`` says whether ``retry`` may try again."""
 
     def __init__(self, message: str, *, type_: str = "ToolError", retryable: bool = True,
-                 result: object = None) -> None:
+                 result: object = None, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.type = type_
         self.retryable = retryable
         self.result = result
+        self.details = details or {}  # more members of the step's error, e.g. ``traceback``
 
 
 class StoreError(TetherError):

@@ -290,3 +290,74 @@ def test_a_run_that_loses_its_lease_reports_it_in_json(cli, tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["error"]["type"] == "LeaseLost" and doc["run_id"] == "lost-1"
     assert doc["status"] in ("running", "interrupted")
+
+
+# ---------------------------------------------------------------- which iterations failed
+
+LOOP = """name: loopfail
+steps:
+  - id: each
+    foreach: ["a", "b", "c", {"name": "d", "pad": "%s"}]
+    max_failures: 1
+    do:
+      id: one
+      tool: shell
+      with:
+        run: 'case "$ITEM" in a|c) exit 0;; *) echo "cannot process $ITEM" >&2; exit 7;; esac'
+        env: {ITEM: "{{ item }}"}
+""" % ("x" * 200)
+
+
+def test_a_failed_loop_names_its_failed_iterations_everywhere(cli, tmp_path):
+    flow = write(tmp_path, "loop.yaml", LOOP)
+    ran = cli("run", flow, "--run-id", "l1", code=1).stdout
+    for text in (ran, cli("show", "l1").stdout, cli("trace", "l1").stdout):
+        assert "2 of 4 iterations failed" in text, text
+        assert '[1] "b" in one: ExitCodeError: command exited with code 7: cannot process b' in text, text
+        assert '[3] "{\\"name\\":\\"d\\"' in text and "…" in text, text  # the item, shortened
+    doc = json.loads(cli("show", "l1", "--json").stdout)
+    failures = doc["error"]["failures"]
+    assert [f["index"] for f in failures] == [1, 3]
+    assert failures[0]["item"] == "b" and failures[0]["error"]["type"] == "ExitCodeError"
+    assert "code 7" in failures[0]["error"]["message"] and "cannot process b" in failures[0]["error"]["message"]
+    assert len(failures[1]["item"]) <= 80
+    step = next(s for s in doc["steps"] if s["step_id"] == "each")
+    assert step["error"]["failures"] == failures
+
+
+# ---------------------------------------------------------------- python tracebacks
+
+PYFAIL = '''name: py
+steps:
+  - id: inline
+    tool: python
+    on_failure: continue
+    with:
+      code: |
+        def inner(d):
+            return d["missing"]
+
+        def main():
+            return inner({})
+  - id: lib
+    tool: python
+    timeout: 10s
+    with: {function: "lib_fail:main", args: {x: 0}}
+'''
+
+
+def test_a_failing_python_step_keeps_the_traceback_of_the_users_code(cli, tmp_path):
+    (tmp_path / "lib_fail.py").write_text("def helper(x):\n    return 1 / x\n\n\ndef main(x):\n    return helper(x)\n")
+    flow = write(tmp_path, "py.yaml", PYFAIL)
+    ran = cli("run", flow, "--run-id", "p1", code=1).stdout
+    shown = cli("show", "p1").stdout
+    for text in (ran, shown):
+        assert f'File "{tmp_path / "lib_fail.py"}", line 2, in helper' in text, text
+        assert "return 1 / x" in text and "ZeroDivisionError: division by zero" in text
+    assert 'File "<step inline>", line 2, in inner' in shown and 'return d["missing"]' in shown
+    doc = json.loads(cli("show", "p1", "--json").stdout)
+    inline = next(s for s in doc["steps"] if s["step_id"] == "inline")["error"]["traceback"]
+    assert inline.startswith("Traceback (most recent call last):")
+    assert 'File "<step inline>", line 5, in main' in inline and "KeyError: 'missing'" in inline
+    assert "/tether/" not in inline  # none of Tether's own frames
+    assert "/tether/" not in doc["error"]["traceback"] and "lib_fail.py" in doc["error"]["traceback"]

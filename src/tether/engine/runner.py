@@ -500,7 +500,7 @@ class Runner:
     def _fail(self, step: Step, error: dict[str, str], started: float, key: str, attempts: int,
               scope: dict[str, Any], writes: list[VarWrite], inputs: Any, result: Any,
               meta: Any = None) -> str | None:
-        error = {"type": error["type"], "message": mask(error["message"], self.secrets)}
+        error = mask(dict(error), self.secrets)  # type, message, and a traceback or failed iterations
         policy = step.on_failure
         if policy == "fail":
             self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 import threading
 import time
@@ -60,10 +61,14 @@ def _import(spec: str, base_dir: str) -> Callable[..., Any]:
 
 
 @lru_cache(maxsize=256)
-def _compile_code(code: str) -> Callable[..., Any]:
+def _compile_code(code: str, filename: str) -> Callable[..., Any]:
+    """The ``main`` of inline code, compiled as file ``filename`` (``<step ID>``), whose lines
+    a traceback can show."""
+    import linecache
     namespace: dict[str, Any] = {"__name__": "tether_inline"}
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # no mtime: never dropped
     try:
-        exec(compile(code, "<flow python code>", "exec"), namespace)  # the flow author's own code
+        exec(compile(code, filename, "exec"), namespace)  # the flow author's own code
     except SyntaxError as exc:
         raise ToolError(f"python: syntax error in code at line {exc.lineno}: {exc.msg}",
                         type_="SyntaxError", retryable=False) from None
@@ -104,6 +109,22 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float | None)
     return box.get("value")
 
 
+_TETHER = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+MAX_TRACEBACK = 8_000  # characters kept, from the end (where the error is)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised by user code, without Tether's own frames
+    around it (the frames that called the user's function): file, line and source of
+    each frame of the user's code, then the exception."""
+    import traceback
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_TETHER):
+        tb = tb.tb_next
+    text = "".join(traceback.TracebackException(type(exc), exc, tb, limit=50).format())
+    return text if len(text) <= MAX_TRACEBACK else "…" + text[-MAX_TRACEBACK:]
+
+
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     unknown = set(args) - {"function", "code", "args"}
     if unknown:
@@ -111,7 +132,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if ("function" in args) == ("code" in args):
         raise ToolError("python: give exactly one of 'function' or 'code'", type_="ArgumentError",
                         retryable=False)
-    fn = _resolve(args["function"], ctx.base_dir) if "function" in args else _compile_code(str(args["code"]))
+    fn = _resolve(args["function"], ctx.base_dir) if "function" in args else \
+        _compile_code(str(args["code"]), f"<step {ctx.step_id}>")
     call_args = args.get("args") or {}
     if not isinstance(call_args, dict):
         raise ToolError("python: 'args' must be a mapping of argument names to values",
@@ -125,7 +147,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     except ToolError:
         raise
     except Exception as exc:  # user code: any failure fails the attempt
-        raise ToolError(f"{type(exc).__name__}: {exc}", type_=type(exc).__name__) from None
+        raise ToolError(f"{type(exc).__name__}: {exc}", type_=type(exc).__name__,
+                        details={"traceback": user_traceback(exc)}) from None
     try:
         value = orjson.loads(orjson.dumps(value))
     except TypeError as exc:
