@@ -30,6 +30,12 @@ def cli(tmp_path: Path):
     return call
 
 
+@pytest.fixture
+def sql_cli(cli, sql_url):
+    """``cli`` on a fresh SQLite file and on a fresh PostgreSQL schema."""
+    return lambda *args, **kwargs: cli(*args, db_url=sql_url, **kwargs)
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -60,10 +66,10 @@ def test_shquote_makes_one_shell_word(value, tmp_path):
 
 # ---------------------------------------------------------------- runs --status
 
-def test_runs_refuses_an_unknown_status(cli):
-    proc = cli("runs", "--status", "bogus", code=2)
+def test_runs_refuses_an_unknown_status(sql_cli):
+    proc = sql_cli("runs", "--status", "bogus", code=2)
     assert "bogus" in proc.stderr and "interrupted" in proc.stderr and "paused" in proc.stderr
-    cli("runs", "--status", "interrupted")
+    sql_cli("runs", "--status", "interrupted")
 
 
 # ---------------------------------------------------------------- --db folders
@@ -88,7 +94,8 @@ def test_the_default_store_folder_is_still_created(tmp_path):
 
 # ---------------------------------------------------------------- run ids
 
-def test_a_run_id_taken_by_another_flow_is_a_conflict(cli, tmp_path):
+def test_a_run_id_taken_by_another_flow_is_a_conflict(sql_cli, tmp_path):
+    cli = sql_cli
     one = write(tmp_path, "one.yaml", "name: one\nsteps:\n  - id: a\n    vars: {x: 1}\n")
     two = write(tmp_path, "two.yaml", "name: two\nsteps:\n  - id: a\n    vars: {x: 2}\n")
     cli("run", one, "--run-id", "r1")
@@ -117,7 +124,8 @@ def test_a_declared_unset_env_variable_is_undefined(cli, tmp_path):
 
 # ---------------------------------------------------------------- computed variables
 
-def test_vars_get_of_a_computed_variable_gives_its_value(cli):
+def test_vars_get_of_a_computed_variable_gives_its_value(sql_cli):
+    cli = sql_cli
     run_id = json.loads(cli("run", QUICKSTART, "--json").stdout)["run_id"]
     doc = json.loads(cli("vars", "get", run_id, "long_share", "--json").stdout)
     assert (doc["name"], doc["value"], doc["type"]) == ("long_share", 0.4, "computed")
@@ -308,8 +316,10 @@ steps:
 """ % ("x" * 200)
 
 
-def test_a_failed_loop_names_its_failed_iterations_everywhere(cli, tmp_path):
-    flow = write(tmp_path, "loop.yaml", LOOP)
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_a_failed_loop_names_its_failed_iterations_everywhere(sql_cli, tmp_path, parallel):
+    cli = sql_cli
+    flow = write(tmp_path, "loop.yaml", LOOP.replace("max_failures: 1", f"max_failures: 1\n    parallel: {parallel}"))
     ran = cli("run", flow, "--run-id", "l1", code=1).stdout
     for text in (ran, cli("show", "l1").stdout, cli("trace", "l1").stdout):
         assert "2 of 4 iterations failed" in text, text
