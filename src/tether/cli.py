@@ -27,6 +27,8 @@ class _G:
 
 G = _G()
 
+from .cli_report import error_block, error_doc, error_lines, pause_lines  # noqa: E402
+
 
 @app.callback()
 def main_options(
@@ -63,22 +65,6 @@ def _print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def _error_doc(exc: BaseException) -> dict[str, Any]:
-    """The ``error`` member of a ``--json`` document for a command that failed (SPEC §8.1):
-    ``{type, message}``, plus ``hint`` and, for a flow that does not load, ``problems``
-    as ``{file, line, column, message}``."""
-    from .errors import FlowError, TetherError, ToolError
-    if not isinstance(exc, TetherError):
-        return {"type": type(exc).__name__, "message": str(exc)}
-    doc: dict[str, Any] = {"type": exc.type if isinstance(exc, ToolError) else type(exc).__name__,
-                           "message": str(exc) if isinstance(exc, FlowError) else exc.message}
-    if exc.hint:
-        doc["hint"] = exc.hint
-    if isinstance(exc, FlowError):
-        doc["problems"] = exc.problem_docs()
-    return doc
-
-
 def _status_now(run_id: str) -> str | None:
     """The run's status as committed, or None when it cannot be read (no such run, store down)."""
     try:
@@ -98,7 +84,7 @@ def _fail(exc: BaseException, as_json: bool = False, run_id: str | None = None) 
         import traceback
         traceback.print_exception(exc)
     if as_json:  # stdout still gets its one document: the error, and the run where known
-        doc: dict[str, Any] = {"error": _error_doc(exc)}
+        doc: dict[str, Any] = {"error": error_doc(exc)}
         if run_id:
             doc["run_id"] = run_id
             status = _status_now(run_id)
@@ -207,23 +193,6 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _error_lines(error: dict[str, Any], traceback: bool = True) -> list[str]:
-    """A step's or run's error for people: ``TYPE: message`` (a loop's message lists its
-    failed iterations), then the python traceback of the user's code when there is one."""
-    lines = f"{error.get('type')}: {error.get('message')}".splitlines() or [""]
-    if traceback and error.get("traceback"):
-        lines += str(error["traceback"]).rstrip("\n").splitlines()
-    return lines
-
-
-def _pause_lines(run_id: str, pause: dict[str, Any] | None) -> list[str]:
-    pause = pause or {}
-    where = f" at step {pause['step']}" if pause.get("step") else ""
-    message = pause.get("message")
-    return [f"  paused{where}" + (f": {message}" if message not in (None, "") else ""),
-            f"  continue with: tether resume {run_id} [--set NAME=VALUE ...]"]
-
-
 def _report_run(run: Any, as_json: bool) -> None:
     if as_json:
         _print_json(_run_doc(run))
@@ -231,15 +200,10 @@ def _report_run(run: Any, as_json: bool) -> None:
         con = _console()
         colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
         con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
-        if run.error:
-            where = f" in step {run.error.get('step')}" if run.error.get("step") else ""
-            first, *rest = _error_lines(run.error)
-            con.print(f"  error{where}: {first}", markup=False)
-            for line in rest:
-                con.print(f"    {line}", markup=False)
-        if run.status == "paused":
-            for line in _pause_lines(run.id, getattr(run, "pause", None)):
-                con.print(line, markup=False)
+        for line in error_block(run.error) if run.error else ():
+            con.print(line, markup=False)
+        for line in pause_lines(run.id, run.pause) if run.status == "paused" else ():
+            con.print(line, markup=False)
         for k, v in (run.outputs or {}).items():
             con.print(f"  {k} = {_short(v, 200)}", markup=False)
     raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
@@ -483,29 +447,23 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
     con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
     con.print(f"  started {doc['started_at']}" + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""),
               markup=False)
-    if doc["status"] == "paused":
-        for line in _pause_lines(rec.run_id, rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None):
-            con.print(line, markup=False)
-    if rec.error:
-        where = f" in step {rec.error.get('step')}" if isinstance(rec.error, dict) and rec.error.get("step") else ""
-        first, *rest = _error_lines(rec.error) if isinstance(rec.error, dict) else [str(rec.error)]
-        con.print(f"  error{where}: {first}", markup=False)
-        for line in rest:
-            con.print(f"    {line}", markup=False)
+    pause = rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None
+    for line in pause_lines(rec.run_id, pause) if doc["status"] == "paused" else ():
+        con.print(line, markup=False)
+    for line in error_block(rec.error) if rec.error else ():
+        con.print(line, markup=False)
     from rich.table import Table
     table = Table("seq", "step", "status", "attempts", "duration", "result / error")
     for s in steps:
         d = _step_doc(s)
         table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
                       f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                      _short(_error_lines(s.error)[0] if isinstance(s.error, dict) else s.error or s.result))
+                      _short(error_lines(s.error)[0] if s.error else s.result))
     con.print(table)
     for s in steps:  # the failures the run went past (on_failure), in full
-        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
-            first, *rest = _error_lines(s.error)
-            con.print(f"  step {s.step_id} (checkpoint {s.seq}) failed: {first}", markup=False)
-            for line in rest:
-                con.print(f"    {line}", markup=False)
+        if s.error and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
+            for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
+                con.print(line, markup=False)
     for k, v in (rec.outputs or {}).items():
         con.print(f"  output {k} = {_short(v, 200)}", markup=False)
 
@@ -617,8 +575,8 @@ def _event_text(data: Any) -> str:
     """An event's data in the trace table: a failure's error in full (a loop's lists its
     failed iterations), anything else shortened."""
     error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        return "\n".join(_error_lines(error, traceback=False))
+    if error:
+        return "\n".join(error_lines(error, traceback=False))
     return _short(data, 80) if data else ""
 
 
@@ -632,7 +590,7 @@ def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(Fals
         loaded = load_flow(flow)
     except FlowError as exc:
         if as_json:
-            _print_json({"valid": False, "problems": exc.problem_docs(), "error": _error_doc(exc)})
+            _print_json({"valid": False, "problems": exc.problem_docs(), "error": error_doc(exc)})
         else:
             err = _console(stderr=True)
             for p in exc.problems:

@@ -40,6 +40,16 @@ def visible_env(values: Mapping[str, str | None]) -> dict[str, str]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def recorded_env(flow: Flow, snapshot: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """The declared variables as the run saw them where its start snapshot recorded them;
+    secret ones (recorded only as a hash) from the current environment."""
+    env = read_env_lenient(flow)
+    for name, entry in ((snapshot or {}).get("vars") or {}).items():
+        if name in env and isinstance(entry, dict) and "value" in entry:
+            env[name] = entry["value"]
+    return env
+
+
 def secret_values(flow: Flow, values: Mapping[str, str | None]) -> list[str]:
     """The values of secret variables, longest first (for masking)."""
     found = {v for k, v in values.items() if flow.env[k].secret and v}

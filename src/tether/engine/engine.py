@@ -426,22 +426,12 @@ class Engine:
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
         each step: ``{run_id, ok, checked, differences, volatile}``."""
+        from ..env import recorded_env
         from .verify import verify_run
         record = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(record)
-        return verify_run(self.store, record, loaded, self.vault, self._recorded_env(record, loaded)).to_dict()
-
-    @staticmethod
-    def _recorded_env(record: RunRecord, loaded: LoadedFlow) -> dict[str, str | None]:
-        """The declared environment as the run saw it, where it was recorded (secret values
-        are not: those come from the current environment)."""
-        from ..env import read_env_lenient
-        env = {n: v for n, v in read_env_lenient(loaded.flow).items()}
-        snap = (record.env_snapshot or {}).get("vars", {})
-        for name, entry in snap.items():
-            if "value" in entry:
-                env[name] = entry["value"]
-        return env
+        env = recorded_env(loaded.flow, record.env_snapshot)
+        return verify_run(self.store, record, loaded, self.vault, env).to_dict()
 
     # ------------------------------------------------------------ control
     def pause(self, run_id: str) -> str:
@@ -527,14 +517,14 @@ class Engine:
         """A computed variable of the run, evaluated now against its committed state exactly as
         a template of the run would see it (type ``computed``, version 0); NotFound when the
         run's flow has no such computed variable."""
-        from ..env import mask, secret_values
+        from ..env import mask, recorded_env, secret_values
         from ..spec import computed_dependencies
         from .runner import Runner
         record = self.store.load_run(run_id)
         loaded = self.stored_flow(record)
         if name not in loaded.flow.computed:
             raise NotFound(f"run {run_id} has no variable {name!r}")
-        env = self._recorded_env(record, loaded)
+        env = recorded_env(loaded.flow, record.env_snapshot)
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
                         vault=self.vault, listening=lambda: False)

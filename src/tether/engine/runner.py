@@ -55,6 +55,7 @@ class Runner:
         self.step_views: dict[str, AttrView] = {}
         self._unbuilt: dict[str, StepRecord] = {}  # loaded records whose views are built on first use
         self.visits: dict[str, int] = {}
+        self._reads_self: dict[str, bool] = {}  # step id -> whether its vars/next name it
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
         self.pause = threading.Event()
@@ -473,7 +474,15 @@ class Runner:
 
     def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
                         attempts: int, result: Any, error: Any, meta: Any) -> None:
-        """Let the step's own ``vars`` and ``next`` read ``steps.ID`` as the record being committed."""
+        """Let the step's own ``vars`` and ``next`` read ``steps.ID`` as the record being committed
+        (only built for a step whose ``vars`` or ``next`` names its own id)."""
+        reads = self._reads_self.get(step.id)
+        if reads is None:
+            text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
+                                 [r.model_dump() for r in step.next or []]]).decode()
+            reads = self._reads_self[step.id] = step.id in text
+        if not reads:
+            return
         rec = StepRecord(step.id, status, self.seq, attempts, None, mask(result, self.secrets), error, meta,
                          started, time.time(), key)
         scope["steps"] = with_own_record(self.base["steps"], step_view(rec, self.store, self.run_id), step.id)

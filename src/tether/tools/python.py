@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import linecache
 import os
 import sys
 import threading
@@ -62,11 +63,8 @@ def _import(spec: str, base_dir: str) -> Callable[..., Any]:
 
 @lru_cache(maxsize=256)
 def _compile_code(code: str, filename: str) -> Callable[..., Any]:
-    """The ``main`` of inline code, compiled as file ``filename`` (``<step ID>``), whose lines
-    a traceback can show."""
-    import linecache
+    """The ``main`` of inline code, compiled as file ``filename`` (``<step ID>``)."""
     namespace: dict[str, Any] = {"__name__": "tether_inline"}
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)  # no mtime: never dropped
     try:
         exec(compile(code, filename, "exec"), namespace)  # the flow author's own code
     except SyntaxError as exc:
@@ -132,8 +130,14 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if ("function" in args) == ("code" in args):
         raise ToolError("python: give exactly one of 'function' or 'code'", type_="ArgumentError",
                         retryable=False)
-    fn = _resolve(args["function"], ctx.base_dir) if "function" in args else \
-        _compile_code(str(args["code"]), f"<step {ctx.step_id}>")
+    if "function" in args:
+        fn = _resolve(args["function"], ctx.base_dir)
+    else:
+        code, filename = str(args["code"]), f"<step {ctx.step_id}>"
+        fn = _compile_code(code, filename)
+        # the source a traceback shows for the file `<step ID>` (no mtime: linecache keeps it);
+        # set at each call, as two flows may both have a step of that id
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     call_args = args.get("args") or {}
     if not isinstance(call_args, dict):
         raise ToolError("python: 'args' must be a mapping of argument names to values",
