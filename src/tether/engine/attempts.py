@@ -49,14 +49,14 @@ def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpe
                 meta["attempt_errors"] = errors
             return out.result, meta, attempt, ctx.writes
         except ToolError as exc:
-            error = {"type": exc.type, "message": exc.message}
-            last_result, retryable, details = exc.result, exc.retryable, exc.details
+            error = {"type": exc.type, "message": exc.message, **exc.details}
+            last_result, retryable = exc.result, exc.retryable
         except TetherError as exc:
             error = {"type": type(exc).__name__, "message": exc.message}
-            last_result, retryable, details = None, False, {}
-        errors.append(error)
+            last_result, retryable = None, False
+        errors.append({"type": error["type"], "message": error["message"]})  # meta lists them briefly
         if not retryable or attempt == retry.attempts:
-            raise StepFailed({**error, **details}, last_result, attempt)
+            raise StepFailed(error, last_result, attempt)
         delay = retry_delay(retry, attempt)
         on_retry(attempt, error, delay)
         if cancel.wait(delay):

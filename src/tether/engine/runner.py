@@ -452,13 +452,13 @@ class Runner:
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
         meta = {"loop_key": loop_key, "total": outcome.total, "map": dict(outcome.counts)}
         scope["map"] = mapview
+        self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)  # _fail: "failed"
         if _mentions_result(step):
             scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)
         if outcome.error is not None:
             nxt = self._fail(step, outcome.error, started, key, 1, scope, writes, None, None, meta=meta)
             self.base["map"] = mapview
             return nxt
-        self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)
         try:
             if step.vars.after:
                 writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"), "step_result",
