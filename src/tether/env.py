@@ -34,12 +34,6 @@ def read_env_lenient(flow: Flow, environ: Mapping[str, str] | None = None) -> di
     return {name: environ.get(name, spec.default) for name, spec in flow.env.items()}
 
 
-def visible_env(values: Mapping[str, str | None]) -> dict[str, str]:
-    """What templates see as ``env``: the declared variables that are set. An unset one is
-    undefined (so ``default()`` applies and a bare use is an error), never the text "None"."""
-    return {name: value for name, value in values.items() if value is not None}
-
-
 def recorded_env(flow: Flow, snapshot: Mapping[str, Any] | None) -> dict[str, str | None]:
     """The declared variables as the run saw them where its start snapshot recorded them;
     secret ones (recorded only as a hash) from the current environment."""

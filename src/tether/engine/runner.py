@@ -15,7 +15,7 @@ import time
 import types
 from typing import Any, Callable, Iterable
 
-from ..env import mask, visible_env
+from ..env import mask
 from ..errors import ConflictError, LeaseLost, NotFound, TemplateError
 from ..spec import LoadedFlow
 from ..spec.models import Step
@@ -80,7 +80,7 @@ class Runner:
         inputs_view = AttrView.of(inputs, "inputs")
         self.base: dict[str, Any] = {
             "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
-            "env": AttrView.of(visible_env(env), "env"), "steps": steps_view, "run": run_info,
+            "env": AttrView.of_set(env, "env"), "steps": steps_view, "run": run_info,
             "shared": AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared"),
             "__tether_names__": self._bare_names,
         }

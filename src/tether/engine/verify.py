@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..env import mask, visible_env
+from ..env import mask
 from ..errors import TemplateError
 from ..spec import LoadedFlow, computed_dependencies
 from ..store import codec
@@ -79,7 +79,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         inputs = record.inputs or {}
         scope: dict[str, Any] = {
             "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
-            "vars": state.view, "env": AttrView.of(visible_env(env), "env"), "steps": AttrView.of(views, "steps"),
+            "vars": state.view, "env": AttrView.of_set(env, "env"), "steps": AttrView.of(views, "steps"),
             "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
                     "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
             "shared": AttrView.of({}, "shared"),
@@ -110,9 +110,9 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
-                views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
+                views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record
                 after = store.state_at(record.run_id, rec.seq)
                 for name, tmpl in step.vars.after.items():
                     recorded = "***" if name in secret_names else after.get(name)
