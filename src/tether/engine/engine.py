@@ -18,7 +18,7 @@ from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, Sha
                           Takeover, VarRecord,
                           VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
 from .lease import owner_id
-from .lifecycle import check_status, check_transition, owner_alive, status_of
+from .lifecycle import check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
     from ..spec import LoadedFlow
@@ -484,6 +484,7 @@ class Engine:
     def runs(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[RunRecord]:
         """Runs, newest first; ``status`` may be ``interrupted``; UsageError for a status
         that does not exist."""
+        from .lifecycle import check_status
         if check_status(status) in ("interrupted", "running"):
             return [r for r in self.store.list_runs("running", limit * 4, before)
                     if status_of(r) == status][:limit]
