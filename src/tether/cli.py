@@ -461,7 +461,7 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
                       _short(error_lines(s.error)[0] if s.error else s.result))
     con.print(table)
     for s in steps:  # the failures the run went past (on_failure), in full
-        if s.error and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
+        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
             for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
                 con.print(line, markup=False)
     for k, v in (rec.outputs or {}).items():
