@@ -22,9 +22,12 @@ EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "run
 class _G:
     db: str | None = None
     debug: bool = False
+    run_id: str | None = None  # the run this command started, once it exists (for error reports)
 
 
 G = _G()
+
+from .cli_report import error_block, error_doc, error_lines, pause_lines  # noqa: E402
 
 
 @app.callback()
@@ -42,8 +45,13 @@ def main_options(
 # ------------------------------------------------------------------ helpers
 
 def _console(stderr: bool = False) -> Any:
+    """A Rich console on stdout (or stderr). On a terminal, tables fit its width; piped or
+    redirected output is read by programs (`tether runs | grep interrupted`), so no cell is
+    cut or wrapped to a width there."""
     from rich.console import Console
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 1_000_000
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def _engine() -> Any:
@@ -57,11 +65,32 @@ def _print_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def _fail(exc: BaseException) -> None:
+def _status_now(run_id: str) -> str | None:
+    """The run's status as committed, or None when it cannot be read (no such run, store down)."""
+    try:
+        from .engine.lifecycle import status_of
+        engine = _engine()
+        try:
+            return status_of(engine.record(run_id))
+        finally:
+            engine.close()
+    except Exception:  # only a detail of an error report: never a second error
+        return None
+
+
+def _fail(exc: BaseException, as_json: bool = False, run_id: str | None = None) -> None:
     from .errors import TetherError
     if G.debug:
         import traceback
         traceback.print_exception(exc)
+    if as_json:  # stdout still gets its one document: the error, and the run where known
+        doc: dict[str, Any] = {"error": error_doc(exc)}
+        if run_id:
+            doc["run_id"] = run_id
+            status = _status_now(run_id)
+            if status is not None:
+                doc["status"] = status
+        _print_json(doc)
     err = _console(stderr=True)
     if isinstance(exc, TetherError):
         for line in str(exc).splitlines():
@@ -72,6 +101,8 @@ def _fail(exc: BaseException) -> None:
 
 
 def _guard(fn: Any) -> Any:
+    """The CLI boundary of a command: every error becomes a message on stderr and an exit
+    code, and with ``--json`` also one JSON document ``{"error": {...}}`` on stdout."""
     import functools
 
     @functools.wraps(fn)
@@ -80,8 +111,9 @@ def _guard(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # the CLI boundary: every error becomes a message and an exit code
-            _fail(exc)
+        except Exception as exc:
+            named = kwargs.get("run_id")
+            _fail(exc, bool(kwargs.get("as_json")), G.run_id or (named if isinstance(named, str) else None))
     return wrapper
 
 
@@ -170,12 +202,23 @@ def _report_run(run: Any, as_json: bool) -> None:
         con = _console()
         colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
         con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
-        if run.error:
-            where = f" in step {run.error.get('step')}" if run.error.get("step") else ""
-            con.print(f"  error{where}: {run.error.get('type')}: {run.error.get('message')}", markup=False)
+        for line in error_block(run.error) if run.error else ():
+            con.print(line, markup=False)
+        for line in pause_lines(run.id, run.pause) if run.status == "paused" else ():
+            con.print(line, markup=False)
         for k, v in (run.outputs or {}).items():
             con.print(f"  {k} = {_short(v, 200)}", markup=False)
     raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
+
+
+def _announce(run_id: str, as_json: bool) -> None:
+    """Say which run started, before its first step, so that a Ctrl-C or a crash leaves the
+    user with an id to resume. On stderr: always for people; with ``--json`` only when
+    stderr is a terminal (stdout keeps its single document either way)."""
+    G.run_id = run_id
+    if not as_json or sys.stderr.isatty():
+        _console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: tether resume {run_id}",
+                                    markup=False)
 
 
 # ------------------------------------------------------------------ commands
@@ -213,7 +256,8 @@ def run(
         else:
             print(queued.id)
         return
-    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id))
+    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id,
+                                                                on_start=lambda rid: _announce(rid, as_json)))
     if not result.created and not as_json:
         _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
     _report_run(result, as_json)
@@ -405,17 +449,25 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
         return
     con = _console()
     con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
-    con.print(f"  started {doc['started_at']}  finished {doc['finished_at'] or '-'}", markup=False)
-    if rec.error:
-        con.print(f"  error: {rec.error}", markup=False)
+    con.print(f"  started {doc['started_at']}" + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""),
+              markup=False)
+    pause = rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None
+    for line in pause_lines(rec.run_id, pause) if doc["status"] == "paused" else ():
+        con.print(line, markup=False)
+    for line in error_block(rec.error) if rec.error else ():
+        con.print(line, markup=False)
     from rich.table import Table
     table = Table("seq", "step", "status", "attempts", "duration", "result / error")
     for s in steps:
         d = _step_doc(s)
         table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
                       f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                      _short(s.error if s.error else s.result))
+                      _short(error_lines(s.error)[0] if s.error else s.result))
     con.print(table)
+    for s in steps:  # the failures the run went past (on_failure), in full
+        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
+            for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
+                con.print(line, markup=False)
     for k, v in (rec.outputs or {}).items():
         con.print(f"  output {k} = {_short(v, 200)}", markup=False)
 
@@ -472,6 +524,9 @@ def vars_(
             _print_json(doc)
             return
         con.print(_short(doc["value"], 10_000), markup=False)
+        if doc["type"] == "computed":
+            con.print("type computed: evaluated now from the run's committed state", style="dim", markup=False)
+            return
         con.print(f"type {doc['type']}, scope {doc['scope']}, version {doc['version']}, "
                   f"written by {doc['source_step']} at {doc['updated_at']}, read {doc['access_count']} times",
                   style="dim", markup=False)
@@ -516,9 +571,17 @@ def trace(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False,
     from rich.table import Table
     table = Table("seq", "at", "event", "step", "data")
     for d in docs:
-        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "",
-                      _short(d["data"], 80) if d["data"] else "")
+        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "", _event_text(d["data"]))
     _console().print(table)
+
+
+def _event_text(data: Any) -> str:
+    """An event's data in the trace table: a failure's error in full (a loop's lists its
+    failed iterations), anything else shortened."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if error:
+        return "\n".join(error_lines(error, traceback=False))
+    return _short(data, 80) if data else ""
 
 
 @app.command()
@@ -531,7 +594,7 @@ def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(Fals
         loaded = load_flow(flow)
     except FlowError as exc:
         if as_json:
-            _print_json({"valid": False, "problems": exc.problems})
+            _print_json({"valid": False, "problems": exc.problem_docs(), "error": error_doc(exc)})
         else:
             err = _console(stderr=True)
             for p in exc.problems:
@@ -577,9 +640,23 @@ from . import cli_services  # noqa: E402,F401  (registers `tether shared`, `work
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A usage error found while parsing the command line
+    (unknown option, missing argument) is reported like any other: with ``--json``, also
+    as one JSON document on stdout."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        code = 1
+    except Exception as exc:  # the parser's errors (click's UsageError and kin) can show themselves
+        if not (hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        if "--json" in sys.argv[1:]:
+            _print_json({"error": {"type": "UsageError", "message": exc.format_message()}})
+        exc.show()
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

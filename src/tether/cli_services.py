@@ -108,7 +108,9 @@ def serve(
         _console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
     from .cli import G
     app_ = create_app(G.db, tokens=tokens, allowed_tools=os.environ.get("TETHER_ALLOWED_TOOLS"), executor=executor)
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # uvicorn says where it listens once the socket is bound, and logs every request
+    # (method, path, status) on stderr: its access log
+    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)
 
 
 @app.command()

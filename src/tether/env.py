@@ -34,6 +34,16 @@ def read_env_lenient(flow: Flow, environ: Mapping[str, str] | None = None) -> di
     return {name: environ.get(name, spec.default) for name, spec in flow.env.items()}
 
 
+def recorded_env(flow: Flow, snapshot: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """The declared variables as the run saw them where its start snapshot recorded them;
+    secret ones (recorded only as a hash) from the current environment."""
+    env = read_env_lenient(flow)
+    for name, entry in ((snapshot or {}).get("vars") or {}).items():
+        if name in env and isinstance(entry, dict) and "value" in entry:
+            env[name] = entry["value"]
+    return env
+
+
 def secret_values(flow: Flow, values: Mapping[str, str | None]) -> list[str]:
     """The values of secret variables, longest first (for masking)."""
     found = {v for k, v in values.items() if flow.env[k].secret and v}

@@ -5,6 +5,8 @@ CLI nor the REST API needs a table of its own and a new error cannot be forgotte
 """
 from __future__ import annotations
 
+import re
+
 
 class TetherError(Exception):
     """Root of every error Tether raises on purpose."""
@@ -64,6 +66,24 @@ class FlowError(TetherError):
     def __str__(self) -> str:
         return "\n".join(self.problems)
 
+    def problem_docs(self) -> list[dict[str, object]]:
+        """Each problem as ``{file, line, column, message}``; line and column are None for a
+        problem about the whole file (missing, too large)."""
+        out: list[dict[str, object]] = []
+        for text in self.problems:
+            m = _WHERE.match(text)
+            if m:
+                out.append({"file": m["file"], "line": int(m["line"]), "column": int(m["column"]),
+                            "message": m["message"]})
+            else:
+                file, sep, message = text.partition(": ")
+                out.append({"file": file if sep else None, "line": None, "column": None,
+                            "message": message if sep else text})
+        return out
+
+
+_WHERE = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<column>\d+): (?P<message>.*)$", re.S)
+
 
 class TemplateError(TetherError):
     """A template that does not compile, names something undefined, breaks the
@@ -74,11 +94,12 @@ class ToolError(TetherError):
     """A tool attempt failed. ``retryable`` says whether ``retry`` may try again."""
 
     def __init__(self, message: str, *, type_: str = "ToolError", retryable: bool = True,
-                 result: object = None) -> None:
+                 result: object = None, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.type = type_
         self.retryable = retryable
         self.result = result
+        self.details = details or {}  # more members of the step's error, e.g. ``traceback``
 
 
 class StoreError(TetherError):

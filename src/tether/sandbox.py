@@ -55,6 +55,12 @@ class AttrView:
     def of(cls, mapping: Mapping[str, Any], label: str) -> "AttrView":
         return cls(mapping.__getitem__, mapping.keys, label)
 
+    @classmethod
+    def of_set(cls, mapping: Mapping[str, Any], label: str) -> "AttrView":
+        """A view of the entries of ``mapping`` that are set: one whose value is None is
+        undefined (``default()`` applies), never rendered as the text "None"."""
+        return cls.of({k: v for k, v in mapping.items() if v is not None}, label)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

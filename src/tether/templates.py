@@ -126,6 +126,20 @@ def _tojson(value: Any, indent: int | None = None) -> str:
         raise TemplateError(f"tojson: {exc}") from None
 
 
+def _shquote(value: Any) -> str:
+    """``value`` as one shell word (``shlex.quote``); a list becomes one quoted word per
+    element, separated by spaces; a mapping is quoted as its JSON text."""
+    import shlex
+    value = to_json_value(value)
+    if isinstance(value, list):
+        return " ".join(_shquote(v) for v in value)
+    if isinstance(value, dict):
+        return shlex.quote(orjson.dumps(value).decode())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return shlex.quote("" if value is None else str(value))
+
+
 def _fromjson(text: Any) -> Any:
     try:
         return orjson.loads(text)
@@ -177,10 +191,10 @@ def _build_env() -> Sandbox:
                    auto_reload=False, cache_size=0, finalize=check_output)
     env.context_class = _Context
     env.globals.update(range=BoundedRange, now=_now, timestamp=_timestamp, uuid=_uuid, lipsum=bounded_lipsum)
-    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=_jsonpath)
+    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=_jsonpath, shquote=_shquote)
     for name in ("center", "indent", "wordwrap"):
         bounded_filter(env, name, check_width)
-    for name in ("string", "tojson", "pprint", "format", "urlencode"):
+    for name in ("string", "tojson", "pprint", "format", "urlencode", "shquote"):
         bounded_filter(env, name, check_measured)
     for name in ("batch", "slice"):
         bounded_filter(env, name, check_count)

@@ -56,7 +56,7 @@ def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpe
                 meta["attempt_errors"] = errors
             return out.result, meta, attempt, ctx.writes
         except ToolError as exc:
-            error = {"type": exc.type, "message": exc.message}
+            error = {"type": exc.type, "message": exc.message, **exc.details}
             last_result, retryable = _storable(exc.result), exc.retryable
         except UnstorableValue as exc:
             error = exc.at(where).error()
@@ -64,7 +64,7 @@ def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpe
         except TetherError as exc:
             error = {"type": type(exc).__name__, "message": exc.message}
             last_result, retryable = None, False
-        errors.append(error)
+        errors.append({"type": error["type"], "message": error["message"]})  # meta lists them briefly
         if not retryable or attempt == retry.attempts:
             raise StepFailed(error, last_result, attempt)
         delay = retry_delay(retry, attempt)

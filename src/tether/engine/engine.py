@@ -57,6 +57,7 @@ class Run:
     parent_id: str | None
     seq: int
     created: bool = True
+    pause: dict[str, Any] | None = None  # a paused run: ``{step, message}`` of the pause
 
     @property
     def ok(self) -> bool:
@@ -111,11 +112,14 @@ class Engine:
         return load_flow(flow)
 
     def run(self, flow: str | os.PathLike[str] | LoadedFlow, inputs: dict[str, Any] | None = None, *,
-            run_id: str | None = None, parent_id: str | None = None, detach: bool = False) -> Run:
+            run_id: str | None = None, parent_id: str | None = None, detach: bool = False,
+            on_start: Callable[[str], None] | None = None) -> Run:
         """Start a run and execute it to its end in this thread; with ``detach``, queue it
         as ``pending`` for a worker (``tether worker``) and return at once.
 
-        With ``run_id`` of an existing run, return that run untouched (``created`` False)."""
+        With ``run_id`` of an existing run of the same flow (by name), return that run
+        untouched (``created`` False); ConflictError when the id belongs to another flow.
+        ``on_start(run_id)`` is called once the new run exists, before its first step."""
         from ..env import read_env, snapshot
         from .inputs import resolve_inputs
         loaded = self.load(flow)
@@ -132,8 +136,13 @@ class Engine:
             env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
         record, created = self.store.create_run(record, None if detach else owner_id(),
                                                 0.0 if detach else self.lease_seconds)
+        if not created and record.name != loaded.flow.name:
+            raise ConflictError(f"run id {rid} is taken by a run of flow {record.name!r}, not {loaded.flow.name!r}",
+                                hint="give another --run-id, or omit it to get a new one")
         if not created or detach:
             return self._to_run(record, created=created)
+        if on_start is not None:
+            on_start(rid)
         return self._execute(loaded, record, env)
 
     def work_once(self, owner: str | None = None, release: threading.Event | None = None) -> Run | None:
@@ -433,15 +442,11 @@ class Engine:
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
         each step: ``{run_id, ok, checked, differences, volatile}``."""
-        from ..env import read_env_lenient
+        from ..env import recorded_env
         from .verify import verify_run
         record = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(record)
-        env = {n: v for n, v in read_env_lenient(loaded.flow).items()}
-        snap = (record.env_snapshot or {}).get("vars", {})
-        for name, entry in snap.items():  # the values the run saw, where they were recorded
-            if "value" in entry:
-                env[name] = entry["value"]
+        env = recorded_env(loaded.flow, record.env_snapshot)
         return verify_run(self.store, record, loaded, self.vault, env).to_dict()
 
     # ------------------------------------------------------------ control
@@ -480,8 +485,10 @@ class Engine:
     def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None, created: bool = True) -> Run:
         if values is None:
             values = self.vars(record.run_id)
-        return Run(record.run_id, record.name, status_of(record), record.outputs, record.error,
-                   values, record.parent_id, record.seq, created)
+        status = status_of(record)
+        pause = record.cursor.get("pause") if status == "paused" and isinstance(record.cursor, dict) else None
+        return Run(record.run_id, record.name, status, record.outputs, record.error,
+                   values, record.parent_id, record.seq, created, pause)
 
     def get_run(self, run_id: str) -> Run:
         """The run as committed; NotFound if there is none."""
@@ -491,8 +498,10 @@ class Engine:
         return self.store.load_run(check_run_id(run_id))
 
     def runs(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[RunRecord]:
-        """Runs, newest first; ``status`` may be ``interrupted``."""
-        if status in ("interrupted", "running"):
+        """Runs, newest first; ``status`` may be ``interrupted``; UsageError for a status
+        that does not exist."""
+        from .lifecycle import check_status
+        if check_status(status) in ("interrupted", "running"):
             return [r for r in self.store.list_runs("running", limit * 4, before)
                     if status_of(r) == status][:limit]
         return self.store.list_runs(status, limit, before)
@@ -515,8 +524,31 @@ class Engine:
     def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
         """One variable with its metadata; counts as an access. NotFound if absent.
         A secret variable's value is ``***`` unless ``reveal``."""
-        rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
+        try:
+            rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
+        except NotFound:
+            return self._computed_var(run_id, name)
         return self._reveal(rec) if reveal else _masked(rec)
+
+    def _computed_var(self, run_id: str, name: str) -> VarRecord:
+        """A computed variable of the run, evaluated now against its committed state exactly as
+        a template of the run would see it (type ``computed``, version 0); NotFound when the
+        run's flow has no such computed variable."""
+        from ..env import mask, recorded_env, secret_values
+        from ..spec import computed_dependencies
+        from .runner import Runner
+        record = self.store.load_run(run_id)
+        loaded = self.stored_flow(record)
+        if name not in loaded.flow.computed:
+            raise NotFound(f"run {run_id} has no variable {name!r}")
+        env = recorded_env(loaded.flow, record.env_snapshot)
+        runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
+                        ttl=self.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
+                        vault=self.vault, listening=lambda: False)
+        runner.load_committed()
+        value = mask(runner.state.get(name), runner.secrets)
+        t = now()
+        return VarRecord(name, value, "computed", "run", 0, None, t, t, t, 0)
 
     def _reveal(self, rec: VarRecord) -> VarRecord:
         if not rec.secret:

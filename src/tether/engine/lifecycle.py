@@ -19,6 +19,15 @@ RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+#: every status a person can ask for (``runs --status``, ``GET /api/runs?status=``)
+RUN_STATUSES = (*RUN_TRANSITIONS, "interrupted")
+
+
+def check_status(status: str | None) -> str | None:
+    """``status`` itself when it names a run status (or is None); UsageError otherwise."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UsageError(f"unknown run status {status!r}: use one of {', '.join(RUN_STATUSES)}")
+    return status
 
 
 class InvalidTransition(UsageError):

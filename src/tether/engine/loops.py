@@ -74,6 +74,16 @@ class MapView(AttrView):
 KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results", "failures")
 
 
+def _shorten(value: Any, width: int) -> Any:
+    """``value`` itself when its JSON text fits ``width``; else that text cut in the middle
+    (the end of a message, such as a stderr tail, says the most)."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if len(text) <= width:
+        return value
+    half = (width - 1) // 2
+    return text[:half] + "…" + text[-half:]
+
+
 def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any]:
     """The loop step's result: each iteration's result in input order (None where it failed or was skipped)."""
     out: list[Any] = [None] * total
@@ -234,12 +244,39 @@ class Loops:
         outcome = LoopOutcome(loop_key, total, final)
         finished = sum(final.get(s, 0) for s in _FINISHED)
         if final.get("failed", 0) > allowed:
-            outcome.error = {"type": "TooManyFailures",
-                             "message": f"{final.get('failed', 0)} of {total} iterations failed "
-                                        f"(max_failures: {step.max_failures})"}
+            outcome.error = self._too_many_failures(step, loop_key, total, final.get("failed", 0))
         elif finished < total:
             outcome.stopped = self.r.stop_status()
         return outcome
+
+    SHOWN_FAILURES = 5      # failed iterations listed in the loop step's error message
+    LISTED_FAILURES = 20    # ... and in its ``failures`` member
+
+    def _too_many_failures(self, step: Step, loop_key: str, total: int, failed: int) -> dict[str, Any]:
+        """The loop step's error: how many iterations failed and, for the first of them, which
+        element (index, item shortened) and why (a shell step's message has its exit code and
+        stderr tail), in the message for people and as ``failures`` for programs."""
+        store, run_id = self.r.store, self.r.run_id
+        failures: list[dict[str, Any]] = []
+        for start in range(0, total, BATCH):
+            for rec in store.iterations(run_id, loop_key, start, min(start + BATCH, total), status="failed"):
+                item = store.loop_items(run_id, loop_key, rec.idx, rec.idx + 1)
+                error = rec.error if isinstance(rec.error, dict) else {"type": "Error", "message": str(rec.error)}
+                failures.append({"index": rec.idx, "item": _shorten(item[0] if item else None, 80),
+                                 "error": {k: _shorten(v, 400) if k == "message" else v for k, v in error.items()
+                                           if k in ("type", "message", "step")}})
+                if len(failures) == self.LISTED_FAILURES:
+                    break
+            if len(failures) == self.LISTED_FAILURES:
+                break
+        lines = [f"{failed} of {total} iterations failed (max_failures: {step.max_failures}):"]
+        for f in failures[:self.SHOWN_FAILURES]:
+            where = f" in {f['error']['step']}" if f["error"].get("step") else ""
+            lines.append(f"  [{f['index']}] {orjson.dumps(f['item']).decode()}{where}: "
+                         f"{f['error'].get('type')}: {' '.join(str(f['error'].get('message')).split())}")
+        if failed > self.SHOWN_FAILURES:
+            lines.append(f"  ... and {failed - self.SHOWN_FAILURES} more (map.failures, or the loop step's record)")
+        return {"type": "TooManyFailures", "message": "\n".join(lines), "failures": failures}
 
     # ------------------------------------------------------------ shared with other workers
     def _shares(self, step: Step, loop_key: str) -> bool:
@@ -445,7 +482,7 @@ class Loops:
                     it.recorded[sid] = {"status": "completed", "result": result, "error": None,
                                         "attempts": attempts, "ctx_writes": ctx_writes or {}}
             except StepFailed as failed:
-                error = {"type": failed.error["type"], "message": mask(failed.error["message"], self.r.secrets)}
+                error = mask(dict(failed.error), self.r.secrets)
                 it.recorded[sid] = {"status": "failed", "result": failed.result, "error": error,
                                     "attempts": failed.attempts, "ctx_writes": {}}
                 local[sid] = _view({"status": "failed", "result": failed.result, "error": error,

@@ -32,7 +32,7 @@ from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops, MapView, loop_results
-from .step_view import step_view
+from .step_view import step_view, with_own_record
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Runner:
         self.step_views: dict[str, AttrView] = {}
         self._unbuilt: dict[str, StepRecord] = {}  # loaded records whose views are built on first use
         self.visits: dict[str, int] = {}
+        self._reads_self: dict[str, bool] = {}  # step id -> whether its vars/next name it
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
         self.pause = threading.Event()
@@ -79,7 +80,7 @@ class Runner:
         inputs_view = AttrView.of(inputs, "inputs")
         self.base: dict[str, Any] = {
             "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
-            "env": AttrView.of(env, "env"), "steps": steps_view, "run": run_info,
+            "env": AttrView.of_set(env, "env"), "steps": steps_view, "run": run_info,
             "shared": AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared"),
             "__tether_names__": self._bare_names,
         }
@@ -429,6 +430,7 @@ class Runner:
                 if ctx_writes:
                     writes += self._writes(ctx_writes, "step_result", sid)
             scope["result"] = result
+            self._see_own_record(scope, step, "completed", started, key, attempts, result, None, meta)
             if step.vars.after:
                 after = self._render_block(step.vars.after, scope, sid, "vars")
                 writes += self._writes(after, "step_result", sid)
@@ -483,6 +485,7 @@ class Runner:
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
         meta = {"loop_key": loop_key, "total": outcome.total, "map": MapView.counts(outcome.counts, outcome.total)}
         scope["map"] = mapview
+        self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)  # _fail: "failed"
         if _mentions_result(step):
             scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)
         if outcome.error is not None:
@@ -501,6 +504,21 @@ class Runner:
         self.base["map"] = mapview
         return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
                             meta=meta)
+
+    def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
+                        attempts: int, result: Any, error: Any, meta: Any) -> None:
+        """Let the step's own ``vars`` and ``next`` read ``steps.ID`` as the record being committed
+        (only built for a step whose ``vars`` or ``next`` names its own id)."""
+        reads = self._reads_self.get(step.id)
+        if reads is None:
+            text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
+                                 [r.model_dump() for r in step.next or []]]).decode()
+            reads = self._reads_self[step.id] = step.id in text
+        if not reads:
+            return
+        rec = StepRecord(step.id, status, self.seq, attempts, None, mask(result, self.secrets), error, meta,
+                         started, time.time(), key)
+        scope["steps"] = with_own_record(self.base["steps"], step_view(rec, self.store, self.run_id), step.id)
 
     def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
                 scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
@@ -525,7 +543,7 @@ class Runner:
     def _fail(self, step: Step, error: dict[str, str], started: float, key: str, attempts: int,
               scope: dict[str, Any], writes: list[VarWrite], inputs: Any, result: Any,
               meta: Any = None) -> str | None:
-        error = {"type": error["type"], "message": mask(error["message"], self.secrets)}
+        error = mask(dict(error), self.secrets)  # type, message, and a traceback or failed iterations
         policy = step.on_failure
         if policy == "fail":
             self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
@@ -533,6 +551,7 @@ class Runner:
             raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
         if policy == "continue":
+            self._see_own_record(scope, step, "failed", started, key, attempts, result, error, meta)
             try:
                 nxt = self._next(step, scope)
             except TemplateError as exc:
@@ -618,7 +637,7 @@ class Runner:
         self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
                      run=RunUpdate(cursor=cursor, status=status,
                                    outputs=None if outputs is None else codec.encode(outputs, field="outputs"),
-                                   error=error, finished=True))
+                                   error=error, finished=status not in ("paused", "pending")))
         for w in drops:
             self.state.remove(w.name)
         self.store.release_lease(self.run_id, self.epoch)

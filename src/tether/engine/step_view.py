@@ -30,3 +30,10 @@ def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
         value = data[key]
         return iso(value) if key in ("started_at", "finished_at") else value
     return AttrView(get, data.keys, f"steps.{rec.step_id}")
+
+
+def with_own_record(steps: AttrView, own: AttrView, step_id: str) -> AttrView:
+    """``steps`` in which ``steps.STEP_ID`` is ``own``: the record a step is about to commit,
+    so that its own ``vars`` and ``next`` can read ``steps.ID.status``, ``.result``, ``.error``."""
+    return AttrView(lambda k: own if k == step_id else steps[k],
+                    lambda: list(dict.fromkeys([*steps, step_id])), "steps")

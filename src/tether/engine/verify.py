@@ -100,7 +100,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         inputs = record.inputs or {}
         scope: dict[str, Any] = {
             "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
-            "vars": state.view, "env": AttrView.of(env, "env"), "steps": AttrView.of(views, "steps"),
+            "vars": state.view, "env": AttrView.of_set(env, "env"), "steps": AttrView.of(views, "steps"),
             "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
                     "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
             "shared": AttrView.of({}, "shared"),
@@ -139,6 +139,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.vars.after:
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
+                views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record
                 after = store.state_at(record.run_id, rec.seq)
                 for name, tmpl in step.vars.after.items():
                     recorded = "***" if name in secret_names else after.get(name)

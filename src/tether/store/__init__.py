@@ -10,11 +10,13 @@ DEFAULT_URL = "sqlite:///.tether/tether.db"
 
 
 def open_store(url: str | None = None) -> Store:
-    """Open the store named by ``url``, ``TETHER_DB`` or the default SQLite file."""
+    """Open the store named by ``url``, ``TETHER_DB`` or the default SQLite file. Only the
+    default file's folder is created; a named SQLite file's folder must exist (UsageError),
+    so a mistyped path is an error rather than a new, empty store somewhere else."""
     url = url or os.environ.get("TETHER_DB") or DEFAULT_URL
     if url.startswith("sqlite:"):
         from .sqlite import open_sqlite
-        return open_sqlite(url)
+        return open_sqlite(url, create_folder=url == DEFAULT_URL)
     if url.startswith("memory:"):
         from .memory import MemoryStore
         return MemoryStore(url)

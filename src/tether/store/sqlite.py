@@ -253,11 +253,16 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             self._db.close()
 
 
-def open_sqlite(url: str) -> SQLiteStore:
-    """Open ``sqlite:///relative/or/absolute/path`` (``sqlite:///:memory:`` too)."""
+def open_sqlite(url: str, *, create_folder: bool = True) -> SQLiteStore:
+    """Open ``sqlite:///relative/or/absolute/path`` (``sqlite:///:memory:`` too). Without
+    ``create_folder``, a folder that does not exist is a UsageError."""
     path = url[len("sqlite://"):]
     if path.startswith("/"):
         path = path[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
     if not path:
         raise UsageError(f"invalid SQLite URL {url!r}: expected sqlite:///path/to.db")
+    folder = Path(path).parent
+    if not create_folder and path != ":memory:" and not folder.is_dir():
+        raise UsageError(f"store {url}: the folder {folder} does not exist",
+                         hint="create it first, or check the path (sqlite:///relative.db, sqlite:////absolute.db)")
     return SQLiteStore(path, url=url)

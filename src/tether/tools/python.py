@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import linecache
+import os
 import sys
 import threading
 import time
@@ -61,10 +63,11 @@ def _import(spec: str, base_dir: str) -> Callable[..., Any]:
 
 
 @lru_cache(maxsize=256)
-def _compile_code(code: str) -> Callable[..., Any]:
+def _compile_code(code: str, filename: str) -> Callable[..., Any]:
+    """The ``main`` of inline code, compiled as file ``filename`` (``<step ID>``)."""
     namespace: dict[str, Any] = {"__name__": "tether_inline"}
     try:
-        exec(compile(code, "<flow python code>", "exec"), namespace)  # the flow author's own code
+        exec(compile(code, filename, "exec"), namespace)  # the flow author's own code
     except SyntaxError as exc:
         raise ToolError(f"python: syntax error in code at line {exc.lineno}: {exc.msg}",
                         type_="SyntaxError", retryable=False) from None
@@ -105,6 +108,22 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float | None)
     return box.get("value")
 
 
+_TETHER = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+MAX_TRACEBACK = 8_000  # characters kept, from the end (where the error is)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised by user code, without Tether's own frames
+    around it (the frames that called the user's function): file, line and source of
+    each frame of the user's code, then the exception."""
+    import traceback
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_TETHER):
+        tb = tb.tb_next
+    text = "".join(traceback.TracebackException(type(exc), exc, tb, limit=50).format())
+    return text if len(text) <= MAX_TRACEBACK else "…" + text[-MAX_TRACEBACK:]
+
+
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     unknown = set(args) - {"function", "code", "args"}
     if unknown:
@@ -112,7 +131,14 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if ("function" in args) == ("code" in args):
         raise ToolError("python: give exactly one of 'function' or 'code'", type_="ArgumentError",
                         retryable=False)
-    fn = _resolve(args["function"], ctx.base_dir) if "function" in args else _compile_code(str(args["code"]))
+    if "function" in args:
+        fn = _resolve(args["function"], ctx.base_dir)
+    else:
+        code, filename = str(args["code"]), f"<step {ctx.step_id}>"
+        fn = _compile_code(code, filename)
+        # the source a traceback shows for the file `<step ID>` (no mtime: linecache keeps it);
+        # set at each call, as two flows may both have a step of that id
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     call_args = args.get("args") or {}
     if not isinstance(call_args, dict):
         raise ToolError("python: 'args' must be a mapping of argument names to values",
@@ -127,7 +153,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise
     except Exception as exc:  # user code: any failure fails the attempt
         # The type is the error's own field: the message is only what the exception says.
-        raise ToolError(str(exc) or "(no message)", type_=type(exc).__name__) from None
+        raise ToolError(str(exc) or "(no message)", type_=type(exc).__name__,
+                        details={"traceback": user_traceback(exc)}) from None
     try:  # a copy, refusing what JSON cannot hold (NaN would silently become null)
         value = orjson.loads(codec.dumps(value, "result"))
     except UnstorableValue as exc:
