@@ -94,5 +94,10 @@ class NotFound(TetherError):
     http_status = 404
 
 
+class MaxRecoveriesExceeded(TetherError):
+    """A run was taken over from a dead owner too many times without making progress:
+    something in it keeps killing the process that runs it. A person's resume still works."""
+
+
 class RunFailed(TetherError):
     """Raised by callers who asked for an exception instead of a failed Run."""

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, TetherError, UsageError
+from ..errors import ConflictError, CorruptRecord, FlowError, MaxRecoveriesExceeded, NotFound, TetherError, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
@@ -18,7 +18,7 @@ from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, Sha
                           Takeover, VarRecord,
                           VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
 from .lease import owner_id
-from .lifecycle import check_transition, owner_alive, status_of
+from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
     from ..spec import LoadedFlow
@@ -66,9 +66,12 @@ class Run:
 class Engine:
     """Runs flows against one store (``db``: a URL, or ``TETHER_DB``, or the default SQLite file)."""
 
-    def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None) -> None:
+    def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None,
+                 max_recoveries: int | None = None) -> None:
         self.store: Store = db if db is not None and not isinstance(db, str) else open_store(db)
         self.lease_seconds = lease_seconds or float(os.environ.get("TETHER_LEASE_SECONDS", "30"))
+        # automatic takeovers of a run without progress before it is failed (work_once)
+        self.max_recoveries = max_recoveries if max_recoveries is not None else _env_int("TETHER_MAX_RECOVERIES", 5)
         self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.Lock()
         self._vault: Vault | None = None
@@ -140,13 +143,22 @@ class Engine:
 
         A run queued by ``run(detach=True)`` starts with this process's environment; a run
         taken over from a dead owner, or released by a stopping worker, continues with its
-        environment compared as ``resume`` compares it (a refusal fails the run). Setting
-        ``release`` makes the run stop after its current step and go back to ``pending``."""
+        environment compared as ``resume`` compares it (a refusal fails the run). A run
+        whose owner died on this host is taken at once, without waiting for its lease; one
+        taken over more than ``max_recoveries`` times without progress is failed with
+        MaxRecoveriesExceeded instead of run again. Setting ``release`` makes the run stop
+        after its current step and go back to ``pending``."""
         from ..env import read_env
         from .resume import compare_env
-        record = self.store.claim_run(owner or owner_id(), self.lease_seconds)
+        record = self.store.claim_run(owner or owner_id(), self.lease_seconds, abandoned_here(self.store))
         if record is None:
             return None
+        if record.recoveries > self.max_recoveries:
+            return self._fail_claimed(record, MaxRecoveriesExceeded(
+                f"run {record.run_id} exceeded its recoveries: it was taken over {record.recoveries - 1} "
+                f"time(s) after its process died, and the process died again each time without a new "
+                f"checkpoint (TETHER_MAX_RECOVERIES={self.max_recoveries}); find out what kills it "
+                f"(memory, a crash in a step), then `tether resume {record.run_id}`"))
         loaded = self.stored_flow(record)
         current = read_env(loaded.flow, dict(os.environ))
         unstarted = isinstance(record.cursor, dict) and record.cursor.get("unstarted")
@@ -158,7 +170,8 @@ class Engine:
 
     def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
         from ..store.base import Commit, RunUpdate
-        error = {"type": type(exc).__name__, "message": exc.message, "step": None}
+        step = record.cursor.get("next") if isinstance(record.cursor, dict) else None
+        error = {"type": type(exc).__name__, "message": exc.message, "step": step}
         self.store.commit(Commit(record.run_id, record.lease_epoch, events=(EventWrite("run.failed", None,
                                                                                        {"error": error}),),
                                  run=RunUpdate(cursor=record.cursor, status="failed", error=error, finished=True)))
@@ -572,6 +585,20 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _env_int(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment variable ``name``."""
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{name} must be a whole number >= 0, not {text!r}")
+    return value
 
 
 def _masked(rec: VarRecord) -> VarRecord:
