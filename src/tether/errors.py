@@ -101,3 +101,15 @@ class MaxRecoveriesExceeded(TetherError):
 
 class RunFailed(TetherError):
     """Raised by callers who asked for an exception instead of a failed Run."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT reached the process while it ran a run (raised by the CLI's signal
+    handler in the main thread). Like KeyboardInterrupt, and unlike every TetherError, no
+    error handler may swallow it: it must unwind the run. ``run_id`` names the run that was
+    handed back (the outermost one, for a sub-flow)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.run_id: str | None = None

@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConflictError, CorruptRecord, FlowError, MaxRecoveriesExceeded, NotFound, TetherError, UsageError
+from ..errors import (ConflictError, CorruptRecord, FlowError, Interrupted, MaxRecoveriesExceeded, NotFound,
+                      TetherError, UsageError)
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
@@ -192,7 +193,12 @@ class Engine:
             runner.release = release
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
                                                                           resume_set)
-        final = runner.execute()
+        try:
+            final = runner.execute()
+        except Interrupted as stop:  # SIGTERM/SIGINT: stop the steps, leave the run interrupted
+            runner.hand_back()
+            stop.run_id = record.run_id  # the outermost run, set last
+            raise
         values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)
 

@@ -146,6 +146,7 @@ def help_once(engine: Any, owner: str) -> bool:
                     ttl=engine.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
                     vault=engine.vault, listening=lambda: False)
     runner.load_committed()  # read only: this process never commits to the run
+    runner.processes.persist = None  # nor records its processes there (they still die with it)
     step_id, _, visit = loop_key.partition("#")
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
     key = f"{run_id}/{step.id}/{int(visit or 0)}"

@@ -48,6 +48,7 @@ class RunRecord:
     control: str | None = None
     flow_data: Any = None  # written by create_run; read back with Store.flow_data()
     recoveries: int = 0  # automatic takeovers since the run last made progress (see claim_run)
+    processes: Any = None  # the owner's running steps' process groups (tether.procs.ProcessGroups)
 
     def effective_status(self, at: float | None = None) -> str:
         """``interrupted`` for a running run whose lease has expired, else ``status``."""
@@ -321,6 +322,11 @@ class Store(Protocol):
 
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""
+
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        """Store ``processes`` (JSON: the process groups of the steps the owner runs) as the
+        run's ``processes``, if ``epoch`` still holds the lease; no error otherwise. Not
+        a checkpoint: ``seq`` does not move."""
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:

@@ -235,6 +235,12 @@ class MemoryStore:
             if run.lease_epoch == epoch:
                 self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
 
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_epoch == epoch:
+                self._runs[run_id] = replace(run, processes=codec.loads(codec.dumps(processes)))
+
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:
         with self._lock:

@@ -118,6 +118,11 @@ class SQLCommon(SharedSQL):
             db.execute(self._q("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
                                "WHERE run_id = ? AND lease_epoch = ?"), (run_id, epoch))
 
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        with self._tx() as db:
+            db.execute(self._q("UPDATE runs SET processes = ? WHERE run_id = ? AND lease_epoch = ?"),
+                       (codec.dumps_text(processes), run_id, epoch))
+
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         t = now()

@@ -4,3 +4,8 @@
 -- person's `resume` clears both.
 ALTER TABLE runs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN recovery_seq BIGINT;
+-- The process groups (leader pid and start time, and the machine) of the steps the
+-- run's owner is running, so that whoever takes the run over kills what is left of
+-- them before running the step again (see tether.procs). Written when a step starts
+-- a process, not by commits.
+ALTER TABLE runs ADD COLUMN processes TEXT;
