@@ -4,6 +4,7 @@ die with it, its side effect never happens, and an immediate resume or takeover 
 runs the step while the old attempt still runs."""
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -107,3 +108,38 @@ def test_kill_9_of_a_worker_kills_its_step_and_the_next_worker_never_overlaps(tm
         second.communicate(timeout=60)
     time.sleep(max(0.0, killed_at + 7 - time.monotonic()))
     assert sorted(ledger(tmp_path)) == ["bg-end", "end", "start", "start"]
+
+
+PARALLEL = """
+name: par
+inputs: {dir: {type: string, required: true}}
+steps:
+  - id: each
+    foreach: "{{ range(6) | list }}"
+    parallel: 3
+    do:
+      id: work
+      tool: shell
+      with: {run: "echo $$ >> {{ inputs.dir }}/pids; sleep 4; echo {{ item }} >> {{ inputs.dir }}/done"}
+outputs: {n: "{{ map.successful }}"}
+"""
+
+
+def test_sigterm_during_a_parallel_loop_kills_every_running_iteration_and_records_none_failed(tmp_path, sql_url):
+    flow = tmp_path / "par.yaml"
+    flow.write_text(PARALLEL)
+    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "p1")
+    pids = tmp_path / "pids"
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3, timeout=30)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert not any(alive(int(p)) for p in pids.read_text().split())
+    time.sleep(max(0.0, sent + 5 - time.monotonic()))
+    assert not (tmp_path / "done").exists()  # none of the three finished its side effect
+    out, err = tether(sql_url, "resume", "p1", "--json").communicate(timeout=120)
+    assert json.loads(out)["status"] == "completed", err
+    assert sorted((tmp_path / "done").read_text().split()) == [str(i) for i in range(6)]  # each once
+    assert json.loads(out)["outputs"] == {"n": 6}  # no iteration was recorded failed by the signal

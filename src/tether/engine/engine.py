@@ -195,9 +195,10 @@ class Engine:
                                                                           resume_set)
         try:
             final = runner.execute()
-        except Interrupted as stop:  # SIGTERM/SIGINT: stop the steps, leave the run interrupted
+        except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM in the CLI: stop the steps, run interrupted
             runner.hand_back()
-            stop.run_id = record.run_id  # the outermost run, set last
+            if isinstance(stop, Interrupted):
+                stop.run_id = record.run_id  # the outermost run, set last
             raise
         values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)

@@ -53,17 +53,27 @@ def _parse(stdout: str, capture: str) -> Any:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole group, up to 2 s for the group to exit, then SIGKILL to what
+    is left of it (the leader, or what outlived it)."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
+    deadline = time.monotonic() + 2
     try:
         proc.wait(timeout=2)
     except subprocess.TimeoutExpired:
+        pass
+    while time.monotonic() < deadline:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, 0)
         except ProcessLookupError:
-            pass
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
