@@ -143,3 +143,15 @@ def test_sigterm_during_a_parallel_loop_kills_every_running_iteration_and_record
     assert json.loads(out)["status"] == "completed", err
     assert sorted((tmp_path / "done").read_text().split()) == [str(i) for i in range(6)]  # each once
     assert json.loads(out)["outputs"] == {"n": 6}  # no iteration was recorded failed by the signal
+
+
+def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow, sql_url):
+    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "c1")
+    started_step(tmp_path)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    out, err = tether(sql_url, "cancel", "c1").communicate(timeout=60)
+    assert statuses(sql_url)["c1"]["status"] == "cancelled", err
+    time.sleep(max(0.0, sent + 7 - time.monotonic()))
+    assert ledger(tmp_path) == ["start"]  # the background job of the step died with the cancel

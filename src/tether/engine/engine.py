@@ -460,7 +460,8 @@ class Engine:
 
     def cancel(self, run_id: str) -> str:
         """Stop the run now: a running step's process group is killed by its owner. A run
-        with no live owner is marked cancelled here. Returns the status it had."""
+        with no live owner is marked cancelled here, and what its dead owner's step left
+        running on this machine is killed. Returns the status it had."""
         record = self.store.load_run(check_run_id(run_id))
         status = status_of(record)
         check_transition(run_id, "running" if status == "interrupted" else record.status, "cancelled")
@@ -474,6 +475,8 @@ class Engine:
                                                            events=(EventWrite("run.cancelled", None, {}),),
                                                            expect_status=(record.status,)))
         self.store.release_lease(run_id, taken.lease_epoch)
+        from ..procs import kill_left_over
+        kill_left_over(record.processes)  # what a dead owner's step left running on this machine
         return status
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
