@@ -77,6 +77,16 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie (an orphan that no
+    init reaps is dead all the same)."""
+    try:
+        os.killpg(pgid, 0)  # the common answer, "no such group", costs one system call
+    except (ProcessLookupError, PermissionError):
+        return False
+    return bool(_members(pgid)) if os.path.isdir("/proc/self") else True
+
+
 def _members(pgid: int) -> list[int]:
     """The living (not zombie) processes of group ``pgid``."""
     out = []
@@ -116,11 +126,9 @@ class ProcessGroups:
         with self._lock:
             self._groups.pop(pgid, None)
             record = self._record()
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return  # nothing left: the recorded entry is stale and harmless (start time)
-        self._save(record)
+        if group_alive(pgid):
+            self._save(record)
+        # else nothing is left: the recorded entry is stale and harmless (start time)
 
     def kill_all(self) -> None:
         """SIGKILL every group started here that is still running."""
@@ -164,11 +172,11 @@ def kill_left_over(record: Any, wait: float = 2.0) -> list[int]:
         now_started = start_time(pgid)
         if started is None or (now_started is not None and now_started != started):
             continue  # the leader is unknown, or its pid was reused: not ours
-        if not _members(pgid):
+        if not group_alive(pgid):
             continue
         _killpg(pgid)
         killed.append(pgid)
     deadline = time.monotonic() + wait
-    while killed and any(_members(g) for g in killed) and time.monotonic() < deadline:
+    while killed and any(group_alive(g) for g in killed) and time.monotonic() < deadline:
         time.sleep(0.02)
     return killed

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import ToolError
-from ..procs import die_with_parent
+from ..procs import die_with_parent, group_alive
 from .base import ToolContext, ToolResult
 
 MAX_CAPTURE = 4 * 1024 * 1024
@@ -65,9 +65,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         pass
     while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
+        if not group_alive(proc.pid):
             return
         time.sleep(0.05)
     try:
