@@ -340,6 +340,16 @@ def test_recoveries_count_takeovers_without_progress_and_a_resume_resets_them(st
     assert store.claim_run("w", -1.0).recoveries == 1
 
 
+def test_a_run_swept_back_to_pending_counts_as_a_recovery_when_claimed(store):
+    if not hasattr(store, "requeue_expired"):
+        pytest.skip("only PostgreSQL sweeps expired runs")
+    new_run(store, "swept", owner="gone", ttl=-1.0)
+    queued(store, "queued")
+    assert store.requeue_expired() == ["swept"]
+    got = {r.run_id: r.recoveries for r in (store.claim_run("w1", 30.0), store.claim_run("w2", 30.0))}
+    assert got == {"swept": 1, "queued": 0}  # a queued run is no recovery
+
+
 def test_concurrent_claimers_never_share_a_run(store):
     for i in range(30):
         queued(store, f"c{i:02d}")
