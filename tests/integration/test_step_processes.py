@@ -155,3 +155,23 @@ def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow,
     assert statuses(sql_url)["c1"]["status"] == "cancelled", err
     time.sleep(max(0.0, sent + 7 - time.monotonic()))
     assert ledger(tmp_path) == ["start"]  # the background job of the step died with the cancel
+
+
+def test_kill_9_of_serve_kills_the_step_its_executor_runs(tmp_path, flow, sql_url):
+    import socket
+    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+    run_id = out.strip()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve = tether(sql_url, "serve", "--port", port, "--executor", "1")
+    shell = started_step(tmp_path)
+    killed_at = time.monotonic()
+    serve.send_signal(signal.SIGKILL)
+    serve.communicate(timeout=30)
+    wait_for(lambda: not alive(shell), timeout=2)
+    worker = tether(sql_url, "worker", "--once")
+    worker.communicate(timeout=120)
+    assert statuses(sql_url)[run_id]["status"] == "completed"
+    time.sleep(max(0.0, killed_at + 7 - time.monotonic()))
+    assert sorted(ledger(tmp_path)) == ["bg-end", "end", "start", "start"]
