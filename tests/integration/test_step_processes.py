@@ -175,3 +175,23 @@ def test_kill_9_of_serve_kills_the_step_its_executor_runs(tmp_path, flow, sql_ur
     assert statuses(sql_url)[run_id]["status"] == "completed"
     time.sleep(max(0.0, killed_at + 7 - time.monotonic()))
     assert sorted(ledger(tmp_path)) == ["bg-end", "end", "start", "start"]
+
+
+def test_a_second_sigterm_to_a_worker_kills_its_step_now_and_leaves_the_run_interrupted(tmp_path, flow, sql_url):
+    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+    run_id = out.strip()
+    worker = tether(sql_url, "worker")
+    shell = started_step(tmp_path)
+    sent = time.monotonic()
+    worker.send_signal(signal.SIGTERM)  # the first one lets the step finish...
+    time.sleep(0.5)
+    assert worker.poll() is None and alive(shell)
+    worker.send_signal(signal.SIGTERM)  # ...the second one does not wait for it
+    out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0 and "Traceback" not in err, err
+    assert time.monotonic() - sent < 5 and not alive(shell)
+    assert statuses(sql_url)[run_id]["status"] == "interrupted"
+    time.sleep(max(0.0, sent + 7 - time.monotonic()))
+    assert ledger(tmp_path) == ["start"]
+    tether(sql_url, "worker", "--once").communicate(timeout=120)
+    assert statuses(sql_url)[run_id]["status"] == "completed"

@@ -76,6 +76,7 @@ class Engine:
         self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.Lock()
         self._vault: Vault | None = None
+        self._runners: set[Any] = set()  # runs executing in this process (interrupt_all)
 
     @property
     def vault(self) -> Vault:
@@ -193,6 +194,8 @@ class Engine:
             runner.release = release
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
                                                                           resume_set)
+        with self._lock:
+            self._runners.add(runner)
         try:
             final = runner.execute()
         except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM in the CLI: stop the steps, run interrupted
@@ -200,8 +203,21 @@ class Engine:
             if isinstance(stop, Interrupted):
                 stop.run_id = record.run_id  # the outermost run, set last
             raise
+        finally:
+            with self._lock:
+                self._runners.discard(runner)
         values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)
+
+    def interrupt_all(self) -> list[str]:
+        """Stop every run this engine is executing now, from any thread: each one's step
+        processes are killed and it is handed back as ``interrupted`` (its runner then
+        stops at its next write). The ids of those runs."""
+        with self._lock:
+            runners = list(self._runners)
+        for runner in runners:
+            runner.hand_back()
+        return [r.run_id for r in runners]
 
     def _run_child(self, path: Path, inputs: dict[str, Any], child_id: str, parent_id: str,
                    resume_set: dict[str, Any] | None) -> Run:
