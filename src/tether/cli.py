@@ -186,6 +186,37 @@ def _with_progress(engine: Any, as_json: bool, fn: Any) -> Any:
         return fn()
 
 
+def _interruptible(fn: Any) -> Any:
+    """Run ``fn()`` (which runs a run in this thread) with SIGTERM and SIGINT raising
+    Interrupted: the engine stops the run's step processes and hands the run back as
+    interrupted; then the run id and the command that continues it are printed on stderr
+    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT)."""
+    import signal
+    from .errors import Interrupted
+    raised: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if not raised:  # a second signal must not interrupt the hand-back
+            raised.append(signum)
+            raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return fn()
+    except Interrupted as stop:
+        err = _console(stderr=True)
+        name = signal.Signals(stop.signum).name
+        if stop.run_id:
+            err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped", markup=False)
+            err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
+        else:
+            err.print(f"interrupted by {name}", markup=False)
+        raise typer.Exit(128 + stop.signum) from None
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
 from .views import event_doc as _event_doc, run_doc as _run_doc, step_doc as _step_doc, var_doc as _var_doc  # noqa: E402
 
 
@@ -233,7 +264,9 @@ def run(
     detach: bool = typer.Option(False, "--detach", help="Queue the run for `tether worker` and print its id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused.
+    """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused;
+    SIGTERM or Ctrl-C stops the running step's processes and leaves the run interrupted
+    (exit 143 or 130), printing the `tether resume` command that continues it.
     With --detach: queue it (status pending), print its id and exit 0."""
     from .errors import UsageError
     inputs: dict[str, Any] = {}
@@ -256,8 +289,8 @@ def run(
         else:
             print(queued.id)
         return
-    result = _with_progress(engine, as_json, lambda: engine.run(flow, inputs, run_id=run_id,
-                                                                on_start=lambda rid: _announce(rid, as_json)))
+    result = _interruptible(lambda: _with_progress(engine, as_json, lambda: engine.run(
+        flow, inputs, run_id=run_id, on_start=lambda rid: _announce(rid, as_json))))
     if not result.created and not as_json:
         _console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
     _report_run(result, as_json)
@@ -305,9 +338,9 @@ def resume(
     env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
                   for k, v in _pairs(env, "--env").items()}
     engine = _engine()
-    result = _with_progress(engine, as_json, lambda: engine.resume(
+    result = _interruptible(lambda: _with_progress(engine, as_json, lambda: engine.resume(
         run_id, set=_pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
-        rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=_print_env_report))
+        rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=_print_env_report)))
     _report_run(result, as_json)
 
 
@@ -320,7 +353,8 @@ def fork(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
-    _report_run(_engine().fork(run_id, from_step=from_step, set=_pairs(set_, "--set")), as_json)
+    engine = _engine()
+    _report_run(_interruptible(lambda: engine.fork(run_id, from_step=from_step, set=_pairs(set_, "--set"))), as_json)
 
 
 @app.command()

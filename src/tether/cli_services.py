@@ -122,13 +122,23 @@ def worker(
 ) -> None:
     """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
     TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
-    step, hand the runs back as pending, exit 0."""
+    step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
+    now and leave the runs interrupted."""
     import signal
     from .engine.worker import Worker
     engine = _engine()
     w = Worker(engine, concurrency, once=once)
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        if len(signals) == 1:
+            w.stop()
+        else:
+            w.abort()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: w.stop())
+        signal.signal(sig, on_signal)
     done = w.serve()
     _console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
     engine.close()

@@ -136,5 +136,22 @@ class NotFound(TetherError):
     http_status = 404
 
 
+class MaxRecoveriesExceeded(TetherError):
+    """A run was taken over from a dead owner too many times without making progress:
+    something in it keeps killing the process that runs it. A person's resume still works."""
+
+
 class RunFailed(TetherError):
     """Raised by callers who asked for an exception instead of a failed Run."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT reached the process while it ran a run (raised by the CLI's signal
+    handler in the main thread). Like KeyboardInterrupt, and unlike every TetherError, no
+    error handler may swallow it: it must unwind the run. ``run_id`` names the run that was
+    handed back (the outermost one, for a sub-flow)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.run_id: str | None = None

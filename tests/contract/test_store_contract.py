@@ -358,6 +358,45 @@ def test_claim_takes_over_a_run_whose_lease_expired_and_fences_the_old_owner(sto
         store.commit(Commit("dead", run.lease_epoch, vars=(var("x", 1),)))
 
 
+def test_claim_takes_a_run_named_abandoned_at_its_epoch_before_its_lease_expires(store):
+    run, _ = new_run(store, "dead", owner="host:1:x", ttl=300.0)
+    new_run(store, "alive", owner="host:2:y", ttl=300.0)
+    new_run(store, "elsewhere", owner="other:1:x", ttl=300.0)
+    assert sorted(store.live_leases("host:")) == [("alive", "host:2:y", 1), ("dead", "host:1:x", 1)]
+    assert store.claim_run("w1", 30.0, [("dead", run.lease_epoch + 1)]) is None  # a stale epoch: not it
+    claimed = store.claim_run("w1", 30.0, [("dead", run.lease_epoch)])
+    assert claimed.run_id == "dead" and claimed.lease_owner == "w1" and claimed.recoveries == 1
+    assert store.claim_run("w2", 30.0, [("dead", run.lease_epoch)]) is None  # taken: its epoch moved on
+
+
+def test_recoveries_count_takeovers_without_progress_and_a_resume_resets_them(store):
+    from tether.store.base import Takeover
+    run, _ = new_run(store, "r", owner="gone", ttl=-1.0)
+    store.commit(Commit("r", run.lease_epoch, vars=(var("x", 1),)))  # progress before the first crash
+    got = []
+    for _ in range(3):  # each owner announces its step and dies
+        claimed = store.claim_run("w", -1.0)
+        got.append(claimed.recoveries)
+        store.commit(Commit("r", claimed.lease_epoch, events=(EventWrite("step.started", "s1"),)))
+    assert got == [1, 2, 3]
+    store.commit(Commit("r", claimed.lease_epoch, vars=(var("x", 2),)))  # progress: the count starts again
+    assert store.claim_run("w", -1.0).recoveries == 1
+    assert store.claim_run("w", -1.0).recoveries == 2
+    resumed = store.acquire_lease("r", "me", -1.0, takeover=Takeover("running", {"next": "s1"}))
+    assert resumed.recoveries == 0
+    assert store.claim_run("w", -1.0).recoveries == 1
+
+
+def test_a_run_swept_back_to_pending_counts_as_a_recovery_when_claimed(store):
+    if not hasattr(store, "requeue_expired"):
+        pytest.skip("only PostgreSQL sweeps expired runs")
+    new_run(store, "swept", owner="gone", ttl=-1.0)
+    queued(store, "queued")
+    assert store.requeue_expired() == ["swept"]
+    got = {r.run_id: r.recoveries for r in (store.claim_run("w1", 30.0), store.claim_run("w2", 30.0))}
+    assert got == {"swept": 1, "queued": 0}  # a queued run is no recovery
+
+
 def test_concurrent_claimers_never_share_a_run(store):
     for i in range(30):
         queued(store, f"c{i:02d}")

@@ -120,3 +120,25 @@ def test_a_terminated_worker_hands_its_run_back_after_the_current_step(tmp_path,
     assert second.returncode == 0, err
     assert statuses(db)[run_id]["status"] == "completed"
     assert Counter(ledger.read_text().split()) == Counter({f"{run_id}/s{k}": 1 for k in range(8)})
+
+
+def test_a_new_worker_takes_over_the_run_of_a_killed_worker_on_this_host_at_once(tmp_path, db):
+    flow = tmp_path / "w.yaml"
+    flow.write_text(FLOW)
+    ledger = tmp_path / "ledger"
+    [run_id] = queue(db, flow, ledger, 1)
+    env = {"TETHER_LEASE_SECONDS": "120"}  # the owner's pid is checked: its lease is not waited for
+    first = tether(db, "worker", env=env)
+    wait_for(lambda: ledger.exists() and len(ledger.read_text().split()) >= 2)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    started = time.monotonic()
+    second = tether(db, "worker", env=env)
+    try:
+        wait_for(lambda: statuses(db)[run_id]["status"] == "completed", timeout=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=60)
+    assert time.monotonic() - started < 30
+    assert second.returncode == 0 and "Traceback" not in err, err
+    assert set(ledger.read_text().split()) == {f"{run_id}/s{k}" for k in range(8)}

@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConflictError, CorruptRecord, FlowError, NotFound, TetherError, UsageError
+from ..errors import (ConflictError, CorruptRecord, FlowError, Interrupted, MaxRecoveriesExceeded, NotFound,
+                      TetherError, UsageError)
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
@@ -18,7 +19,7 @@ from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, Sha
                           Takeover, VarRecord,
                           VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
 from .lease import owner_id
-from .lifecycle import check_transition, owner_alive, status_of
+from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
     from ..spec import LoadedFlow
@@ -67,12 +68,16 @@ class Run:
 class Engine:
     """Runs flows against one store (``db``: a URL, or ``TETHER_DB``, or the default SQLite file)."""
 
-    def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None) -> None:
+    def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None,
+                 max_recoveries: int | None = None) -> None:
         self.store: Store = db if db is not None and not isinstance(db, str) else open_store(db)
         self.lease_seconds = lease_seconds or float(os.environ.get("TETHER_LEASE_SECONDS", "30"))
+        # automatic takeovers of a run without progress before it is failed (work_once)
+        self.max_recoveries = max_recoveries if max_recoveries is not None else _env_int("TETHER_MAX_RECOVERIES", 5)
         self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.Lock()
         self._vault: Vault | None = None
+        self._runners: set[Any] = set()  # runs executing in this process (interrupt_all)
 
     @property
     def vault(self) -> Vault:
@@ -150,13 +155,22 @@ class Engine:
 
         A run queued by ``run(detach=True)`` starts with this process's environment; a run
         taken over from a dead owner, or released by a stopping worker, continues with its
-        environment compared as ``resume`` compares it (a refusal fails the run). Setting
-        ``release`` makes the run stop after its current step and go back to ``pending``."""
+        environment compared as ``resume`` compares it (a refusal fails the run). A run
+        whose owner died on this host is taken at once, without waiting for its lease; one
+        taken over more than ``max_recoveries`` times without progress is failed with
+        MaxRecoveriesExceeded instead of run again. Setting ``release`` makes the run stop
+        after its current step and go back to ``pending``."""
         from ..env import read_env
         from .resume import compare_env
-        record = self.store.claim_run(owner or owner_id(), self.lease_seconds)
+        record = self.store.claim_run(owner or owner_id(), self.lease_seconds, abandoned_here(self.store))
         if record is None:
             return None
+        if record.recoveries > self.max_recoveries:
+            return self._fail_claimed(record, MaxRecoveriesExceeded(
+                f"run {record.run_id} exceeded its recoveries: it was taken over {record.recoveries - 1} "
+                f"time(s) after its process died, and the process died again each time without a new "
+                f"checkpoint (TETHER_MAX_RECOVERIES={self.max_recoveries}); find out what kills it "
+                f"(memory, a crash in a step), then `tether resume {record.run_id}`"))
         loaded = self.stored_flow(record)
         current = read_env(loaded.flow, dict(os.environ))
         unstarted = isinstance(record.cursor, dict) and record.cursor.get("unstarted")
@@ -168,7 +182,8 @@ class Engine:
 
     def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
         from ..store.base import Commit, RunUpdate
-        error = {"type": type(exc).__name__, "message": exc.message, "step": None}
+        step = record.cursor.get("next") if isinstance(record.cursor, dict) else None
+        error = {"type": type(exc).__name__, "message": exc.message, "step": step}
         self.store.commit(Commit(record.run_id, record.lease_epoch, events=(EventWrite("run.failed", None,
                                                                                        {"error": error}),),
                                  run=RunUpdate(cursor=record.cursor, status="failed", error=error, finished=True)))
@@ -189,9 +204,30 @@ class Engine:
             runner.release = release
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
                                                                           resume_set)
-        final = runner.execute()
+        with self._lock:
+            self._runners.add(runner)
+        try:
+            final = runner.execute()
+        except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM in the CLI: stop the steps, run interrupted
+            runner.hand_back()
+            if isinstance(stop, Interrupted):
+                stop.run_id = record.run_id  # the outermost run, set last
+            raise
+        finally:
+            with self._lock:
+                self._runners.discard(runner)
         values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)
+
+    def interrupt_all(self) -> list[str]:
+        """Stop every run this engine is executing now, from any thread: each one's step
+        processes are killed and it is handed back as ``interrupted`` (its runner then
+        stops at its next write). The ids of those runs."""
+        with self._lock:
+            runners = list(self._runners)
+        for runner in runners:
+            runner.hand_back()
+        return [r.run_id for r in runners]
 
     def _run_child(self, path: Path, inputs: dict[str, Any], child_id: str, parent_id: str,
                    resume_set: dict[str, Any] | None) -> Run:
@@ -461,7 +497,8 @@ class Engine:
 
     def cancel(self, run_id: str) -> str:
         """Stop the run now: a running step's process group is killed by its owner. A run
-        with no live owner is marked cancelled here. Returns the status it had."""
+        with no live owner is marked cancelled here, and what its dead owner's step left
+        running on this machine is killed. Returns the status it had."""
         record = self.store.load_run(check_run_id(run_id))
         status = status_of(record)
         check_transition(run_id, "running" if status == "interrupted" else record.status, "cancelled")
@@ -475,6 +512,8 @@ class Engine:
                                                            events=(EventWrite("run.cancelled", None, {}),),
                                                            expect_status=(record.status,)))
         self.store.release_lease(run_id, taken.lease_epoch)
+        from ..procs import kill_left_over
+        kill_left_over(record.processes)  # what a dead owner's step left running on this machine
         return status
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
@@ -620,6 +659,20 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _env_int(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment variable ``name``."""
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{name} must be a whole number >= 0, not {text!r}")
+    return value
 
 
 def _masked(rec: VarRecord) -> VarRecord:

@@ -5,7 +5,7 @@ import os
 import socket
 
 from ..errors import UsageError
-from ..store.base import RunRecord, now
+from ..store.base import RunRecord, Store, now
 
 #: status -> statuses it may move to. ``interrupted`` is not stored: it is a running
 #: run whose owner is gone (see :func:`status_of`). ``pending`` is a run queued for a
@@ -55,6 +55,13 @@ def owner_alive(owner: str | None) -> bool | None:
     except (PermissionError, ValueError):
         return True
     return True
+
+
+def abandoned_here(store: Store) -> list[tuple[str, int]]:
+    """``(run_id, epoch)`` of running runs whose lease has not expired yet but whose owner
+    was a process on this host that has died: claimable at once, as ``resume`` takes them."""
+    return [(run_id, epoch) for run_id, owner, epoch in store.live_leases(f"{socket.gethostname()}:")
+            if owner_alive(owner) is False]
 
 
 def status_of(run: RunRecord) -> str:

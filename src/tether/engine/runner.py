@@ -16,7 +16,8 @@ import types
 from typing import Any, Callable, Iterable
 
 from ..env import mask
-from ..errors import ConflictError, LeaseLost, NotFound, TemplateError, UnstorableValue
+from ..errors import ConflictError, LeaseLost, NotFound, StoreError, TemplateError, UnstorableValue
+from ..procs import ProcessGroups, kill_left_over
 from ..spec import LoadedFlow
 from ..spec.models import Step
 from ..store import codec
@@ -60,6 +61,7 @@ class Runner:
         self.cancel = threading.Event()
         self.pause = threading.Event()
         self.release = threading.Event()  # a stopping worker hands the run back (status pending)
+        self.processes = ProcessGroups(lambda rec: store.record_processes(run.run_id, self.epoch, rec))
         self.loops = Loops(self)
         cursor = run.cursor if isinstance(run.cursor, dict) else {}
         self.hidden = hidden_ranges(cursor)
@@ -285,7 +287,13 @@ class Runner:
         return nxt
 
     def execute(self) -> RunRecord:
-        """Run from the cursor to the end; return the final run record."""
+        """Run from the cursor to the end; return the final run record. What a previous
+        owner's steps left running on this machine is killed first, so a step never runs
+        twice at once."""
+        killed = kill_left_over(self.run.processes)
+        if killed:
+            log.warning("run %s: killed process group(s) %s that its previous owner's step left running",
+                        self.run_id, killed, extra={"run_id": self.run_id})
         heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl, self._on_control).start()
         try:
             if self.seq == 0 or (isinstance(self.run.cursor, dict) and self.run.cursor.get("unstarted")):
@@ -323,6 +331,24 @@ class Runner:
         finally:
             heartbeat.stop()
         return self.store.load_run(self.run_id)
+
+    def hand_back(self) -> None:
+        """After a signal: fence this runner's commits (the lease moves to a new epoch, so
+        a loop thread that is still running writes nothing), kill every process group its
+        steps started, and give the lease up, so the run is ``interrupted`` and a resume
+        takes it at once."""
+        epoch = None
+        try:
+            epoch = self.store.acquire_lease(self.run_id, owner_id(), 0.0, steal_epoch=self.epoch).lease_epoch
+        except (ConflictError, StoreError) as exc:  # another owner has it already, or the store is gone
+            log.warning("run %s: cannot hand the lease back: %s", self.run_id, exc.message)
+        self.cancel.set()  # after the fence: a step stopped now must not be recorded as failed
+        self.processes.kill_all()
+        if epoch is not None:
+            try:
+                self.store.release_lease(self.run_id, epoch)
+            except StoreError as exc:
+                log.warning("run %s: cannot hand the lease back: %s", self.run_id, exc.message)
 
     def _following(self, step: Step) -> str | None:
         i = self.index[step.id] + 1
@@ -574,7 +600,7 @@ class Runner:
             return ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
                                self.loaded.base_dir, timeout, self.store.url, self.cancel,
                                run_child=self.run_child, _save=lambda n, d: self._save_checkpoint(step.id, n, d),
-                               _load=self._load_checkpoint)
+                               _load=self._load_checkpoint, processes=self.processes)
 
         def on_retry(attempt: int, error: dict[str, str], delay: float) -> None:
             log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.run_id, step.id,

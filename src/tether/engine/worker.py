@@ -49,6 +49,14 @@ class Worker:
             for release in self._active:
                 release.set()
 
+    def abort(self) -> None:
+        """Stop now: like :meth:`stop`, but the runs in progress do not finish their step:
+        its processes are killed and each run is handed back as ``interrupted``, which a
+        worker takes over (a recovery, see ``TETHER_MAX_RECOVERIES``)."""
+        self.stop()
+        for run_id in self.engine.interrupt_all():
+            log.warning("worker: run %s interrupted; its step's processes were killed", run_id)
+
     def serve(self) -> int:
         """Work until stopped (or, with ``once``, until nothing is claimable); the number
         of runs this worker executed."""
@@ -146,6 +154,7 @@ def help_once(engine: Any, owner: str) -> bool:
                     ttl=engine.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
                     vault=engine.vault, listening=lambda: False)
     runner.load_committed()  # read only: this process never commits to the run
+    runner.processes.persist = None  # nor records its processes there (they still die with it)
     step_id, _, visit = loop_key.partition("#")
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
     key = f"{run_id}/{step.id}/{int(visit or 0)}"

@@ -47,6 +47,8 @@ class RunRecord:
     attempt: int = 1
     control: str | None = None
     flow_data: Any = None  # written by create_run; read back with Store.flow_data()
+    recoveries: int = 0  # automatic takeovers since the run last made progress (see claim_run)
+    processes: Any = None  # the owner's running steps' process groups (tether.procs.ProcessGroups)
 
     def effective_status(self, at: float | None = None) -> str:
         """``interrupted`` for a running run whose lease has expired, else ``status``."""
@@ -274,12 +276,24 @@ class Store(Protocol):
         otherwise ConflictError naming the holder. A ``takeover`` is applied in the
         same transaction."""
 
-    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+    def claim_run(self, owner: str, ttl: float,
+                  abandoned: Iterable[tuple[str, int]] = ()) -> RunRecord | None:
         """Take the oldest run that is ``pending`` (queued by ``run --detach``, or
         released by a stopping worker) or ``running`` with an expired lease (its owner
-        died): it becomes ``running`` under a fresh lease for ``owner``, with a
-        ``run.claimed`` event. None when there is no such run. Two claimers never get
-        the same run."""
+        died), or one of ``abandoned`` (``(run_id, epoch)`` of running runs whose owner
+        the caller knows is dead) still at that epoch: it becomes ``running`` under a
+        fresh lease for ``owner``, with a ``run.claimed`` event. None when there is no
+        such run. Two claimers never get the same run.
+
+        Taking over a run from a dead owner (a running run, or a pending one that still
+        names its owner: swept after its lease expired) is a recovery: ``recoveries``
+        becomes 1 if the run made progress since the previous recovery (a checkpoint
+        other than ``step.started`` and ``run.claimed``), else one more. ``acquire_lease``
+        with a ``takeover`` (a person's resume) sets it back to 0."""
+
+    def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
+        """``(run_id, owner, epoch)`` of each running run whose lease has not expired and
+        whose owner id starts with ``owner_prefix``."""
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
@@ -311,6 +325,11 @@ class Store(Protocol):
 
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""
+
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        """Store ``processes`` (JSON: the process groups of the steps the owner runs) as the
+        run's ``processes``, if ``epoch`` still holds the lease; no error otherwise. Not
+        a checkpoint: ``seq`` does not move."""
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:

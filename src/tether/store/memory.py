@@ -31,6 +31,7 @@ class MemoryStore:
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
         self._shared: dict[str, tuple[Any, int, bool, bool, float]] = {}  # value, version, immutable, deleted, at
         self._locks: dict[str, tuple[str, float]] = {}
+        self._recovery_seq: dict[str, int] = {}  # the seq after a run's last automatic takeover
 
     def _decode(self, data: bytes | None, what: str) -> Any:
         return None if data is None else codec.decode(data, self._blobs.get, what=what)
@@ -114,7 +115,8 @@ class MemoryStore:
                 seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
                 run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
                               attempt=run.attempt + 1, control=None, error=None, outputs=None, finished_at=None,
-                              seq=seq)
+                              seq=seq, recoveries=0)
+                self._recovery_seq.pop(run_id, None)
                 if seq != self._runs[run_id].seq:
                     self._write_vars(run_id, takeover.vars, seq, t)
                     for idx, e in enumerate(takeover.events):
@@ -123,21 +125,45 @@ class MemoryStore:
             self._runs[run_id] = run
             return run
 
-    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+    def claim_run(self, owner: str, ttl: float, abandoned: Any = ()) -> RunRecord | None:
         with self._lock:
             t = now()
+            dead = set(abandoned)
             ready = [r for r in self._runs.values()
-                     if r.status == "pending" or (r.status == "running" and r.lease_expires < t)]
+                     if r.status == "pending" or (r.status == "running" and (
+                         r.lease_expires < t or (r.run_id, r.lease_epoch) in dead))]
             if not ready:
                 return None
             run = min(ready, key=lambda r: (r.created_at, r.run_id))
             seq = run.seq + 1
+            recoveries = run.recoveries
+            if run.status == "running" or run.lease_owner is not None:  # taken from a dead owner
+                recoveries = 1 if self._progressed(run) else run.recoveries + 1
+                self._recovery_seq[run.run_id] = seq
             run = replace(run, status="running", lease_owner=owner, lease_epoch=run.lease_epoch + 1,
                           lease_expires=t + ttl, attempt=run.attempt + (1 if run.seq else 0), control=None,
-                          error=None, finished_at=None, seq=seq, started_at=run.started_at or t)
+                          error=None, finished_at=None, seq=seq, started_at=run.started_at or t,
+                          recoveries=recoveries)
             self._events[run.run_id].append((seq, 0, "run.claimed", None, {"owner": owner}, t))
             self._runs[run.run_id] = run
             return run
+
+    def _progressed(self, run: RunRecord) -> bool:
+        """Whether the run made a checkpoint other than ``step.started`` and ``run.claimed``
+        since its last automatic takeover (True when it had none)."""
+        since = self._recovery_seq.get(run.run_id)
+        if since is None:
+            return True
+        announced = {e[0] for e in self._events[run.run_id]
+                     if e[0] > since and e[2] in ("step.started", "run.claimed")}
+        return run.seq - since > len(announced)
+
+    def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
+        with self._lock:
+            t = now()
+            return [(r.run_id, r.lease_owner, r.lease_epoch) for r in self._runs.values()
+                    if r.status == "running" and r.lease_expires >= t and r.lease_owner
+                    and r.lease_owner.startswith(owner_prefix)]
 
     # ------------------------------------------------------------ shared variables and locks
     def shared_get(self, name: str) -> SharedRecord:
@@ -209,6 +235,12 @@ class MemoryStore:
             run = self._run(run_id)
             if run.lease_epoch == epoch:
                 self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
+
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_epoch == epoch:
+                self._runs[run_id] = replace(run, processes=codec.loads(codec.dumps(processes)))
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:

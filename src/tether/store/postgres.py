@@ -192,10 +192,11 @@ class PostgresStore(LoopWork, SQLCommon):
             db.execute("SELECT pg_notify('tether_runs', current_schema())")
 
     def requeue_expired(self) -> list[str]:
-        """Sweep: runs whose owner's lease expired become ``pending`` again; their ids."""
+        """Sweep: runs whose owner's lease expired become ``pending`` again; their ids. The
+        dead owner stays named, so that the claim counts a recovery (see claim_run)."""
         with self._tx() as db:
             ids = [r[0] for r in db.execute(
-                "UPDATE runs SET status = 'pending', lease_owner = NULL WHERE status = 'running' AND "
+                "UPDATE runs SET status = 'pending' WHERE status = 'running' AND "
                 "lease_expires < %s RETURNING run_id", (now(),)).fetchall()]
             if ids:
                 db.execute("SELECT pg_notify('tether_runs', current_schema())")

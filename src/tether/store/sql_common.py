@@ -34,6 +34,12 @@ FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) 
 INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
                "meta, started_at, finished_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# A run's recoveries after one more automatic takeover (see Store.claim_run): one more
+# when every checkpoint since the previous takeover only announced a step or the claim
+# (the run died again before making progress), else 1. Read on takeovers only.
+NEXT_RECOVERIES = ("CASE WHEN recovery_seq IS NOT NULL AND seq - recovery_seq <= (SELECT count(DISTINCT e.seq) "
+                   "FROM events e WHERE e.run_id = runs.run_id AND e.seq > runs.recovery_seq "
+                   "AND e.type IN ('step.started', 'run.claimed')) THEN recoveries + 1 ELSE 1 END")
 
 
 class SQLCommon(SharedSQL):
@@ -115,6 +121,11 @@ class SQLCommon(SharedSQL):
             db.execute(self._q("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
                                "WHERE run_id = ? AND lease_epoch = ?"), (run_id, epoch))
 
+    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
+        with self._tx() as db:
+            db.execute(self._q("UPDATE runs SET processes = ? WHERE run_id = ? AND lease_epoch = ?"),
+                       (codec.dumps_text(processes), run_id, epoch))
+
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         t = now()
@@ -136,7 +147,8 @@ class SQLCommon(SharedSQL):
                 bump = 1 if (takeover.vars or takeover.events) else 0
                 seq = db.execute(self._q(
                     "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
-                    "outputs = NULL, finished_at = NULL, seq = seq + ? WHERE run_id = ? RETURNING seq"),
+                    "outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, seq = seq + ? "
+                    "WHERE run_id = ? RETURNING seq"),
                     (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
                 if bump:
                     self._write_vars(db, run_id, takeover.vars, seq, t)
@@ -145,23 +157,34 @@ class SQLCommon(SharedSQL):
             out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
         return sqlrows.run_record(out, self._decode)
 
-    def claim_run(self, owner: str, ttl: float) -> RunRecord | None:
+    def claim_run(self, owner: str, ttl: float,
+                  abandoned: Iterable[tuple[str, int]] = ()) -> RunRecord | None:
         t = now()
+        dead = [x for run_id, epoch in abandoned for x in (run_id, epoch)]
         with self._tx() as db:  # SQLite: BEGIN IMMEDIATE, one claimer at a time; PostgreSQL: SKIP LOCKED
-            row = db.execute(self._q("SELECT run_id, seq FROM runs WHERE status = 'pending' OR (status = 'running' "
-                                     "AND lease_expires < ?) ORDER BY created_at, run_id LIMIT 1" + self._skip_locked),
-                             (t,)).fetchone()
+            row = db.execute(self._q(
+                "SELECT run_id, seq, status, lease_owner FROM runs WHERE status = 'pending' OR (status = 'running' "
+                "AND lease_expires < ?)" + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * (len(dead) // 2)
+                + " ORDER BY created_at, run_id LIMIT 1" + self._skip_locked), (t, *dead)).fetchone()
             if row is None:
                 return None
-            run_id, old_seq = row
+            run_id, old_seq, status, holder = row
+            recovery = status == "running" or holder is not None  # a sweep leaves the dead owner named
             seq = db.execute(self._q(
                 "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
                 "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
-                "started_at = coalesce(started_at, ?), seq = seq + 1 WHERE run_id = ? RETURNING seq"),
-                (owner, t + ttl, int(old_seq > 0), t, run_id)).fetchone()[0]
+                f"started_at = coalesce(started_at, ?), recoveries = CASE WHEN ? THEN {NEXT_RECOVERIES} "
+                "ELSE recoveries END, recovery_seq = CASE WHEN ? THEN seq + 1 ELSE recovery_seq END, "
+                "seq = seq + 1 WHERE run_id = ? RETURNING seq"),
+                (owner, t + ttl, int(old_seq > 0), t, recovery, recovery, run_id)).fetchone()[0]
             self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
             out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
         return sqlrows.run_record(out, self._decode)
+
+    def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
+        return [(r[0], r[1], r[2]) for r in self._query(self._q(
+            "SELECT run_id, lease_owner, lease_epoch FROM runs WHERE status = 'running' AND lease_expires >= ? "
+            "AND substr(lease_owner, 1, ?) = ?"), (now(), len(owner_prefix), owner_prefix))]
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:

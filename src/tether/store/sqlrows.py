@@ -14,7 +14,7 @@ Decode = Callable[[Any, str], Any]
 RUNS = "runs JOIN run_specs USING (run_id)"
 RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
             "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
-            "lease_expires, durability, env_snapshot, attempt, control")
+            "lease_expires, durability, env_snapshot, attempt, control, recoveries, processes")
 STEP_COLS = ("step_id, status, seq, attempts, inputs, result, error, meta, started_at, finished_at, "
              "idempotency_key")
 ITERATION_COLS = "idx, status, attempts, result, error, seq, started_at, finished_at"
@@ -45,7 +45,9 @@ def run_record(row: tuple, decode: Decode) -> RunRecord:
             lease_epoch=typed.integer(row[15], what, "lease epoch"),
             lease_expires=row[16], durability=row[17],
             env_snapshot=typed.json_object(row[18], what, "environment snapshot"),
-            attempt=typed.integer(row[19], what, "attempt"), control=row[20])
+            attempt=typed.integer(row[19], what, "attempt"), control=row[20],
+            recoveries=typed.integer(row[21], what, "recoveries"),
+            processes=typed.json_object(row[22], what, "processes"))
     except CorruptRecord:
         raise
     except (ValueError, TypeError) as exc:

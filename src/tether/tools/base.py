@@ -11,6 +11,8 @@ class ToolContext:
     """The step context a tool (and a python callable's ``ctx`` parameter) sees.
 
     ``vars`` is a read-only snapshot of the run's variables when the attempt started;
+    a tool that starts a process makes it die with this one (``tether.procs.die_with_parent``),
+    reports its group to ``processes`` and waits for it in the calling thread;
     ``set_var`` buffers a write that is committed together with the step, so a
     failed or re-run step never leaves a half-applied write behind.
     """
@@ -26,6 +28,7 @@ class ToolContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     writes: dict[str, Any] = field(default_factory=dict)
     run_child: Callable[..., Any] | None = None
+    processes: Any = None  # tether.procs.ProcessGroups: a tool that starts processes registers their groups
     _save: Callable[[str, Any], None] | None = None
     _load: Callable[[str], Any] | None = None
 

@@ -1,4 +1,5 @@
-"""``tool: shell`` — a command in its own process group, killed whole on timeout."""
+"""``tool: shell`` — a command in its own process group, killed whole on timeout, cancel
+or any exception (a signal to Tether), and by the kernel when Tether dies (see tether.procs)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import ToolError
+from ..procs import die_with_parent, group_alive
 from .base import ToolContext, ToolResult
 
 MAX_CAPTURE = 4 * 1024 * 1024
@@ -51,17 +53,25 @@ def _parse(stdout: str, capture: str) -> Any:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole group, up to 2 s for the group to exit, then SIGKILL to what
+    is left of it (the leader, or what outlived it)."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
+    deadline = time.monotonic() + 2
     try:
         proc.wait(timeout=2)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        pass
+    while time.monotonic() < deadline:
+        if not group_alive(proc.pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -90,9 +100,20 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                cwd=cwd, start_new_session=True)
-    except (OSError, ValueError) as exc:
+                                cwd=cwd, start_new_session=True, preexec_fn=die_with_parent())
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError", retryable=False) from None
+    if ctx.processes is not None:
+        ctx.processes.started(proc.pid)
+    try:
+        return _wait(proc, args, ctx, stdin, started)
+    finally:
+        if ctx.processes is not None:
+            ctx.processes.ended(proc.pid)
+
+
+def _wait(proc: subprocess.Popen[bytes], args: dict[str, Any], ctx: ToolContext, stdin: Any,
+          started: float) -> ToolResult:
     data = (stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode() if stdin is not None else None
     deadline = None if ctx.timeout is None else started + ctx.timeout
     try:
