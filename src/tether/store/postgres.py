@@ -88,7 +88,9 @@ class PostgresStore(LoopWork, SQLCommon):
         self._conninfo, self._kwargs = conninfo, kwargs
         try:
             if schema:  # the schema must exist before connections that search it open
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+                    # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/tether-schema",))
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=True,
                                         timeout=30, name="tether")
@@ -99,6 +101,8 @@ class PostgresStore(LoopWork, SQLCommon):
 
     # ------------------------------------------------------------ plumbing
     def _migrate(self) -> None:
+        """Apply the missing migrations, one opener at a time: the version is read after
+        the advisory lock is taken, in the transaction that applies them."""
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tether-migrate'))")
             db.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")
