@@ -215,22 +215,24 @@ class PostgresStore(LoopWork, SQLCommon):
             with conn.pipeline():
                 conn.execute("BEGIN")  # explicit, so that BEGIN and the UPDATE travel together
                 r = c.run
+                # fenced: a concurrent writer's row lock is waited for, then the seq re-checked
+                fence, fenced_on = (" AND seq = %s", (c.expected_seq,)) if c.fenced else ("", ())
                 if r is None:
-                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s "
-                                       "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s" +
+                                       fence + " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
                 else:
                     row = conn.execute(
                         "UPDATE runs SET seq = seq + 1, cursor = %s, status = coalesce(%s, status), "
                         "outputs = coalesce(%s, outputs), error = %s, "
                         "finished_at = CASE WHEN %s THEN %s ELSE finished_at END "
-                        "WHERE run_id = %s AND lease_epoch = %s RETURNING seq",
+                        "WHERE run_id = %s AND lease_epoch = %s" + fence + " RETURNING seq",
                         (codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
                          None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
-                         c.run_id, c.epoch)).fetchone()
+                         c.run_id, c.epoch, *fenced_on)).fetchone()
                 if row is None:
+                    refusal = self._refusal(conn, c)
                     conn.execute("ROLLBACK")
-                    raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
-                                    f"(epoch {c.epoch}); its write was refused")
+                    raise refusal
                 seq = row[0]
                 written = self._append_vars(conn, c.run_id, c.vars, seq, t)
                 with conn.cursor() as cur:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
+from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
 from .sqlite_loops import SQLiteLoops
@@ -233,25 +233,25 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         local = self._local
         with self._tx() as db:
             r = c.run
+            fence, fenced_on = (" AND seq = ?", (c.expected_seq,)) if c.fenced else ("", ())
             if r is None:
-                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? "
-                                 "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ?" + fence +
+                                 " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
             elif r.status is None and not r.finished and r.outputs is None and r.error is None:
                 row = db.execute("UPDATE runs SET seq = seq + 1, cursor = ? WHERE run_id = ? AND "
-                                 "lease_epoch = ? RETURNING seq",
-                                 (codec.dumps_text(r.cursor), c.run_id, c.epoch)).fetchone()
+                                 "lease_epoch = ?" + fence + " RETURNING seq",
+                                 (codec.dumps_text(r.cursor), c.run_id, c.epoch, *fenced_on)).fetchone()
             else:
                 row = db.execute(
                     "UPDATE runs SET seq = seq + 1, cursor = ?, status = coalesce(?, status), "
                     "outputs = coalesce(?, outputs), error = ?, "
                     "finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
-                    "WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
+                    "WHERE run_id = ? AND lease_epoch = ?" + fence + " RETURNING seq",
                     (codec.dumps_text(r.cursor), r.status, self._put_blob(db, r.outputs),
                      None if r.error is None else codec.dumps_text(r.error), r.finished, t,
-                     c.run_id, c.epoch)).fetchone()
+                     c.run_id, c.epoch, *fenced_on)).fetchone()
             if row is None:
-                raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
-                                f"(epoch {c.epoch}); its write was refused")
+                raise self._refusal(db, c)
             seq = row[0]
             versions = self._write_vars(db, c.run_id, c.vars, seq, t)
             for s in c.steps:
