@@ -14,7 +14,7 @@ vars: {done: 0}
 steps:
   - id: work
     tool: shell
-    with: {run: "sleep 2"}
+    with: {run: "while [ ! -e go ]; do sleep 0.05; done"}
     vars: {done: "{{ vars.done + 1 }}", seen: "{{ vars.done }}"}
   - id: after
     vars: {done: "{{ vars.done * 2 }}"}
@@ -40,11 +40,12 @@ def test_a_value_set_from_outside_during_a_step_is_seen_by_its_vars_block(sql_ur
     flow = tmp_path / "slow.yaml"
     flow.write_text(FLOW)
     runner = subprocess.Popen([sys.executable, "-m", "tether", "--db", sql_url, "run", flow, "--run-id", "r",
-                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         wait_for_event(sql_url, "r", "step.started")
         outside = tether(sql_url, "vars", "set", "r", "done", "100")
         assert outside.returncode == 0, outside.stderr
+        (tmp_path / "go").touch()  # the step ends after the outside write
         out, err = runner.communicate(timeout=120)
     finally:
         runner.kill()
@@ -66,7 +67,7 @@ steps:
     do:
       id: body
       tool: shell
-      with: {run: "sleep 1"}
+      with: {run: "if [ {{ item }} -ge 6 ]; then while [ ! -e go ]; do sleep 0.05; done; fi"}
       vars: {n: "{{ vars.n + 1 }}"}
 """
 
@@ -76,7 +77,7 @@ def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteratio
     flow = tmp_path / "loop.yaml"
     flow.write_text(LOOP)
     runner = subprocess.Popen([sys.executable, "-m", "tether", "--db", sql_url, "run", flow, "--run-id", "l",
-                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         wait_for_event(sql_url, "l", "loop.started")
         for _ in range(50):  # add 1000 with compare-and-set: iterations commit meanwhile
@@ -88,6 +89,7 @@ def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteratio
             assert added.returncode == 4, added.stderr
         else:
             raise AssertionError("the outside write never won its compare-and-set")
+        (tmp_path / "go").touch()  # iterations 6.. end after the outside write
         out, err = runner.communicate(timeout=120)
     finally:
         runner.kill()
