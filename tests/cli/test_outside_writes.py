@@ -112,3 +112,49 @@ def test_fork_and_resume_with_one_bad_set_entry_change_nothing(tmp_path: Path) -
     assert [r["run_id"] for r in json.loads(tether(db, "runs", "--json").stdout)] == ["orig"]
     assert tether(db, "trace", "orig", "--json").stdout == before
     assert json.loads(tether(db, "vars", "orig", "--json").stdout) == {"a": 0}
+
+
+RACE = """
+name: race
+vars: {n: 0}
+steps:
+  - id: each
+    foreach: "{{ range(300) | list }}"
+    do:
+      id: inc
+      tool: python
+      with:
+        code: |
+          import time
+          def main():
+              time.sleep(0.002)
+      vars: {n: "{{ vars.n + 1 }}"}
+"""
+
+
+def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path: Path) -> None:
+    """No window between rendering a commit and making it: an outside write that lands
+    during an iteration or between its render and its commit makes it render again, and
+    a writer that never stops does not keep the run from committing."""
+    from tether import Engine
+    flow = tmp_path / "race.yaml"
+    flow.write_text(RACE)
+    runner = subprocess.Popen([sys.executable, "-m", "tether", "--db", sql_url, "run", flow, "--run-id", "x",
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = Engine(sql_url)
+    try:
+        wait_for_event(sql_url, "x", "loop.started")
+        k = 0
+        while runner.poll() is None:  # as fast as it can, while the loop runs
+            k += 1
+            engine.set_var("x", "n", 1_000_000 * k)
+        out, err = runner.communicate(timeout=120)
+        assert runner.returncode == 0, (out, err)
+        history = engine.history("x", "n")
+    finally:
+        runner.kill()
+        engine.close()
+    assert sum(h.source_step == "api" for h in history) > 3
+    assert sum(h.source_step == "inc" for h in history) == 300
+    for before, write in zip(history, history[1:]):  # every increment saw the value just before it
+        assert write.source_step == "api" or write.value == before.value + 1, (before, write)

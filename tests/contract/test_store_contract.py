@@ -152,6 +152,27 @@ def test_a_fenced_commit_is_refused_once_someone_else_committed(store):
         store.commit(Commit("r1", run.lease_epoch + 1, expected_seq=3, fenced=True))
 
 
+def test_hold_keeps_other_writers_waiting_and_keeps_what_was_committed_inside(store):
+    import time
+    run, _ = new_run(store)
+    outside = threading.Thread(target=lambda: store.set_var("r1", var("a", 99)))
+    with pytest.raises(RuntimeError):
+        with store.hold("r1"):
+            outside.start()
+            time.sleep(0.3)
+            assert outside.is_alive()  # waiting for the hold to end
+            store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
+            with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
+                store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
+            raise RuntimeError("after the commit")
+    outside.join(timeout=10)
+    assert not outside.is_alive()
+    assert [(h.value, h.seq) for h in store.var_history("r1", "a")] == [(1, 1), (99, 2)]
+    with pytest.raises(NotFound):
+        with store.hold("ghost"):
+            pass
+
+
 def test_set_vars_writes_all_in_one_checkpoint_or_none(store):
     new_run(store)
     store.set_var("r1", var("a", 1))

@@ -187,15 +187,18 @@ class Runner:
         (``tether vars set``, the API), take the latest committed state and run it again.
         Every commit of the run is fenced this way, so a value rendered at a commit has seen
         every write committed before it: an outside write is never overwritten by a value
-        computed before it (SPEC §4.3). A refused attempt wrote nothing."""
+        computed before it (SPEC §4.3). A refused attempt wrote nothing. Writers that keep
+        winning (a script writing in a loop) are held off for one last attempt, so the run
+        always gets its commit."""
         with self._commit_lock:
-            for _ in range(_SETTLE_TRIES):
+            for _ in range(_OPTIMISTIC_TRIES):
                 try:
                     return attempt()
                 except StateMoved:
                     self._reload_foreign()
-        raise ConflictError(f"run {self.run_id}: variables were written from outside faster than the run "
-                            f"could commit ({_SETTLE_TRIES} tries)")
+            with self.store.hold(self.run_id):  # nobody else commits until this attempt has
+                self._reload_foreign()
+                return attempt()
 
     def _reload_foreign(self, seq: int | None = None) -> None:
         """Someone else committed since our last commit: mirror the run's committed variables
@@ -660,7 +663,7 @@ def _mentions_result(step: Step) -> bool:
 
 
 _T = TypeVar("_T")
-_SETTLE_TRIES = 100  # each refusal means another writer committed: a storm of outside writes, not a bug
+_OPTIMISTIC_TRIES = 3  # attempts refused because someone else committed, before holding them off
 
 
 @dataclass

@@ -7,6 +7,7 @@ all, and only while the writer still holds the run's lease epoch.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
@@ -320,6 +321,11 @@ class Store(Protocol):
         """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
         (and nothing written) if ``commit.epoch`` no longer holds the lease; StateMoved
         (and nothing written) if it is ``fenced`` and the seq is no longer ``expected_seq``."""
+
+    def hold(self, run_id: str) -> AbstractContextManager[None]:
+        """Keep everyone else from committing to the run until the block ends (their writes
+        wait). What this thread commits inside joins the held transaction and is kept when
+        the block ends, even by an exception. NotFound if no such run."""
 
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Iterable[Encoded],
                    event: EventWrite) -> int:

@@ -6,8 +6,9 @@ exercises the same codec paths on every backend.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec
@@ -379,6 +380,12 @@ class MemoryStore:
         run = self._run(run_id)
         self._runs[run_id] = replace(run, seq=run.seq + 1)
         return run.seq + 1
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        with self._lock:  # every writer takes it
+            self._run(run_id)
+            yield
 
     def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import re
+import threading
 import time
 from contextlib import contextmanager
 from importlib import resources
@@ -79,6 +80,7 @@ class PostgresStore(LoopWork, SQLCommon):
         import psycopg
         from psycopg_pool import ConnectionPool
         self._psycopg = psycopg
+        self._held = threading.local()  # the connection of this thread's hold(), if any
         self.url = url
         conninfo, schema = _conninfo(url)
         self.schema = schema
@@ -205,15 +207,39 @@ class PostgresStore(LoopWork, SQLCommon):
                 db.execute("SELECT pg_notify('tether_runs', current_schema())")
         return ids
 
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            # the run's row lock: every writer of the run takes it first, so they wait
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)).fetchone() is None:
+                raise self._missing(run_id)
+            self._held.conn = conn  # this thread's commits join the held transaction
+            try:
+                yield
+            finally:
+                self._held.conn = None
+                conn.execute("COMMIT")  # what the block committed is kept, whatever it raised
+        except self._psycopg.Error as exc:
+            raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
+        finally:
+            _rollback(conn)
+            self._pool.putconn(conn)
+
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
         """Two round trips: BEGIN and the fenced UPDATE of the run's row (its result
         decides everything else), then every insert and COMMIT, pipelined."""
         t = now()
-        conn = self._connection()
+        held = getattr(self._held, "conn", None)
+        conn = held or self._connection()
+        # inside hold(): a savepoint of the held transaction, on its connection
+        begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
+                             "ROLLBACK TO SAVEPOINT tether_commit") if held else ("BEGIN", "COMMIT", "ROLLBACK"))
         try:
             with conn.pipeline():
-                conn.execute("BEGIN")  # explicit, so that BEGIN and the UPDATE travel together
+                conn.execute(begin)  # explicit, so that BEGIN and the UPDATE travel together
                 r = c.run
                 # fenced: a concurrent writer's row lock is waited for, then the seq re-checked
                 fence, fenced_on = (" AND seq = %s", (c.expected_seq,)) if c.fenced else ("", ())
@@ -231,7 +257,7 @@ class PostgresStore(LoopWork, SQLCommon):
                          c.run_id, c.epoch, *fenced_on)).fetchone()
                 if row is None:
                     refusal = self._refusal(conn, c)
-                    conn.execute("ROLLBACK")
+                    conn.execute(undo)
                     raise refusal
                 seq = row[0]
                 written = self._append_vars(conn, c.run_id, c.vars, seq, t)
@@ -252,20 +278,21 @@ class PostgresStore(LoopWork, SQLCommon):
                             it.finished_at) for it in c.iterations])
                     if c.accesses:
                         cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count) for name, count, at in c.accesses])
-                conn.execute("COMMIT")
+                conn.execute(end)
             versions: dict[str, int] = {}
             for name, cur, delete in written:
                 got = cur.fetchone()
                 if got is not None:
                     versions[name] = 0 if delete else got[0]
         except self._psycopg.Error as exc:
-            _rollback(conn)
+            _rollback(conn, undo)
             raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
         except BaseException:
-            _rollback(conn)
+            _rollback(conn, undo)
             raise
         finally:
-            self._pool.putconn(conn)
+            if held is None:
+                self._pool.putconn(conn)
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
@@ -334,11 +361,11 @@ def _conninfo(url: str) -> tuple[str, str | None]:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
 
 
-def _rollback(conn: Any) -> None:
-    """End a failed transaction so the connection can go back to the pool."""
+def _rollback(conn: Any, statement: str = "ROLLBACK") -> None:
+    """End a failed transaction (or undo to a savepoint) so the connection can be used again."""
     try:
         if not conn.closed and conn.info.transaction_status != 0:  # 0: idle
-            conn.execute("ROLLBACK")
+            conn.execute(statement)
     except Exception:  # a broken connection: the pool discards it
         pass
 

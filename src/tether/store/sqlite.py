@@ -69,6 +69,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         self._polled: dict[str, tuple[int, int, int, str | None]] = {}
         self._own_seq: dict[str, int] = {}
         self._local = 0  # writes through this connection that poll() must not miss
+        self._held = False  # inside hold(): transactions are savepoints of the held one
         try:
             # timeout: the busy timeout, set as the connection opens, before any statement
             self._db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
@@ -134,18 +135,22 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; driver errors become StoreError naming the file."""
+        """One write transaction (inside :meth:`hold`, a savepoint of the held one); driver
+        errors become StoreError naming the file."""
         with self._lock:
             self._local += 1  # poll() must look again after any write not made by commit()
+            nested = self._held
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("SAVEPOINT tether_tx" if nested else "BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
             try:
                 yield self._db
             except BaseException as exc:
                 try:
-                    self._db.execute("ROLLBACK")
+                    self._db.execute("ROLLBACK TO tether_tx" if nested else "ROLLBACK")
+                    if nested:
+                        self._db.execute("RELEASE tether_tx")
                 except sqlite3.Error:
                     pass
                 if isinstance(exc, sqlite3.Error):
@@ -153,7 +158,31 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 raise
             else:
                 try:
-                    self._db.execute("COMMIT")
+                    self._db.execute("RELEASE tether_tx" if nested else "COMMIT")
+                except sqlite3.Error as exc:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    raise StoreError(f"commit to {self.path} failed: {_cause(exc)}") from None
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        with self._lock:
+            self._local += 1
+            try:
+                self._db.execute("BEGIN IMMEDIATE")  # the write lock: other processes wait
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
+            self._held = True
+            try:
+                if self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                    raise self._missing(run_id)
+                yield
+            finally:
+                self._held = False
+                try:
+                    self._db.execute("COMMIT")  # what the block committed is kept, whatever it raised
                 except sqlite3.Error as exc:
                     try:
                         self._db.execute("ROLLBACK")
