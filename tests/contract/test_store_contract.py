@@ -164,10 +164,12 @@ def test_hold_keeps_other_writers_waiting_and_keeps_what_was_committed_inside(st
             store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
             with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
                 store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
+            store.release_lease("r1", run.lease_epoch)  # any write of this thread joins the hold
             raise RuntimeError("after the commit")
     outside.join(timeout=10)
     assert not outside.is_alive()
     assert [(h.value, h.seq) for h in store.var_history("r1", "a")] == [(1, 1), (99, 2)]
+    assert store.load_run("r1").lease_owner is None
     with pytest.raises(NotFound):
         with store.hold("ghost"):
             pass

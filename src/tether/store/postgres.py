@@ -128,15 +128,19 @@ class PostgresStore(LoopWork, SQLCommon):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        """One transaction; driver errors become StoreError naming the store."""
-        conn = self._connection()
+        """One transaction (inside :meth:`hold`, a savepoint of the held one: another
+        connection would wait for the run's row lock this thread holds); driver errors
+        become StoreError naming the store."""
+        held = getattr(self._held, "conn", None)
+        conn = held or self._connection()
         try:
             with conn.transaction():
                 yield conn
         except self._psycopg.Error as exc:
             raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
         finally:
-            self._pool.putconn(conn)
+            if held is None:
+                self._pool.putconn(conn)
 
     def _query(self, sql: str, params: Any = ()) -> list[tuple]:
         """One read; a connection lost meanwhile is replaced and the read retried."""
