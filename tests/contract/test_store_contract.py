@@ -162,6 +162,7 @@ def test_hold_keeps_other_writers_waiting_and_keeps_what_was_committed_inside(st
             time.sleep(0.3)
             assert outside.is_alive()  # waiting for the hold to end
             store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
+            assert store.read_var("r1", "a").value == 1 and store.poll("r1")[0] == 1  # reads see it
             with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
                 store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
             store.release_lease("r1", run.lease_epoch)  # any write of this thread joins the hold

@@ -324,8 +324,8 @@ class Store(Protocol):
 
     def hold(self, run_id: str) -> AbstractContextManager[None]:
         """Keep everyone else from committing to the run until the block ends (their writes
-        wait). What this thread commits inside joins the held transaction and is kept when
-        the block ends, even by an exception. NotFound if no such run."""
+        wait). What this thread commits inside joins the held transaction (its reads see
+        it) and is kept when the block ends, even by an exception. NotFound if no such run."""
 
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Iterable[Encoded],
                    event: EventWrite) -> int:

@@ -143,7 +143,16 @@ class PostgresStore(LoopWork, SQLCommon):
                 self._pool.putconn(conn)
 
     def _query(self, sql: str, params: Any = ()) -> list[tuple]:
-        """One read; a connection lost meanwhile is replaced and the read retried."""
+        """One read; a connection lost meanwhile is replaced and the read retried. Inside
+        :meth:`hold`, on the held connection (in a savepoint: a failed read undoes nothing
+        else), so a hold needs one connection of the pool, never two."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            try:
+                with held.transaction():
+                    return held.execute(sql, params).fetchall()
+            except self._psycopg.Error as exc:
+                raise StoreError(f"read from {_safe(self.url)} failed: {_cause(exc)}") from None
         for attempt in range(_RETRIES):
             conn = self._connection()
             try:
