@@ -125,6 +125,11 @@ class LeaseLost(ConflictError):
     """This process no longer owns the run; its writes are refused (fencing)."""
 
 
+class StateMoved(ConflictError):
+    """Someone else committed to the run since the writer last read its state, so a write
+    fenced on that state (``Commit.fenced``) was refused; nothing was written."""
+
+
 class EnvironmentMismatch(ConflictError):
     """The environment changed in a way the flow refuses to resume with."""
 

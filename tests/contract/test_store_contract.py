@@ -139,6 +139,56 @@ def test_external_write_is_seen_as_foreign_by_the_owner(store):
     assert store.poll("r1") == (3, None)
 
 
+def test_a_fenced_commit_is_refused_once_someone_else_committed(store):
+    from tether.errors import StateMoved
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
+    store.set_var("r1", var("a", 99))
+    with pytest.raises(StateMoved):
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 2),), expected_seq=1, fenced=True))
+    assert store.load_run("r1").seq == 2 and store.read_var("r1", "a").value == 99
+    res = store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 100),), expected_seq=2, fenced=True))
+    assert res.seq == 3 and store.read_var("r1", "a").value == 100
+    with pytest.raises(LeaseLost):  # a lost lease is still told as such
+        store.commit(Commit("r1", run.lease_epoch + 1, expected_seq=3, fenced=True))
+
+
+def test_hold_keeps_other_writers_waiting_and_keeps_what_was_committed_inside(store):
+    import time
+    run, _ = new_run(store)
+    outside = threading.Thread(target=lambda: store.set_var("r1", var("a", 99)))
+    with pytest.raises(RuntimeError):
+        with store.hold("r1"):
+            outside.start()
+            time.sleep(0.3)
+            assert outside.is_alive()  # waiting for the hold to end
+            store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
+            assert store.read_var("r1", "a").value == 1 and store.poll("r1")[0] == 1  # reads see it
+            with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
+                store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
+            store.release_lease("r1", run.lease_epoch)  # any write of this thread joins the hold
+            raise RuntimeError("after the commit")
+    outside.join(timeout=10)
+    assert not outside.is_alive()
+    assert [(h.value, h.seq) for h in store.var_history("r1", "a")] == [(1, 1), (99, 2)]
+    assert store.load_run("r1").lease_owner is None
+    with pytest.raises(NotFound):
+        with store.hold("ghost"):
+            pass
+
+
+def test_set_vars_writes_all_in_one_checkpoint_or_none(store):
+    new_run(store)
+    store.set_var("r1", var("a", 1))
+    with pytest.raises(ConflictError):
+        store.set_vars("r1", (var("a", 2), var("b", 2)), {"a": 0})
+    assert store.load_run("r1").seq == 1 and "b" not in store.read_vars("r1")
+    seq = store.set_vars("r1", (var("a", 3, type="user_defined"), var("b", 4, type="user_defined")), {"a": 1})
+    assert seq == store.load_run("r1").seq == 2
+    assert {n: (v.value, v.seq) for n, v in store.read_vars("r1").items()} == {"a": (3, 2), "b": (4, 2)}
+    assert [(e.type, e.data["name"]) for e in store.events("r1", after_seq=1)] == [("var.set", "a"), ("var.set", "b")]
+
+
 def test_delete_keeps_history_and_recreation_continues_versions(store):
     run, _ = new_run(store)
     store.commit(Commit("r1", run.lease_epoch, vars=(var("t", 1),)))

@@ -105,6 +105,26 @@ def test_variable_endpoints_have_the_documented_shapes(server):
     assert c.get("/api/runs/..%2F..%2Fetc").status_code == 404
 
 
+def test_post_vars_writes_all_entries_or_none(server):
+    c = server.client()
+    run_id = start(c)
+    wait_status(c, run_id)
+    before = c.get(f"/api/vars/{run_id}").json()["variables"]
+    events = len(c.get(f"/api/runs/{run_id}/events").json())
+    for bad in ({"a": 1, "bad name": 2, "c": 3}, {"a": 1, "c": 2 ** 70}):  # a bad name, an unstorable value
+        r = c.post(f"/api/vars/{run_id}", json={"variables": bad})
+        assert r.status_code == 400, r.text
+    assert c.get(f"/api/vars/{run_id}").json()["variables"] == before
+    assert len(c.get(f"/api/runs/{run_id}/events").json()) == events
+    ok = c.post(f"/api/vars/{run_id}", json={"variables": {"a": 1, "c": 3}})
+    assert ok.status_code == 200, ok.text
+    got = c.get(f"/api/vars/{run_id}").json()["variables"]
+    assert (got["a"]["value"], got["c"]["value"]) == (1, 3)
+    assert got["a"]["version"] == got["c"]["version"] == 1
+    new = c.get(f"/api/runs/{run_id}/events").json()[events:]
+    assert [(e["type"], e["seq"]) for e in new] == [("var.set", new[0]["seq"])] * 2  # one checkpoint
+
+
 def test_pause_resume_cancel_and_fork(server):
     c = server.client()
     slow = "name: slow\nvars: {i: 0}\nsteps:\n" + "".join(

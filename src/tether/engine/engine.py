@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from typing import TYPE_CHECKING
 
@@ -445,6 +445,13 @@ class Engine:
             nxt = src.cursor.get("next") if isinstance(src.cursor, dict) else None
         env = read_env(loaded.flow)
         rid = check_run_id(new_run_id) if new_run_id else new_run_id_()
+        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret} | set_(loaded.flow.secret_vars)
+        set_writes = []  # checked before the new run exists: a bad entry creates nothing
+        for name, value in (set or {}).items():
+            check_var_name(name)
+            stored = self.vault.encrypt(value, f"set.{name}") if name in secret else value
+            set_writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "fork",
+                                       name in secret))
         t = now()
         record, created = self.store.create_run(RunRecord(
             run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
@@ -454,14 +461,8 @@ class Engine:
             owner_id(), self.lease_seconds)
         if not created:
             raise ConflictError(f"run {rid} already exists")
-        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret} | set_(loaded.flow.secret_vars)
         writes = [VarWrite(n, codec.encode(v), "step_result", "run", "fork", n in secret)
-                  for n, v in self.store.state_at(run_id, target).items()]
-        for name, value in (set or {}).items():
-            check_var_name(name)
-            stored = self.vault.encrypt(value, f"set.{name}") if name in secret else value
-            writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "fork",
-                                   name in secret))
+                  for n, v in self.store.state_at(run_id, target).items()] + set_writes
         steps = sorted(latest_visible_steps((r for r in self.store.steps(run_id) if r.seq <= target),
                                             hidden).values(), key=lambda r: r.seq)
         from ..store.base import Commit, RunUpdate, StepWrite
@@ -607,6 +608,17 @@ class Engine:
         stored = self.vault.encrypt(value, f"vars.{name}") if secret else value
         write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source, secret)
         return _masked(self.store.set_var(run_id, write, expected_version))
+
+    def set_vars(self, run_id: str, values: Mapping[str, Any], *, source: str = "api") -> int:
+        """Write several ``user_defined`` variables as one checkpoint, all or none: every name
+        and value is checked before anything is written. Returns the checkpoint's seq."""
+        check_run_id(run_id)
+        writes = tuple(VarWrite(check_var_name(name), codec.encode(value, field=f"vars.{name}"), "user_defined",
+                                "run", source)
+                       for name, value in values.items())
+        if not writes:
+            return self.store.load_run(run_id).seq
+        return self.store.set_vars(run_id, writes)
 
     def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,
                    source: str = "api") -> bool:

@@ -168,7 +168,11 @@ class Loops:
         with self.r._commit_lock:
             total = self.r.store.start_loop(self.r.run_id, self.r.epoch, loop_key, encoded(),
                                             EventWrite("loop.started", step.id, {"loop_key": loop_key}))
-            self.r.seq = self.r.store.poll(self.r.run_id)[0]
+            seq = self.r.store.poll(self.r.run_id)[0]
+            if seq == self.r.seq + 1:
+                self.r.seq = seq  # the loop's start was the only commit since ours
+            else:
+                self.r._reload_foreign(seq)
         return total
 
     def _pending_items(self, loop_key: str, total: int, retry_failed: bool) -> Iterator[tuple[int, Any]]:
@@ -510,46 +514,55 @@ class Loops:
     def _commit(self, batch: list[Iteration], loop: Step) -> None:
         shared = self._shared_done.get(batch[0].loop_key) if batch else None
         if shared is None:
-            self._commit_batch(batch)
+            self.r._settled(lambda: self._commit_batch(batch))
             return
         with self.r._commit_lock:  # a shared loop commits from two threads: never one iteration twice
             fresh = [it for it in batch if it.idx not in shared]
             if fresh:
-                self._commit_batch(fresh)
+                self.r._settled(lambda: self._commit_batch(fresh))
                 shared.update(it.idx for it in fresh)
 
     def _commit_batch(self, batch: list[Iteration]) -> None:
+        """Render the iterations' ``vars`` blocks one at a time, in order, against the
+        variables in memory, and commit them with their records (``Runner._settled`` runs
+        this again, unchanged iterations and all, when its commit is refused)."""
         writes: list[VarWrite] = []
         records: list[IterationWrite] = []
+        ends: list[tuple[Iteration, str, dict[str, Any] | None]] = []
         for it in batch:
+            status, error = it.status, it.error
             res = None
-            if it.result is not None and it.status == "completed":
+            if it.result is not None and status == "completed":
                 try:  # checked when its tool returned; an inner loop's list of results was not
                     res = codec.encode(mask(it.result, self.r.secrets), field="result")
                 except UnstorableValue as exc:
-                    it.status, it.error = "failed", exc.at(f"loop {it.loop_key!r}, iteration {it.idx}").error()
-            if it.status == "completed" and it.blocks:
-                undo, mark = self._snapshot(it), len(writes)
+                    status, error = "failed", exc.at(f"loop {it.loop_key!r}, iteration {it.idx}").error()
+            if status == "completed" and it.blocks:
+                undo = self._snapshot(it)
+                mine: list[VarWrite] = []
                 try:
                     for body, result, scope in it.blocks:  # one iteration at a time, latest values
-                        ctx_writes = scope.pop("__ctx_writes__", {})
+                        ctx_writes = scope.get("__ctx_writes__")
                         if ctx_writes:
-                            writes += self.r._writes(ctx_writes, "step_result", body.id)
+                            mine += self.r._writes(ctx_writes, "step_result", body.id)
                         scope["result"] = result
                         for phase in ("before", "after"):
                             block = getattr(body.vars, phase)
                             if block:
                                 field = "vars" + (".before" if phase == "before" else "")
                                 values = self.r._render_block(block, scope, body.id, field)
-                                writes += self.r._writes(values, "step_result", body.id, field)
+                                mine += self.r._writes(values, "step_result", body.id, field)
+                    writes += mine  # this iteration's writes only once all of them could be made
                 except (TemplateError, UnstorableValue) as exc:
                     self._restore(undo)
-                    del writes[mark:]  # this iteration's writes only; earlier ones in the batch stand
-                    it.status, it.error = "failed", {"type": type(exc).__name__, "message": exc.message}
+                    status, error = "failed", {"type": type(exc).__name__, "message": exc.message}
                     res = None
-            records.append(IterationWrite(it.loop_key, it.idx, it.status, it.attempts, res, it.error,
+            records.append(IterationWrite(it.loop_key, it.idx, status, it.attempts, res, error,
                                           it.started, it.finished))
+            ends.append((it, status, error))
         self.r._commit(writes=writes, iterations=tuple(records))
+        for it, status, error in ends:
+            it.status, it.error = status, error
 
     def _snapshot(self, it: Iteration) -> dict[str, Any]:
         names: set[str] = set()

@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 import types
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
 
 from ..env import mask
-from ..errors import ConflictError, LeaseLost, NotFound, StoreError, TemplateError, UnstorableValue
+from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError, TemplateError, UnstorableValue
 from ..procs import ProcessGroups, kill_left_over
 from ..spec import LoadedFlow
 from ..spec.models import Step
@@ -144,13 +145,17 @@ class Runner:
         with self._commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
             flush = run is not None and run.status is not None or self._reads_due()
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                            self.state.take_accesses() if flush else (), self.durability, self.seq, iterations)
-            result = self.store.commit(commit)
+                            self.state.take_accesses() if flush else (), self.durability, self.seq, iterations,
+                            fenced=True)  # StateMoved if anyone else committed: see _settled
+            try:
+                result = self.store.commit(commit)
+            except StateMoved:
+                for name, count, _at in commit.accesses:  # counted again with the next commit
+                    self.state.accesses[name] = self.state.accesses.get(name, 0) + count
+                raise
             self.seq = result.seq
         for name, version in result.versions.items():
             self.state.set_version(name, version)
-        if result.foreign:
-            self._reload_foreign()
         if not self.listening():
             return self.seq
         if step_event is not None:  # stored as the step record itself, announced like any event
@@ -179,9 +184,37 @@ class Runner:
             return True
         return False
 
-    def _reload_foreign(self) -> None:
-        """Someone wrote variables from outside since our last commit: take their values."""
-        self._load_vars(self.store.read_vars(self.run_id))
+    def _settled(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``, which renders against the variables in memory and ends in one
+        commit; while the store refuses that commit because someone else committed since
+        (``tether vars set``, the API), take the latest committed state and run it again.
+        Every commit of the run is fenced this way, so a value rendered at a commit has seen
+        every write committed before it: an outside write is never overwritten by a value
+        computed before it (SPEC §4.3). A refused attempt wrote nothing. Writers that keep
+        winning (a script writing in a loop) are held off for one last attempt, so the run
+        always gets its commit."""
+        with self._commit_lock:
+            for _ in range(_OPTIMISTIC_TRIES):
+                try:
+                    return attempt()
+                except StateMoved:
+                    self._reload_foreign()
+            with self.store.hold(self.run_id):  # nobody else commits until this attempt has
+                self._reload_foreign()
+                return attempt()
+
+    def _reload_foreign(self, seq: int | None = None) -> None:
+        """Someone else committed since our last commit: mirror the run's committed variables
+        (dropping what they deleted and what a refused attempt applied) and fence our next
+        commit on their checkpoint ``seq`` (polled now unless given; always read before the
+        variables, so a write in between can only make that commit retry)."""
+        if seq is None:
+            seq = self.store.poll(self.run_id)[0]
+        records = self.store.read_vars(self.run_id)
+        for name in [n for n in self.state.values if n not in records]:
+            self.state.remove(name)
+        self._load_vars(records)
+        self.seq = seq
 
     def _load_vars(self, records: dict[str, Any]) -> None:
         """Take committed variables into memory, decrypting secret ones."""
@@ -300,9 +333,9 @@ class Runner:
                 if self.seq:  # resumed before its first commit: `resume --set` values are stored
                     self._load_vars(self.store.read_vars(self.run_id))
                 try:
-                    self.start_fresh()
+                    self._settled(self.start_fresh)
                 except _RunFailed as failed:  # its initial variables cannot be made: it ends here
-                    self._end("failed", error=failed.error, unstarted=True)
+                    self._settled(lambda: self._end("failed", error=failed.error, unstarted=True))
                     return self.store.load_run(self.run_id)
                 nxt: str | None = self.flow.steps[0].id
             else:
@@ -316,15 +349,16 @@ class Runner:
                     current = nxt
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
                 current = None
-                self._finish()
+                self._settled(self._finish)
             except _RunFailed as failed:
-                self._end("failed", error=failed.error, nxt=failed.at)
+                self._settled(lambda: self._end("failed", error=failed.error, nxt=failed.at))
             except UnstorableValue as exc:
                 # Values are checked before their commit; should a store still refuse one, the
                 # run fails at that step (a resume runs it again) instead of being left running.
-                self._end("failed", error={**exc.error(), "step": current}, nxt=current)
+                error = {**exc.error(), "step": current}
+                self._settled(lambda: self._end("failed", error=error, nxt=current))
             except _Stop as stop:
-                self._end(stop.status, nxt=stop.at, pause=stop.pause)
+                self._settled(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
         except LeaseLost:
             log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
             raise
@@ -403,7 +437,7 @@ class Runner:
     def _run_step_body(self, step: Step) -> str | None:
         seq, control = self.store.poll(self.run_id)
         if seq != self.seq:
-            self._reload_foreign()  # a variable was written from outside since our last commit
+            self._reload_foreign(seq)  # a variable was written from outside since our last commit
         if control == "cancel" or self.cancel.is_set():
             raise _Stop("cancelled", step.id)
         if control == "pause":
@@ -413,10 +447,38 @@ class Runner:
         visit = self.visits.get(step.id, 0)
         key = f"{self.run_id}/{step.id}/{visit}"
         started = time.time()
+        begun = self._settled(lambda: self._begin(step, key, started))
+        if not isinstance(begun, _Begun):
+            return begun  # it ended without a tool: skipped, failed or completed
+        scope, inputs = begun.scope, begun.inputs
+        if step.is_loop:
+            try:
+                return self._run_loop(step, scope, key, visit, started)
+            except TemplateError as exc:  # its collection or `repeat.until`
+                error = {"type": "TemplateError", "message": exc.message}
+                return self._settled(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
+        result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
+        if begun.args is not None:
+            try:
+                result, meta, attempts, ctx_writes = self._call_tool(step, begun.args, scope, key)
+            except StepFailed as failed:
+                if self.cancel.is_set():
+                    self._settled(lambda: self._record(
+                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
+                        inputs=inputs, result=failed.result, error=failed.error))
+                    raise _Stop("cancelled", step.id) from None
+                return self._settled(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
+                                                        [], inputs, failed.result))
+        return self._settled(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
+                                                    attempts, inputs))
+
+    def _begin(self, step: Step, key: str, started: float) -> str | None | _Begun:
+        """A step up to its first commit, rendered against the variables in memory: ``if``,
+        ``let``, ``vars.before``, the tool's arguments and ``step.started``. A step without a
+        tool ends here (its next step is returned); otherwise what its tool needs."""
         scope = self._scope(step, 1, key)
         sid = step.id
         writes: list[VarWrite] = []
-        attempts = 0
         inputs: dict[str, Any] | None = None
         try:
             if step.if_ is not None:
@@ -433,13 +495,13 @@ class Runner:
             if step.vars.before:
                 before = self._render_block(step.vars.before, scope, sid, "vars.before")
                 writes += self._writes(before, "step_result", sid, "vars.before")
-            result, meta = None, None
             if step.is_loop:
-                return self._run_loop(step, scope, key, visit, started, writes)
+                if writes:  # vars.before of the loop step itself
+                    self._commit(writes=writes)
+                return _Begun(scope)
             if step.tool == "pause":
-                result, attempts = self._pause_step(step, scope, key, writes), 1
-                writes = []
-            elif step.tool is not None:
+                return _Begun(scope, result=self._pause_step(step, scope, key, writes), attempts=1)
+            if step.tool is not None:
                 args = render_deep(step.with_, scope, f"step {sid!r}, field 'with'")
                 inputs = {"with": mask(args, self.secrets)}
                 if step.let:
@@ -451,10 +513,23 @@ class Runner:
                     raise exc.at(f"step {sid!r}") from None
                 self._commit(writes=writes, events=(EventWrite("step.started", sid,
                                                                {"attempt": 1, "idempotency_key": key}),))
-                writes = []
-                result, meta, attempts, ctx_writes = self._call_tool(step, args, scope, key)
-                if ctx_writes:
-                    writes += self._writes(ctx_writes, "step_result", sid)
+                return _Begun(scope, args=args, inputs=inputs)
+        except TemplateError as exc:
+            return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key,
+                              0, scope, writes, inputs, None)
+        except UnstorableValue as exc:  # a value its vars.before or inputs made
+            return self._fail(step, exc.error(), started, key, 0, scope, writes, inputs, None)
+        return self._complete(step, scope, started, key, writes, {}, None, None, 0, None)
+
+    def _complete(self, step: Step, scope: dict[str, Any], started: float, key: str, writes: list[VarWrite],
+                  ctx_writes: dict[str, Any], result: Any, meta: Any, attempts: int, inputs: Any) -> str | None:
+        """A step's last commit, rendered against the variables in memory: what the tool
+        set through its context, ``vars``, ``next`` and ``share``."""
+        sid = step.id
+        writes = list(writes)
+        try:
+            if ctx_writes:
+                writes += self._writes(ctx_writes, "step_result", sid)
             scope["result"] = result
             self._see_own_record(scope, step, "completed", started, key, attempts, result, None, meta)
             if step.vars.after:
@@ -463,17 +538,13 @@ class Runner:
             nxt = self._next(step, scope)
             if step.share:
                 self._share(step, scope)
-        except StepFailed as failed:
-            if self.cancel.is_set():
-                self._record(step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
-                             writes=writes, inputs=inputs, result=failed.result, error=failed.error)
-                raise _Stop("cancelled", step.id) from None
+        except StepFailed as failed:  # a shared variable refused the write
             return self._fail(step, failed.error, started, key, failed.attempts, scope, writes, inputs,
                               failed.result)
         except TemplateError as exc:
             return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key,
                               attempts, scope, writes, inputs, None)
-        except UnstorableValue as exc:  # a value its vars, inputs or share blocks made
+        except UnstorableValue as exc:  # a value its vars or share blocks made
             return self._fail(step, exc.error(), started, key, attempts, scope, writes, inputs, None)
         self.last_error = None
         return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
@@ -492,14 +563,10 @@ class Runner:
             except ConflictError as exc:
                 raise StepFailed({"type": "ConflictError", "message": exc.message}, None, 1) from None
 
-    def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float,
-                  writes: list[VarWrite]) -> str | None:
+    def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float) -> str | None:
         """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
         loop_key = self.retry_loops.get(step.id) or (step.id if visit == 0 else f"{step.id}#{visit}")
         retry = step.id in self.retry_loops or self._resuming_failed == step.id
-        if writes:  # vars.before of the loop step itself
-            self._commit(writes=writes)
-            writes = []
         if step.repeat is not None:
             outcome = self.loops.run_repeat(step, scope, loop_key, key)
         else:
@@ -514,22 +581,26 @@ class Runner:
         self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)  # _fail: "failed"
         if _mentions_result(step):
             scope["result"] = loop_results(self.store, self.run_id, loop_key, outcome.total)
-        if outcome.error is not None:
-            nxt = self._fail(step, outcome.error, started, key, 1, scope, writes, None, None, meta=meta)
+
+        def complete() -> str | None:  # rendered against the variables in memory, committed fenced
+            writes: list[VarWrite] = []
+            if outcome.error is not None:
+                nxt = self._fail(step, outcome.error, started, key, 1, scope, writes, None, None, meta=meta)
+                self.base["map"] = mapview
+                return nxt
+            try:
+                if step.vars.after:
+                    writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"),
+                                           "step_result", step.id)
+                nxt = self._next(step, scope)
+            except TemplateError as exc:
+                return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key, 1, scope,
+                                  writes, None, None, meta=meta)
+            self.last_error = None
             self.base["map"] = mapview
-            return nxt
-        try:
-            if step.vars.after:
-                writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"), "step_result",
-                                       step.id)
-            nxt = self._next(step, scope)
-        except TemplateError as exc:
-            return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key, 1, scope,
-                              writes, None, None, meta=meta)
-        self.last_error = None
-        self.base["map"] = mapview
-        return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
-                            meta=meta)
+            return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
+                                meta=meta)
+        return self._settled(complete)
 
     def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
                         attempts: int, result: Any, error: Any, meta: Any) -> None:
@@ -624,7 +695,8 @@ class Runner:
         self._end("completed", outputs=outputs)
 
     def _save_checkpoint(self, step_id: str, name: str, data: Any) -> None:
-        self._commit(events=(EventWrite("checkpoint", step_id, {"name": name, "data": mask(data, self.secrets)}),))
+        event = EventWrite("checkpoint", step_id, {"name": name, "data": mask(data, self.secrets)})
+        self._settled(lambda: self._commit(events=(event,)))
 
     def _load_checkpoint(self, name: str) -> Any:
         found = None
@@ -675,6 +747,21 @@ def _mentions_result(step: Step) -> bool:
     text = orjson.dumps([step.vars.after, step.next if isinstance(step.next, str) else
                          [r.model_dump() for r in step.next or []]]).decode()
     return "result" in text
+
+
+_T = TypeVar("_T")
+_OPTIMISTIC_TRIES = 3  # attempts refused because someone else committed, before holding them off
+
+
+@dataclass
+class _Begun:
+    """A step that committed its start (or needs no commit before its tool): what the rest needs."""
+
+    scope: dict[str, Any]
+    args: Any = None  # the tool's rendered arguments; None: no tool to call
+    inputs: dict[str, Any] | None = None
+    result: Any = None
+    attempts: int = 0
 
 
 class _RunFailed(Exception):

@@ -83,14 +83,20 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         step = flow.steps[index[rec.step_id]]
         before = started.get((rec.step_id, rec.idempotency_key), rec.seq) - (0 if step.tool else 1)
         state = VarState(flow.computed, deps)
-        values = store.state_at(record.run_id, before)
-        for name, value in values.items():
-            if name in secret_names and isinstance(value, str):
-                value = vault.decrypt(value, f"run {record.run_id}: variable {name}")
-                text = mask_text(value)
-                if text:
-                    secrets.append(text)
-            state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
+
+        def load(seq: int) -> None:
+            """Make ``state`` the variables as of checkpoint ``seq``."""
+            values = store.state_at(record.run_id, seq)
+            for name in [n for n in state.values if n not in values]:
+                state.remove(name)
+            for name, value in values.items():
+                if name in secret_names and isinstance(value, str):
+                    value = vault.decrypt(value, f"run {record.run_id}: variable {name}")
+                    text = mask_text(value)
+                    if text:
+                        secrets.append(text)
+                state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
+        load(before)
         views = {}
         last_map = None
         for prior in sorted(iter_latest_steps(r for r in records if r.seq <= before).values(), key=lambda r: r.seq):
@@ -137,6 +143,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
+                if rec.seq - 1 != before:  # rendered when the step committed: outside writes since its start count
+                    load(rec.seq - 1)
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
                 views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record

@@ -320,8 +320,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     @app.post("/api/vars/{run_id}", dependencies=[Depends(writer)])
     def set_vars(run_id: str, body: SetVars) -> dict[str, Any]:
         rid = run_id_of(run_id)
-        for name, value in body.variables.items():
-            engine.set_var(rid, name, value, source=body.source_step)
+        engine.set_vars(rid, body.variables, source=body.source_step)  # all or none
         return {"run_id": rid, "variables_set": len(body.variables), "var_names": sorted(body.variables)}
 
     @app.put("/api/vars/{run_id}/{name}", dependencies=[Depends(writer)])

@@ -7,8 +7,9 @@ all, and only while the writer still holds the run's lease epoch.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Protocol
+from typing import Any, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 from .codec import Encoded
 
@@ -192,7 +193,9 @@ class RunUpdate(NamedTuple):
 
 
 class Commit(NamedTuple):
-    """Everything one checkpoint writes, applied in one transaction."""
+    """Everything one checkpoint writes, applied in one transaction. ``fenced``: the
+    writer rendered it from the state as of checkpoint ``expected_seq``, so the store
+    refuses it (StateMoved) once anyone else has committed since."""
 
     run_id: str
     epoch: int
@@ -204,6 +207,7 @@ class Commit(NamedTuple):
     durability: str = "normal"
     expected_seq: int | None = None
     iterations: tuple[IterationWrite, ...] = ()
+    fenced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +341,13 @@ class Store(Protocol):
 
     def commit(self, commit: Commit) -> CommitResult:
         """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
-        (and nothing written) if ``commit.epoch`` no longer holds the lease."""
+        (and nothing written) if ``commit.epoch`` no longer holds the lease; StateMoved
+        (and nothing written) if it is ``fenced`` and the seq is no longer ``expected_seq``."""
+
+    def hold(self, run_id: str) -> AbstractContextManager[None]:
+        """Keep everyone else from committing to the run until the block ends (their writes
+        wait). What this thread commits inside joins the held transaction (its reads see
+        it) and is kept when the block ends, even by an exception. NotFound if no such run."""
 
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Iterable[Encoded],
                    event: EventWrite) -> int:
@@ -381,6 +391,12 @@ class Store(Protocol):
         """Write one variable from outside the run (CLI, API) as its own checkpoint.
         ConflictError if ``expected_version`` is given and is not the current one
         (0 meaning "must not exist"). NotFound if the run does not exist."""
+
+    def set_vars(self, run_id: str, writes: Sequence[VarWrite],
+                 expected_versions: Mapping[str, int] | None = None) -> int:
+        """Write variables from outside the run as one checkpoint, all or none, with one
+        ``var.set`` event each; return the checkpoint's seq. ConflictError (nothing
+        written) if one of ``expected_versions`` is not current. NotFound if no such run."""
 
     def delete_var(self, run_id: str, name: str, source: str,
                    expected_version: int | None = None) -> bool:

@@ -6,10 +6,11 @@ exercises the same codec paths on every backend.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Iterator, Mapping, Sequence
 
-from ..errors import ConflictError, LeaseLost, NotFound, StoreError
+from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec
 from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
                    SharedRecord, StepRecord, Takeover, VarRecord, VarWrite, now)
@@ -259,6 +260,8 @@ class MemoryStore:
             if run.lease_epoch != c.epoch:
                 raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
                                 f"(epoch {c.epoch}); its write was refused")
+            if c.fenced and run.seq != c.expected_seq:
+                raise StateMoved(f"run {c.run_id} is at checkpoint {run.seq}, not {c.expected_seq}")
             if len({s.step_id for s in c.steps}) != len(c.steps):
                 raise StoreError(f"run {c.run_id}: one commit cannot hold two records of the same step")
             seq = run.seq + 1
@@ -412,20 +415,33 @@ class MemoryStore:
         self._runs[run_id] = replace(run, seq=run.seq + 1)
         return run.seq + 1
 
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        with self._lock:  # every writer takes it
+            self._run(run_id)
+            yield
+
     def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
         with self._lock:
+            self.set_vars(run_id, (write,), None if expected_version is None else {write.name: expected_version})
+            return self._record(run_id, write.name, self._vars[run_id][write.name])
+
+    def set_vars(self, run_id: str, writes: Sequence[VarWrite],
+                 expected_versions: Mapping[str, int] | None = None) -> int:
+        with self._lock:
             self._run(run_id)
-            current = self._vars[run_id].get(write.name, {}).get("version", 0)
-            if expected_version is not None and current != expected_version:
-                raise ConflictError(
-                    f"variable {write.name!r} of run {run_id} is at version {current}, "
-                    f"not {expected_version}; read it again and retry")
+            for name, expected in (expected_versions or {}).items():
+                current = self._vars[run_id].get(name, {}).get("version", 0)
+                if current != expected:
+                    raise ConflictError(
+                        f"variable {name!r} of run {run_id} is at version {current}, "
+                        f"not {expected}; read it again and retry")
             seq = self._external_seq(run_id)
             t = now()
-            self._write_vars(run_id, (write,), seq, t)
-            self._events[run_id].append((seq, 0, "var.set", None,
-                                         {"name": write.name, "source": write.source_step}, t))
-            return self._record(run_id, write.name, self._vars[run_id][write.name])
+            self._write_vars(run_id, writes, seq, t)
+            for idx, w in enumerate(writes):
+                self._events[run_id].append((seq, idx, "var.set", None, {"name": w.name, "source": w.source_step}, t))
+            return seq
 
     def delete_var(self, run_id: str, name: str, source: str,
                    expected_version: int | None = None) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import re
+import threading
 import time
 from contextlib import contextmanager
 from importlib import resources
@@ -79,6 +80,7 @@ class PostgresStore(LoopWork, SQLCommon):
         import psycopg
         from psycopg_pool import ConnectionPool
         self._psycopg = psycopg
+        self._held = threading.local()  # the connection of this thread's hold(), if any
         self.url = url
         conninfo, schema = _conninfo(url)
         self.schema = schema
@@ -88,7 +90,9 @@ class PostgresStore(LoopWork, SQLCommon):
         self._conninfo, self._kwargs = conninfo, kwargs
         try:
             if schema:  # the schema must exist before connections that search it open
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+                    # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/tether-schema",))
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=True,
                                         timeout=30, name="tether")
@@ -99,6 +103,8 @@ class PostgresStore(LoopWork, SQLCommon):
 
     # ------------------------------------------------------------ plumbing
     def _migrate(self) -> None:
+        """Apply the missing migrations, one opener at a time: the version is read after
+        the advisory lock is taken, in the transaction that applies them."""
         with self._tx() as db:
             db.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tether-migrate'))")
             db.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")
@@ -122,18 +128,31 @@ class PostgresStore(LoopWork, SQLCommon):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        """One transaction; driver errors become StoreError naming the store."""
-        conn = self._connection()
+        """One transaction (inside :meth:`hold`, a savepoint of the held one: another
+        connection would wait for the run's row lock this thread holds); driver errors
+        become StoreError naming the store."""
+        held = getattr(self._held, "conn", None)
+        conn = held or self._connection()
         try:
             with conn.transaction():
                 yield conn
         except self._psycopg.Error as exc:
             raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
         finally:
-            self._pool.putconn(conn)
+            if held is None:
+                self._pool.putconn(conn)
 
     def _query(self, sql: str, params: Any = ()) -> list[tuple]:
-        """One read; a connection lost meanwhile is replaced and the read retried."""
+        """One read; a connection lost meanwhile is replaced and the read retried. Inside
+        :meth:`hold`, on the held connection (in a savepoint: a failed read undoes nothing
+        else), so a hold needs one connection of the pool, never two."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            try:
+                with held.transaction():
+                    return held.execute(sql, params).fetchall()
+            except self._psycopg.Error as exc:
+                raise StoreError(f"read from {_safe(self.url)} failed: {_cause(exc)}") from None
         for attempt in range(_RETRIES):
             conn = self._connection()
             try:
@@ -202,32 +221,58 @@ class PostgresStore(LoopWork, SQLCommon):
                 db.execute("SELECT pg_notify('tether_runs', current_schema())")
         return ids
 
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            # the run's row lock: every writer of the run takes it first, so they wait
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)).fetchone() is None:
+                raise self._missing(run_id)
+            self._held.conn = conn  # this thread's commits join the held transaction
+            try:
+                yield
+            finally:
+                self._held.conn = None
+                conn.execute("COMMIT")  # what the block committed is kept, whatever it raised
+        except self._psycopg.Error as exc:
+            raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
+        finally:
+            _rollback(conn)
+            self._pool.putconn(conn)
+
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
         """Two round trips: BEGIN and the fenced UPDATE of the run's row (its result
         decides everything else), then every insert and COMMIT, pipelined."""
         t = now()
-        conn = self._connection()
+        held = getattr(self._held, "conn", None)
+        conn = held or self._connection()
+        # inside hold(): a savepoint of the held transaction, on its connection
+        begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
+                             "ROLLBACK TO SAVEPOINT tether_commit") if held else ("BEGIN", "COMMIT", "ROLLBACK"))
         try:
             with conn.pipeline():
-                conn.execute("BEGIN")  # explicit, so that BEGIN and the UPDATE travel together
+                conn.execute(begin)  # explicit, so that BEGIN and the UPDATE travel together
                 r = c.run
+                # fenced: a concurrent writer's row lock is waited for, then the seq re-checked
+                fence, fenced_on = (" AND seq = %s", (c.expected_seq,)) if c.fenced else ("", ())
                 if r is None:
-                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s "
-                                       "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s" +
+                                       fence + " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
                 else:
                     row = conn.execute(
                         "UPDATE runs SET seq = seq + 1, cursor = %s, status = coalesce(%s, status), "
                         "outputs = coalesce(%s, outputs), error = %s, "
                         "finished_at = CASE WHEN %s THEN %s ELSE finished_at END "
-                        "WHERE run_id = %s AND lease_epoch = %s RETURNING seq",
+                        "WHERE run_id = %s AND lease_epoch = %s" + fence + " RETURNING seq",
                         (codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
                          None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
-                         c.run_id, c.epoch)).fetchone()
+                         c.run_id, c.epoch, *fenced_on)).fetchone()
                 if row is None:
-                    conn.execute("ROLLBACK")
-                    raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
-                                    f"(epoch {c.epoch}); its write was refused")
+                    refusal = self._refusal(conn, c)
+                    conn.execute(undo)
+                    raise refusal
                 seq = row[0]
                 written = self._append_vars(conn, c.run_id, c.vars, seq, t)
                 with conn.cursor() as cur:
@@ -247,20 +292,21 @@ class PostgresStore(LoopWork, SQLCommon):
                             it.finished_at) for it in c.iterations])
                     if c.accesses:
                         cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count) for name, count, at in c.accesses])
-                conn.execute("COMMIT")
+                conn.execute(end)
             versions: dict[str, int] = {}
             for name, cur, delete in written:
                 got = cur.fetchone()
                 if got is not None:
                     versions[name] = 0 if delete else got[0]
         except self._psycopg.Error as exc:
-            _rollback(conn)
+            _rollback(conn, undo)
             raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
         except BaseException:
-            _rollback(conn)
+            _rollback(conn, undo)
             raise
         finally:
-            self._pool.putconn(conn)
+            if held is None:
+                self._pool.putconn(conn)
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
@@ -329,11 +375,11 @@ def _conninfo(url: str) -> tuple[str, str | None]:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
 
 
-def _rollback(conn: Any) -> None:
-    """End a failed transaction so the connection can go back to the pool."""
+def _rollback(conn: Any, statement: str = "ROLLBACK") -> None:
+    """End a failed transaction (or undo to a savepoint) so the connection can be used again."""
     try:
         if not conn.closed and conn.info.transaction_status != 0:  # 0: idle
-            conn.execute("ROLLBACK")
+            conn.execute(statement)
     except Exception:  # a broken connection: the pool discards it
         pass
 

@@ -6,11 +6,11 @@ starts, events and statistics."""
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StoreError
+from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec, sqlrows, typed
-from .base import (EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
+from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
 from .shared_sql import SharedSQL
 
@@ -68,6 +68,15 @@ class SQLCommon(SharedSQL):
     def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
         db.execute(self._q(INSERT_EVENT), (run_id, seq, idx, e.type, e.step_id,
                                            None if e.data is None else codec.dumps_text(e.data), t))
+
+    def _refusal(self, db: Any, c: Commit) -> ConflictError:
+        """Why the fenced ``UPDATE runs`` of commit ``c`` matched no row (read in its transaction)."""
+        row = db.execute(self._q("SELECT lease_epoch, seq FROM runs WHERE run_id = ?"), (c.run_id,)).fetchone()
+        if row is not None and row[0] == c.epoch and c.fenced:
+            return StateMoved(f"run {c.run_id} is at checkpoint {row[1]}, not {c.expected_seq}: someone else "
+                              "committed since its state was read; nothing was written")
+        return LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
+                         f"(epoch {c.epoch}); its write was refused")
 
     def _missing(self, run_id: str) -> NotFound:
         return NotFound(f"no run {run_id!r} in {self._where()}")
@@ -257,20 +266,26 @@ class SQLCommon(SharedSQL):
         return row[0]
 
     def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
+        self.set_vars(run_id, (write,), None if expected_version is None else {write.name: expected_version})
+        return self.read_var(run_id, write.name)
+
+    def set_vars(self, run_id: str, writes: Sequence[VarWrite],
+                 expected_versions: Mapping[str, int] | None = None) -> int:
         t = now()
         with self._tx() as db:
             self._lock_run(db, run_id)
-            if expected_version is not None:
-                current = self._current_version(db, run_id, write.name)
-                if current != expected_version:
+            for name, expected in (expected_versions or {}).items():
+                current = self._current_version(db, run_id, name)
+                if current != expected:
                     raise ConflictError(
-                        f"variable {write.name!r} of run {run_id} is at version {current}, "
-                        f"not {expected_version}; read it again and retry")
+                        f"variable {name!r} of run {run_id} is at version {current}, "
+                        f"not {expected}; read it again and retry")
             seq = self._external_seq(db, run_id)
-            self._write_vars(db, run_id, (write,), seq, t)
-            self._insert_event(db, run_id, seq, 0, EventWrite("var.set", None,
-                                                              {"name": write.name, "source": write.source_step}), t)
-        return self.read_var(run_id, write.name)
+            self._write_vars(db, run_id, writes, seq, t)
+            for idx, w in enumerate(writes):
+                self._insert_event(db, run_id, seq, idx, EventWrite("var.set", None,
+                                                                    {"name": w.name, "source": w.source_step}), t)
+        return seq
 
     def delete_var(self, run_id: str, name: str, source: str, expected_version: int | None = None) -> bool:
         t = now()

@@ -10,18 +10,20 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import CorruptRecord, LeaseLost, NotFound, StoreError, UsageError
+from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
 from .sqlite_loops import SQLiteLoops
 from .base import Commit, CommitResult, RunRecord, now
 
 PAGE_SIZE = 1024
+BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
@@ -49,6 +51,12 @@ def _cause(exc: sqlite3.Error) -> str:
         text += "; the disk may be full or failing: free space or repair it, then `tether resume` the run"
     return text
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says another connection holds a lock (worth waiting for)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
 class SQLiteStore(SQLiteLoops, SQLCommon):
     """A Store on one SQLite file (or ``:memory:``)."""
 
@@ -61,15 +69,17 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         self._polled: dict[str, tuple[int, int, int, str | None]] = {}
         self._own_seq: dict[str, int] = {}
         self._local = 0  # writes through this connection that poll() must not miss
+        self._held = False  # inside hold(): transactions are savepoints of the held one
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            # timeout: the busy timeout, set as the connection opens, before any statement
+            self._db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
                                        check_same_thread=False, cached_statements=256)
             if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
                 # A new file: small pages, because a commit rewrites one leaf page per
                 # table it touches and its rows are small (large values are compressed
                 # or offloaded by the codec). Must precede WAL mode.
                 self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoint the WAL every ~16 MiB (the default, 1,000 pages, is only 1 MiB with
             # our 1 KiB pages): each checkpoint fsyncs, so fewer of them is faster; a commit
@@ -87,31 +97,60 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                              "(text that is not UTF-8)") from None
 
     # ------------------------------------------------------------ plumbing
+    def _wal(self) -> None:
+        """Switch to WAL mode. The switch needs a lock the busy handler does not always wait
+        for (another process may be creating the file or switching it too): retried until
+        the busy timeout has passed."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                mode = None
+            if mode == "wal":
+                return
+            if time.monotonic() > deadline:
+                raise StoreError(f"cannot open the SQLite store {self.path}: it stays in {mode} journal mode")
+            time.sleep(0.01)
+
     def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for version, sql in _migrations():
-            if version <= current:
-                continue
-            with self._tx():
+        """Apply the missing migrations. Safe under any number of processes opening a new
+        file at once: the version is read again inside the write transaction (``BEGIN
+        IMMEDIATE``, which waits for the others) that applies every missing migration and
+        records the new version, so exactly one opener applies each."""
+        migrations = _migrations()
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= migrations[-1][0]:
+            return  # up to date: no write lock needed to find out
+        with self._tx() as db:
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            for version, sql in migrations:
+                if version <= current:
+                    continue
                 for statement in sql.split(";\n"):
                     if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {int(version)}")
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {int(version)}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; driver errors become StoreError naming the file."""
+        """One write transaction (inside :meth:`hold`, a savepoint of the held one); driver
+        errors become StoreError naming the file."""
         with self._lock:
             self._local += 1  # poll() must look again after any write not made by commit()
+            nested = self._held
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("SAVEPOINT tether_tx" if nested else "BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
             try:
                 yield self._db
             except BaseException as exc:
                 try:
-                    self._db.execute("ROLLBACK")
+                    self._db.execute("ROLLBACK TO tether_tx" if nested else "ROLLBACK")
+                    if nested:
+                        self._db.execute("RELEASE tether_tx")
                 except sqlite3.Error:
                     pass
                 if isinstance(exc, sqlite3.Error):
@@ -119,7 +158,31 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 raise
             else:
                 try:
-                    self._db.execute("COMMIT")
+                    self._db.execute("RELEASE tether_tx" if nested else "COMMIT")
+                except sqlite3.Error as exc:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    raise StoreError(f"commit to {self.path} failed: {_cause(exc)}") from None
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[None]:
+        with self._lock:
+            self._local += 1
+            try:
+                self._db.execute("BEGIN IMMEDIATE")  # the write lock: other processes wait
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
+            self._held = True
+            try:
+                if self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                    raise self._missing(run_id)
+                yield
+            finally:
+                self._held = False
+                try:
+                    self._db.execute("COMMIT")  # what the block committed is kept, whatever it raised
                 except sqlite3.Error as exc:
                     try:
                         self._db.execute("ROLLBACK")
@@ -199,25 +262,25 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         local = self._local
         with self._tx() as db:
             r = c.run
+            fence, fenced_on = (" AND seq = ?", (c.expected_seq,)) if c.fenced else ("", ())
             if r is None:
-                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? "
-                                 "RETURNING seq", (c.run_id, c.epoch)).fetchone()
+                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ?" + fence +
+                                 " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
             elif r.status is None and not r.finished and r.outputs is None and r.error is None:
                 row = db.execute("UPDATE runs SET seq = seq + 1, cursor = ? WHERE run_id = ? AND "
-                                 "lease_epoch = ? RETURNING seq",
-                                 (codec.dumps_text(r.cursor), c.run_id, c.epoch)).fetchone()
+                                 "lease_epoch = ?" + fence + " RETURNING seq",
+                                 (codec.dumps_text(r.cursor), c.run_id, c.epoch, *fenced_on)).fetchone()
             else:
                 row = db.execute(
                     "UPDATE runs SET seq = seq + 1, cursor = ?, status = coalesce(?, status), "
                     "outputs = coalesce(?, outputs), error = ?, "
                     "finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
-                    "WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
+                    "WHERE run_id = ? AND lease_epoch = ?" + fence + " RETURNING seq",
                     (codec.dumps_text(r.cursor), r.status, self._put_blob(db, r.outputs),
                      None if r.error is None else codec.dumps_text(r.error), r.finished, t,
-                     c.run_id, c.epoch)).fetchone()
+                     c.run_id, c.epoch, *fenced_on)).fetchone()
             if row is None:
-                raise LeaseLost(f"run {c.run_id}: this process no longer holds the lease "
-                                f"(epoch {c.epoch}); its write was refused")
+                raise self._refusal(db, c)
             seq = row[0]
             versions = self._write_vars(db, c.run_id, c.vars, seq, t)
             for s in c.steps:
