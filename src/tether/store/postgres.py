@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .loop_work import LoopWork
+from .pg_loop_work import LoopWork
 from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
 from .base import Commit, CommitResult, EventWrite, RunRecord, VarWrite, now
 
@@ -50,10 +50,6 @@ _RETRIES = 5  # a lost connection is retried with backoff before an operation fa
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("tether.store") / "migrations" / "postgres"
     return sorted((int(e.name.split("_", 1)[0]), e.read_text()) for e in folder.iterdir() if e.name.endswith(".sql"))
-
-
-def _blob(data: Any) -> bytes | None:
-    return None if data is None else bytes(data)
 
 
 class PostgresStore(LoopWork, SQLCommon):

@@ -9,10 +9,10 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StateMoved, StoreError
-from . import codec, sqlrows, typed
+from . import codec, row_checks, sqlrows
 from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
-from .shared_sql import SharedSQL
+from .shared_vars_sql import SharedSQL
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 LATEST = "SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
@@ -307,8 +307,8 @@ class SQLCommon(SharedSQL):
         rows = self._query(self._q("SELECT version, seq, value, source_step, at, deleted FROM var_history "
                                    "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
         what = f"run {run_id}: variable {name} history"
-        return [HistoryRecord(name, typed.integer(r[0], what, "version"), typed.integer(r[1], what, "seq"),
-                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], typed.real(r[4], what, "at"),
+        return [HistoryRecord(name, row_checks.integer(r[0], what, "version"), row_checks.integer(r[1], what, "seq"),
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], row_checks.real(r[4], what, "at"),
                               bool(r[5]))
                 for r in rows]
 
@@ -317,7 +317,7 @@ class SQLCommon(SharedSQL):
         for seq, name, at in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
                                                  "ORDER BY seq, name"), (run_id,)):
             what = f"run {run_id}: variable {name} history"
-            out.append((typed.integer(seq, what, "seq"), name, typed.real(at, what, "at")))
+            out.append((row_checks.integer(seq, what, "seq"), name, row_checks.real(at, what, "at")))
         return out
 
     def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
@@ -326,8 +326,8 @@ class SQLCommon(SharedSQL):
                 "SELECT seq, loop_key, idx, finished_at FROM iterations WHERE run_id = ? "
                 "ORDER BY seq, loop_key, idx"), (run_id,)):
             what = f"run {run_id}: loop {loop_key} iteration {idx}"
-            out.append((typed.integer(seq, what, "seq"), loop_key, idx,
-                        typed.real(finished, what, "finished_at", optional=True)))
+            out.append((row_checks.integer(seq, what, "seq"), loop_key, idx,
+                        row_checks.real(finished, what, "finished_at", optional=True)))
         return out
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:

@@ -27,7 +27,6 @@ BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
-# the current row of each variable: its latest history row (deleted ones are filtered by the caller)
 _UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, error, "
                      "seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 def _migrations() -> list[tuple[int, str]]:
@@ -37,10 +36,6 @@ def _migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
     return sorted(found)
-
-
-_opt_json = codec.loads_optional
-
 
 
 def _cause(exc: sqlite3.Error) -> str:

@@ -17,7 +17,7 @@ class SQLiteLoops:
     _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
     _query: Callable[..., list[tuple]]
     _decode: Callable[[bytes | None, str], Any]
-    _put_blob: Callable[[codec.Encoded | None], bytes | None]
+    _put_blob: Callable[[sqlite3.Connection, codec.Encoded | None], bytes | None]
     _insert_event: Callable[[sqlite3.Connection, str, int, int, EventWrite, float], None]
 
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:

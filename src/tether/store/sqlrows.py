@@ -1,11 +1,11 @@
 """Records from rows, shared by the SQL stores: both select the same columns in the same
-order, so one set of conversions (with typed checks) serves SQLite and PostgreSQL."""
+order, so one set of conversions (with row checks) serves SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from ..errors import CorruptRecord
-from . import typed
+from . import row_checks
 from .base import EventRecord, IterationRecord, RunRecord, StepRecord, VarRecord
 
 Decode = Callable[[Any, str], Any]
@@ -35,19 +35,19 @@ def run_record(row: tuple, decode: Decode) -> RunRecord:
     what = f"run {row[0]}"
     try:
         return RunRecord(
-            run_id=row[0], name=row[1], status=typed.text(row[2], what, "status"),
-            flow_text=typed.text(row[3], what, "flow text"), flow_path=row[4],
+            run_id=row[0], name=row[1], status=row_checks.text(row[2], what, "status"),
+            flow_text=row_checks.text(row[3], what, "flow text"), flow_path=row[4],
             inputs=decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
-            created_at=row[7], started_at=row[8], finished_at=row[9], seq=typed.integer(row[10], what, "seq"),
-            cursor=typed.json_object(row[11], what, "cursor"),
+            created_at=row[7], started_at=row[8], finished_at=row[9], seq=row_checks.integer(row[10], what, "seq"),
+            cursor=row_checks.json_object(row[11], what, "cursor"),
             outputs=decode(row[12], f"run {row[0]}: outputs"),
-            error=typed.json_object(row[13], what, "error"), lease_owner=row[14],
-            lease_epoch=typed.integer(row[15], what, "lease epoch"),
+            error=row_checks.json_object(row[13], what, "error"), lease_owner=row[14],
+            lease_epoch=row_checks.integer(row[15], what, "lease epoch"),
             lease_expires=row[16], durability=row[17],
-            env_snapshot=typed.json_object(row[18], what, "environment snapshot"),
-            attempt=typed.integer(row[19], what, "attempt"), control=row[20],
-            recoveries=typed.integer(row[21], what, "recoveries"),
-            processes=typed.json_object(row[22], what, "processes"))
+            env_snapshot=row_checks.json_object(row[18], what, "environment snapshot"),
+            attempt=row_checks.integer(row[19], what, "attempt"), control=row[20],
+            recoveries=row_checks.integer(row[21], what, "recoveries"),
+            processes=row_checks.json_object(row[22], what, "processes"))
     except CorruptRecord:
         raise
     except (ValueError, TypeError) as exc:
@@ -60,13 +60,13 @@ def var_record(run_id: str, row: tuple, decode: Decode) -> VarRecord:
     try:
         return VarRecord(
             name=row[0], value=decode(row[1], what),
-            type=typed.text(row[2], what, "type"), scope=typed.text(row[3], what, "scope"),
-            version=typed.integer(row[4], what, "version"), source_step=row[5],
-            created_at=typed.real(row[6], what, "created_at", optional=True),
-            updated_at=typed.real(row[7], what, "updated_at", optional=True),
-            accessed_at=typed.real(row[8], what, "accessed_at", optional=True), access_count=row[9],
+            type=row_checks.text(row[2], what, "type"), scope=row_checks.text(row[3], what, "scope"),
+            version=row_checks.integer(row[4], what, "version"), source_step=row[5],
+            created_at=row_checks.real(row[6], what, "created_at", optional=True),
+            updated_at=row_checks.real(row[7], what, "updated_at", optional=True),
+            accessed_at=row_checks.real(row[8], what, "accessed_at", optional=True), access_count=row[9],
             secret=bool(row[10]),
-            seq=typed.integer(row[11], what, "seq"))
+            seq=row_checks.integer(row[11], what, "seq"))
     except CorruptRecord:
         raise
     except (ValueError, TypeError) as exc:
@@ -77,9 +77,9 @@ def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
     what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
     try:
         key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
-        return StepRecord(r[0], typed.text(r[1], what, "status"), typed.integer(r[2], what, "seq"),
-                          typed.integer(r[3], what, "attempts"), decode(r[4], what), decode(r[5], what),
-                          typed.json_object(r[6], what, "error"), typed.json_object(r[7], what, "meta"),
+        return StepRecord(r[0], row_checks.text(r[1], what, "status"), row_checks.integer(r[2], what, "seq"),
+                          row_checks.integer(r[3], what, "attempts"), decode(r[4], what), decode(r[5], what),
+                          row_checks.json_object(r[6], what, "error"), row_checks.json_object(r[7], what, "meta"),
                           r[8], r[9], key)
     except CorruptRecord:
         raise
@@ -89,11 +89,11 @@ def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
 
 def event_record(run_id: str, r: tuple) -> EventRecord:
     what = f"run {run_id}: event"
-    return EventRecord(typed.integer(r[0], what, "seq"), typed.integer(r[1], what, "index"),
-                       typed.text(r[2], what, "type"), r[3], typed.json_object(r[4], what, "data"), r[5])
+    return EventRecord(row_checks.integer(r[0], what, "seq"), row_checks.integer(r[1], what, "index"),
+                       row_checks.text(r[2], what, "type"), r[3], row_checks.json_object(r[4], what, "data"), r[5])
 
 
 def iteration_record(run_id: str, loop_key: str, r: tuple, decode: Decode) -> IterationRecord:
     what = f"run {run_id}: {loop_key}[{r[0]}]"
-    return IterationRecord(loop_key, typed.integer(r[0], what, "index"), typed.text(r[1], what, "status"),
-                           r[2], decode(r[3], what), typed.json_object(r[4], what, "error"), r[5], r[6], r[7])
+    return IterationRecord(loop_key, row_checks.integer(r[0], what, "index"), row_checks.text(r[1], what, "status"),
+                           r[2], decode(r[3], what), row_checks.json_object(r[4], what, "error"), r[5], r[6], r[7])

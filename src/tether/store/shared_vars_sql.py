@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from ..errors import ConflictError, NotFound
-from . import codec, typed
+from . import codec, row_checks
 from .base import SharedRecord, now
 
 MAX_SHARED_BYTES = codec.OFFLOAD_MIN - 1  # shared values stay inline: no blob to share
@@ -27,7 +27,7 @@ class SharedSQL:
     def _shared_row(self, r: tuple) -> SharedRecord:
         what = f"shared variable {r[0]}"
         value = codec.decode(r[1], None, what=what) if r[1] is not None else None
-        return SharedRecord(r[0], value, typed.integer(r[2], what, "version"), bool(r[3]), r[4])
+        return SharedRecord(r[0], value, row_checks.integer(r[2], what, "version"), bool(r[3]), r[4])
 
     def shared_get(self, name: str) -> SharedRecord:
         rows = self._query(self._q("SELECT name, value, version, immutable, updated_at FROM shared_vars "
