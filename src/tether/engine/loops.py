@@ -26,7 +26,7 @@ from ..env import mask
 from ..errors import TemplateError, UnstorableValue
 from ..spec.models import Step
 from ..store import codec
-from ..store.base import EventWrite, IterationWrite, VarWrite
+from ..store.base import EventWrite, IterationWrite, SharedLoopWork, VarWrite
 from ..templates import BARE_KEY, MISSING, AttrView, render, render_deep
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class Loops:
     def _shares(self, step: Step, loop_key: str) -> bool:
         """Whether other workers may run this loop's iterations: a top-level parallel loop
         on a store that shares loops, whose body has no nested loop, pause or sub-flow."""
-        return bool(getattr(self.r.store, "shares_loops", False) and step.parallel > 1 and "[" not in loop_key
+        return bool(isinstance(self.r.store, SharedLoopWork) and step.parallel > 1 and "[" not in loop_key
                     and not step.let and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
 
     def _run_shared(self, step: Step, scope: dict[str, Any], loop_key: str, key: str, total: int,

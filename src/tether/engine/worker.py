@@ -5,8 +5,9 @@ fenced by the run's lease); a worker that dies leaves runs whose lease expires a
 which any worker then takes over; a stopping worker (SIGTERM) finishes the step each
 run is in, hands the run back as ``pending`` and exits. On PostgreSQL a worker with no
 run to claim runs iterations that other workers' parallel loops published, idle
-workers wake on ``NOTIFY tether_runs`` instead of polling, and one worker at a time
-(elected by an advisory lock) sweeps runs with expired leases back to ``pending``.
+workers wake when the store says a run became claimable instead of polling, and one
+worker at a time (elected through the store) sweeps runs with expired leases back to
+``pending``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import threading
 from typing import Any
 
 from ..errors import TetherError
+from ..store.base import SharedLoopWork, SweeperElection, WakeUps
 from .lease import owner_id
 
 log = logging.getLogger(__name__)
@@ -61,9 +63,10 @@ class Worker:
         """Work until stopped (or, with ``once``, until nothing is claimable); the number
         of runs this worker executed."""
         helpers = []
-        if hasattr(self.engine.store, "notify"):
-            helpers = [threading.Thread(target=self._listen, name="tether-listen", daemon=True),
-                       threading.Thread(target=self._sweep, name="tether-sweep", daemon=True)]
+        if isinstance(self.engine.store, WakeUps):
+            helpers.append(threading.Thread(target=self._listen, name="tether-listen", daemon=True))
+        if isinstance(self.engine.store, SweeperElection):
+            helpers.append(threading.Thread(target=self._sweep, name="tether-sweep", daemon=True))
         for t in helpers:
             t.start()
         threads = [threading.Thread(target=self._loop, name=f"tether-worker-{i}") for i in range(self.concurrency)]
@@ -104,41 +107,39 @@ class Worker:
             self._wake.clear()
 
     def _listen(self) -> None:
-        """PostgreSQL: wake idle threads when a run becomes claimable."""
+        """Wake idle threads when the store says a run became claimable."""
+        store = self.engine.store
         while not self._stop.is_set():
             try:
-                with self.engine.store.connect() as conn:
-                    conn.execute("LISTEN tether_runs")
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
-            except Exception as exc:  # the server restarted: listen again after a pause
-                log.info("worker: listening again after %s", exc)
+                if store.wait_for_work(1.0):
+                    self._wake.set()
+            except TetherError as exc:  # the server restarted: listen again after a pause
+                log.info("worker: listening again after %s", exc.message)
                 self._stop.wait(IDLE_POLL)
 
     def _sweep(self) -> None:
-        """PostgreSQL: the worker holding the sweeper lock requeues expired runs."""
+        """While this worker is the elected sweeper, requeue runs with expired leases."""
+        store = self.engine.store
         period = max(1.0, self.engine.lease_seconds / 2)
         while not self._stop.is_set():
             try:
-                with self.engine.store.connect() as conn:
-                    while not self._stop.is_set():
-                        held = conn.execute("SELECT pg_try_advisory_lock(hashtext(current_schema() || "
-                                            "'/tether-sweeper'))").fetchone()[0]
-                        if held:
-                            for run_id in self.engine.store.requeue_expired():
-                                log.info("worker: requeued run %s (its owner's lease expired)", run_id)
-                        self._stop.wait(period)
-            except Exception as exc:
-                log.info("worker: sweeping again after %s", exc)
+                while not self._stop.is_set():
+                    if store.try_become_sweeper():
+                        for run_id in store.requeue_expired():
+                            log.info("worker: requeued run %s (its owner's lease expired)", run_id)
+                    self._stop.wait(period)
+            except TetherError as exc:
+                log.info("worker: sweeping again after %s", exc.message)
+                store.release_sweeper()
                 self._stop.wait(IDLE_POLL)
+        store.release_sweeper()
 
 
 def help_once(engine: Any, owner: str) -> bool:
     """Run one iteration that another process's loop published (PostgreSQL); False
     when there is none. Its outcome goes back to the run's owner, which commits it."""
     store = engine.store
-    if not getattr(store, "shares_loops", False):
+    if not isinstance(store, SharedLoopWork):
         return False
     claim = store.work_claim(owner, engine.lease_seconds)
     if claim is None:

@@ -1,253 +1,39 @@
-"""The Store protocol: everything the engine asks of a state backend.
+"""The Store protocol: everything the engine asks of a state backend, as roles.
 
 Stores see encoded values (see :mod:`tether.store.codec`), never Python objects,
 and guarantee one thing above all: a :class:`Commit` is applied whole or not at
 all, and only while the writer still holds the run's lease epoch.
+
+``Store`` combines the required roles; every backend implements all of them and
+passes ``tests/contract/``. What only some backends can do is an optional
+capability (:class:`SharedLoopWork`, :class:`WakeUps`, :class:`SweeperElection`):
+a backend declares it by subclassing the capability's protocol, and callers check
+it with :func:`isinstance` (the protocols are ``runtime_checkable``), never by
+probing for attributes. The records live in :mod:`tether.store.records` and are
+re-exported here.
 """
 from __future__ import annotations
 
-import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .codec import Encoded
+from .records import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord,
+                      IterationWrite, RunRecord, RunUpdate, SharedRecord, StepRecord, StepWrite, Takeover,
+                      VarRecord, VarWrite, hidden_ranges, is_hidden, iter_latest_steps, latest_visible_steps, now)
 
-RUN_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
-FINISHED = frozenset({"completed", "failed", "cancelled"})
-
-
-def now() -> float:
-    """Seconds since the epoch, UTC."""
-    return time.time()
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One run as stored. ``seq`` is the number of the last committed checkpoint."""
-
-    run_id: str
-    name: str
-    status: str
-    flow_text: str
-    flow_path: str | None
-    inputs: Any
-    parent_id: str | None = None
-    created_at: float = 0.0
-    started_at: float | None = None
-    finished_at: float | None = None
-    seq: int = 0
-    cursor: Any = None
-    outputs: Any = None
-    error: Any = None
-    lease_owner: str | None = None
-    lease_epoch: int = 0
-    lease_expires: float = 0.0
-    durability: str = "normal"
-    env_snapshot: Any = None
-    attempt: int = 1
-    control: str | None = None
-    flow_data: Any = None  # written by create_run; read back with Store.flow_data()
-    recoveries: int = 0  # automatic takeovers since the run last made progress (see claim_run)
-    processes: Any = None  # the owner's running steps' process groups (tether.procs.ProcessGroups)
-
-    def effective_status(self, at: float | None = None) -> str:
-        """``interrupted`` for a running run whose lease has expired, else ``status``."""
-        if self.status == "running" and self.lease_expires < (at or now()):
-            return "interrupted"
-        return self.status
+__all__ = [
+    "Store", "RunsAndLeases", "Commits", "VariableWrites", "RunReads", "LoopStorage", "SharedVariables",
+    "SharedLoopWork", "WakeUps", "SweeperElection",
+    "Commit", "CommitResult", "EventRecord", "EventWrite", "HistoryRecord", "IterationRecord", "IterationWrite",
+    "RunRecord", "RunUpdate", "SharedRecord", "StepRecord", "StepWrite", "Takeover", "VarRecord", "VarWrite",
+    "hidden_ranges", "is_hidden", "iter_latest_steps", "latest_visible_steps", "now",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    """One execution of one step (or, later, one loop iteration)."""
-
-    step_id: str
-    status: str
-    seq: int = 0
-    attempts: int = 0
-    inputs: Any = None
-    result: Any = None
-    error: Any = None
-    meta: Any = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VarRecord:
-    """A run variable with its metadata."""
-
-    name: str
-    value: Any
-    type: str
-    scope: str
-    version: int
-    source_step: str | None
-    created_at: float
-    updated_at: float
-    accessed_at: float | None
-    access_count: int
-    secret: bool = False
-    seq: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    """One write of a variable: the value it got at checkpoint ``seq``."""
-
-    name: str
-    version: int
-    seq: int
-    value: Any
-    source_step: str | None
-    at: float
-    deleted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One event of a run's timeline; ``(seq, idx)`` orders events."""
-
-    seq: int
-    idx: int
-    type: str
-    step_id: str | None
-    data: Any
-    at: float
-
-
-# ---------------------------------------------------------------- writes
-# The records below are built for every step, so they are NamedTuples: as immutable
-# as frozen dataclasses and about four times cheaper to construct.
-
-class VarWrite(NamedTuple):
-    """Set (or, with ``delete``, remove) one variable. The store assigns the version."""
-
-    name: str
-    value: Encoded | None
-    type: str = "step_result"
-    scope: str = "run"
-    source_step: str | None = None
-    secret: bool = False
-    delete: bool = False
-
-
-class StepWrite(NamedTuple):
-    """A step record to append."""
-
-    step_id: str
-    status: str
-    attempts: int
-    inputs: Encoded | None
-    result: Encoded | None
-    error: Any
-    meta: Any
-    started_at: float | None
-    finished_at: float | None
-    idempotency_key: str | None
-
-
-class IterationWrite(NamedTuple):
-    """The outcome of one loop iteration (replaces an earlier record of the same index)."""
-
-    loop_key: str
-    idx: int
-    status: str
-    attempts: int
-    result: Encoded | None
-    error: Any
-    started_at: float | None
-    finished_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class IterationRecord:
-    loop_key: str
-    idx: int
-    status: str
-    attempts: int
-    result: Any
-    error: Any
-    seq: int
-    started_at: float | None
-    finished_at: float | None
-
-
-class EventWrite(NamedTuple):
-    type: str
-    step_id: str | None = None
-    data: Any = None
-
-
-class RunUpdate(NamedTuple):
-    """Run fields a commit changes; ``None`` leaves a field as it is, except
-    ``cursor`` which is always written when a RunUpdate is given."""
-
-    cursor: Any = None
-    status: str | None = None
-    outputs: Encoded | None = None
-    error: Any = None
-    finished: bool = False
-
-
-class Commit(NamedTuple):
-    """Everything one checkpoint writes, applied in one transaction. ``fenced``: the
-    writer rendered it from the state as of checkpoint ``expected_seq``, so the store
-    refuses it (StateMoved) once anyone else has committed since."""
-
-    run_id: str
-    epoch: int
-    steps: tuple[StepWrite, ...] = ()
-    vars: tuple[VarWrite, ...] = ()
-    events: tuple[EventWrite, ...] = ()
-    run: RunUpdate | None = None
-    accesses: tuple[tuple[str, int, float], ...] = ()
-    durability: str = "normal"
-    expected_seq: int | None = None
-    iterations: tuple[IterationWrite, ...] = ()
-    fenced: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Takeover:
-    """What taking a run over writes in the same transaction as the new lease:
-    the new status and cursor, ``attempt`` + 1, a cleared control request, error and
-    outputs (a rewound run has outputs only once it completes again), and, when there
-    are any, variable writes and events as one new checkpoint.
-    ``expect_status``: refuse (ConflictError) unless the run's status is one of these."""
-
-    status: str
-    cursor: Any
-    vars: tuple[VarWrite, ...] = ()
-    events: tuple[EventWrite, ...] = ()
-    expect_status: tuple[str, ...] | None = None
-
-
-class CommitResult(NamedTuple):
-    """``seq`` is the new checkpoint; ``versions`` maps each written variable to its
-    new version; ``foreign`` is true when someone else committed since ``expected_seq``."""
-
-    seq: int
-    versions: dict[str, int]
-    foreign: bool = False
-
-
-class SharedRecord(NamedTuple):
-    """A shared variable: outlives runs; ``version`` for compare-and-set."""
-
-    name: str
-    value: Any
-    version: int
-    immutable: bool
-    updated_at: float
-
-
-class Store(Protocol):
-    """A state backend. Every method is safe to call from several threads."""
-
-    url: str
+class RunsAndLeases(Protocol):
+    """Runs and their leases: creating, finding and listing runs, control requests, and
+    who may write to a run (the lease and its epoch, claims by workers, takeovers)."""
 
     def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
         """Insert ``run`` holding a fresh lease for ``owner`` (epoch 1) and return it
@@ -255,6 +41,9 @@ class Store(Protocol):
 
     def load_run(self, run_id: str) -> RunRecord:
         """The run as last committed; NotFound if there is none."""
+
+    def flow_data(self, run_id: str) -> Any:
+        """The parsed flow document stored when the run started, or None."""
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
         """The run's last checkpoint number and pending control request (cheap; read
@@ -302,31 +91,6 @@ class Store(Protocol):
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         """Extend the lease; LeaseLost if ``epoch`` no longer holds it."""
 
-    # shared variables (§4.5): values that outlive one run
-    def shared_get(self, name: str) -> SharedRecord:
-        """The shared variable; NotFound if it does not exist."""
-
-    def shared_list(self) -> list[SharedRecord]:
-        """Every shared variable, by name."""
-
-    def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
-                   immutable: bool = False) -> SharedRecord:
-        """Write a shared variable (version + 1). ConflictError if it is immutable or
-        ``expected_version`` (0: must not exist) is not its version."""
-
-    def shared_delete(self, name: str, *, expected_version: int | None = None) -> bool:
-        """Delete it (False if absent); ConflictError if immutable or the version differs."""
-
-    # named locks with a lease
-    def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:
-        """Take the lock for ``ttl`` seconds if it is free, expired or ``owner``'s."""
-
-    def lock_renew(self, name: str, owner: str, ttl: float) -> bool:
-        """Extend ``owner``'s hold; False if it lost the lock."""
-
-    def lock_release(self, name: str, owner: str) -> None:
-        """Let go of the lock if ``owner`` holds it."""
-
     def release_lease(self, run_id: str, epoch: int) -> None:
         """Give the lease up if ``epoch`` still holds it; no error otherwise."""
 
@@ -339,6 +103,11 @@ class Store(Protocol):
                  flow_data: Any = None) -> None:
         """Replace the run's stored flow (``resume --flow``); LeaseLost unless ``epoch`` holds it."""
 
+
+class Commits(Protocol):
+    """Writing a run's checkpoints: one :class:`Commit` applied whole or not at all, fenced by
+    the lease epoch (and, when ``fenced``, by the seq it was rendered from)."""
+
     def commit(self, commit: Commit) -> CommitResult:
         """Apply ``commit`` atomically and advance the run's seq by one; LeaseLost
         (and nothing written) if ``commit.epoch`` no longer holds the lease; StateMoved
@@ -348,6 +117,64 @@ class Store(Protocol):
         """Keep everyone else from committing to the run until the block ends (their writes
         wait). What this thread commits inside joins the held transaction (its reads see
         it) and is kept when the block ends, even by an exception. NotFound if no such run."""
+
+
+class VariableWrites(Protocol):
+    """Writes from outside the run (CLI, API): each call is its own checkpoint."""
+
+    def set_var(self, run_id: str, write: VarWrite,
+                expected_version: int | None = None) -> VarRecord:
+        """Write one variable from outside the run (CLI, API) as its own checkpoint.
+        ConflictError if ``expected_version`` is given and is not the current one
+        (0 meaning "must not exist"). NotFound if the run does not exist."""
+
+    def set_vars(self, run_id: str, writes: Sequence[VarWrite],
+                 expected_versions: Mapping[str, int] | None = None) -> int:
+        """Write variables from outside the run as one checkpoint, all or none, with one
+        ``var.set`` event each; return the checkpoint's seq. ConflictError (nothing
+        written) if one of ``expected_versions`` is not current. NotFound if no such run."""
+
+    def delete_var(self, run_id: str, name: str, source: str,
+                   expected_version: int | None = None) -> bool:
+        """Remove a variable as its own checkpoint, keeping its history; False if absent."""
+
+
+class RunReads(Protocol):
+    """What is committed: variables, their history, step records, events, and the state as of
+    any checkpoint."""
+
+    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+        """Current variables written after checkpoint ``since_seq`` (all by default)."""
+
+    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
+        """One variable; NotFound if absent. ``count_access`` records a read."""
+
+    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+        """Every write of the variable, oldest first."""
+
+    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
+        """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when
+        its checkpoint was committed)."""
+
+    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
+        """``(seq, loop_key, idx, finished_at)`` of every stored iteration record of the
+        run, in checkpoint order: the checkpoints that committed loop iterations."""
+
+    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
+        """Every variable's value as of checkpoint ``seq``."""
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """Every step record of the run, in commit order."""
+
+    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
+        """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is
+        also listed as a ``step.<status>`` event ``{attempts, error}`` at its commit's seq
+        (idx 0.. by step id); a commit's other events follow it."""
+
+
+class LoopStorage(Protocol):
+    """A loop's collection, stored once element by element, and one record per iteration
+    (iterations themselves are written by :meth:`Commits.commit`)."""
 
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Iterable[Encoded],
                    event: EventWrite) -> int:
@@ -377,52 +204,39 @@ class Store(Protocol):
                            include_failed: bool = True) -> dict[int, int]:
         """``{idx // batch: number of finished iterations}`` (as in :meth:`finished_indices`)."""
 
-    def flow_data(self, run_id: str) -> Any:
-        """The parsed flow document stored when the run started, or None."""
 
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        """Current variables written after checkpoint ``since_seq`` (all by default)."""
+class SharedVariables(Protocol):
+    """Values that outlive one run (shared variables, with compare-and-set versions) and named
+    locks with a lease (``lock:``)."""
 
-    def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
-        """One variable; NotFound if absent. ``count_access`` records a read."""
+    def shared_get(self, name: str) -> SharedRecord:
+        """The shared variable; NotFound if it does not exist."""
 
-    def set_var(self, run_id: str, write: VarWrite,
-                expected_version: int | None = None) -> VarRecord:
-        """Write one variable from outside the run (CLI, API) as its own checkpoint.
-        ConflictError if ``expected_version`` is given and is not the current one
-        (0 meaning "must not exist"). NotFound if the run does not exist."""
+    def shared_list(self) -> list[SharedRecord]:
+        """Every shared variable, by name."""
 
-    def set_vars(self, run_id: str, writes: Sequence[VarWrite],
-                 expected_versions: Mapping[str, int] | None = None) -> int:
-        """Write variables from outside the run as one checkpoint, all or none, with one
-        ``var.set`` event each; return the checkpoint's seq. ConflictError (nothing
-        written) if one of ``expected_versions`` is not current. NotFound if no such run."""
+    def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
+                   immutable: bool = False) -> SharedRecord:
+        """Write a shared variable (version + 1). ConflictError if it is immutable or
+        ``expected_version`` (0: must not exist) is not its version."""
 
-    def delete_var(self, run_id: str, name: str, source: str,
-                   expected_version: int | None = None) -> bool:
-        """Remove a variable as its own checkpoint, keeping its history; False if absent."""
+    def shared_delete(self, name: str, *, expected_version: int | None = None) -> bool:
+        """Delete it (False if absent); ConflictError if immutable or the version differs."""
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        """Every write of the variable, oldest first."""
+    def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:
+        """Take the lock for ``ttl`` seconds if it is free, expired or ``owner``'s."""
 
-    def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
-        """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when
-        its checkpoint was committed)."""
+    def lock_renew(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend ``owner``'s hold; False if it lost the lock."""
 
-    def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
-        """``(seq, loop_key, idx, finished_at)`` of every stored iteration record of the
-        run, in checkpoint order: the checkpoints that committed loop iterations."""
+    def lock_release(self, name: str, owner: str) -> None:
+        """Let go of the lock if ``owner`` holds it."""
 
-    def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
-        """Every variable's value as of checkpoint ``seq``."""
 
-    def steps(self, run_id: str) -> list[StepRecord]:
-        """Every step record of the run, in commit order."""
+class Store(RunsAndLeases, Commits, VariableWrites, RunReads, LoopStorage, SharedVariables, Protocol):
+    """A state backend: every required role. Every method is safe to call from several threads."""
 
-    def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
-        """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is
-        also listed as a ``step.<status>`` event ``{attempts, error}`` at its commit's seq
-        (idx 0.. by step id); a commit's other events follow it."""
+    url: str
 
     def stats(self) -> dict[str, int]:
         """Counts of runs, steps, vars, var_history, events, blobs and bytes, and the summed
@@ -432,24 +246,65 @@ class Store(Protocol):
         """Release connections; the store is unusable afterwards."""
 
 
-def iter_latest_steps(records: Iterable[StepRecord]) -> dict[str, StepRecord]:
-    """The latest record of each step id."""
-    latest: dict[str, StepRecord] = {}
-    for rec in records:
-        latest[rec.step_id] = rec
-    return latest
+# ---------------------------------------------------------------- optional capabilities
+
+@runtime_checkable
+class SharedLoopWork(Protocol):
+    """A parallel loop's iterations shared between processes: the run's owner publishes
+    them, any worker claims one (leased), runs its body and hands the outcome back, and
+    the owner alone commits it."""
+
+    def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
+        """Offer these iterations (already offered or done ones are left as they are) and
+        wake idle workers."""
+
+    def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
+                   loop_key: str | None = None) -> tuple[str, str, int, Any] | None:
+        """Claim one open iteration (or one whose claim expired), of any loop or of one, for
+        ``ttl`` seconds: ``(run_id, loop_key, index, element)``; None if there is none. Two
+        claimers never get the same iteration while its claim holds."""
+
+    def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
+        """Extend ``owner``'s claim by ``ttl`` seconds; False if it no longer holds it."""
+
+    def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
+        """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
+
+    def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        """``(index, outcome)`` of iterations done by workers and not yet removed, by index."""
+
+    def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
+        """Forget these iterations (committed by the owner, or taken back by it)."""
+
+    def work_left(self, run_id: str, loop_key: str) -> int:
+        """Iterations still offered, claimed or done but not removed."""
 
 
-def hidden_ranges(cursor: Any) -> list[list[int]]:
-    """The checkpoint ranges a run's rewinds undid, as stored in its cursor."""
-    return [list(r) for r in cursor.get("hidden", [])] if isinstance(cursor, dict) else []
+@runtime_checkable
+class WakeUps(Protocol):
+    """Idle workers wait for a sign that a run became claimable instead of polling."""
+
+    def notify(self) -> None:
+        """Wake every process waiting in :meth:`wait_for_work` (of this store, anywhere)."""
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a wake-up (a run queued or requeued, loop work
+        published, :meth:`notify`); True if one came. Meant for one waiting thread per store;
+        StoreError if the store cannot be reached (call again to wait anew)."""
 
 
-def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
-    """True when checkpoint ``seq`` was undone by a rewind."""
-    return any(lo <= seq <= hi for lo, hi in hidden)
+@runtime_checkable
+class SweeperElection(Protocol):
+    """One process at a time, among all that use the store, sweeps runs whose owner died."""
 
+    def try_become_sweeper(self) -> bool:
+        """True while this store object is the sweeper (it stays so until
+        :meth:`release_sweeper`, :meth:`Store.close` or a lost connection); StoreError if
+        the store cannot be reached, after which the election is released."""
 
-def latest_visible_steps(records: Iterable[StepRecord], hidden: list[list[int]]) -> dict[str, StepRecord]:
-    """The latest record of each step id, ignoring records a rewind undid."""
-    return iter_latest_steps(r for r in records if not is_hidden(r.seq, hidden))
+    def release_sweeper(self) -> None:
+        """Stop being the sweeper (another process may be elected); no error if it was not."""
+
+    def requeue_expired(self) -> list[str]:
+        """Runs whose owner's lease expired become ``pending`` again; their ids. The dead
+        owner stays named, so that the claim counts a recovery (see ``claim_run``)."""

@@ -204,11 +204,6 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
     raise CorruptRecord(f"{what} has an unknown encoding tag {tag!r}")
 
 
-def loads_optional(text: str | bytes | None) -> Any:
-    """Parse JSON text, passing None through (for nullable metadata columns)."""
-    return None if text is None else orjson.loads(text)
-
-
 def dumps_text(value: Any) -> str:
     """JSON text of ``value`` (for small metadata columns)."""
     return dumps(value).decode()

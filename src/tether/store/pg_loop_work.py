@@ -9,13 +9,15 @@ from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from . import codec
-from .base import now
+from .base import SharedLoopWork, now
+from .pg_statements import NOTIFY_RUNS
 
 
-class LoopWork:
-    """The work-sharing methods; mixed into :class:`PostgresStore`."""
+class LoopWork(SharedLoopWork):
+    """The work-sharing methods (the :class:`SharedLoopWork` capability); mixed into
+    :class:`PostgresStore`."""
 
-    shares_loops = True
+    shares_loops = True  # kept for callers not yet checking isinstance(store, SharedLoopWork)
     _tx: Callable[[], AbstractContextManager[Any]]
     _query: Callable[..., list[tuple]]
     _decode: Callable[[Any, str], Any]
@@ -26,7 +28,7 @@ class LoopWork:
             with db.cursor() as cur:
                 cur.executemany("INSERT INTO loop_work (run_id, loop_key, idx, state) VALUES (%s, %s, %s, 'open') "
                                 "ON CONFLICT DO NOTHING", [(run_id, loop_key, i) for i in indices])
-            db.execute("SELECT pg_notify('tether_runs', current_schema())")
+            db.execute(NOTIFY_RUNS)
 
     def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
                    loop_key: str | None = None) -> tuple[str, str, int, Any] | None:

@@ -22,8 +22,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .pg_loop_work import LoopWork
-from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
-from .base import Commit, CommitResult, EventWrite, RunRecord, VarWrite, now
+from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK
+from .sql_common import SQLCommon
+from .sql_statements import (ADVANCE, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC, INSERT_STEP,
+                             fenced)
+from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
@@ -44,6 +47,11 @@ _APPEND_HISTORY = (
     "ELSE %(t)s::float8 END "
     "WHERE %(del)s::int = 0 OR coalesce((SELECT deleted FROM prev), 1) = 0 RETURNING version")
 _FLUSH_READS, _INSERT_STEP = FLUSH_READS.replace("?", "%s"), INSERT_STEP.replace("?", "%s")
+_INSERT_RUN = INSERT_RUN.replace("?", "%s") + " ON CONFLICT (run_id) DO NOTHING"
+_INSERT_RUN_SPEC = INSERT_RUN_SPEC.replace("?", "%s")
+# the fenced commit's first statement, by (run fields given, fenced)
+_ADVANCE = {(given, fence): fenced(sql, fence).replace("?", "%s")
+            for given, sql in ((False, ADVANCE), (True, ADVANCE_RUN)) for fence in (False, True)}
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 
 
@@ -52,7 +60,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted((int(e.name.split("_", 1)[0]), e.read_text()) for e in folder.iterdir() if e.name.endswith(".sql"))
 
 
-class PostgresStore(LoopWork, SQLCommon):
+class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
     """A Store on a PostgreSQL database (or one schema of it)."""
 
     _placeholder = "%s"
@@ -77,6 +85,9 @@ class PostgresStore(LoopWork, SQLCommon):
         from psycopg_pool import ConnectionPool
         self._psycopg = psycopg
         self._held = threading.local()  # the connection of this thread's hold(), if any
+        self._listener: Any = None  # wait_for_work's connection, LISTENing on tether_runs
+        self._sweeper: Any = None  # the connection holding the sweeper's session lock
+        self._listening, self._sweeping = threading.Lock(), threading.Lock()
         self.url = url
         conninfo, schema = _conninfo(url)
         self.schema = schema
@@ -171,22 +182,16 @@ class PostgresStore(LoopWork, SQLCommon):
         inputs = codec.encode(run.inputs)
         t = now()
         with self._tx() as db:
-            inserted = db.execute(
-                "INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
-                "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, control) "
-                "VALUES (%s, %s, %s, %s, %s, %s, NULL, 0, %s, NULL, NULL, %s, 1, %s, %s, %s, NULL) "
-                "ON CONFLICT (run_id) DO NOTHING",
-                (run.run_id, run.name, run.status, run.parent_id, run.created_at or t, run.started_at,
-                 codec.dumps_text(run.cursor), owner, t + ttl, run.durability, run.attempt)).rowcount
+            inserted = db.execute(_INSERT_RUN, (
+                run.run_id, run.name, run.status, run.parent_id, run.created_at or t, run.started_at,
+                codec.dumps_text(run.cursor), owner, t + ttl, run.durability, run.attempt)).rowcount
             if inserted:
-                db.execute(
-                    "INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
-                     codec.dumps_text(run.env_snapshot),
-                     None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
+                db.execute(_INSERT_RUN_SPEC, (
+                    run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
+                    codec.dumps_text(run.env_snapshot),
+                    None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
             if inserted and run.status == "pending":
-                db.execute("SELECT pg_notify('tether_runs', current_schema())")
+                db.execute(NOTIFY_RUNS)
             row = self._run_row(db, run.run_id)
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
@@ -196,25 +201,48 @@ class PostgresStore(LoopWork, SQLCommon):
             raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
         return rows[0][0], rows[0][1]
 
-    # ------------------------------------------------------------ leases
-    def connect(self) -> Any:
+    # ------------------------------------------------------------ wake-ups and the sweeper
+    def _own_connection(self) -> Any:
         """A new connection of its own (not pooled), for LISTEN and session advisory locks."""
         return self._psycopg.connect(self._conninfo, connect_timeout=10, **self._kwargs)
 
     def notify(self) -> None:
-        """Wake idle workers (LISTEN tether_runs): a run became claimable."""
         with self._tx() as db:
-            db.execute("SELECT pg_notify('tether_runs', current_schema())")
+            db.execute(NOTIFY_RUNS)
+
+    def wait_for_work(self, timeout: float) -> bool:
+        with self._listening:
+            try:
+                if self._listener is None:
+                    conn = self._own_connection()
+                    conn.execute(LISTEN_RUNS)
+                    self._listener = conn
+                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                    return True
+                return False
+            except self._psycopg.Error as exc:  # the server restarted: listen anew next time
+                self._listener = _closed(self._listener)
+                raise StoreError(f"waiting for work on {_safe(self.url)} failed: {_cause(exc)}") from None
+
+    def try_become_sweeper(self) -> bool:
+        with self._sweeping:
+            try:
+                if self._sweeper is None:
+                    self._sweeper = self._own_connection()
+                return bool(self._sweeper.execute(TRY_SWEEPER_LOCK).fetchone()[0])
+            except self._psycopg.Error as exc:
+                self._sweeper = _closed(self._sweeper)
+                raise StoreError(f"the sweeper's election on {_safe(self.url)} failed: {_cause(exc)}") from None
+
+    def release_sweeper(self) -> None:
+        with self._sweeping:
+            self._sweeper = _closed(self._sweeper)  # a session lock ends with its connection
 
     def requeue_expired(self) -> list[str]:
-        """Sweep: runs whose owner's lease expired become ``pending`` again; their ids. The
-        dead owner stays named, so that the claim counts a recovery (see claim_run)."""
         with self._tx() as db:
-            ids = [r[0] for r in db.execute(
-                "UPDATE runs SET status = 'pending' WHERE status = 'running' AND "
-                "lease_expires < %s RETURNING run_id", (now(),)).fetchall()]
+            ids = [r[0] for r in db.execute(REQUEUE_EXPIRED, (now(),)).fetchall()]
             if ids:
-                db.execute("SELECT pg_notify('tether_runs', current_schema())")
+                db.execute(NOTIFY_RUNS)
         return ids
 
     @contextmanager
@@ -252,19 +280,14 @@ class PostgresStore(LoopWork, SQLCommon):
                 conn.execute(begin)  # explicit, so that BEGIN and the UPDATE travel together
                 r = c.run
                 # fenced: a concurrent writer's row lock is waited for, then the seq re-checked
-                fence, fenced_on = (" AND seq = %s", (c.expected_seq,)) if c.fenced else ("", ())
+                fenced_on = (c.expected_seq,) if c.fenced else ()
                 if r is None:
-                    row = conn.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = %s AND lease_epoch = %s" +
-                                       fence + " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
+                    row = conn.execute(_ADVANCE[False, c.fenced], (c.run_id, c.epoch, *fenced_on)).fetchone()
                 else:
-                    row = conn.execute(
-                        "UPDATE runs SET seq = seq + 1, cursor = %s, status = coalesce(%s, status), "
-                        "outputs = coalesce(%s, outputs), error = %s, "
-                        "finished_at = CASE WHEN %s THEN %s ELSE finished_at END "
-                        "WHERE run_id = %s AND lease_epoch = %s" + fence + " RETURNING seq",
-                        (codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
-                         None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
-                         c.run_id, c.epoch, *fenced_on)).fetchone()
+                    row = conn.execute(_ADVANCE[True, c.fenced], (
+                        codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
+                        None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
+                        c.run_id, c.epoch, *fenced_on)).fetchone()
                 if row is None:
                     refusal = self._refusal(conn, c)
                     conn.execute(undo)
@@ -357,6 +380,9 @@ class PostgresStore(LoopWork, SQLCommon):
             batch.clear()
 
     def close(self) -> None:
+        with self._listening:
+            self._listener = _closed(self._listener)
+        self.release_sweeper()
         self._pool.close()
 
 
@@ -369,6 +395,16 @@ def _conninfo(url: str) -> tuple[str, str | None]:
         raise UsageError(f"invalid schema name {schema!r} in the store URL: use lower-case letters, digits and _")
     scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
+
+
+def _closed(conn: Any) -> None:
+    """Close ``conn`` if there is one, ignoring a connection already broken; always None."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing left to release
+            pass
+    return None
 
 
 def _rollback(conn: Any, statement: str = "ROLLBACK") -> None:

@@ -1,5 +1,6 @@
-"""What the SQL stores share: the statements and methods that are the same on SQLite
-and PostgreSQL but for the placeholder (``?`` here, rewritten by :meth:`SQLCommon._q`)
+"""What the SQL stores share: the methods that are the same on SQLite and PostgreSQL
+but for the placeholder (``?`` in :mod:`tether.store.sql_statements` and here, rewritten
+by :meth:`SQLCommon._q`)
 and row locking (``_for_update``). Each store keeps its own connection handling
 (``_tx``, ``_query``) and what differs: creating, claiming and committing runs, loop
 starts, events and statistics."""
@@ -13,33 +14,10 @@ from . import codec, row_checks, sqlrows
 from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
 from .shared_vars_sql import SharedSQL
+from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, INSERT_STEP, LATEST,
+                             NEXT_RECOVERIES)
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
-LATEST = "SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
-INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
-                  "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-# the current row of each variable: its latest history row (deleted ones are filtered by
-# the caller); parameters: run id, run id, then the extra condition's
-CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
-           "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y WHERE y.run_id = h.run_id "
-           "AND y.name = h.name AND y.version < h.version AND y.created_at IS NOT NULL ORDER BY y.version DESC "
-           "LIMIT 1)), h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
-           "FROM var_history h "
-           "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
-           "WHERE h.run_id = ? AND h.version = (SELECT max(x.version) FROM var_history x "
-           "WHERE x.run_id = ? AND x.name = h.name)")
-FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
-               "excluded.access_count, accessed_at = excluded.accessed_at")
-INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
-               "meta, started_at, finished_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-# A run's recoveries after one more automatic takeover (see Store.claim_run): one more
-# when every checkpoint since the previous takeover only announced a step or the claim
-# (the run died again before making progress), else 1. Read on takeovers only.
-NEXT_RECOVERIES = ("CASE WHEN recovery_seq IS NOT NULL AND seq - recovery_seq <= (SELECT count(DISTINCT e.seq) "
-                   "FROM events e WHERE e.run_id = runs.run_id AND e.seq > runs.recovery_seq "
-                   "AND e.type IN ('step.started', 'run.claimed')) THEN recoveries + 1 ELSE 1 END")
 
 
 class SQLCommon(SharedSQL):

@@ -18,7 +18,9 @@ from typing import Iterator
 
 from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .sql_common import FLUSH_READS, INSERT_STEP, SQLCommon
+from .sql_common import SQLCommon
+from .sql_statements import (ADVANCE, ADVANCE_CURSOR, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC,
+                             INSERT_STEP, fenced)
 from .sqlite_loops import SQLiteLoops
 from .base import Commit, CommitResult, RunRecord, now
 
@@ -27,6 +29,9 @@ BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
 _RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
+# the fenced commit's first statement, by (which run fields it writes, fenced)
+_ADVANCE = {(kind, fence): fenced(sql, fence) for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR),
+                                                                ("run", ADVANCE_RUN)) for fence in (False, True)}
 _UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, error, "
                      "seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 def _migrations() -> list[tuple[int, str]]:
@@ -204,17 +209,12 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                                   (run.run_id,)).fetchone()
             if existing is not None:
                 return sqlrows.run_record(existing, self._decode), False
-            db.execute(
-                "INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
-                "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, control) "
-                "VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, NULL, NULL, ?, 1, ?, ?, ?, NULL)",
-                (run.run_id, run.name, run.status, run.parent_id, run.created_at or t, run.started_at,
-                 codec.dumps_text(run.cursor), owner, t + ttl, run.durability, run.attempt))
-            db.execute(
-                "INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs), codec.dumps_text(run.env_snapshot),
-                 None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
+            db.execute(INSERT_RUN, (run.run_id, run.name, run.status, run.parent_id, run.created_at or t,
+                                    run.started_at, codec.dumps_text(run.cursor), owner, t + ttl, run.durability,
+                                    run.attempt))
+            db.execute(INSERT_RUN_SPEC, (
+                run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs), codec.dumps_text(run.env_snapshot),
+                None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
             row = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run.run_id,)).fetchone()
         return sqlrows.run_record(row, self._decode), True
 
@@ -257,23 +257,17 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         local = self._local
         with self._tx() as db:
             r = c.run
-            fence, fenced_on = (" AND seq = ?", (c.expected_seq,)) if c.fenced else ("", ())
+            fenced_on = (c.expected_seq,) if c.fenced else ()
             if r is None:
-                row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ?" + fence +
-                                 " RETURNING seq", (c.run_id, c.epoch, *fenced_on)).fetchone()
+                row = db.execute(_ADVANCE["none", c.fenced], (c.run_id, c.epoch, *fenced_on)).fetchone()
             elif r.status is None and not r.finished and r.outputs is None and r.error is None:
-                row = db.execute("UPDATE runs SET seq = seq + 1, cursor = ? WHERE run_id = ? AND "
-                                 "lease_epoch = ?" + fence + " RETURNING seq",
+                row = db.execute(_ADVANCE["cursor", c.fenced],
                                  (codec.dumps_text(r.cursor), c.run_id, c.epoch, *fenced_on)).fetchone()
             else:
-                row = db.execute(
-                    "UPDATE runs SET seq = seq + 1, cursor = ?, status = coalesce(?, status), "
-                    "outputs = coalesce(?, outputs), error = ?, "
-                    "finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
-                    "WHERE run_id = ? AND lease_epoch = ?" + fence + " RETURNING seq",
-                    (codec.dumps_text(r.cursor), r.status, self._put_blob(db, r.outputs),
-                     None if r.error is None else codec.dumps_text(r.error), r.finished, t,
-                     c.run_id, c.epoch, *fenced_on)).fetchone()
+                row = db.execute(_ADVANCE["run", c.fenced], (
+                    codec.dumps_text(r.cursor), r.status, self._put_blob(db, r.outputs),
+                    None if r.error is None else codec.dumps_text(r.error), r.finished, t,
+                    c.run_id, c.epoch, *fenced_on)).fetchone()
             if row is None:
                 raise self._refusal(db, c)
             seq = row[0]

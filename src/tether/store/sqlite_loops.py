@@ -9,6 +9,7 @@ from typing import Any, Callable
 from ..errors import LeaseLost
 from . import codec
 from .base import EventWrite, now
+from .sql_statements import ADVANCE, fenced
 
 class SQLiteLoops:
     """The loop methods of the Store protocol; mixed into :class:`SQLiteStore`, whose
@@ -27,8 +28,7 @@ class SQLiteLoops:
                                   (run_id, loop_key)).fetchone()[0]
             if existing:
                 return existing
-            row = db.execute("UPDATE runs SET seq = seq + 1 WHERE run_id = ? AND lease_epoch = ? RETURNING seq",
-                             (run_id, epoch)).fetchone()
+            row = db.execute(fenced(ADVANCE, False), (run_id, epoch)).fetchone()
             if row is None:
                 raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
             n = 0
