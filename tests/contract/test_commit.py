@@ -64,7 +64,6 @@ def test_external_write_is_seen_as_foreign_by_the_owner(store):
 
 
 def test_a_fenced_commit_is_refused_once_someone_else_committed(store):
-    from tether.errors import StateMoved
     run, _ = new_run(store)
     store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
     store.set_var("r1", var("a", 99))

@@ -8,7 +8,7 @@ import pytest
 from tether.errors import ConflictError, LeaseLost, NotFound
 from tether.store.base import Commit, EventWrite, RunRecord, Takeover
 
-from .helpers import new_run, var, queued
+from .helpers import new_run, queued, var
 
 def test_create_run_is_idempotent_and_takes_the_lease(store):
     run, created = new_run(store)
@@ -106,7 +106,6 @@ def test_claim_takes_a_run_named_abandoned_at_its_epoch_before_its_lease_expires
 
 
 def test_recoveries_count_takeovers_without_progress_and_a_resume_resets_them(store):
-    from tether.store.base import Takeover
     run, _ = new_run(store, "r", owner="gone", ttl=-1.0)
     store.commit(Commit("r", run.lease_epoch, vars=(var("x", 1),)))  # progress before the first crash
     got = []
@@ -140,3 +139,49 @@ def test_concurrent_claimers_never_share_a_run(store):
     for t in threads:
         t.join()
     assert sorted(got) == [f"c{i:02d}" for i in range(30)]
+
+
+def test_a_control_request_is_seen_by_poll_and_load_run(store):
+    run, _ = new_run(store)
+    assert store.poll("r1") == (0, None)
+    store.request("r1", "pause")
+    assert store.poll("r1") == (0, "pause") and store.load_run("r1").control == "pause"
+    store.request("r1", None)
+    assert store.poll("r1") == (0, None)
+    with pytest.raises(NotFound):
+        store.request("nope", "cancel")
+
+
+def test_count_runs_by_stored_status(store):
+    assert store.count_runs() == {}
+    new_run(store, "a")
+    new_run(store, "b")
+    queued(store, "q")
+    assert store.count_runs() == {"running": 2, "pending": 1}
+
+
+def test_the_flow_is_stored_with_the_run_and_replaced_only_under_the_lease(store):
+    rec = RunRecord(run_id="r1", name="f", status="running", flow_text="name: f", flow_path="f.yaml", inputs={},
+                    flow_data={"name": "f", "steps": [1]})
+    run, _ = store.create_run(rec, "me", 30.0)
+    assert store.flow_data("r1") == {"name": "f", "steps": [1]}
+    new_run(store, "bare")
+    assert store.flow_data("bare") is None
+    store.set_flow("r1", run.lease_epoch, "name: g", "g.yaml", {"name": "g"})
+    loaded = store.load_run("r1")
+    assert (loaded.flow_text, loaded.flow_path, store.flow_data("r1")) == ("name: g", "g.yaml", {"name": "g"})
+    assert loaded.seq == 0  # not a checkpoint
+    store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch)
+    with pytest.raises(LeaseLost):
+        store.set_flow("r1", run.lease_epoch, "name: h", None)
+    assert store.load_run("r1").flow_text == "name: g"
+
+
+def test_processes_are_recorded_only_while_the_epoch_holds_the_lease(store):
+    run, _ = new_run(store)
+    store.record_processes("r1", run.lease_epoch, {"host": "h", "groups": [12, 13]})
+    loaded = store.load_run("r1")
+    assert loaded.processes == {"host": "h", "groups": [12, 13]} and loaded.seq == 0
+    store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch)
+    store.record_processes("r1", run.lease_epoch, {"host": "h", "groups": [99]})  # no error, nothing written
+    assert store.load_run("r1").processes == {"host": "h", "groups": [12, 13]}

@@ -7,6 +7,7 @@ NOTIFY_RUNS = "SELECT pg_notify('tether_runs', current_schema())"
 LISTEN_RUNS = "LISTEN tether_runs"
 # the sweeper's election: a session lock per schema, held until its connection closes
 TRY_SWEEPER_LOCK = "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/tether-sweeper'))"
+UNLOCK_SWEEPER = "SELECT pg_advisory_unlock_all()"  # every hold of it: each successful try took one
 # runs whose owner's lease expired go back to the queue (parameter: now); the owner stays named
 REQUEUE_EXPIRED = ("UPDATE runs SET status = 'pending' WHERE status = 'running' AND lease_expires < %s "
                    "RETURNING run_id")

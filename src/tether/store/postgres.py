@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .pg_loop_work import LoopWork
-from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK
+from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
 from .sql_common import SQLCommon
 from .sql_statements import (ADVANCE, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC, INSERT_STEP,
                              fenced)
@@ -236,7 +236,12 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
 
     def release_sweeper(self) -> None:
         with self._sweeping:
-            self._sweeper = _closed(self._sweeper)  # a session lock ends with its connection
+            if self._sweeper is not None:
+                try:  # at once: closing alone frees the lock only once the server notices
+                    self._sweeper.execute(UNLOCK_SWEEPER)
+                except self._psycopg.Error:  # a lost connection holds no lock
+                    pass
+            self._sweeper = _closed(self._sweeper)
 
     def requeue_expired(self) -> list[str]:
         with self._tx() as db:

@@ -14,7 +14,7 @@ from . import codec, row_checks, sqlrows
 from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
 from .shared_vars_sql import SharedSQL
-from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, INSERT_STEP, LATEST,
+from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, LATEST,
                              NEXT_RECOVERIES)
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
