@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from ..errors import TetherError
-from ..store.base import SharedLoopWork, SweeperElection, WakeUps
+from ..store.base import SharedLoopWork, Store, SweeperElection, WakeUps
 from .lease import owner_id
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Worker:
 def help_once(engine: Any, owner: str) -> bool:
     """Run one iteration that another process's loop published (PostgreSQL); False
     when there is none. Its outcome goes back to the run's owner, which commits it."""
-    store = engine.store
+    store: Store = engine.store
     if not isinstance(store, SharedLoopWork):
         return False
     claim = store.work_claim(owner, engine.lease_seconds)

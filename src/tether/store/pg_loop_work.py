@@ -35,7 +35,7 @@ class LoopWork(SharedLoopWork):
         """Claim one open iteration (or one whose claim expired), of any loop or of one:
         ``(run_id, loop_key, index, element)``."""
         t = now()
-        where, params = "(w.state = 'open' OR (w.state = 'claimed' AND w.expires < %s))", [t]
+        where, params = "(w.state = 'open' OR (w.state = 'claimed' AND w.expires < %s))", list[Any]([t])
         if run_id is not None:
             where += " AND w.run_id = %s AND w.loop_key = %s"
             params += [run_id, loop_key]

@@ -24,12 +24,11 @@ from . import codec, sqlrows
 from .pg_loop_work import LoopWork
 from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
 from .sql_common import SQLCommon
-from .sql_statements import (ADVANCE, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC, INSERT_STEP,
-                             fenced)
+from .sql_statements import (ADVANCE, ADVANCE_RUN, COUNT_LOOP_ITEMS, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC,
+                             INSERT_STEP, LOAD_RUN, POLL, fenced)
 from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
                      "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                      "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
@@ -49,6 +48,8 @@ _APPEND_HISTORY = (
 _FLUSH_READS, _INSERT_STEP = FLUSH_READS.replace("?", "%s"), INSERT_STEP.replace("?", "%s")
 _INSERT_RUN = INSERT_RUN.replace("?", "%s") + " ON CONFLICT (run_id) DO NOTHING"
 _INSERT_RUN_SPEC = INSERT_RUN_SPEC.replace("?", "%s")
+_LOAD_RUN, _POLL = LOAD_RUN.replace("?", "%s"), POLL.replace("?", "%s")
+_COUNT_LOOP_ITEMS = COUNT_LOOP_ITEMS.replace("?", "%s")
 # the fenced commit's first statement, by (run fields given, fenced)
 _ADVANCE = {(given, fence): fenced(sql, fence).replace("?", "%s")
             for given, sql in ((False, ADVANCE), (True, ADVANCE_RUN)) for fence in (False, True)}
@@ -175,7 +176,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         raise AssertionError("unreachable")
 
     def _run_row(self, db: Any, run_id: str) -> tuple | None:
-        return db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = %s", (run_id,)).fetchone()
+        return db.execute(_LOAD_RUN, (run_id,)).fetchone()
 
     # ------------------------------------------------------------ runs
     def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
@@ -196,7 +197,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
-        rows = self._query("SELECT seq, control FROM runs WHERE run_id = %s", (run_id,))
+        rows = self._query(_POLL, (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
         return rows[0][0], rows[0][1]
@@ -359,8 +360,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
             if not db.execute("SELECT 1 FROM runs WHERE run_id = %s AND lease_epoch = %s FOR UPDATE",
                               (run_id, epoch)).fetchone():
                 raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
-            existing = db.execute("SELECT count(*) FROM loop_items WHERE run_id = %s AND loop_key = %s",
-                                  (run_id, loop_key)).fetchone()[0]
+            existing = db.execute(_COUNT_LOOP_ITEMS, (run_id, loop_key)).fetchone()[0]
             if existing:
                 return existing
             seq = self._external_seq(db, run_id)
@@ -402,8 +402,9 @@ def _conninfo(url: str) -> tuple[str, str | None]:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
 
 
-def _closed(conn: Any) -> None:
-    """Close ``conn`` if there is one, ignoring a connection already broken; always None."""
+def _closed(conn: Any) -> Any:
+    """Close ``conn`` if there is one, ignoring a connection already broken; always None
+    (what the attribute that held it becomes)."""
     if conn is not None:
         try:
             conn.close()

@@ -14,8 +14,8 @@ from . import codec, row_checks, sqlrows
 from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
                    now)
 from .shared_vars_sql import SharedSQL
-from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, LATEST,
-                             NEXT_RECOVERIES)
+from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, LATEST, LOAD_RUN,
+                             NEXT_RECOVERIES, RUN_EXISTS)
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
@@ -64,7 +64,7 @@ class SQLCommon(SharedSQL):
 
     # ------------------------------------------------------------ runs
     def load_run(self, run_id: str) -> RunRecord:
-        rows = self._query(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,))
+        rows = self._query(self._q(LOAD_RUN), (run_id,))
         if not rows:
             raise self._missing(run_id)
         return sqlrows.run_record(rows[0], self._decode)
@@ -141,7 +141,7 @@ class SQLCommon(SharedSQL):
                     self._write_vars(db, run_id, takeover.vars, seq, t)
                     for idx, e in enumerate(takeover.events):
                         self._insert_event(db, run_id, seq, idx, e, t)
-            out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
+            out = db.execute(self._q(LOAD_RUN), (run_id,)).fetchone()
         return sqlrows.run_record(out, self._decode)
 
     def claim_run(self, owner: str, ttl: float,
@@ -165,7 +165,7 @@ class SQLCommon(SharedSQL):
                 "seq = seq + 1 WHERE run_id = ? RETURNING seq"),
                 (owner, t + ttl, int(old_seq > 0), t, recovery, recovery, run_id)).fetchone()[0]
             self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
-            out = db.execute(self._q(f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"), (run_id,)).fetchone()
+            out = db.execute(self._q(LOAD_RUN), (run_id,)).fetchone()
         return sqlrows.run_record(out, self._decode)
 
     def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
@@ -230,7 +230,7 @@ class SQLCommon(SharedSQL):
 
     def _lock_run(self, db: Any, run_id: str) -> None:
         """Check that the run exists (PostgreSQL: and lock its row, serialising its writers)."""
-        if db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ?" + self._for_update), (run_id,)).fetchone() is None:
+        if db.execute(self._q(RUN_EXISTS + self._for_update), (run_id,)).fetchone() is None:
             raise self._missing(run_id)
 
     def _current_version(self, db: Any, run_id: str, name: str) -> int:

@@ -3,6 +3,19 @@
 statements stay with it; PostgreSQL's are in :mod:`tether.store.pg_statements`."""
 from __future__ import annotations
 
+from .sqlrows import RUN_COLS, RUNS
+
+# ---------------------------------------------------------------- runs
+LOAD_RUN = f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"
+POLL = "SELECT seq, control FROM runs WHERE run_id = ?"
+RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = ?"
+
+# ---------------------------------------------------------------- a loop's collection
+COUNT_LOOP_ITEMS = "SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?"
+INSERT_LOOP_ITEM = "INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)"
+
+# ---------------------------------------------------------------- variables, steps, events
+
 LATEST = "SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
 INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
                   "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")

@@ -20,7 +20,7 @@ from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
 from .sql_common import SQLCommon
 from .sql_statements import (ADVANCE, ADVANCE_CURSOR, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC,
-                             INSERT_STEP, fenced)
+                             INSERT_STEP, LOAD_RUN, POLL, RUN_EXISTS, fenced)
 from .sqlite_loops import SQLiteLoops
 from .base import Commit, CommitResult, RunRecord, now
 
@@ -28,7 +28,6 @@ PAGE_SIZE = 1024
 BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
-_RUNS, _RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 # the fenced commit's first statement, by (which run fields it writes, fenced)
 _ADVANCE = {(kind, fence): fenced(sql, fence) for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR),
                                                                 ("run", ADVANCE_RUN)) for fence in (False, True)}
@@ -176,7 +175,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 raise StoreError(f"cannot write to {self.path}: {_cause(exc)}") from None
             self._held = True
             try:
-                if self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                if self._db.execute(RUN_EXISTS, (run_id,)).fetchone() is None:
                     raise self._missing(run_id)
                 yield
             finally:
@@ -205,8 +204,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         inputs = codec.encode(run.inputs)
         t = now()
         with self._tx() as db:
-            existing = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?",
-                                  (run.run_id,)).fetchone()
+            existing = db.execute(LOAD_RUN, (run.run_id,)).fetchone()
             if existing is not None:
                 return sqlrows.run_record(existing, self._decode), False
             db.execute(INSERT_RUN, (run.run_id, run.name, run.status, run.parent_id, run.created_at or t,
@@ -215,7 +213,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             db.execute(INSERT_RUN_SPEC, (
                 run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs), codec.dumps_text(run.env_snapshot),
                 None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
-            row = db.execute(f"SELECT {_RUN_COLS} FROM {_RUNS} WHERE run_id = ?", (run.run_id,)).fetchone()
+            row = db.execute(LOAD_RUN, (run.run_id,)).fetchone()
         return sqlrows.run_record(row, self._decode), True
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
@@ -227,7 +225,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             cached = self._polled.get(run_id)
             if cached is not None and cached[0] == version and cached[1] == self._local:
                 return self._own_seq.get(run_id, cached[2]), cached[3]
-            rows = self._db.execute("SELECT seq, control FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            rows = self._db.execute(POLL, (run_id,)).fetchall()
             if not rows:
                 raise NotFound(f"no run {run_id!r} in {self.url}")
             self._polled[run_id] = (version, self._local, rows[0][0], rows[0][1])

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from ..errors import LeaseLost
 from . import codec
 from .base import EventWrite, now
-from .sql_statements import ADVANCE, fenced
+from .sql_statements import ADVANCE, COUNT_LOOP_ITEMS, INSERT_LOOP_ITEM, fenced
 
 class SQLiteLoops:
     """The loop methods of the Store protocol; mixed into :class:`SQLiteStore`, whose
@@ -24,8 +24,7 @@ class SQLiteLoops:
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
         t = now()
         with self._tx() as db:
-            existing = db.execute("SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?",
-                                  (run_id, loop_key)).fetchone()[0]
+            existing = db.execute(COUNT_LOOP_ITEMS, (run_id, loop_key)).fetchone()[0]
             if existing:
                 return existing
             row = db.execute(fenced(ADVANCE, False), (run_id, epoch)).fetchone()
@@ -37,10 +36,10 @@ class SQLiteLoops:
                 batch.append((run_id, loop_key, n, self._put_blob(db, enc)))
                 n += 1
                 if len(batch) >= 5000:
-                    db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+                    db.executemany(INSERT_LOOP_ITEM, batch)
                     batch.clear()
             if batch:
-                db.executemany("INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)", batch)
+                db.executemany(INSERT_LOOP_ITEM, batch)
             self._insert_event(db, run_id, row[0], 0, EventWrite(event.type, event.step_id,
                                                                  dict(event.data or {}, total=n)), t)
         return n
