@@ -20,7 +20,7 @@ inputs: {{n: 1000}}
 vars: {{done: 0}}
 steps:
   - id: each
-    foreach: "{{{{ range(inputs.n) | list }}}}" 
+    foreach: "{{{{ range(inputs.n) | list }}}}"
     parallel: {parallel}
     do:
       id: noop

@@ -23,7 +23,7 @@ def flow_text() -> str:
     do:
       id: body
       tool: python
-      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))
+      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))  # noqa: UP031
     return "\n".join(lines) + "\n"
 
 

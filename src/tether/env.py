@@ -6,7 +6,8 @@ import hmac
 import os
 import platform
 import socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import UsageError
 from .spec.models import Flow

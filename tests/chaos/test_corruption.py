@@ -80,8 +80,8 @@ _armed = threading.local()
 def _hook(event: str, args: tuple) -> None:
     if getattr(_armed, "on", False) and (
             event in ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "pickle.find_class")
-            or event == "open" and args and str(args[0]).startswith("/etc")
-            or event == "exec" and _from_text(args[0]) and not _from_stdlib_codegen()):
+            or (event == "open" and args and str(args[0]).startswith("/etc"))
+            or (event == "exec" and _from_text(args[0]) and not _from_stdlib_codegen())):
         _events.append((event, args[:1]))
 
 
@@ -141,7 +141,7 @@ def _assert_clean(cmd: list[str], code: int, out: str, err: str, run_id: str | N
     """Exit 0, or a typed error (not 70, 'internal error') naming the run when ``run_id``
     is given; returns the outcome."""
     assert "Traceback" not in out + err and code != 70 and "internal error" not in err, (cmd, code, err)
-    if code == 0 or cmd[0] == "verify" and code == 1 and err == "" and json.loads(out)["differences"]:
+    if code == 0 or (cmd[0] == "verify" and code == 1 and err == "" and json.loads(out)["differences"]):
         return "answered"  # verify exits 1 when a step re-renders differently: a changed row does that
     assert err.startswith("error:"), (cmd, err)
     if run_id and cmd[0] == "shared":

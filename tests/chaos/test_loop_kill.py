@@ -17,7 +17,6 @@ from collections import Counter
 
 from tests.helpers import kill_after, stored_status
 
-
 LIB = '''
 import os
 import time

@@ -91,7 +91,7 @@ def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
         assert json.loads(taker.stdout)["status"] == "completed"
     finally:
         os.kill(owner.pid, signal.SIGCONT)
-    out, err = owner.communicate(timeout=60)
+    _out, err = owner.communicate(timeout=60)
     assert owner.returncode != 0  # its next write was refused
     assert "no longer holds the lease" in err or "owned by" in err or "taken over" in err, err
     assert "Traceback" not in err

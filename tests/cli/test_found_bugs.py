@@ -125,7 +125,7 @@ steps:
 
 
 ALIAS_BOMB = "name: bomb\nvars:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "steps:\n  - id: s\n"
+    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=False)) + "steps:\n  - id: s\n"
 
 
 def test_an_alias_bomb_is_refused_at_once(cli, tmp_path):

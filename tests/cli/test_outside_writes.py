@@ -2,6 +2,7 @@
 renders its ``vars`` block at commit time, against the outside write (SPEC §4.3)."""
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -156,5 +157,5 @@ def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path:
         engine.close()
     assert sum(h.source_step == "api" for h in history) > 3
     assert sum(h.source_step == "inc" for h in history) == 300
-    for before, write in zip(history, history[1:]):  # every increment saw the value just before it
+    for before, write in itertools.pairwise(history):  # every increment saw the value just before it
         assert write.source_step == "api" or write.value == before.value + 1, (before, write)

@@ -4,7 +4,6 @@ every iteration is committed exactly once, and re-runs stay within the killed wo
 work in flight."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -62,7 +62,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_max_recoveries(tmp_path
     flow = tmp_path / "crashy.yaml"
     flow.write_text(FLOW)
     ledger, fixed = tmp_path / "ledger", tmp_path / "fixed"
-    out, err = tether(db, "run", flow, "--detach", "-i", f"ledger={ledger}", "-i",
+    out, _err = tether(db, "run", flow, "--detach", "-i", f"ledger={ledger}", "-i",
                       f"fixed={fixed}").communicate(timeout=60)
     run_id = out.strip()
     env = {"TETHER_LEASE_SECONDS": "1"}

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.server.conftest import READ, WRITE, Server, wait_status
+from tests.server.conftest import READ, Server, wait_status
 
 FLOW = """
 name: api

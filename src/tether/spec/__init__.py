@@ -46,5 +46,16 @@ def load_trusted(data: Any, text: str, name: str, base_dir: str) -> LoadedFlow:
     return LoadedFlow(Flow.model_validate(data), text, name, str(Path(base_dir).resolve()), data)
 
 
-__all__ = ["Flow", "Step", "LoadedFlow", "Source", "load_flow", "load_flow_text", "load_trusted", "json_schema",
-           "parse_duration", "computed_dependencies", "validate"]
+__all__ = [
+    "Flow",
+    "LoadedFlow",
+    "Source",
+    "Step",
+    "computed_dependencies",
+    "json_schema",
+    "load_flow",
+    "load_flow_text",
+    "load_trusted",
+    "parse_duration",
+    "validate",
+]

@@ -6,7 +6,8 @@ did-you-mean hint where a close match exists.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from jinja2 import nodes
 from pydantic import BaseModel, ValidationError
@@ -14,8 +15,19 @@ from pydantic import BaseModel, ValidationError
 from ..errors import FlowError, TemplateError
 from ..templates import is_template, parse_ast
 from .load import Path_, Source
-from .models import (CheckpointSpec, Defaults, EnvSpec, Flow, InputSpec, MapSpec, NextRule, RepeatSpec, RetrySpec,
-                     Step, VarsPhases)
+from .models import (
+    CheckpointSpec,
+    Defaults,
+    EnvSpec,
+    Flow,
+    InputSpec,
+    MapSpec,
+    NextRule,
+    RepeatSpec,
+    RetrySpec,
+    Step,
+    VarsPhases,
+)
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -24,7 +36,7 @@ def _fields(model: type[BaseModel]) -> list[str]:
 
 def _model_at(path: Path_) -> type[BaseModel] | None:
     shape = tuple("#" if isinstance(p, int) else p for p in path)
-    while len(shape) > 2 and shape[-2:] in (("do", "#"),) or (len(shape) > 2 and shape[-1] == "do"):
+    while (len(shape) > 2 and shape[-2:] in (("do", "#"),)) or (len(shape) > 2 and shape[-1] == "do"):
         return Step  # a loop body's step
     if shape in (("setup", "#"), ("reduce", "#"), ("map", "do", "#"), ("map", "do")):
         return Step
@@ -55,10 +67,7 @@ def _data_path(data: Any, loc: tuple) -> Path_:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
             out.append(part)
             cur = cur[part]
         elif isinstance(part, str) and part == "[key]":

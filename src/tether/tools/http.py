@@ -19,7 +19,7 @@ _client_lock = threading.Lock()
 
 
 def _http() -> httpx.Client:
-    global _client
+    global _client  # noqa: PLW0603 (one client per process, made on first use)
     with _client_lock:
         if _client is None:
             _client = httpx.Client(follow_redirects=True)

@@ -2,6 +2,7 @@
 or any exception (a signal to Tether), and by the kernel when Tether dies (see tether.procs)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,18 +61,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 2
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        pass
     while time.monotonic() < deadline:
         if not group_alive(proc.pid):
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -100,7 +97,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                cwd=cwd, start_new_session=True, preexec_fn=die_with_parent())
+                                cwd=cwd, start_new_session=True,
+                                preexec_fn=die_with_parent())  # noqa: PLW1509 (see procs.py)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError", retryable=False) from None
     if ctx.processes is not None:
