@@ -59,7 +59,8 @@ def snapshot(flow: Flow, values: Mapping[str, str | None], salt: bytes) -> dict[
     for name, value in values.items():
         entry: dict[str, Any] = {"set": value is not None}
         if flow.env[name].secret:
-            entry["hmac"] = None if value is None else hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
+            entry["hmac"] = (None if value is None
+                             else hmac.new(salt, value.encode(), hashlib.sha256).hexdigest())
         else:
             entry["value"] = value
         env[name] = entry

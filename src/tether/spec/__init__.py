@@ -30,7 +30,8 @@ class LoadedFlow:
 def load_flow(path: str | Path) -> LoadedFlow:
     """Read and validate a flow file; FlowError with every problem otherwise."""
     source = read_file(path)
-    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent), source.data)
+    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent),
+                      source.data)
 
 
 def load_flow_text(text: str, name: str = "<flow>", base_dir: str = ".") -> LoadedFlow:

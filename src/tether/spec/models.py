@@ -61,7 +61,8 @@ class InputSpec(_Frozen):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict) and value and set(value) <= _INPUT_KEYS:
             return value
-        kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+        kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+                 dict: "object"}
         return {"default": value, "type": kinds.get(type(value), "any")}
 
 
@@ -90,7 +91,8 @@ class EnvSpec(_Frozen):
     @model_validator(mode="after")
     def _no_keep_for_secrets(self) -> EnvSpec:
         if self.secret and self.on_change == "keep":
-            raise ValueError("on_change: keep is not allowed for a secret variable (its value is never recorded)")
+            raise ValueError("on_change: keep is not allowed for a secret variable "
+                             "(its value is never recorded)")
         return self
 
 
@@ -227,7 +229,8 @@ class Flow(_Frozen):
     name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=128)]
     description: str | None = None
     inputs: dict[Identifier, InputSpec] = Field(default_factory=dict)
-    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvSpec] = Field(default_factory=dict)
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvSpec] = Field(
+        default_factory=dict)
     vars: dict[Identifier, Any] = Field(default_factory=dict)
     computed: dict[Identifier, Template] = Field(default_factory=dict)
     secret_vars: list[Identifier] = Field(default_factory=list)
@@ -253,8 +256,10 @@ class Flow(_Frozen):
         m = self.map
         mapped = Step.model_validate({
             "id": "map", "as": m.as_, "parallel": m.parallel, "filter": m.filter,
-            "max_failures": m.max_failures, "do": [d.model_dump(by_alias=True, exclude_unset=True) for d in m.do],
-            **({"foreach": m.over} if m.over is not None else {"foreach_file": m.input, "json_path": m.json_path})})
+            "max_failures": m.max_failures,
+            "do": [d.model_dump(by_alias=True, exclude_unset=True) for d in m.do],
+            **({"foreach": m.over} if m.over is not None
+               else {"foreach_file": m.input, "json_path": m.json_path})})
         object.__setattr__(self, "steps", [*self.setup, mapped, *self.reduce])  # the phases are sugar
         return self
 

@@ -67,7 +67,8 @@ def _data_path(data: Any, loc: tuple) -> Path_:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if (isinstance(cur, dict) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
+        if (isinstance(cur, dict) and part in cur) or (
+                isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
             out.append(part)
             cur = cur[part]
         elif isinstance(part, str) and part == "[key]":
@@ -156,7 +157,8 @@ def all_steps(data: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
     if isinstance(m, dict):
         yield ("map",), {"id": "map", "do": m.get("do")}
         body = m.get("do")
-        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+        inners = [body] if isinstance(body, dict) else body if isinstance(body, list) else []
+        for j, inner in enumerate(inners):
             yield from walk(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
 
 
@@ -172,7 +174,8 @@ def flow_templates(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         for key in ("over", "filter"):
             yield from _templates(m.get(key), ("map", key))
         body = m.get("do")
-        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+        inners = [body] if isinstance(body, dict) else body if isinstance(body, list) else []
+        for j, inner in enumerate(inners):
             yield from _step_templates(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
 
 

@@ -75,7 +75,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Run ``args['run']`` (a string for the shell, or an argv list)."""
     unknown = set(args) - {"run", "shell", "env", "cwd", "stdin", "capture", "allow_failure"}
     if unknown:
-        raise ToolError(f"shell: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+        raise ToolError(f"shell: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
+                        retryable=False)
     command = args.get("run")
     if isinstance(command, str):
         argv = [args.get("shell") or "/bin/sh", "-c", command]
@@ -100,7 +101,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
                                 cwd=cwd, start_new_session=True,
                                 preexec_fn=die_with_parent())  # noqa: PLW1509 (see procs.py)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError", retryable=False) from None
+        raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError",
+                        retryable=False) from None
     if ctx.processes is not None:
         ctx.processes.started(proc.pid)
     try:
@@ -112,7 +114,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 def _wait(proc: subprocess.Popen[bytes], args: dict[str, Any], ctx: ToolContext, stdin: Any,
           started: float) -> ToolResult:
-    data = (stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode() if stdin is not None else None
+    data = ((stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode()
+            if stdin is not None else None)
     deadline = None if ctx.timeout is None else started + ctx.timeout
     try:
         while True:  # wake up regularly so that a cancel reaches the process
