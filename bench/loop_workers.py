@@ -55,6 +55,7 @@ def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: i
     for p in procs:
         p.wait(timeout=60)
     engine.close()
+    assert rec.finished_at is not None and rec.started_at is not None
     return items / (rec.finished_at - rec.started_at)
 
 

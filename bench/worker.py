@@ -212,7 +212,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     if args.scenario == "steps":
         results = measure(STEP_SYSTEMS[args.system](), args.runs)
-        doc = {"us_per_step": [r[0] for r in results], "bytes_per_step": [r[1] / STEPS for r in results]}
+        doc: dict[str, Any] = {"us_per_step": [r[0] for r in results],
+                               "bytes_per_step": [r[1] / STEPS for r in results]}
     elif args.scenario == "growth":
         doc = growth(args.runs)
     elif args.scenario == "loops":

@@ -15,6 +15,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
 import pytest
 import zstandard
@@ -94,7 +95,7 @@ def _from_text(code: object) -> bool:
 def _from_stdlib_codegen() -> bool:
     """dataclasses and namedtuple build their methods with exec, and Typer evaluates the
     CLI's own string annotations through typing/inspect: none of that is data running."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
         if name.endswith(("dataclasses.py", "collections/__init__.py", "/typing.py", "/inspect.py")):

@@ -126,6 +126,7 @@ class RunModel(RuleBasedStateMachine):
     def set_variable(self, value: int) -> None:
         from tether import Engine
         engine = Engine(f"sqlite:///{self.work / 'model.db'}")
+        assert self.run_id is not None  # the precondition: a run exists
         try:
             engine.set_var(self.run_id, "total", value)
         finally:

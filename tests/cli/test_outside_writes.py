@@ -22,7 +22,7 @@ steps:
 """
 
 
-def tether(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def tether(db: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 

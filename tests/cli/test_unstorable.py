@@ -309,7 +309,7 @@ def test_a_worker_fails_such_a_run_once_and_never_takes_it_again(tmp_path, sql_u
     ledger = tmp_path / "ledger"
     env = {**os.environ, "TETHER_LEASE_SECONDS": "2"}
 
-    def tether_(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def tether_(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "tether", "--db", sql_url, *map(str, args)],
                               capture_output=True, text=True, env=env, timeout=timeout)
 

@@ -74,7 +74,8 @@ def test_concurrent_first_openers_of_a_new_postgres_schema_all_succeed() -> None
         try:
             assert not errors, errors
             assert len(engines) == PROCESSES
-            versions = engines[0].store._query("SELECT version FROM tether_schema ORDER BY version")
+            versions = engines[0].store._query(  # type: ignore[attr-defined]
+                "SELECT version FROM tether_schema ORDER BY version")
             assert [v[0] for v in versions] == sorted({v[0] for v in versions}), versions  # each applied once
         finally:
             for engine in engines:

@@ -66,7 +66,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_max_recoveries(tmp_path
                       f"fixed={fixed}").communicate(timeout=60)
     run_id = out.strip()
     env = {"TETHER_LEASE_SECONDS": "1"}
-    outcomes = []
+    outcomes: list[str] = []
     while len(outcomes) < 10 and (not outcomes or outcomes[-1] == "killed"):
         outcomes.append(_one_worker(db, run_id, env))
     # the first execution and TETHER_MAX_RECOVERIES (5) takeovers died; the next claim failed it

@@ -34,7 +34,7 @@ def db(sql_url: str) -> str:
     return sql_url
 
 
-def tether(db: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen[str]:
+def tether(db: str, *args: str | Path, env: dict | None = None, **kw) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tether", "--db", db, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, **kw)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from pydantic import BaseModel, ValidationError
@@ -181,7 +181,8 @@ def flow_templates(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
 
 def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
     """(root, name) pairs for ``root.name`` / ``root['name']`` in a template AST."""
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    for found in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        node = cast("nodes.Getattr | nodes.Getitem", found)
         base = node.node
         if not isinstance(base, nodes.Name):
             continue
