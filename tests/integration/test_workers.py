@@ -83,7 +83,7 @@ def test_a_killed_workers_run_is_taken_over_when_its_lease_expires(tmp_path, db)
     flow.write_text(FLOW)
     ledger = tmp_path / "ledger"
     [run_id] = queue(db, flow, ledger, 1)
-    env = {"TETHER_LEASE_SECONDS": "2"}
+    env = {"TETHER_LEASE_SECONDS": "1"}  # short, so the takeover comes soon (renewed every 1/3 s)
     first = tether(db, "worker", env=env)
     wait_for(lambda: ledger.exists() and len(ledger.read_text().split()) >= 3)
     first.send_signal(signal.SIGKILL)
