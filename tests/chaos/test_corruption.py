@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 
 from tests.chaos.conftest import SEED, scale
 
+pytestmark = pytest.mark.slow  # every hostile row is read by a dozen CLI processes
+
 FLOW = """
 name: victim
 vars: {a: 1, big: "{{ 'x' * 300000 }}", note: "{{ inputs.note }}"}

@@ -19,8 +19,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.chaos.conftest import LONG, SEED
 from tests.helpers import kill_after, stored_status
+
+pytestmark = pytest.mark.slow  # random SIGKILLs of real processes, a few minutes
 
 KILLS = int(os.environ.get("TETHER_CHAOS_KILLS", "1000")) if LONG else 6
 PARALLEL = 4

@@ -12,11 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.chaos.conftest import scale
+
+pytestmark = pytest.mark.slow  # Hypothesis drives real runs through crashes
 
 STEPS = 5
 LIB = '''

@@ -68,6 +68,7 @@ def test_hostile_variable_names_are_refused(tmp_path, name):
     e.close()
 
 
+@pytest.mark.slow  # waits for a lease to expire, then runs 40 steps
 def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
     flow = tmp_path / "z.yaml"
     flow.write_text("name: zombie\nvars: {n: 0}\nsteps:\n" + "".join(

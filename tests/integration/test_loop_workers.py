@@ -11,7 +11,11 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from tests.conftest import drop_schema, postgres_url
+
+pytestmark = pytest.mark.slow  # three worker processes share a 2,000-item loop
 
 # Big enough that every worker claims iterations before and after the kill (at a third of the
 # loop) and that a double commit would show in the counts; small enough to take seconds.

@@ -9,7 +9,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_workers import statuses, tether
+
+pytestmark = pytest.mark.slow  # kills its owner again and again
 
 FLOW = """
 name: crashy

@@ -13,6 +13,8 @@ import pytest
 
 from tests.integration.test_workers import statuses, tether, wait_for
 
+pytestmark = pytest.mark.slow  # kills, then waits seconds for side effects that must not happen
+
 # The step records its shell's pid, then sleeps in the foreground and in a background
 # job of its own (a grandchild, which only the takeover's kill of the group reaches);
 # both write their side effect after the sleep.

@@ -5,11 +5,14 @@ One test drives every operation itself and counts what it sent, so the count doe
 depend on which other tests ran or in what order."""
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.server.conftest import WRITE, Server
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests
 
 EXAMPLES_PER_OPERATION = 45
 
