@@ -8,7 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import drop_schema, postgres_url
+
+pytestmark = pytest.mark.slow  # rounds of concurrent processes opening a new store
 
 FLOW = """
 name: tiny

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SHARE = """
 name: sharer
 steps:
@@ -58,6 +60,7 @@ steps:
 
 
 
+@pytest.mark.slow  # 20 runs through 5 worker threads
 def test_a_lock_shared_by_20_concurrent_runs_is_never_held_twice(tmp_path, sql_url):
     flow = tmp_path / "locked.yaml"
     flow.write_text(LOCKED)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # worker processes, kills and takeovers
+
 FLOW = """
 name: work
 inputs: {ledger: {type: string, required: true}}
