@@ -60,6 +60,7 @@ def slow(tmp_path: Path):
     return flow, tmp_path / "l.db", f"sqlite:///{tmp_path / 'l.db'}"
 
 
+@pytest.mark.slow  # a kill and four racing resumers
 def test_killed_run_is_interrupted_and_exactly_one_of_four_resumers_proceeds(slow):
     flow, db_path, db = slow
     first = tether(db, "run", flow, "--run-id", "race")
@@ -87,6 +88,7 @@ def test_killed_run_is_interrupted_and_exactly_one_of_four_resumers_proceeds(slo
     assert final == {"i": 12}
 
 
+@pytest.mark.slow  # waits for steps that sleep
 def test_pause_request_stops_after_the_current_step(slow):
     flow, db_path, db = slow
     runner = tether(db, "run", flow, "--run-id", "p1")
