@@ -133,6 +133,7 @@ steps:
     assert finish(tether(db, "resume", "c1")) == 2  # a cancelled run cannot be resumed
 
 
+@pytest.mark.slow  # every read command, in a process each
 def test_secrets_never_reach_the_database_or_any_output(tmp_path):
     canary_env, canary_var = "envcanary-5b1c", "varcanary-93fe"
     flow = tmp_path / "s.yaml"

@@ -37,6 +37,7 @@ def wait_for_event(db: str, run_id: str, kind: str, timeout: float = 60) -> None
     raise AssertionError(f"run {run_id} never reached {kind}")
 
 
+@pytest.mark.slow  # a run and outside writers, in processes
 def test_a_value_set_from_outside_during_a_step_is_seen_by_its_vars_block(sql_url: str, tmp_path: Path) -> None:
     flow = tmp_path / "slow.yaml"
     flow.write_text(FLOW)
@@ -73,6 +74,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # a run and outside writers, in processes
 def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteration(sql_url: str,
                                                                                   tmp_path: Path) -> None:
     flow = tmp_path / "loop.yaml"
