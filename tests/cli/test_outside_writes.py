@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 FLOW = """
 name: slow
 vars: {done: 0}
