@@ -104,6 +104,7 @@ def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteratio
     assert sources.index("cli") < len(sources) - 1, sources  # iterations committed after the outside write
 
 
+@pytest.mark.slow  # many CLI processes
 def test_fork_and_resume_with_one_bad_set_entry_change_nothing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
     flow = tmp_path / "pause.yaml"
@@ -137,6 +138,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # writers racing a run's every commit
 def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path: Path) -> None:
     """No window between rendering a commit and making it: an outside write that lands
     during an iteration or between its render and its commit makes it render again, and
