@@ -166,6 +166,7 @@ outputs: {n: "{{ vars.n }}", failure: "{{ vars.failure }}", index: "{{ vars.inde
 """
 
 
+@pytest.mark.slow  # loops of results over the limit
 @pytest.mark.parametrize("parallel", [1, 2])
 def test_a_foreach_iteration_too_big_fails_that_iteration(tmp_path, tether, parallel):
     ledger = tmp_path / "ledger"
@@ -220,6 +221,7 @@ steps:
     assert doc["error"]["type"] == "TemplateError"
 
 
+@pytest.mark.slow  # many CLI processes
 def test_command_line_integers_are_exact_or_refused(tmp_path, tether):
     flow = flow_file(tmp_path, """
 name: ints
@@ -305,6 +307,7 @@ steps:
                                               "12345678901234567890123 is beyond the 64-bit range")
 
 
+@pytest.mark.slow  # worker processes
 def test_a_worker_fails_such_a_run_once_and_never_takes_it_again(tmp_path, sql_url):
     flow = flow_file(tmp_path, HEAD + "steps:" + python_step(BIG_LIST, retry=2))
     ledger = tmp_path / "ledger"
