@@ -33,7 +33,8 @@ def worker(*args: str, runs: int) -> Any:
     proc = subprocess.run([sys.executable, "-m", "bench.worker", *args, "--runs", str(runs)], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        return {"error": last}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -48,12 +49,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = ap.parse_args()
     only = set(args.only or ["steps", "growth", "loops", "resume", "templates", "cli"])
-    results: dict[str, Any] = {"machine": {"python": platform.python_version(), "platform": platform.platform(),
-                                           "cpus": __import__("os").cpu_count()},
-                               "runs": args.runs, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    machine = {"python": platform.python_version(), "platform": platform.platform(),
+               "cpus": __import__("os").cpu_count()}
+    results: dict[str, Any] = {"machine": machine, "runs": args.runs,
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     rows: list[tuple[str, str, str, str]] = []
     if "steps" in only:
-        steps = {s: worker("steps", s, runs=args.runs) for s in ("tether-normal", "tether-full", "dbos", "langgraph")}
+        steps = {s: worker("steps", s, runs=args.runs)
+                 for s in ("tether-normal", "tether-full", "dbos", "langgraph")}
         results["steps"] = steps
         ok = {s: d for s, d in steps.items() if "error" not in d}
         per = {s: med(d["us_per_step"]) for s, d in ok.items()}
@@ -62,14 +65,14 @@ def main() -> None:
         for mode in ("tether-normal", "tether-full"):
             for peer in ("dbos", "langgraph"):
                 if mode in per and peer in per:
-                    rows.append((f"B1 {mode.split('-')[1]} vs peers", f"{peer} / {mode}",
-                                 f"{per[peer] / per[mode]:.1f}x", TARGETS[f"B1 {mode.split('-')[1]} vs peers"]))
+                    name = f"B1 {mode.split('-')[1]} vs peers"
+                    rows.append((name, f"{peer} / {mode}", f"{per[peer] / per[mode]:.1f}x", TARGETS[name]))
         size = {s: med(d["bytes_per_step"]) for s, d in ok.items()}
         for s, v in size.items():
             rows.append(("B2 storage (after B1)", s, f"{v:,.0f} bytes/step", ""))
         if "langgraph" in size and "tether-normal" in size:
-            rows.append(("B2 storage", "langgraph / tether", f"{size['langgraph'] / size['tether-normal']:.1f}x",
-                         TARGETS["B2 storage"]))
+            rows.append(("B2 storage", "langgraph / tether",
+                         f"{size['langgraph'] / size['tether-normal']:.1f}x", TARGETS["B2 storage"]))
         for s, d in steps.items():
             if "error" in d:
                 rows.append(("B1", s, "not measured", d["error"]))
@@ -91,22 +94,26 @@ def main() -> None:
         d = worker("resume", runs=args.runs)
         results["resume"] = d
         if "error" not in d:
-            rows.append(("B4 resume", "in process", f"{med(d['in_process_ms']):,.0f} ms", TARGETS["B4 resume"]))
-            rows.append(("B4 resume", "with interpreter start-up", f"{med(d['with_interpreter_ms']):,.0f} ms", ""))
+            rows.append(("B4 resume", "in process", f"{med(d['in_process_ms']):,.0f} ms",
+                         TARGETS["B4 resume"]))
+            rows.append(("B4 resume", "with interpreter start-up",
+                         f"{med(d['with_interpreter_ms']):,.0f} ms", ""))
     if "templates" in only:
         d = worker("templates", runs=args.runs)
         results["templates"] = d
         if "error" not in d:
             for key in ("bare_path_us", "expression_us", "string_template_us"):
-                rows.append(("B5 templates", key.replace("_us", "").replace("_", " "), f"{med(d[key]):.2f} µs",
-                             TARGETS["B5 templates"] if key == "bare_path_us" else ""))
+                target = TARGETS["B5 templates"] if key == "bare_path_us" else ""
+                rows.append(("B5 templates", key.replace("_us", "").replace("_", " "),
+                             f"{med(d[key]):.2f} µs", target))
             rows.append(("B5 templates", "cache hit rate, 10k-iteration loop",
                          f"{d['cache_hit_rate_10k_loop']:.4%}", ""))
     if "cli" in only:
         d = worker("cli", runs=args.runs)
         results["cli"] = d
         if "error" not in d:
-            rows.append(("B6 CLI start-up", "tether --help", f"{med(d['help_ms']):,.0f} ms", TARGETS["B6 CLI"]))
+            rows.append(("B6 CLI start-up", "tether --help", f"{med(d['help_ms']):,.0f} ms",
+                         TARGETS["B6 CLI"]))
             rows.append(("B6 CLI start-up", "tether vars RUN", f"{med(d['vars_ms']):,.0f} ms", ""))
     results["table"] = [list(r) for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)

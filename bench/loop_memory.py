@@ -56,7 +56,8 @@ def child(folder: Path, items: int) -> None:
     assert run.status == "completed", run.error
     assert run.outputs == {"done": items, "successful": items}, run.outputs
     peak = peak_rss_mib()
-    print(json.dumps({"items": items, "seconds": round(elapsed, 1), "iterations_per_s": round(items / elapsed),
+    print(json.dumps({"items": items, "seconds": round(elapsed, 1),
+                      "iterations_per_s": round(items / elapsed),
                       "peak_rss_mib": round(peak, 1), "rss_after_imports_mib": round(before, 1),
                       "db_mib": round((folder / "m.db").stat().st_size / 2**20, 1)}))
 

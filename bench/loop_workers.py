@@ -1,11 +1,13 @@
 """Loop throughput with 1, 2 and 4 `tether worker` processes sharing one parallel loop
 (PostgreSQL): iterations/s from the run's claim to its completion.
 
-    python -m bench.loop_workers --db postgresql://... [--items 600] [--work-ms 50] [--concurrency 4] [--runs 3]
+    python -m bench.loop_workers --db postgresql://... [--items 600] [--work-ms 50] \
+        [--concurrency 4] [--runs 3]
 
 Each worker is a real process (`tether worker --concurrency C`); the run is queued
 with `--detach`; its loop has `parallel: 4`, and its body is a python function that
-sleeps ``work-ms`` (a stand-in for I/O or a remote call) and returns. Prints the median of ``runs`` measurements per count.
+sleeps ``work-ms`` (a stand-in for I/O or a remote call) and returns. Prints the median of
+``runs`` measurements per count.
 """
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ steps:
   - id: each
     foreach: "{{ range(inputs.n) | list }}"
     parallel: 4
-    do: {id: work, tool: python, with: {function: "benchlib:work", args: {n: "{{ item }}", ms: "{{ inputs.ms }}"}}}
+    do:
+      id: work
+      tool: python
+      with: {function: "benchlib:work", args: {n: "{{ item }}", ms: "{{ inputs.ms }}"}}
 """
 
 
@@ -50,6 +55,7 @@ def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: i
     for p in procs:
         p.wait(timeout=60)
     engine.close()
+    assert rec.finished_at is not None and rec.started_at is not None
     return items / (rec.finished_at - rec.started_at)
 
 
@@ -71,7 +77,8 @@ def main() -> None:
         (folder / "benchlib.py").write_text(LIB)
         (folder / "flow.yaml").write_text(FLOW)
         for n in (int(x) for x in args.workers.split(",")):
-            rates = [one(args.db, n, args.items, args.work_ms, folder, args.concurrency) for _ in range(args.runs)]
+            rates = [one(args.db, n, args.items, args.work_ms, folder, args.concurrency)
+                     for _ in range(args.runs)]
             doc["iterations_per_s"][n] = {"median": round(statistics.median(rates), 1),
                                           "runs": [round(r, 1) for r in rates]}
             print(f"{n} worker(s): {statistics.median(rates):,.1f} iterations/s "

@@ -20,7 +20,7 @@ inputs: {{n: 1000}}
 vars: {{done: 0}}
 steps:
   - id: each
-    foreach: "{{{{ range(inputs.n) | list }}}}" 
+    foreach: "{{{{ range(inputs.n) | list }}}}"
     parallel: {parallel}
     do:
       id: noop
@@ -56,7 +56,8 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--db", choices=["sqlite", "memory"], default="sqlite")
-    ap.add_argument("--count", action="store_true", help="also increment a counter variable in every iteration")
+    ap.add_argument("--count", action="store_true",
+                    help="also increment a counter variable in every iteration")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +69,8 @@ def main() -> None:
            "median_iterations_per_s": round(statistics.median(rates)), "runs": [round(r) for r in rates],
            "peak_rss_mib": round(rss_mib, 1)}
     print(json.dumps(doc) if args.json else
-          f"{args.items} iterations, parallel {args.parallel}, {args.db}: median {doc['median_iterations_per_s']} "
+          f"{args.items} iterations, parallel {args.parallel}, {args.db}: "
+          f"median {doc['median_iterations_per_s']} "
           f"it/s (runs {doc['runs']}), peak RSS {doc['peak_rss_mib']} MiB")
 
 

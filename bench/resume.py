@@ -23,7 +23,7 @@ def flow_text() -> str:
     do:
       id: body
       tool: python
-      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))
+      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))  # noqa: UP031
     return "\n".join(lines) + "\n"
 
 
@@ -73,8 +73,8 @@ def time_resume(folder: Path) -> tuple[float, float]:
             # a process that is already up: its modules are loaded before the clock starts
             code = ("import time, sys, tether; from tether.engine.engine import preload; preload(); "
                     "e = tether.Engine(sys.argv[1]); t = time.time(); print(t, flush=True); e.resume('big')")
-            proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env, capture_output=True,
-                                  text=True)
+            proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env,
+                                  capture_output=True, text=True)
             t = float(proc.stdout.split()[0])
         results.append((float(marker.read_text()) - t) * 1000)
     return results[0], results[1]

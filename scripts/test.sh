@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the tests need, then run the whole suite. Extra arguments go to pytest.
+# Install everything the tests need, run ruff and mypy, then the whole suite. Extra arguments go to pytest.
 # System packages (strace for the I/O-error injection tests, postgresql for the PostgreSQL
 # store's tests) come from Debian's apt when missing.
 set -euo pipefail
@@ -16,6 +16,10 @@ if ((${#need[@]})); then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,server]'
+
+# Linters first: a finding fails the script before the (long) suite starts.
+python3 -m ruff check .
+python3 -m mypy
 
 # A real PostgreSQL server for the PostgreSQL half of the contract and integration suites.
 source scripts/postgres.sh

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -44,6 +44,7 @@ def postgres_url() -> str:
 def drop_schema(url: str) -> None:
     import psycopg
     schema = url.rsplit("schema=", 1)[1]
+    assert PG_URL
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 

@@ -3,8 +3,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (ConflictError, CorruptRecord, EnvironmentMismatch, FlowError, LeaseLost, NotFound,
-                     StoreError, TemplateError, TetherError, ToolError, UsageError)
+from .errors import (
+    ConflictError,
+    CorruptRecord,
+    EnvironmentMismatch,
+    FlowError,
+    LeaseLost,
+    NotFound,
+    StoreError,
+    TemplateError,
+    TetherError,
+    ToolError,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
@@ -21,6 +32,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tether' has no attribute {name!r}")
 
 
-__all__ = ["Engine", "Run", "TetherError", "FlowError", "TemplateError", "ToolError", "StoreError",
-           "CorruptRecord", "ConflictError", "LeaseLost", "EnvironmentMismatch", "NotFound", "UsageError",
-           "__version__"]
+__all__ = [
+    "ConflictError",
+    "CorruptRecord",
+    "Engine",
+    "EnvironmentMismatch",
+    "FlowError",
+    "LeaseLost",
+    "NotFound",
+    "Run",
+    "StoreError",
+    "TemplateError",
+    "TetherError",
+    "ToolError",
+    "UsageError",
+    "__version__",
+]

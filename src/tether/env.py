@@ -6,7 +6,8 @@ import hmac
 import os
 import platform
 import socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import UsageError
 from .spec.models import Flow
@@ -58,7 +59,8 @@ def snapshot(flow: Flow, values: Mapping[str, str | None], salt: bytes) -> dict[
     for name, value in values.items():
         entry: dict[str, Any] = {"set": value is not None}
         if flow.env[name].secret:
-            entry["hmac"] = None if value is None else hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
+            entry["hmac"] = (None if value is None
+                             else hmac.new(salt, value.encode(), hashlib.sha256).hexdigest())
         else:
             entry["value"] = value
         env[name] = entry

@@ -16,6 +16,7 @@ Two mechanisms, because a process killed with SIGKILL cannot clean up after itse
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -23,7 +24,8 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -150,10 +152,8 @@ class ProcessGroups:
 
 
 def _killpg(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def kill_left_over(record: Any, wait: float = 2.0) -> list[int]:

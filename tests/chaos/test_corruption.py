@@ -15,12 +15,15 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
 import pytest
 import zstandard
 from typer.testing import CliRunner
 
 from tests.chaos.conftest import SEED, scale
+
+pytestmark = pytest.mark.slow  # every hostile row is read by a dozen CLI processes
 
 FLOW = """
 name: victim
@@ -80,8 +83,8 @@ _armed = threading.local()
 def _hook(event: str, args: tuple) -> None:
     if getattr(_armed, "on", False) and (
             event in ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "pickle.find_class")
-            or event == "open" and args and str(args[0]).startswith("/etc")
-            or event == "exec" and _from_text(args[0]) and not _from_stdlib_codegen()):
+            or (event == "open" and args and str(args[0]).startswith("/etc"))
+            or (event == "exec" and _from_text(args[0]) and not _from_stdlib_codegen())):
         _events.append((event, args[:1]))
 
 
@@ -94,7 +97,7 @@ def _from_text(code: object) -> bool:
 def _from_stdlib_codegen() -> bool:
     """dataclasses and namedtuple build their methods with exec, and Typer evaluates the
     CLI's own string annotations through typing/inspect: none of that is data running."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
         if name.endswith(("dataclasses.py", "collections/__init__.py", "/typing.py", "/inspect.py")):
@@ -141,7 +144,7 @@ def _assert_clean(cmd: list[str], code: int, out: str, err: str, run_id: str | N
     """Exit 0, or a typed error (not 70, 'internal error') naming the run when ``run_id``
     is given; returns the outcome."""
     assert "Traceback" not in out + err and code != 70 and "internal error" not in err, (cmd, code, err)
-    if code == 0 or cmd[0] == "verify" and code == 1 and err == "" and json.loads(out)["differences"]:
+    if code == 0 or (cmd[0] == "verify" and code == 1 and err == "" and json.loads(out)["differences"]):
         return "answered"  # verify exits 1 when a step re-renders differently: a changed row does that
     assert err.startswith("error:"), (cmd, err)
     if run_id and cmd[0] == "shared":

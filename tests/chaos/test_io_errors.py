@@ -21,6 +21,8 @@ import pytest
 from tests.chaos.conftest import LONG, SEED
 from tests.helpers import stored_status
 
+pytestmark = pytest.mark.slow  # injected I/O errors under strace, then resumes
+
 FLOW = """
 name: io
 checkpoint: {durability: %s}

@@ -17,9 +17,14 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.chaos.conftest import LONG, SEED
 from tests.helpers import kill_after, stored_status
+
+pytestmark = pytest.mark.slow  # random SIGKILLs of real processes, a few minutes
 
 KILLS = int(os.environ.get("TETHER_CHAOS_KILLS", "1000")) if LONG else 6
 PARALLEL = 4
@@ -87,12 +92,12 @@ STEP_IDS = [f"{k}{i}" for i in range(HALF) for k in ("bump", "effect")] + ["each
     [f"{k}{i}" for i in range(HALF, 2 * HALF) for k in ("bump", "effect")] + ["summary"]
 
 
-def _tether(db: str, *args: str) -> subprocess.Popen[str]:
+def _tether(db: str, *args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _json(db: str, *args: str) -> object:
+def _json(db: str, *args: str | Path) -> Any:
     proc = _tether(db, *args, "--json")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in err, (args, err)
@@ -185,7 +190,7 @@ def test_random_sigkills_of_a_mixed_flow_resume_to_the_uninterrupted_state(tmp_p
     rng = random.Random(SEED)
     expected_outputs, expected_vars, duration = _reference(tmp_path / "clean")
     assert expected_outputs["ok"] == ITEMS and expected_vars["counter"] == sum(range(2 * HALF))
-    totals = Counter()
+    totals: Counter[str] = Counter()
     worst_per_kill = 0.0
     runs = 0
     while totals["kills"] < KILLS:

@@ -15,8 +15,11 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from tests.helpers import kill_after, stored_status
 
+pytestmark = pytest.mark.slow  # a big loop killed and resumed 5 times
 
 LIB = '''
 import os

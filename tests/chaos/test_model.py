@@ -12,11 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.chaos.conftest import scale
+
+pytestmark = pytest.mark.slow  # Hypothesis drives real runs through crashes
 
 STEPS = 5
 LIB = '''
@@ -126,6 +129,7 @@ class RunModel(RuleBasedStateMachine):
     def set_variable(self, value: int) -> None:
         from tether import Engine
         engine = Engine(f"sqlite:///{self.work / 'model.db'}")
+        assert self.run_id is not None  # the precondition: a run exists
         try:
             engine.set_var(self.run_id, "total", value)
         finally:

@@ -8,7 +8,11 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from tests.chaos.conftest import scale
+
+pytestmark = pytest.mark.slow  # rounds of four racing processes
 
 FLOW = """
 name: race

@@ -68,6 +68,7 @@ def test_hostile_variable_names_are_refused(tmp_path, name):
     e.close()
 
 
+@pytest.mark.slow  # waits for a lease to expire, then runs 40 steps
 def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
     flow = tmp_path / "z.yaml"
     flow.write_text("name: zombie\nvars: {n: 0}\nsteps:\n" + "".join(
@@ -75,23 +76,23 @@ def test_a_stopped_owner_taken_over_cannot_write_when_it_continues(tmp_path):
         f"last: s{i}}}\n" for i in range(40)))
     db_path = tmp_path / "z.db"
     db = f"sqlite:///{db_path}"
-    env = {**os.environ, "TETHER_LEASE_SECONDS": "2"}
+    env = {**os.environ, "TETHER_LEASE_SECONDS": "1"}  # the heartbeat renews it every 1/3 s
     owner = subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "run", str(flow), "--run-id", "z"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     end = time.monotonic() + 30
     while stored_status(db_path, "z") != "running" and time.monotonic() < end:
         time.sleep(0.05)
     time.sleep(0.8)
-    os.kill(owner.pid, signal.SIGSTOP)  # the owner freezes mid-run, holding a 2 s lease
+    os.kill(owner.pid, signal.SIGSTOP)  # the owner freezes mid-run, holding a 1 s lease
     try:
-        time.sleep(3)  # ... long enough for the lease to expire
+        time.sleep(2)  # ... long enough for the lease to expire
         taker = subprocess.run([sys.executable, "-m", "tether", "--db", db, "resume", "z", "--json"],
                                capture_output=True, text=True, env=env, timeout=120)
         assert taker.returncode == 0, taker.stderr
         assert json.loads(taker.stdout)["status"] == "completed"
     finally:
         os.kill(owner.pid, signal.SIGCONT)
-    out, err = owner.communicate(timeout=60)
+    _out, err = owner.communicate(timeout=60)
     assert owner.returncode != 0  # its next write was refused
     assert "no longer holds the lease" in err or "owned by" in err or "taken over" in err, err
     assert "Traceback" not in err

@@ -8,6 +8,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each bomb runs to its limit in a fresh process
+
 BOMBS = {
     "string multiplication": "{{ 'a' * 1000000000 }}",
     "string multiplication, reversed": "{{ 1000000000 * 'ab' }}",

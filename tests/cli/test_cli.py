@@ -35,6 +35,7 @@ def test_run_json_prints_exactly_the_documented_document(cli):
                               "words": 3}
 
 
+@pytest.mark.slow  # a dozen CLI processes
 def test_show_vars_history_trace_runs_json(cli):
     run_id = json.loads(cli("run", QUICKSTART, "--json").stdout)["run_id"]
     show = json.loads(cli("show", run_id, "--json").stdout)
@@ -56,6 +57,7 @@ def test_show_vars_history_trace_runs_json(cli):
     assert runs[0]["run_id"] == run_id and runs[0]["status"] == "completed"
 
 
+@pytest.mark.slow  # a dozen CLI processes
 def test_vars_set_rm_and_stale_version(cli):
     run_id = json.loads(cli("run", QUICKSTART, "--json").stdout)["run_id"]
     doc = json.loads(cli("vars", "set", run_id, "limit", '{"a": [1, 2]}', "--json").stdout)
@@ -69,6 +71,7 @@ def test_vars_set_rm_and_stale_version(cli):
     cli("vars", "get", run_id, "limit", code=5)
 
 
+@pytest.mark.slow  # a dozen CLI processes
 def test_exit_codes_and_messages(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsteps:\n  - id: a\n    tool: shel\n")

@@ -29,6 +29,7 @@ def flow(tmp_path: Path, text: str, name: str = "f.yaml") -> Path:
     return path
 
 
+@pytest.mark.slow  # many CLI processes
 def test_an_error_type_is_printed_once(cli, tmp_path):
     raising = flow(tmp_path, "name: e\nsteps:\n  - id: a\n    tool: python\n"
                              "    with: {code: \"def main():\\n    raise ValueError('bad things')\"}\n")
@@ -56,6 +57,7 @@ def test_a_bad_variable_name_is_refused_with_the_rule_it_breaks(cli, tmp_path, n
     assert "[A-Za-z][A-Za-z0-9_]*" in proc.stderr + proc.stdout and "[A-Za-z_]" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow  # many CLI processes
 def test_runs_are_listed_newest_first_whatever_their_ids(cli, tmp_path):
     f = flow(tmp_path, "name: r\nsteps:\n  - id: a\n    vars: {x: 1}\n")
     cli("run", f, "--run-id", "zzz-named-first")
@@ -82,6 +84,7 @@ outputs:
 """
 
 
+@pytest.mark.slow  # many CLI processes
 def test_a_rewound_run_has_no_outputs_until_it_completes_again(cli, tmp_path):
     f = flow(tmp_path, PAUSING)
     run_id = json.loads(cli("run", f, "--json", code=3).stdout)["run_id"]
@@ -125,7 +128,7 @@ steps:
 
 
 ALIAS_BOMB = "name: bomb\nvars:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "steps:\n  - id: s\n"
+    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=False)) + "steps:\n  - id: s\n"
 
 
 def test_an_alias_bomb_is_refused_at_once(cli, tmp_path):

@@ -60,6 +60,7 @@ def slow(tmp_path: Path):
     return flow, tmp_path / "l.db", f"sqlite:///{tmp_path / 'l.db'}"
 
 
+@pytest.mark.slow  # a kill and four racing resumers
 def test_killed_run_is_interrupted_and_exactly_one_of_four_resumers_proceeds(slow):
     flow, db_path, db = slow
     first = tether(db, "run", flow, "--run-id", "race")
@@ -87,6 +88,7 @@ def test_killed_run_is_interrupted_and_exactly_one_of_four_resumers_proceeds(slo
     assert final == {"i": 12}
 
 
+@pytest.mark.slow  # waits for steps that sleep
 def test_pause_request_stops_after_the_current_step(slow):
     flow, db_path, db = slow
     runner = tether(db, "run", flow, "--run-id", "p1")
@@ -131,31 +133,32 @@ steps:
     assert finish(tether(db, "resume", "c1")) == 2  # a cancelled run cannot be resumed
 
 
+@pytest.mark.slow  # every read command, in a process each
 def test_secrets_never_reach_the_database_or_any_output(tmp_path):
     canary_env, canary_var = "envcanary-5b1c", "varcanary-93fe"
     flow = tmp_path / "s.yaml"
-    flow.write_text("""
+    flow.write_text(f"""
 name: secrets
 env:
-  API_TOKEN: {secret: true, required: true}
+  API_TOKEN: {{secret: true, required: true}}
 secret_vars: [password]
 steps:
   - id: make
     tool: python
-    with: {code: "def main(p): return p[::-1]", args: {p: "%s"}}
-    vars: {password: "{{ result }}"}
+    with: {{code: "def main(p): return p[::-1]", args: {{p: "{canary_var[::-1]}"}}}}
+    vars: {{password: "{{{{ result }}}}"}}
   - id: call
     tool: shell
-    with: {run: "echo token={{ env.API_TOKEN }} pw={{ vars.password }}; exit 1"}
+    with: {{run: "echo token={{{{ env.API_TOKEN }}}} pw={{{{ vars.password }}}}; exit 1"}}
     on_failure: continue
   - id: echo
     tool: shell
-    with: {run: "echo {{ env.API_TOKEN }}-{{ vars.password }}"}
-    vars: {combined: "{{ result.output }}"}
+    with: {{run: "echo {{{{ env.API_TOKEN }}}}-{{{{ vars.password }}}}"}}
+    vars: {{combined: "{{{{ result.output }}}}"}}
 outputs:
-  combined: "{{ vars.combined }}"
-  direct: "{{ env.API_TOKEN }}"
-""" % canary_var[::-1])
+  combined: "{{{{ vars.combined }}}}"
+  direct: "{{{{ env.API_TOKEN }}}}"
+""")
     db = f"sqlite:///{tmp_path / 's.db'}"
     env = {**os.environ, "API_TOKEN": canary_env}
     outputs = []

@@ -2,11 +2,14 @@
 renders its ``vars`` block at commit time, against the outside write (SPEC §4.3)."""
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 FLOW = """
 name: slow
@@ -21,7 +24,7 @@ steps:
 """
 
 
-def tether(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def tether(db: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 
@@ -36,6 +39,7 @@ def wait_for_event(db: str, run_id: str, kind: str, timeout: float = 60) -> None
     raise AssertionError(f"run {run_id} never reached {kind}")
 
 
+@pytest.mark.slow  # a run and outside writers, in processes
 def test_a_value_set_from_outside_during_a_step_is_seen_by_its_vars_block(sql_url: str, tmp_path: Path) -> None:
     flow = tmp_path / "slow.yaml"
     flow.write_text(FLOW)
@@ -72,6 +76,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # a run and outside writers, in processes
 def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteration(sql_url: str,
                                                                                   tmp_path: Path) -> None:
     flow = tmp_path / "loop.yaml"
@@ -99,6 +104,7 @@ def test_an_outside_write_during_a_parallel_loop_is_kept_by_every_later_iteratio
     assert sources.index("cli") < len(sources) - 1, sources  # iterations committed after the outside write
 
 
+@pytest.mark.slow  # many CLI processes
 def test_fork_and_resume_with_one_bad_set_entry_change_nothing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
     flow = tmp_path / "pause.yaml"
@@ -132,6 +138,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # writers racing a run's every commit
 def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path: Path) -> None:
     """No window between rendering a commit and making it: an outside write that lands
     during an iteration or between its render and its commit makes it render again, and
@@ -156,5 +163,5 @@ def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path:
         engine.close()
     assert sum(h.source_step == "api" for h in history) > 3
     assert sum(h.source_step == "inc" for h in history) == 300
-    for before, write in zip(history, history[1:]):  # every increment saw the value just before it
+    for before, write in itertools.pairwise(history):  # every increment saw the value just before it
         assert write.source_step == "api" or write.value == before.value + 1, (before, write)

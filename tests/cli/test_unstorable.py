@@ -96,7 +96,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# the 16 MiB result is made, refused and retried: seconds
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if "16 MiB" in c else c for c in CASES])
 def test_an_unstorable_value_fails_the_step_and_the_run(tmp_path, tether, case):
     text, step, field, limit, attempts = CASES[case]
     flow = flow_file(tmp_path, text)
@@ -165,6 +166,7 @@ outputs: {n: "{{ vars.n }}", failure: "{{ vars.failure }}", index: "{{ vars.inde
 """
 
 
+@pytest.mark.slow  # loops of results over the limit
 @pytest.mark.parametrize("parallel", [1, 2])
 def test_a_foreach_iteration_too_big_fails_that_iteration(tmp_path, tether, parallel):
     ledger = tmp_path / "ledger"
@@ -219,6 +221,7 @@ steps:
     assert doc["error"]["type"] == "TemplateError"
 
 
+@pytest.mark.slow  # many CLI processes
 def test_command_line_integers_are_exact_or_refused(tmp_path, tether):
     flow = flow_file(tmp_path, """
 name: ints
@@ -304,12 +307,13 @@ steps:
                                               "12345678901234567890123 is beyond the 64-bit range")
 
 
+@pytest.mark.slow  # worker processes
 def test_a_worker_fails_such_a_run_once_and_never_takes_it_again(tmp_path, sql_url):
     flow = flow_file(tmp_path, HEAD + "steps:" + python_step(BIG_LIST, retry=2))
     ledger = tmp_path / "ledger"
     env = {**os.environ, "TETHER_LEASE_SECONDS": "2"}
 
-    def tether_(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def tether_(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "tether", "--db", sql_url, *map(str, args)],
                               capture_output=True, text=True, env=env, timeout=timeout)
 

@@ -200,6 +200,7 @@ def test_run_prints_its_id_when_it_starts(tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     proc = subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "run", str(flow)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
     try:
         line = proc.stderr.readline()  # before the 30 s step ends
         assert proc.poll() is None, line

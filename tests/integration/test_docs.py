@@ -41,5 +41,6 @@ def test_doc_example(text, tmp_path):
     status = re.search(r"^# expect-status: (\w+)$", text, re.M)
     run = engine.run(load_flow_text(text, "doc.yaml", str(tmp_path)), run_id="doc-run")
     assert run.status == (status.group(1) if status else "completed"), run.error
+    assert expect
     assert run.outputs == json.loads(expect.group(1))
     engine.close()

@@ -5,6 +5,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -47,7 +48,7 @@ steps:
 """)
     assert r.vars == {"n": 2, "tripled": 6, "n_after": 2}
     hist = engine.history(r.id, "n")
-    started = [e for e in engine.events(r.id) if e.type == "step.started"][0]
+    started = next(e for e in engine.events(r.id) if e.type == "step.started")
     assert hist[-1].seq == started.seq  # committed with step.started, before the tool ran
 
 
@@ -306,7 +307,7 @@ def test_non_json_python_result_fails_clearly(engine, write_flow):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: dict[str, int] = {}
+    hits: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args):
         pass

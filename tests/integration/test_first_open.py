@@ -8,7 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import drop_schema, postgres_url
+
+pytestmark = pytest.mark.slow  # rounds of concurrent processes opening a new store
 
 FLOW = """
 name: tiny
@@ -35,7 +39,7 @@ def test_concurrent_first_openers_of_a_new_sqlite_file_all_succeed(tmp_path: Pat
         procs = [subprocess.Popen([sys.executable, "-m", "tether", "--db", db, *args], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for args in commands]
         results = []
-        for args, p in zip(commands, procs):
+        for args, p in zip(commands, procs, strict=False):
             out, err = p.communicate(timeout=120)
             results.append((args, p.returncode, out, err))
         failed = [r for r in results if r[1] != 0]
@@ -57,13 +61,14 @@ def test_concurrent_first_openers_of_a_new_postgres_schema_all_succeed() -> None
 
         def open_and_count() -> None:
             try:
-                start.wait()
-                engine = Engine(url)
-                with lock:
-                    engines.append(engine)
+                # the threads are joined within this iteration, so the loop's variables are theirs
+                start.wait()  # noqa: B023
+                engine = Engine(url)  # noqa: B023
+                with lock:  # noqa: B023
+                    engines.append(engine)  # noqa: B023
                 engine.store.count_runs()
             except BaseException as exc:  # reported below
-                errors.append(exc)
+                errors.append(exc)  # noqa: B023
 
         threads = [threading.Thread(target=open_and_count) for _ in range(PROCESSES)]
         for t in threads:
@@ -73,7 +78,8 @@ def test_concurrent_first_openers_of_a_new_postgres_schema_all_succeed() -> None
         try:
             assert not errors, errors
             assert len(engines) == PROCESSES
-            versions = engines[0].store._query("SELECT version FROM tether_schema ORDER BY version")
+            versions = engines[0].store._query(  # type: ignore[attr-defined]
+                "SELECT version FROM tether_schema ORDER BY version")
             assert [v[0] for v in versions] == sorted({v[0] for v in versions}), versions  # each applied once
         finally:
             for engine in engines:

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import PG_BIN, PG_DATA, drop_schema, postgres_url
 
+pytestmark = pytest.mark.slow  # restarts the PostgreSQL server
+
 FLOW = """
 name: short
 inputs: {n: {type: integer, required: true}}

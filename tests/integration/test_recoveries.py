@@ -9,7 +9,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_workers import statuses, tether
+
+pytestmark = pytest.mark.slow  # kills its owner again and again
 
 FLOW = """
 name: crashy
@@ -62,11 +66,11 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_max_recoveries(tmp_path
     flow = tmp_path / "crashy.yaml"
     flow.write_text(FLOW)
     ledger, fixed = tmp_path / "ledger", tmp_path / "fixed"
-    out, err = tether(db, "run", flow, "--detach", "-i", f"ledger={ledger}", "-i",
+    out, _err = tether(db, "run", flow, "--detach", "-i", f"ledger={ledger}", "-i",
                       f"fixed={fixed}").communicate(timeout=60)
     run_id = out.strip()
     env = {"TETHER_LEASE_SECONDS": "1"}
-    outcomes = []
+    outcomes: list[str] = []
     while len(outcomes) < 10 and (not outcomes or outcomes[-1] == "killed"):
         outcomes.append(_one_worker(db, run_id, env))
     # the first execution and TETHER_MAX_RECOVERIES (5) takeovers died; the next claim failed it

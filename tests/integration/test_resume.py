@@ -152,7 +152,7 @@ def test_environment_policies_on_resume(engine, write_flow, monkeypatch):
     reports = []
     done = engine.resume(run.id, env={"REGION": "eu"}, report=lambda k, d: reports.append((k, d)))
     assert done.vars == {"region": "eu", "level": "2", "mode": "fast"}  # warn: new value; keep: old one
-    (kind, changes), = [r for r in reports if r[0] == "env"]
+    (_kind, changes), = [r for r in reports if r[0] == "env"]
     by_name = {c.name: c for c in changes}
     assert (by_name["LEVEL"].change, by_name["LEVEL"].policy) == ("changed", "warn")
     assert by_name["TOKEN"].change == "changed" and by_name["TOKEN"].old is None  # compared by HMAC only
@@ -184,7 +184,7 @@ def test_keep_is_refused_for_secrets_in_the_flow(engine, write_flow):
 
 
 def test_fork_starts_a_new_run_from_a_checkpoint(engine, ledger_run):
-    run, ledger, gate = ledger_run
+    run, _ledger, gate = ledger_run
     gate.write_text("open")
     engine.resume(run.id)
     forked = engine.fork(run.id, from_step="three", set={"n": 0})

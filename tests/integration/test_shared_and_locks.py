@@ -1,10 +1,13 @@
 """Shared variables (§4.5) from flows and the API, and `lock:` across concurrent runs."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 SHARE = """
 name: sharer
@@ -57,6 +60,7 @@ steps:
 
 
 
+@pytest.mark.slow  # 20 runs through 5 worker threads
 def test_a_lock_shared_by_20_concurrent_runs_is_never_held_twice(tmp_path, sql_url):
     flow = tmp_path / "locked.yaml"
     flow.write_text(LOCKED)
@@ -76,5 +80,5 @@ def test_a_lock_shared_by_20_concurrent_runs_is_never_held_twice(tmp_path, sql_u
     assert [r["status"] for r in listed] == ["completed"] * 20
     spans = sorted(tuple(map(float, line.split())) for line in ledger.read_text().splitlines())
     assert len(spans) == 20
-    overlaps = [(a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
     assert overlaps == []

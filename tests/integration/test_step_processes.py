@@ -13,6 +13,8 @@ import pytest
 
 from tests.integration.test_workers import statuses, tether, wait_for
 
+pytestmark = pytest.mark.slow  # kills, then waits seconds for side effects that must not happen
+
 # The step records its shell's pid, then sleeps in the foreground and in a background
 # job of its own (a grandchild, which only the takeover's kill of the group reaches);
 # both write their side effect after the sleep.
@@ -91,7 +93,7 @@ def test_sigterm_and_sigint_stop_the_step_and_leave_the_run_interrupted(tmp_path
 
 
 def test_kill_9_of_a_worker_kills_its_step_and_the_next_worker_never_overlaps(tmp_path, flow, sql_url):
-    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+    out, _err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
     run_id = out.strip()
     env = {"TETHER_LEASE_SECONDS": "60"}
     first = tether(sql_url, "worker", env=env)
@@ -151,7 +153,7 @@ def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow,
     sent = time.monotonic()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    out, err = tether(sql_url, "cancel", "c1").communicate(timeout=60)
+    _out, err = tether(sql_url, "cancel", "c1").communicate(timeout=60)
     assert statuses(sql_url)["c1"]["status"] == "cancelled", err
     time.sleep(max(0.0, sent + 7 - time.monotonic()))
     assert ledger(tmp_path) == ["start"]  # the background job of the step died with the cancel
@@ -159,7 +161,7 @@ def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow,
 
 def test_kill_9_of_serve_kills_the_step_its_executor_runs(tmp_path, flow, sql_url):
     import socket
-    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+    out, _err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
     run_id = out.strip()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

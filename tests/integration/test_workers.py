@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # worker processes, kills and takeovers
 
 FLOW = """
 name: work
@@ -35,7 +36,7 @@ def db(sql_url: str) -> str:
     return sql_url
 
 
-def tether(db: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen[str]:
+def tether(db: str, *args: str | Path, env: dict | None = None, **kw) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "tether", "--db", db, *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, **kw)
 
@@ -71,7 +72,7 @@ def test_three_workers_execute_every_queued_run_once(tmp_path, db):
     assert {r["status"] for r in statuses(db).values()} == {"pending"}
     workers = [tether(db, "worker", "--once", "--concurrency", "2") for _ in range(3)]
     for w in workers:
-        out, err = w.communicate(timeout=120)
+        _out, err = w.communicate(timeout=120)
         assert w.returncode == 0 and "Traceback" not in err, err
     done = statuses(db)
     assert {done[i]["status"] for i in ids} == {"completed"}
@@ -84,7 +85,7 @@ def test_a_killed_workers_run_is_taken_over_when_its_lease_expires(tmp_path, db)
     flow.write_text(FLOW)
     ledger = tmp_path / "ledger"
     [run_id] = queue(db, flow, ledger, 1)
-    env = {"TETHER_LEASE_SECONDS": "2"}
+    env = {"TETHER_LEASE_SECONDS": "1"}  # short, so the takeover comes soon (renewed every 1/3 s)
     first = tether(db, "worker", env=env)
     wait_for(lambda: ledger.exists() and len(ledger.read_text().split()) >= 3)
     first.send_signal(signal.SIGKILL)
@@ -94,7 +95,7 @@ def test_a_killed_workers_run_is_taken_over_when_its_lease_expires(tmp_path, db)
         wait_for(lambda: statuses(db)[run_id]["status"] == "completed")
     finally:
         second.send_signal(signal.SIGTERM)
-        out, err = second.communicate(timeout=60)
+        _out, err = second.communicate(timeout=60)
     assert second.returncode == 0 and "Traceback" not in err, err
     lines = Counter(ledger.read_text().split())
     assert set(lines) == {f"{run_id}/s{k}" for k in range(8)}
@@ -109,14 +110,14 @@ def test_a_terminated_worker_hands_its_run_back_after_the_current_step(tmp_path,
     first = tether(db, "worker")
     wait_for(lambda: ledger.exists() and len(ledger.read_text().split()) >= 2)
     first.send_signal(signal.SIGTERM)
-    out, err = first.communicate(timeout=30)
+    _out, err = first.communicate(timeout=30)
     assert first.returncode == 0 and "1 run(s) executed" in err, err
     handed_back = statuses(db)[run_id]
     assert handed_back["status"] == "pending"
     steps_done = len(ledger.read_text().split())
     assert steps_done < 8
     second = tether(db, "worker", "--once")
-    out, err = second.communicate(timeout=120)
+    _out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
     assert statuses(db)[run_id]["status"] == "completed"
     assert Counter(ledger.read_text().split()) == Counter({f"{run_id}/s{k}": 1 for k in range(8)})
@@ -138,7 +139,7 @@ def test_a_new_worker_takes_over_the_run_of_a_killed_worker_on_this_host_at_once
         wait_for(lambda: statuses(db)[run_id]["status"] == "completed", timeout=60)
     finally:
         second.send_signal(signal.SIGTERM)
-        out, err = second.communicate(timeout=60)
+        _out, err = second.communicate(timeout=60)
     assert time.monotonic() - started < 30
     assert second.returncode == 0 and "Traceback" not in err, err
     assert set(ledger.read_text().split()) == {f"{run_id}/s{k}" for k in range(8)}

@@ -15,6 +15,7 @@ READ, WRITE = "read-token-1234", "write-token-5678"
 class Server:
     def __init__(self, db: str, allowed_tools: str | None = None, tokens: dict[str, str] | None = None) -> None:
         import uvicorn
+
         from tether.server.app import create_app
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -27,7 +28,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self._clients: list[httpx.Client] = []
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         end = time.monotonic() + 20
         while not self.server.started and time.monotonic() < end:

@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
-from tests.server.conftest import READ, WRITE, Server, wait_status
+import pytest
+
+from tests.server.conftest import READ, Server, wait_status
 
 FLOW = """
 name: api
@@ -208,6 +210,7 @@ def test_docs_api_lists_every_operation_of_the_openapi_document(server):
     assert listed == served
 
 
+@pytest.mark.slow  # starts worker processes
 def test_on_postgresql_runs_sent_to_the_api_go_to_the_workers(tmp_path):
     from tests.conftest import drop_schema, postgres_url
     url = postgres_url()

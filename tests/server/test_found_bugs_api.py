@@ -27,7 +27,7 @@ def test_runs_are_listed_newest_first_and_paged_by_cursor(server):
 
 
 ALIAS_BOMB = "name: bomb\nvars:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]\n" + "".join(
-    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "steps:\n  - id: s\n"
+    f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=False)) + "steps:\n  - id: s\n"
 
 
 def test_an_alias_bomb_sent_to_the_api_is_a_400_at_once(server):

@@ -5,11 +5,14 @@ One test drives every operation itself and counts what it sent, so the count doe
 depend on which other tests ran or in what order."""
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.server.conftest import WRITE, Server
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests
 
 EXAMPLES_PER_OPERATION = 45
 
@@ -22,7 +25,7 @@ def test_every_operation_answers_without_5xx_and_as_documented(tmp_path):
                                                  "run_id": "fuzz-run"}).json()["run_id"]
         assert run_id == "fuzz-run"
         schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-        operations = [result.ok() for result in schema.get_all_operations()]
+        operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         assert len(operations) >= 10, [op.label for op in operations]
         for operation in operations:
             @given(case=operation.as_strategy())

@@ -9,7 +9,6 @@ import sys
 import time
 
 import httpx
-import pytest
 
 
 def test_an_unknown_status_filter_is_refused(server):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,7 +14,7 @@ from tether.templates import BARE_KEY, CACHE, MISSING, AttrView, compile_templat
 
 def scope(**extra):
     vars_ = {"n": 3, "name": "ada", "items": [1, 2, 3], "cfg": {"items": [9], "url": "http://x"}}
-    base = {"vars": AttrView.of(vars_, "vars"), "inputs": AttrView.of({"limit": 10}, "inputs"),
+    base: dict[str, Any] = {"vars": AttrView.of(vars_, "vars"), "inputs": AttrView.of({"limit": 10}, "inputs"),
             "steps": AttrView.of({"fetch": {"result": {"rows": [1, 2]}, "status": "completed"}}, "steps")}
 
     def bare(name):

@@ -30,7 +30,8 @@ class LoadedFlow:
 def load_flow(path: str | Path) -> LoadedFlow:
     """Read and validate a flow file; FlowError with every problem otherwise."""
     source = read_file(path)
-    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent), source.data)
+    return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent),
+                      source.data)
 
 
 def load_flow_text(text: str, name: str = "<flow>", base_dir: str = ".") -> LoadedFlow:
@@ -46,5 +47,16 @@ def load_trusted(data: Any, text: str, name: str, base_dir: str) -> LoadedFlow:
     return LoadedFlow(Flow.model_validate(data), text, name, str(Path(base_dir).resolve()), data)
 
 
-__all__ = ["Flow", "Step", "LoadedFlow", "Source", "load_flow", "load_flow_text", "load_trusted", "json_schema",
-           "parse_duration", "computed_dependencies", "validate"]
+__all__ = [
+    "Flow",
+    "LoadedFlow",
+    "Source",
+    "Step",
+    "computed_dependencies",
+    "json_schema",
+    "load_flow",
+    "load_flow_text",
+    "load_trusted",
+    "parse_duration",
+    "validate",
+]

@@ -55,7 +55,8 @@ class _Builder:
                 key = str(key) if not isinstance(key, str) else key
                 if key in out:
                     raise FlowError("duplicate key", [f"{self._pos(key_node)}: duplicate key {key!r}"])
-                self.source.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self.source.keys[path + (key,)] = (key_node.start_mark.line + 1,
+                                                   key_node.start_mark.column + 1)
                 out[key] = self.build(value_node, path + (key,))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -84,7 +85,8 @@ def _check_aliases(root: yaml.Node, name: str) -> None:
         if known is not None:
             return known
         if id(node) in open_:
-            raise FlowError("recursive alias", [f"{where(node)}: this node refers to itself through an alias"])
+            raise FlowError("recursive alias",
+                            [f"{where(node)}: this node refers to itself through an alias"])
         open_.add(id(node))
         if isinstance(node, yaml.MappingNode):
             total = 1 + sum(size(k) + size(v) for k, v in node.value)
@@ -127,7 +129,8 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
     finally:
         loader.dispose()
     if not isinstance(source.data, dict):
-        raise FlowError("not a mapping", [f"{name}:1:1: a flow file must be a mapping with 'name' and 'steps'"])
+        raise FlowError("not a mapping",
+                        [f"{name}:1:1: a flow file must be a mapping with 'name' and 'steps'"])
     return source
 
 

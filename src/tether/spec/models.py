@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -54,7 +61,8 @@ class InputSpec(_Frozen):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict) and value and set(value) <= _INPUT_KEYS:
             return value
-        kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+        kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+                 dict: "object"}
         return {"default": value, "type": kinds.get(type(value), "any")}
 
 
@@ -81,9 +89,10 @@ class EnvSpec(_Frozen):
         return {"default": str(value) if not isinstance(value, bool) else str(value).lower()}
 
     @model_validator(mode="after")
-    def _no_keep_for_secrets(self) -> "EnvSpec":
+    def _no_keep_for_secrets(self) -> EnvSpec:
         if self.secret and self.on_change == "keep":
-            raise ValueError("on_change: keep is not allowed for a secret variable (its value is never recorded)")
+            raise ValueError("on_change: keep is not allowed for a secret variable "
+                             "(its value is never recorded)")
         return self
 
 
@@ -122,7 +131,7 @@ class RepeatSpec(_Frozen):
     max: int = Field(1000, ge=1, le=10_000_000)
 
 
-MaxFailures = Annotated[Union[int, Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")]], Field(
+MaxFailures = Annotated[int | Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")], Field(
     description="failed iterations tolerated: a count, or a percentage such as '10%'")]
 
 
@@ -152,12 +161,12 @@ class Step(_Frozen):
     filter: Template | bool | None = None
     max_failures: MaxFailures = 0
     repeat: RepeatSpec | None = None
-    do: Annotated[list["Step"], BeforeValidator(_body)] | None = None
+    do: Annotated[list[Step], BeforeValidator(_body)] | None = None
     lock: Template | None = None
     share: dict[Identifier, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _loop_shape(self) -> "Step":
+    def _loop_shape(self) -> Step:
         if self.do is None and self.foreach is None and self.foreach_file is None and self.repeat is None \
                 and self.json_path is None:
             return self  # the common case: not a loop
@@ -208,7 +217,7 @@ class MapSpec(_Frozen):
     do: Annotated[list[Step], BeforeValidator(_body)]
 
     @model_validator(mode="after")
-    def _source(self) -> "MapSpec":
+    def _source(self) -> MapSpec:
         if (self.over is None) == (self.input is None):
             raise ValueError("map needs exactly one of 'over' or 'input'")
         return self
@@ -220,7 +229,8 @@ class Flow(_Frozen):
     name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", max_length=128)]
     description: str | None = None
     inputs: dict[Identifier, InputSpec] = Field(default_factory=dict)
-    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvSpec] = Field(default_factory=dict)
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], EnvSpec] = Field(
+        default_factory=dict)
     vars: dict[Identifier, Any] = Field(default_factory=dict)
     computed: dict[Identifier, Template] = Field(default_factory=dict)
     secret_vars: list[Identifier] = Field(default_factory=list)
@@ -234,7 +244,7 @@ class Flow(_Frozen):
     outputs: dict[Identifier, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _phases(self) -> "Flow":
+    def _phases(self) -> Flow:
         if self.map is None:
             if self.setup or self.reduce:
                 raise ValueError("setup and reduce need a map phase")
@@ -246,8 +256,10 @@ class Flow(_Frozen):
         m = self.map
         mapped = Step.model_validate({
             "id": "map", "as": m.as_, "parallel": m.parallel, "filter": m.filter,
-            "max_failures": m.max_failures, "do": [d.model_dump(by_alias=True, exclude_unset=True) for d in m.do],
-            **({"foreach": m.over} if m.over is not None else {"foreach_file": m.input, "json_path": m.json_path})})
+            "max_failures": m.max_failures,
+            "do": [d.model_dump(by_alias=True, exclude_unset=True) for d in m.do],
+            **({"foreach": m.over} if m.over is not None
+               else {"foreach_file": m.input, "json_path": m.json_path})})
         object.__setattr__(self, "steps", [*self.setup, mapped, *self.reduce])  # the phases are sugar
         return self
 

@@ -6,7 +6,8 @@ did-you-mean hint where a close match exists.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, cast
 
 from jinja2 import nodes
 from pydantic import BaseModel, ValidationError
@@ -14,8 +15,19 @@ from pydantic import BaseModel, ValidationError
 from ..errors import FlowError, TemplateError
 from ..templates import is_template, parse_ast
 from .load import Path_, Source
-from .models import (CheckpointSpec, Defaults, EnvSpec, Flow, InputSpec, MapSpec, NextRule, RepeatSpec, RetrySpec,
-                     Step, VarsPhases)
+from .models import (
+    CheckpointSpec,
+    Defaults,
+    EnvSpec,
+    Flow,
+    InputSpec,
+    MapSpec,
+    NextRule,
+    RepeatSpec,
+    RetrySpec,
+    Step,
+    VarsPhases,
+)
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -24,7 +36,7 @@ def _fields(model: type[BaseModel]) -> list[str]:
 
 def _model_at(path: Path_) -> type[BaseModel] | None:
     shape = tuple("#" if isinstance(p, int) else p for p in path)
-    while len(shape) > 2 and shape[-2:] in (("do", "#"),) or (len(shape) > 2 and shape[-1] == "do"):
+    while (len(shape) > 2 and shape[-2:] in (("do", "#"),)) or (len(shape) > 2 and shape[-1] == "do"):
         return Step  # a loop body's step
     if shape in (("setup", "#"), ("reduce", "#"), ("map", "do", "#"), ("map", "do")):
         return Step
@@ -55,10 +67,8 @@ def _data_path(data: Any, loc: tuple) -> Path_:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (
+                isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
             out.append(part)
             cur = cur[part]
         elif isinstance(part, str) and part == "[key]":
@@ -147,7 +157,8 @@ def all_steps(data: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
     if isinstance(m, dict):
         yield ("map",), {"id": "map", "do": m.get("do")}
         body = m.get("do")
-        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+        inners = [body] if isinstance(body, dict) else body if isinstance(body, list) else []
+        for j, inner in enumerate(inners):
             yield from walk(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
 
 
@@ -163,13 +174,15 @@ def flow_templates(data: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
         for key in ("over", "filter"):
             yield from _templates(m.get(key), ("map", key))
         body = m.get("do")
-        for j, inner in enumerate([body] if isinstance(body, dict) else body if isinstance(body, list) else []):
+        inners = [body] if isinstance(body, dict) else body if isinstance(body, list) else []
+        for j, inner in enumerate(inners):
             yield from _step_templates(inner, ("map", "do") + ((j,) if isinstance(body, list) else ()))
 
 
 def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
     """(root, name) pairs for ``root.name`` / ``root['name']`` in a template AST."""
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    for found in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        node = cast("nodes.Getattr | nodes.Getitem", found)
         base = node.node
         if not isinstance(base, nodes.Name):
             continue

@@ -1,9 +1,9 @@
 """Tool registry: the built-in tools and plugins from the ``tether.tools`` entry points."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import import_module
-from typing import Callable
 
 from ..errors import FlowError
 from .base import Tool, ToolContext, ToolResult
@@ -36,4 +36,4 @@ def get_tool(name: str) -> Callable[..., ToolResult]:
     return ep.load()  # type: ignore[attr-defined]
 
 
-__all__ = ["Tool", "ToolContext", "ToolResult", "known_tools", "get_tool"]
+__all__ = ["Tool", "ToolContext", "ToolResult", "get_tool", "known_tools"]

@@ -23,7 +23,8 @@ def child_run_id(parent_id: str, idempotency_key: str) -> str:
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     unknown = set(args) - {"path", "inputs"}
     if unknown:
-        raise ToolError(f"flow: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+        raise ToolError(f"flow: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
+                        retryable=False)
     path = args.get("path")
     inputs = args.get("inputs") or {}
     if not isinstance(path, str) or not path:

@@ -19,7 +19,7 @@ _client_lock = threading.Lock()
 
 
 def _http() -> httpx.Client:
-    global _client
+    global _client  # noqa: PLW0603 (one client per process, made on first use)
     with _client_lock:
         if _client is None:
             _client = httpx.Client(follow_redirects=True)
@@ -42,7 +42,8 @@ def _expected(status: int, expect: Any) -> bool:
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     unknown = set(args) - {"method", "url", "headers", "params", "json", "body", "timeout", "expect"}
     if unknown:
-        raise ToolError(f"http: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+        raise ToolError(f"http: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
+                        retryable=False)
     url = args.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ToolError(f"http: 'url' must be an http:// or https:// URL, not {url!r}",

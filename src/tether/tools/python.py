@@ -13,8 +13,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -127,7 +128,8 @@ def user_traceback(exc: BaseException) -> str:
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     unknown = set(args) - {"function", "code", "args"}
     if unknown:
-        raise ToolError(f"python: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+        raise ToolError(f"python: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
+                        retryable=False)
     if ("function" in args) == ("code" in args):
         raise ToolError("python: give exactly one of 'function' or 'code'", type_="ArgumentError",
                         retryable=False)

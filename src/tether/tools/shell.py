@@ -2,6 +2,7 @@
 or any exception (a signal to Tether), and by the kernel when Tether dies (see tether.procs)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,25 +61,22 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 2
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        pass
     while time.monotonic() < deadline:
         if not group_alive(proc.pid):
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Run ``args['run']`` (a string for the shell, or an argv list)."""
     unknown = set(args) - {"run", "shell", "env", "cwd", "stdin", "capture", "allow_failure"}
     if unknown:
-        raise ToolError(f"shell: unknown argument(s) {sorted(unknown)}", type_="ArgumentError", retryable=False)
+        raise ToolError(f"shell: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
+                        retryable=False)
     command = args.get("run")
     if isinstance(command, str):
         argv = [args.get("shell") or "/bin/sh", "-c", command]
@@ -100,9 +98,11 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                cwd=cwd, start_new_session=True, preexec_fn=die_with_parent())
+                                cwd=cwd, start_new_session=True,
+                                preexec_fn=die_with_parent())  # noqa: PLW1509 (see procs.py)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError", retryable=False) from None
+        raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError",
+                        retryable=False) from None
     if ctx.processes is not None:
         ctx.processes.started(proc.pid)
     try:
@@ -114,7 +114,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 def _wait(proc: subprocess.Popen[bytes], args: dict[str, Any], ctx: ToolContext, stdin: Any,
           started: float) -> ToolResult:
-    data = (stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode() if stdin is not None else None
+    data = ((stdin if isinstance(stdin, str) else orjson.dumps(stdin).decode()).encode()
+            if stdin is not None else None)
     deadline = None if ctx.timeout is None else started + ctx.timeout
     try:
         while True:  # wake up regularly so that a cancel reaches the process
