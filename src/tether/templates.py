@@ -152,7 +152,7 @@ def _jsonpath_expr(expr: str) -> Any:
         raise TemplateError(f"jsonpath: invalid expression {expr!r}: {exc}") from None
 
 
-def _jsonpath(value: Any, expr: str) -> list[Any]:
+def jsonpath(value: Any, expr: str) -> list[Any]:
     """All values matched by the JSONPath ``expr`` in ``value``, in document order."""
     return [m.value for m in _jsonpath_expr(expr).find(to_json_value(value))]
 
@@ -186,7 +186,7 @@ def _build_env() -> Sandbox:
                    auto_reload=False, cache_size=0, finalize=check_output)
     env.context_class = _Context
     env.globals.update(range=BoundedRange, now=_now, timestamp=_timestamp, uuid=_uuid, lipsum=bounded_lipsum)
-    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=_jsonpath, shquote=_shquote)
+    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=jsonpath, shquote=_shquote)
     for name in ("center", "indent", "wordwrap"):
         bounded_filter(env, name, check_width)
     for name in ("string", "tojson", "pprint", "format", "urlencode", "shquote"):

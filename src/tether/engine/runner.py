@@ -1,6 +1,6 @@
 """Walks one run: renders each step, runs its tool, commits the outcome.
 
-Every state change goes through :meth:`Runner._commit`, one store transaction
+Every state change goes through :meth:`Runner.commit`, one store transaction
 that writes the step record, only the variables that changed, their history and
 the events, and moves the cursor. A fresh run and a continued run take the same
 path: the runner loads what is committed and goes on from the cursor.
@@ -33,8 +33,8 @@ from ..vault import Vault, mask_text
 from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
-from .loops import Loops, MapView, loop_results
-from .step_view import step_view, with_own_record
+from .loops import Loops
+from .template_views import MapView, loop_results, step_view, with_own_record
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Runner:
         self.retry_loops: dict[str, str] = dict(cursor.get("retry", {}))
         self._resuming_failed: str | None = None
         self.run_child: Callable[..., Any] | None = None
-        self._commit_lock = threading.RLock()
+        self.commit_lock = threading.RLock()
         self._commits_since_flush, self._last_flush = 0, time.monotonic()
         self.secret_vars = set(self.flow.secret_vars)
         self.temp_vars = set(self.flow.temp_vars)
@@ -137,16 +137,16 @@ class Runner:
         return scope
 
     # ------------------------------------------------------------ commits
-    def _commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
+    def commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
                 events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None,
                 step_event: tuple[str, str, dict[str, Any]] | None = None,
                 iterations: tuple[Any, ...] = ()) -> int:
         writes = tuple(writes)
-        with self._commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
+        with self.commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
             flush = run is not None and run.status is not None or self._reads_due()
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
                             self.state.take_accesses() if flush else (), self.durability, self.seq, iterations,
-                            fenced=True)  # StateMoved if anyone else committed: see _settled
+                            fenced=True)  # StateMoved if anyone else committed: see settle
             try:
                 result = self.store.commit(commit)
             except StateMoved:
@@ -184,7 +184,7 @@ class Runner:
             return True
         return False
 
-    def _settled(self, attempt: Callable[[], _T]) -> _T:
+    def settle(self, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``, which renders against the variables in memory and ends in one
         commit; while the store refuses that commit because someone else committed since
         (``tether vars set``, the API), take the latest committed state and run it again.
@@ -193,17 +193,27 @@ class Runner:
         computed before it (SPEC §4.3). A refused attempt wrote nothing. Writers that keep
         winning (a script writing in a loop) are held off for one last attempt, so the run
         always gets its commit."""
-        with self._commit_lock:
+        with self.commit_lock:
             for _ in range(_OPTIMISTIC_TRIES):
                 try:
                     return attempt()
                 except StateMoved:
-                    self._reload_foreign()
+                    self.reload_foreign()
             with self.store.hold(self.run_id):  # nobody else commits until this attempt has
-                self._reload_foreign()
+                self.reload_foreign()
                 return attempt()
 
-    def _reload_foreign(self, seq: int | None = None) -> None:
+    def took_commit(self, seq: int) -> None:
+        """The store committed for this run outside :meth:`commit` (a loop's start) and the
+        run is at checkpoint ``seq`` now: fence the next commit on it, after taking in what
+        others committed too if that was not the only commit since ours. Call it holding
+        :attr:`commit_lock`."""
+        if seq == self.seq + 1:
+            self.seq = seq
+        else:
+            self.reload_foreign(seq)
+
+    def reload_foreign(self, seq: int | None = None) -> None:
         """Someone else committed since our last commit: mirror the run's committed variables
         (dropping what they deleted and what a refused attempt applied) and fence our next
         commit on their checkpoint ``seq`` (polled now unless given; always read before the
@@ -232,7 +242,7 @@ class Runner:
             self.secrets.append(text)
             self.secrets.sort(key=len, reverse=True)
 
-    def _writes(self, values: dict[str, Any], vtype: str, source: str, block: str = "vars") -> list[VarWrite]:
+    def stage_writes(self, values: dict[str, Any], vtype: str, source: str, block: str = "vars") -> list[VarWrite]:
         """Apply ``values`` to the in-memory state and return writes for those that changed.
 
         Every value is encoded before any is applied: one the store cannot hold raises
@@ -274,7 +284,7 @@ class Runner:
             cursor["retry"] = self.retry_loops
         return cursor
 
-    def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
+    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
         """Render a vars block against one state: entries do not see each other."""
         return {name: render_deep(tmpl, scope, f"step {sid!r}, field '{field}.{name}'")
                 for name, tmpl in block.items()}
@@ -288,11 +298,11 @@ class Runner:
             for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
                 if name in self.resume_set:
                     continue  # `resume --set` of a run killed before its first commit wins
-                writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+                writes += self.stage_writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
         except (TemplateError, UnstorableValue) as exc:  # the run fails; a resume starts it afresh
             raise _RunFailed({"type": type(exc).__name__, "message": exc.message, "step": None}) from None
         first = self.flow.steps[0].id
-        self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
+        self.commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
                      run=RunUpdate(cursor=self._cursor(first)))
 
     def load_committed(self) -> str | None:
@@ -333,9 +343,9 @@ class Runner:
                 if self.seq:  # resumed before its first commit: `resume --set` values are stored
                     self._load_vars(self.store.read_vars(self.run_id))
                 try:
-                    self._settled(self.start_fresh)
+                    self.settle(self.start_fresh)
                 except _RunFailed as failed:  # its initial variables cannot be made: it ends here
-                    self._settled(lambda: self._end("failed", error=failed.error, unstarted=True))
+                    self.settle(lambda: self._end("failed", error=failed.error, unstarted=True))
                     return self.store.load_run(self.run_id)
                 nxt: str | None = self.flow.steps[0].id
             else:
@@ -349,16 +359,16 @@ class Runner:
                     current = nxt
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
                 current = None
-                self._settled(self._finish)
+                self.settle(self._finish)
             except _RunFailed as failed:
-                self._settled(lambda: self._end("failed", error=failed.error, nxt=failed.at))
+                self.settle(lambda: self._end("failed", error=failed.error, nxt=failed.at))
             except UnstorableValue as exc:
                 # Values are checked before their commit; should a store still refuse one, the
                 # run fails at that step (a resume runs it again) instead of being left running.
                 error = {**exc.error(), "step": current}
-                self._settled(lambda: self._end("failed", error=error, nxt=current))
+                self.settle(lambda: self._end("failed", error=error, nxt=current))
             except _Stop as stop:
-                self._settled(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
+                self.settle(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
         except LeaseLost:
             log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
             raise
@@ -437,7 +447,7 @@ class Runner:
     def _run_step_body(self, step: Step) -> str | None:
         seq, control = self.store.poll(self.run_id)
         if seq != self.seq:
-            self._reload_foreign(seq)  # a variable was written from outside since our last commit
+            self.reload_foreign(seq)  # a variable was written from outside since our last commit
         if control == "cancel" or self.cancel.is_set():
             raise _Stop("cancelled", step.id)
         if control == "pause":
@@ -447,7 +457,7 @@ class Runner:
         visit = self.visits.get(step.id, 0)
         key = f"{self.run_id}/{step.id}/{visit}"
         started = time.time()
-        begun = self._settled(lambda: self._begin(step, key, started))
+        begun = self.settle(lambda: self._begin(step, key, started))
         if not isinstance(begun, _Begun):
             return begun  # it ended without a tool: skipped, failed or completed
         scope, inputs = begun.scope, begun.inputs
@@ -456,20 +466,20 @@ class Runner:
                 return self._run_loop(step, scope, key, visit, started)
             except TemplateError as exc:  # its collection or `repeat.until`
                 error = {"type": "TemplateError", "message": exc.message}
-                return self._settled(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
+                return self.settle(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
         result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
         if begun.args is not None:
             try:
-                result, meta, attempts, ctx_writes = self._call_tool(step, begun.args, scope, key)
+                result, meta, attempts, ctx_writes = self.call_tool(step, begun.args, key)
             except StepFailed as failed:
                 if self.cancel.is_set():
-                    self._settled(lambda: self._record(
-                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
+                    self.settle(lambda: self._record(
+                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id,
                         inputs=inputs, result=failed.result, error=failed.error))
                     raise _Stop("cancelled", step.id) from None
-                return self._settled(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
+                return self.settle(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
                                                         [], inputs, failed.result))
-        return self._settled(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
+        return self.settle(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
                                                     attempts, inputs))
 
     def _begin(self, step: Step, key: str, started: float) -> str | None | _Begun:
@@ -485,7 +495,7 @@ class Runner:
                 cond = render(step.if_, scope, f"step {sid!r}, field 'if'")
                 if not cond:
                     return self._record(step, "skipped", started, key, attempts=0,
-                                        nxt=self._following(step), scope=scope)
+                                        nxt=self._following(step))
             if step.let:
                 let: dict[str, Any] = {}
                 scope["let"] = AttrView.of(let, "let")
@@ -493,11 +503,11 @@ class Runner:
                 for name, tmpl in step.let.items():
                     let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
             if step.vars.before:
-                before = self._render_block(step.vars.before, scope, sid, "vars.before")
-                writes += self._writes(before, "step_result", sid, "vars.before")
+                before = self.render_block(step.vars.before, scope, sid, "vars.before")
+                writes += self.stage_writes(before, "step_result", sid, "vars.before")
             if step.is_loop:
                 if writes:  # vars.before of the loop step itself
-                    self._commit(writes=writes)
+                    self.commit(writes=writes)
                 return _Begun(scope)
             if step.tool == "pause":
                 return _Begun(scope, result=self._pause_step(step, scope, key, writes), attempts=1)
@@ -511,7 +521,7 @@ class Runner:
                 except UnstorableValue as exc:
                     inputs = None
                     raise exc.at(f"step {sid!r}") from None
-                self._commit(writes=writes, events=(EventWrite("step.started", sid,
+                self.commit(writes=writes, events=(EventWrite("step.started", sid,
                                                                {"attempt": 1, "idempotency_key": key}),))
                 return _Begun(scope, args=args, inputs=inputs)
         except TemplateError as exc:
@@ -529,12 +539,12 @@ class Runner:
         writes = list(writes)
         try:
             if ctx_writes:
-                writes += self._writes(ctx_writes, "step_result", sid)
+                writes += self.stage_writes(ctx_writes, "step_result", sid)
             scope["result"] = result
             self._see_own_record(scope, step, "completed", started, key, attempts, result, None, meta)
             if step.vars.after:
-                after = self._render_block(step.vars.after, scope, sid, "vars")
-                writes += self._writes(after, "step_result", sid)
+                after = self.render_block(step.vars.after, scope, sid, "vars")
+                writes += self.stage_writes(after, "step_result", sid)
             nxt = self._next(step, scope)
             if step.share:
                 self._share(step, scope)
@@ -547,7 +557,7 @@ class Runner:
         except UnstorableValue as exc:  # a value its vars or share blocks made
             return self._fail(step, exc.error(), started, key, attempts, scope, writes, inputs, None)
         self.last_error = None
-        return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+        return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, meta=meta)
 
     def _share(self, step: Step, scope: dict[str, Any]) -> None:
@@ -590,7 +600,7 @@ class Runner:
                 return nxt
             try:
                 if step.vars.after:
-                    writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"),
+                    writes += self.stage_writes(self.render_block(step.vars.after, scope, step.id, "vars"),
                                            "step_result", step.id)
                 nxt = self._next(step, scope)
             except TemplateError as exc:
@@ -598,9 +608,9 @@ class Runner:
                                   writes, None, None, meta=meta)
             self.last_error = None
             self.base["map"] = mapview
-            return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
+            return self._record(step, "completed", started, key, attempts=1, nxt=nxt, writes=writes,
                                 meta=meta)
-        return self._settled(complete)
+        return self.settle(complete)
 
     def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
                         attempts: int, result: Any, error: Any, meta: Any) -> None:
@@ -618,14 +628,14 @@ class Runner:
         scope["steps"] = with_own_record(self.base["steps"], step_view(rec, self.store, self.run_id), step.id)
 
     def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
-                scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
+                writes: list[VarWrite] | None = None, inputs: Any = None,
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
         finished = time.time()
         safe_result = mask(result, self.secrets)
         rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs, field="inputs"),
                         None if result is None else codec.encode(safe_result, field="result"), error, meta, started,
                         finished, key)
-        self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
+        self.commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
             self.visits[step.id] = self.visits.get(step.id, 0) + 1
@@ -643,7 +653,7 @@ class Runner:
         error = mask(dict(error), self.secrets)  # type, message, and a traceback or failed iterations
         policy = step.on_failure
         if policy == "fail":
-            self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
+            self._record(step, "failed", started, key, attempts=attempts, nxt=step.id,
                          writes=writes, inputs=inputs, result=result, error=error, meta=meta)
             raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
@@ -652,18 +662,21 @@ class Runner:
             try:
                 nxt = self._next(step, scope)
             except TemplateError as exc:
-                self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
+                self._record(step, "failed", started, key, attempts=attempts, nxt=step.id,
                              writes=writes, inputs=inputs, result=result, error=error, meta=meta)
                 raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id},
                                  at=step.id) from None
         else:
             nxt = policy
         self.last_error = error
-        return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+        return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, error=error, meta=meta)
 
-    def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any], key: str,
-                   where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+    def call_tool(self, step: Step, args: dict[str, Any], key: str,
+                  where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+        """Run ``step``'s tool with ``args`` through its attempts (retries, timeout, cancel):
+        ``(result, meta, attempts, what it set through its context)``; StepFailed when the
+        last attempt failed."""
         retry = step.retry or self.flow.defaults.retry or NO_RETRY
         timeout = step.timeout if step.timeout is not None else self.flow.defaults.timeout
 
@@ -696,7 +709,7 @@ class Runner:
 
     def _save_checkpoint(self, step_id: str, name: str, data: Any) -> None:
         event = EventWrite("checkpoint", step_id, {"name": name, "data": mask(data, self.secrets)})
-        self._settled(lambda: self._commit(events=(event,)))
+        self.settle(lambda: self.commit(events=(event,)))
 
     def _load_checkpoint(self, name: str) -> Any:
         found = None
@@ -714,7 +727,7 @@ class Runner:
             return {"message": pause.get("message"), "resumed_at": iso(time.time()), "set": self.resume_set}
         args = render_deep(step.with_, scope, f"step {step.id!r}, field 'with'")
         message = mask(args.get("message"), self.secrets) if isinstance(args, dict) else None
-        self._commit(writes=writes, events=(EventWrite("step.started", step.id,
+        self.commit(writes=writes, events=(EventWrite("step.started", step.id,
                                                        {"attempt": 1, "idempotency_key": key}),))
         raise _Stop("paused", step.id, {"step": step.id, "message": message})
 
@@ -732,7 +745,7 @@ class Runner:
         if pause is not None:
             data["pause"] = pause
         cursor = {**self._cursor(nxt, pause), "unstarted": True} if unstarted else self._cursor(nxt, pause)
-        self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
+        self.commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
                      run=RunUpdate(cursor=cursor, status=status,
                                    outputs=None if outputs is None else codec.encode(outputs, field="outputs"),
                                    error=error, finished=status not in ("paused", "pending")))

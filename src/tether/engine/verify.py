@@ -19,7 +19,7 @@ from ..store.base import RunRecord, StepRecord, Store, hidden_ranges, is_hidden,
 from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep
 from ..variables import VarMeta, VarState
 from ..vault import Vault, mask_text
-from .loops import MapView, loop_results
+from .template_views import MapView, loop_results, step_view
 
 
 @dataclass
@@ -66,7 +66,6 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                env: dict[str, str | None]) -> Report:
     """Compare every completed step's recorded inputs and variable writes with a re-render."""
     from ..views import iso
-    from .step_view import step_view
     flow = loaded.flow
     report = Report(record.run_id)
     hidden = hidden_ranges(record.cursor)
