@@ -34,6 +34,7 @@ from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
 from .loops import Loops
+from .scope import bare_lookup, idempotency_key, run_fields, run_scope, step_scope, top_loop_key
 from .template_views import MapView, loop_results, step_view, with_own_record
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,11 @@ class Runner:
         self._commits_since_flush, self._last_flush = 0, time.monotonic()
         self.secret_vars = set(self.flow.secret_vars)
         self.temp_vars = set(self.flow.temp_vars)
-        inputs = run.inputs or {}
-        run_info = {"id": run.run_id, "name": run.name, "started_at": iso(run.started_at),
-                    "attempt": run.attempt, "resumed": run.attempt > 1, "parent_id": run.parent_id}
         steps_view = AttrView(self._step_view, self._step_ids, "steps")
-        inputs_view = AttrView.of(inputs, "inputs")
-        self.base: dict[str, Any] = {
-            "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
-            "env": AttrView.of_set(env, "env"), "steps": steps_view, "run": run_info,
-            "shared": AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared"),
-            "__tether_names__": self._bare_names,
-        }
+        shared_view = AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared")
+        self.base: dict[str, Any] = run_scope(inputs=run.inputs or {}, state=self.state, env=env, steps=steps_view,
+                                              run=run_fields(run), shared=shared_view)
+        self.base["__tether_names__"] = self._bare_names
         self.base[BARE_KEY] = self._bare_lookup(None)
         self._cache_start = (CACHE.hits, CACHE.misses)
 
@@ -109,32 +104,18 @@ class Runner:
         return list(self.step_views) + list(self._unbuilt)
 
     def _bare_lookup(self, let: dict[str, Any] | None) -> Callable[[str], Any]:
-        state, views, inputs, run = self.state, self.step_views, self.run.inputs or {}, self.base["run"]
+        views, unbuilt = self.step_views, self._unbuilt
 
-        def bare(name: str) -> Any:
-            if let is not None and name in let:
-                return let[name]
-            value = state.lookup(name)
-            if value is not MISSING:
-                return value
-            if name in views or name in self._unbuilt:
-                return self._step_view(name)
-            if name in inputs:
-                return inputs[name]
-            if name in run:
-                return run[name]
-            return MISSING
-        return bare
+        def step(name: str) -> Any:
+            return self._step_view(name) if name in views or name in unbuilt else MISSING
+        return bare_lookup(self.state, step, self.run.inputs or {}, self.base["run"], let)
 
     def _bare_names(self) -> list[str]:
         return self.state.names() + self._step_ids() + list(self.run.inputs or {})
 
-    def _scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
-        scope = dict(self.base)
-        scope["step"] = {"id": step.id, "attempt": attempt, "idempotency_key": key}
-        if self.last_error is not None:
-            scope["error"] = self.last_error
-        return scope
+    def step_scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
+        """What ``step``'s templates see in its ``attempt`` under idempotency ``key``."""
+        return step_scope(self.base, step.id, attempt, key, self.last_error)
 
     # ------------------------------------------------------------ commits
     def commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
@@ -455,7 +436,7 @@ class Runner:
         if self.release.is_set():
             raise _Stop("pending", step.id)
         visit = self.visits.get(step.id, 0)
-        key = f"{self.run_id}/{step.id}/{visit}"
+        key = idempotency_key(self.run_id, step.id, visit)
         started = time.time()
         begun = self.settle(lambda: self._begin(step, key, started))
         if not isinstance(begun, _Begun):
@@ -486,7 +467,7 @@ class Runner:
         """A step up to its first commit, rendered against the variables in memory: ``if``,
         ``let``, ``vars.before``, the tool's arguments and ``step.started``. A step without a
         tool ends here (its next step is returned); otherwise what its tool needs."""
-        scope = self._scope(step, 1, key)
+        scope = self.step_scope(step, 1, key)
         sid = step.id
         writes: list[VarWrite] = []
         inputs: dict[str, Any] | None = None
@@ -575,7 +556,7 @@ class Runner:
 
     def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float) -> str | None:
         """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
-        loop_key = self.retry_loops.get(step.id) or (step.id if visit == 0 else f"{step.id}#{visit}")
+        loop_key = self.retry_loops.get(step.id) or top_loop_key(step.id, visit)
         retry = step.id in self.retry_loops or self._resuming_failed == step.id
         if step.repeat is not None:
             outcome = self.loops.run_repeat(step, scope, loop_key, key)
