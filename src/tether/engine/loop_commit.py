@@ -86,12 +86,12 @@ class IterationCommits:
         """Commit ``batch`` in one transaction (a shared loop's iteration at most once); return when done."""
         shared = self._shared_done.get(batch[0].loop_key) if batch else None
         if shared is None:
-            self.host.settle(lambda: self._commit_batch(batch))
+            self.host.commits.settle(lambda: self._commit_batch(batch))
             return
-        with self.host.commit_lock:  # a shared loop commits from two threads: never one iteration twice
+        with self.host.commits.lock:  # a shared loop commits from two threads: never one iteration twice
             fresh = [it for it in batch if it.idx not in shared]
             if fresh:
-                self.host.settle(lambda: self._commit_batch(fresh))
+                self.host.commits.settle(lambda: self._commit_batch(fresh))
                 shared.update(it.idx for it in fresh)
 
     def _commit_batch(self, batch: list[Iteration]) -> None:
@@ -116,14 +116,14 @@ class IterationCommits:
                     for body, result, scope in it.blocks:  # one iteration at a time, latest values
                         ctx_writes = scope.get("__ctx_writes__")
                         if ctx_writes:
-                            mine += self.host.stage_writes(ctx_writes, "step_result", body.id)
+                            mine += self.host.commits.stage_writes(ctx_writes, "step_result", body.id)
                         scope["result"] = result
                         for phase in ("before", "after"):
                             block = getattr(body.vars, phase)
                             if block:
                                 field = "vars" + (".before" if phase == "before" else "")
                                 values = self.host.render_block(block, scope, body.id, field)
-                                mine += self.host.stage_writes(values, "step_result", body.id, field)
+                                mine += self.host.commits.stage_writes(values, "step_result", body.id, field)
                     writes += mine  # this iteration's writes only once all of them could be made
                 except (TemplateError, UnstorableValue) as exc:
                     self._restore(undo)
@@ -132,7 +132,7 @@ class IterationCommits:
             records.append(IterationWrite(it.loop_key, it.idx, status, it.attempts, res, error,
                                           it.started, it.finished))
             ends.append((it, status, error))
-        self.host.commit(writes=writes, iterations=tuple(records))
+        self.host.commits.commit(writes=writes, iterations=tuple(records))
         for it, status, error in ends:
             it.status, it.error = status, error
 
@@ -140,11 +140,11 @@ class IterationCommits:
         names: set[str] = set()
         for body, _, scope in it.blocks:
             names.update(body.vars.before, body.vars.after, scope.get("__ctx_writes__", {}))
-        state = self.host.state
+        state = self.host.commits.state
         return {n: (state.values.get(n, MISSING), state.meta.get(n)) for n in names}
 
     def _restore(self, undo: dict[str, Any]) -> None:
-        state = self.host.state
+        state = self.host.commits.state
         for name, (value, meta) in undo.items():
             if value is MISSING:
                 state.remove(name)

@@ -97,10 +97,10 @@ class Loops:
                     yield codec.encode(x, field=f"foreach[{i}]")
                 except UnstorableValue as exc:
                     raise exc.at(f"step {step.id!r}") from None
-        with self.host.commit_lock:
+        with self.host.commits.lock:
             total = self.host.store.start_loop(self.host.run_id, self.host.epoch, loop_key, encoded(),
                                             EventWrite("loop.started", step.id, {"loop_key": loop_key}))
-            self.host.took_commit(self.host.store.poll(self.host.run_id)[0])
+            self.host.commits.took_commit(self.host.store.poll(self.host.run_id)[0])
         return total
 
     def _pending_items(self, loop_key: str, total: int, retry_failed: bool) -> Iterator[tuple[int, Any]]:
