@@ -31,10 +31,10 @@ from jinja2.runtime import Context, missing
 
 from .errors import TemplateError
 from .sandbox import (MAX_FORMAT_WIDTH, MAX_ITERATIONS, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE,  # noqa: F401
-                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox, _budget,
+                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox,
                       bounded_filter, bounded_join, bounded_lipsum, bounded_map, check_count, check_format_filter,
                       check_measured, check_output, check_replace, check_sum, check_width,
-                      new_budget, text_size)
+                      new_budget, render_budget, text_size)
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 VOLATILE_FUNCTIONS = frozenset({"now", "timestamp", "uuid"})
@@ -413,7 +413,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
     if not isinstance(source, str) or not is_template(source):
         return source
     compiled = compile_template(source)
-    token = _budget.set(new_budget())
+    token = render_budget.set(new_budget())
     try:
         if compiled.kind == "path":
             try:
@@ -455,7 +455,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
         raise TemplateError(
             f"{where + ': ' if where else ''}template {source!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
-        _budget.reset(token)
+        render_budget.reset(token)
 
 
 def render_deep(value: Any, scope: Mapping[str, Any], where: str = "") -> Any:
