@@ -96,7 +96,7 @@ class IterationCommits:
 
     def _commit_batch(self, batch: list[Iteration]) -> None:
         """Render the iterations' ``vars`` blocks one at a time, in order, against the
-        variables in memory, and commit them with their records (``LoopHost.settle`` runs
+        variables in memory, and commit them with their records (``RunCommits.settle`` runs
         this again, unchanged iterations and all, when its commit is refused)."""
         writes: list[VarWrite] = []
         records: list[IterationWrite] = []

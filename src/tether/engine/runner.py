@@ -1,6 +1,6 @@
 """Walks one run: renders each step, runs its tool, commits the outcome.
 
-Every state change goes through :meth:`Runner.commit`, one store transaction
+Every state change goes through :meth:`RunCommits.commit` (engine/run_commits.py), one store transaction
 that writes the step record, only the variables that changed, their history and
 the events, and moves the cursor. A fresh run and a continued run take the same
 path: the runner loads what is committed and goes on from the cursor.
