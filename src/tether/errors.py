@@ -146,10 +146,6 @@ class MaxRecoveriesExceeded(TetherError):
     something in it keeps killing the process that runs it. A person's resume still works."""
 
 
-class RunFailed(TetherError):
-    """Raised by callers who asked for an exception instead of a failed Run."""
-
-
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGINT reached the process while it ran a run (raised by the CLI's signal
     handler in the main thread). Like KeyboardInterrupt, and unlike every TetherError, no

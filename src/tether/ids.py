@@ -13,9 +13,7 @@ from .errors import UsageError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-STEP_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # a leading _ is unreachable as steps._x
-VAR_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")  # likewise vars._x
-FLOW_NAME_RE = re.compile(r"[a-z0-9_-]+")
+VAR_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")  # a leading _ is unreachable as vars._x
 
 
 def new_run_id() -> str:
@@ -45,10 +43,3 @@ def check_var_name(name: str) -> str:
             "digits or '_'), at most 128 characters")
     return name
 
-
-def check_step_id(step_id: str) -> str:
-    """Return ``step_id`` if it is a valid step id, else raise UsageError."""
-    if not isinstance(step_id, str) or not STEP_ID_RE.fullmatch(step_id) or len(step_id) > 128:
-        raise UsageError(f"invalid step id {step_id!r}: use [A-Za-z][A-Za-z0-9_]* (a letter first, then letters, "
-                         "digits or '_'), at most 128 characters")
-    return step_id

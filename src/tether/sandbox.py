@@ -32,7 +32,7 @@ MAX_FORMAT_WIDTH = 10_000         # width or precision in % and format()
 MAX_RENDER_SECONDS = 0.5          # wall time of one render
 MAX_RENDER_GROWTH = 24 * 1024     # KiB the process's peak memory may grow by during one render
 _CHECK_EVERY = 16                 # budget ticks between time and memory checks
-_budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("tether_render_budget")
+render_budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("tether_render_budget")
 _WIDTH_RE = re.compile(r"\d{%d,}" % (len(str(MAX_FORMAT_WIDTH)) + 1))
 
 
@@ -122,7 +122,7 @@ def spend(budget: list[float]) -> None:
 
 
 def _spend_current() -> None:
-    budget = _budget.get(None)
+    budget = render_budget.get(None)
     if budget is not None:
         spend(budget)
 
@@ -174,7 +174,7 @@ class BoundedRange:
         return self._r[i]
 
     def __iter__(self):
-        budget = _budget.get(None)
+        budget = render_budget.get(None)
         for x in self._r:
             if budget is not None:
                 spend(budget)
@@ -197,7 +197,7 @@ def bounded_iter(iterable: Any) -> Any:
     """``iterable`` with every element counted against the render's budget."""
     if type(iterable) is BoundedRange:
         return iterable  # counts its own elements
-    budget = _budget.get(None)
+    budget = render_budget.get(None)
     if budget is None:
         return iterable
     return _counted(iterable, budget)

@@ -31,10 +31,10 @@ from jinja2.runtime import Context, missing
 
 from .errors import TemplateError
 from .sandbox import (MAX_FORMAT_WIDTH, MAX_ITERATIONS, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE,  # noqa: F401
-                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox, _budget,
+                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox,
                       bounded_filter, bounded_join, bounded_lipsum, bounded_map, check_count, check_format_filter,
                       check_measured, check_output, check_replace, check_sum, check_width,
-                      new_budget, text_size)
+                      new_budget, render_budget, text_size)
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 VOLATILE_FUNCTIONS = frozenset({"now", "timestamp", "uuid"})
@@ -58,11 +58,6 @@ class CacheStats:
     def __init__(self) -> None:
         self.hits = 0
         self.misses = 0
-
-    @property
-    def hit_rate(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
 
 
 # ------------------------------------------------------------------ names
@@ -157,7 +152,7 @@ def _jsonpath_expr(expr: str) -> Any:
         raise TemplateError(f"jsonpath: invalid expression {expr!r}: {exc}") from None
 
 
-def _jsonpath(value: Any, expr: str) -> list[Any]:
+def jsonpath(value: Any, expr: str) -> list[Any]:
     """All values matched by the JSONPath ``expr`` in ``value``, in document order."""
     return [m.value for m in _jsonpath_expr(expr).find(to_json_value(value))]
 
@@ -191,7 +186,7 @@ def _build_env() -> Sandbox:
                    auto_reload=False, cache_size=0, finalize=check_output)
     env.context_class = _Context
     env.globals.update(range=BoundedRange, now=_now, timestamp=_timestamp, uuid=_uuid, lipsum=bounded_lipsum)
-    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=_jsonpath, shquote=_shquote)
+    env.filters.update(tojson=_tojson, fromjson=_fromjson, jsonpath=jsonpath, shquote=_shquote)
     for name in ("center", "indent", "wordwrap"):
         bounded_filter(env, name, check_width)
     for name in ("string", "tojson", "pprint", "format", "urlencode", "shquote"):
@@ -418,7 +413,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
     if not isinstance(source, str) or not is_template(source):
         return source
     compiled = compile_template(source)
-    token = _budget.set(new_budget())
+    token = render_budget.set(new_budget())
     try:
         if compiled.kind == "path":
             try:
@@ -460,7 +455,7 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
         raise TemplateError(
             f"{where + ': ' if where else ''}template {source!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
-        _budget.reset(token)
+        render_budget.reset(token)
 
 
 def render_deep(value: Any, scope: Mapping[str, Any], where: str = "") -> Any:

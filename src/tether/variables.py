@@ -16,9 +16,6 @@ from .errors import TemplateError
 from .store.base import VarRecord
 from .templates import MISSING, AttrView, render
 
-VAR_TYPES = ("input", "step_result", "user_defined", "computed", "iterator_state", "system")
-SCOPES = ("run", "temp", "iteration")
-
 
 @dataclass(frozen=True, slots=True)
 class VarMeta:

@@ -266,98 +266,24 @@ class Engine:
         environment differences (``"env"``) and the flow change report (``"flow"``) before
         anything is changed. ConflictError (nothing changed) when another live process owns
         the run or the environment is refused."""
-        from ..env import read_env
         from ..spec import load_flow
-        from .resume import compare_env, first_start, flow_changes, rewind_writes
+        from .resume import check_resumable, plan_resume
         record = self.store.load_run(check_run_id(run_id))
-        status = status_of(record)
-        if status == "running":
-            raise ConflictError(f"run {run_id} is running, owned by {record.lease_owner}",
-                                hint="wait for it, or `tether cancel` it")
-        target = "running"
-        rewinding = from_step is not None or rerun_changed or retry_failed
-        if retry_failed and (from_step is not None or rerun_changed):
-            raise UsageError("--retry-failed cannot be combined with --from or --rerun-changed")
-        check_transition(run_id, "running" if status == "interrupted" else record.status, target,
-                         hint="use --from STEP to re-run part of a completed run" if status == "completed" else None)
-        if status == "completed" and not rewinding:
-            raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it, "
-                             "or --retry-failed to re-run failed loop iterations")
+        check_resumable(record, from_step=from_step, retry_failed=retry_failed, rerun_changed=rerun_changed)
         old = self.stored_flow(record)
-        loaded = old
+        new_flow = None
         if flow is not None:
-            loaded = load_flow(flow)
-            if loaded.flow.name != old.flow.name:
-                raise UsageError(f"{flow} is flow {loaded.flow.name!r}; run {run_id} runs {old.flow.name!r}")
-            changes = flow_changes(old.flow, loaded.flow)
-            if report is not None:
-                report("flow", changes)
-            if rerun_changed:
-                done = {s.step_id for s in self.store.steps(run_id) if s.status == "completed"}
-                changed = [sid for sid, kind in changes if kind == "changed" and sid in done]
-                if not changed:
-                    raise UsageError("--rerun-changed: no completed step changed; nothing to re-run")
-                from_step = changed[0]
-        elif rerun_changed:
-            raise UsageError("--rerun-changed needs --flow FILE")
-        current_env = read_env(loaded.flow, {**os.environ, **(env or {})})
-        env_changes, env_values = compare_env(loaded.flow, record.env_snapshot, current_env, env_policy)
-        if report is not None:
-            report("env", env_changes)
-        for name in set or {}:
-            check_var_name(name)
-        cursor = dict(record.cursor) if isinstance(record.cursor, dict) else {"next": None}
-        writes: list[VarWrite] = []
-        events: list[EventWrite] = []
-        if from_step is not None:
-            if from_step not in loaded.flow.step_index():
-                raise UsageError(f"--from: the flow has no step {from_step!r}")
-            hidden = hidden_ranges(cursor)
-            start = first_start(self.store, run_id, from_step, hidden)
-            if start is None:
-                raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}; nothing to rewind")
-            writes += rewind_writes(self.store, run_id, start - 1, "resume")
-            hidden.append([start, record.seq])
-            cursor = {"next": from_step, "hidden": hidden}
-            events.append(EventWrite("run.rewound", from_step, {"to_seq": start - 1, "from_seq": record.seq}))
-        if retry_failed:
-            hidden = hidden_ranges(cursor)
-            failed_loops = self._failed_loops(run_id, hidden)
-            if not failed_loops:
-                raise UsageError(f"--retry-failed: run {run_id} has no loop with failed iterations")
-            first_seq, first_step = min((rec.seq, rec.step_id) for rec in failed_loops.values())
-            writes += rewind_writes(self.store, run_id, first_seq - 1, "resume")
-            hidden.append([first_seq, record.seq])
-            cursor = {"next": first_step, "hidden": hidden,
-                      "retry": {sid: rec.meta["loop_key"] for sid, rec in failed_loops.items()}}
-            events.append(EventWrite("run.rewound", first_step, {"to_seq": first_seq - 1, "from_seq": record.seq,
-                                                                 "retry_failed": sorted(failed_loops)}))
-        for name, value in (set or {}).items():
-            secret = name in loaded.flow.secret_vars
-            stored = self.vault.encrypt(value, f"set.{name}") if secret else value
-            writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "resume",
-                                   secret))
-        events.append(EventWrite("run.resumed", None, {
-            "attempt": record.attempt + 1, "set": sorted(set or {}), "from": from_step,
-            "env": [{"name": c.name, "change": c.change, "policy": c.policy} for c in env_changes]}))
-        alive = owner_alive(record.lease_owner)
-        steal = record.lease_epoch if alive is False else None
-        takeover = Takeover("running", cursor, tuple(writes), tuple(events),
-                            expect_status=(record.status,))
-        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds, steal_epoch=steal,
-                                         takeover=takeover)
-        if flow is not None:
-            taken = self._switch_flow(taken, loaded)
-        return self._execute(loaded, taken, env_values, resume_set=set)
-
-    def _failed_loops(self, run_id: str, hidden: list[list[int]]) -> dict[str, StepRecord]:
-        """The latest visible record of each loop step whose loop has failed iterations."""
-        out = {}
-        for sid, rec in latest_visible_steps(self.store.steps(run_id), hidden).items():
-            key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
-            if key and self.store.iteration_counts(run_id, key).get("failed"):
-                out[sid] = rec
-        return out
+            new_flow = load_flow(flow)
+            if new_flow.flow.name != old.flow.name:
+                raise UsageError(f"{flow} is flow {new_flow.flow.name!r}; run {run_id} runs {old.flow.name!r}")
+        plan = plan_resume(self.store, record, old, self.vault, environ={**os.environ, **(env or {})}, values=set,
+                           from_step=from_step, retry_failed=retry_failed, new_flow=new_flow,
+                           rerun_changed=rerun_changed, env_policy=env_policy, report=report)
+        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds, steal_epoch=plan.steal_epoch,
+                                         takeover=plan.takeover)
+        if plan.new_flow:
+            taken = self._switch_flow(taken, plan.loaded)
+        return self._execute(plan.loaded, taken, plan.env, resume_set=set)
 
     def _switch_flow(self, record: RunRecord, loaded: LoadedFlow) -> RunRecord:
         from dataclasses import replace

@@ -34,7 +34,6 @@ class Heartbeat:
                  on_control: Callable[[str], None] | None = None) -> None:
         self.store, self.run_id, self.epoch, self.ttl = store, run_id, epoch, ttl
         self.on_control = on_control
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"tether-lease-{run_id}")
 
@@ -59,7 +58,6 @@ class Heartbeat:
             try:
                 self.store.renew_lease(self.run_id, self.epoch, self.ttl)
             except LeaseLost:
-                self.lost = True
                 log.warning("run %s: lease lost to another owner", self.run_id, extra={"run_id": self.run_id})
                 return
             except StoreError as exc:

@@ -18,7 +18,6 @@ RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "completed": frozenset({"running"}),  # only to re-run part of it: --from / --flow --rerun-changed
     "cancelled": frozenset(),
 }
-STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
 #: every status a person can ask for (``runs --status``, ``GET /api/runs?status=``)
 RUN_STATUSES = (*RUN_TRANSITIONS, "interrupted")
 

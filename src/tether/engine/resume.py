@@ -1,17 +1,28 @@
-"""Planning a resume: environment comparison, flow change report, rewinds."""
+"""Planning a resume: environment comparison, flow change report, rewinds.
+
+:func:`plan_resume` decides everything a resume does before anything changes and
+returns it as a :class:`ResumePlan`, which ``Engine.resume`` applies: it takes the
+lease with the plan's takeover (one transaction), then runs the run."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import orjson
 
-from ..errors import EnvironmentMismatch, UsageError
+from ..errors import ConflictError, EnvironmentMismatch, UsageError
+from ..ids import check_var_name
 from ..spec.models import Flow
 from ..store import codec
-from ..store.base import Store, VarWrite, is_hidden
+from ..store.base import (EventWrite, RunRecord, StepRecord, Store, Takeover, VarWrite, hidden_ranges, is_hidden,
+                          latest_visible_steps)
+from .lifecycle import check_transition, owner_alive, status_of
+
+if TYPE_CHECKING:
+    from ..spec import LoadedFlow
+    from ..vault import Vault
 
 POLICIES = ("warn", "fail", "keep")
 
@@ -114,3 +125,114 @@ def rewind_writes(store: Store, run_id: str, target: int, source: str) -> list[V
         if name not in now_vars:
             writes.append(VarWrite(name, codec.encode(value), "step_result", "run", source))
     return writes
+
+
+def failed_loops(store: Store, run_id: str, hidden: list[list[int]]) -> dict[str, StepRecord]:
+    """The latest visible record of each loop step whose loop has failed iterations."""
+    out = {}
+    for sid, rec in latest_visible_steps(store.steps(run_id), hidden).items():
+        key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
+        if key and store.iteration_counts(run_id, key).get("failed"):
+            out[sid] = rec
+    return out
+
+
+def check_resumable(record: RunRecord, *, from_step: str | None, retry_failed: bool, rerun_changed: bool) -> None:
+    """ConflictError when another process runs ``record`` now; UsageError when its status
+    or the combination of options does not allow this resume."""
+    run_id, status = record.run_id, status_of(record)
+    if status == "running":
+        raise ConflictError(f"run {run_id} is running, owned by {record.lease_owner}",
+                            hint="wait for it, or `tether cancel` it")
+    rewinding = from_step is not None or rerun_changed or retry_failed
+    if retry_failed and (from_step is not None or rerun_changed):
+        raise UsageError("--retry-failed cannot be combined with --from or --rerun-changed")
+    check_transition(run_id, "running" if status == "interrupted" else record.status, "running",
+                     hint="use --from STEP to re-run part of a completed run" if status == "completed" else None)
+    if status == "completed" and not rewinding:
+        raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it, "
+                         "or --retry-failed to re-run failed loop iterations")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a resume does, decided before anything changes."""
+
+    loaded: LoadedFlow               # the flow the run goes on with
+    new_flow: bool                   # ``loaded`` replaces the run's stored flow (``--flow``)
+    env: dict[str, str | None]       # the environment it goes on with (``keep`` restores recorded values)
+    takeover: Takeover               # status, cursor, writes and events, committed as the lease is taken
+    steal_epoch: int | None          # the lease epoch of a dead owner on this host, taken at once
+
+
+def plan_resume(store: Store, record: RunRecord, stored: LoadedFlow, vault: Vault, *,
+                environ: Mapping[str, str], values: Mapping[str, Any] | None = None,
+                from_step: str | None = None, retry_failed: bool = False, new_flow: LoadedFlow | None = None,
+                rerun_changed: bool = False, env_policy: str | None = None,
+                report: Callable[[str, Any], None] | None = None) -> ResumePlan:
+    """Plan the resume of ``record`` (checked by :func:`check_resumable`), which started
+    with flow ``stored``: ``values`` set, from ``from_step`` or failed loop iterations
+    again, with ``new_flow`` (``rerun_changed``: from its first changed completed step),
+    in environment ``environ``. ``report(kind, data)`` receives the flow change report
+    (``"flow"``) and the environment differences (``"env"``). Writes nothing; UsageError
+    or EnvironmentMismatch when the resume is refused."""
+    from ..env import read_env
+    run_id = record.run_id
+    loaded = stored
+    if new_flow is not None:
+        loaded = new_flow
+        changes = flow_changes(stored.flow, loaded.flow)
+        if report is not None:
+            report("flow", changes)
+        if rerun_changed:
+            done = {s.step_id for s in store.steps(run_id) if s.status == "completed"}
+            changed = [sid for sid, kind in changes if kind == "changed" and sid in done]
+            if not changed:
+                raise UsageError("--rerun-changed: no completed step changed; nothing to re-run")
+            from_step = changed[0]
+    elif rerun_changed:
+        raise UsageError("--rerun-changed needs --flow FILE")
+    current_env = read_env(loaded.flow, environ)
+    env_changes, env_values = compare_env(loaded.flow, record.env_snapshot, current_env, env_policy)
+    if report is not None:
+        report("env", env_changes)
+    for name in values or {}:
+        check_var_name(name)
+    cursor = dict(record.cursor) if isinstance(record.cursor, dict) else {"next": None}
+    writes: list[VarWrite] = []
+    events: list[EventWrite] = []
+    if from_step is not None:
+        if from_step not in loaded.flow.step_index():
+            raise UsageError(f"--from: the flow has no step {from_step!r}")
+        hidden = hidden_ranges(cursor)
+        start = first_start(store, run_id, from_step, hidden)
+        if start is None:
+            raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}; nothing to rewind")
+        writes += rewind_writes(store, run_id, start - 1, "resume")
+        hidden.append([start, record.seq])
+        cursor = {"next": from_step, "hidden": hidden}
+        events.append(EventWrite("run.rewound", from_step, {"to_seq": start - 1, "from_seq": record.seq}))
+    if retry_failed:
+        hidden = hidden_ranges(cursor)
+        failed = failed_loops(store, run_id, hidden)
+        if not failed:
+            raise UsageError(f"--retry-failed: run {run_id} has no loop with failed iterations")
+        first_seq, first_step = min((rec.seq, rec.step_id) for rec in failed.values())
+        writes += rewind_writes(store, run_id, first_seq - 1, "resume")
+        hidden.append([first_seq, record.seq])
+        cursor = {"next": first_step, "hidden": hidden,
+                  "retry": {sid: rec.meta["loop_key"] for sid, rec in failed.items()}}
+        events.append(EventWrite("run.rewound", first_step, {"to_seq": first_seq - 1, "from_seq": record.seq,
+                                                             "retry_failed": sorted(failed)}))
+    for name, value in (values or {}).items():
+        secret = name in loaded.flow.secret_vars
+        stored_value = vault.encrypt(value, f"set.{name}") if secret else value
+        writes.append(VarWrite(name, codec.encode(stored_value, field=f"set.{name}"), "user_defined", "run",
+                               "resume", secret))
+    events.append(EventWrite("run.resumed", None, {
+        "attempt": record.attempt + 1, "set": sorted(values or {}), "from": from_step,
+        "env": [{"name": c.name, "change": c.change, "policy": c.policy} for c in env_changes]}))
+    alive = owner_alive(record.lease_owner)
+    takeover = Takeover("running", cursor, tuple(writes), tuple(events), expect_status=(record.status,))
+    return ResumePlan(loaded, new_flow is not None, env_values, takeover,
+                      record.lease_epoch if alive is False else None)

@@ -1,6 +1,6 @@
 """Walks one run: renders each step, runs its tool, commits the outcome.
 
-Every state change goes through :meth:`Runner._commit`, one store transaction
+Every state change goes through :meth:`RunCommits.commit` (engine/run_commits.py), one store transaction
 that writes the step record, only the variables that changed, their history and
 the events, and moves the cursor. A fresh run and a continued run take the same
 path: the runner loads what is committed and goes on from the cursor.
@@ -14,27 +14,29 @@ import threading
 import time
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable
 
 from ..env import mask
-from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError, TemplateError, UnstorableValue
+from ..errors import ConflictError, LeaseLost, NotFound, StoreError, TemplateError, UnstorableValue
 from ..procs import ProcessGroups, kill_left_over
 from ..spec import LoadedFlow
 from ..spec.models import Step
 from ..store import codec
-from ..store.base import (Commit, EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
+from ..store.base import (EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
                           hidden_ranges, is_hidden,
                           latest_visible_steps)
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool
 from ..tools.base import ChildPaused
-from ..variables import VarMeta, VarState, same_value
-from ..vault import Vault, mask_text
+from ..variables import VarState
+from ..vault import Vault
 from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
 from .lease import Heartbeat, LockStopped, NamedLock, owner_id
-from .loops import Loops, MapView, loop_results
-from .step_view import step_view, with_own_record
+from .loops import Loops
+from .run_commits import RunCommits
+from .scope import bare_lookup, idempotency_key, run_fields, run_scope, step_scope, top_loop_key
+from .template_views import MapView, loop_results, step_view, with_own_record
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,12 @@ class Runner:
                  computed_deps: dict[str, set[str]], vault: Vault,
                  listening: Callable[[], bool] = lambda: True) -> None:
         self.store, self.loaded, self.flow, self.run = store, loaded, loaded.flow, run
-        self.run_id, self.epoch, self.seq = run.run_id, run.lease_epoch, run.seq
+        self.run_id, self.epoch = run.run_id, run.lease_epoch
         self.secrets, self.ttl, self.emit, self.vault = list(secrets), ttl, emit, vault
         self.listening = listening  # events are only built when someone subscribed to them
-        self.durability = self.flow.checkpoint.durability
         self.index = self.flow.step_index()
         self.state = VarState(self.flow.computed, computed_deps)
+        self.commits = RunCommits(store, run, self.flow, self.state, vault, self.secrets, emit, listening)
         self.state.scope_for_computed = lambda: self.base
         self.step_views: dict[str, AttrView] = {}
         self._unbuilt: dict[str, StepRecord] = {}  # loaded records whose views are built on first use
@@ -72,21 +74,11 @@ class Runner:
         self.retry_loops: dict[str, str] = dict(cursor.get("retry", {}))
         self._resuming_failed: str | None = None
         self.run_child: Callable[..., Any] | None = None
-        self._commit_lock = threading.RLock()
-        self._commits_since_flush, self._last_flush = 0, time.monotonic()
-        self.secret_vars = set(self.flow.secret_vars)
-        self.temp_vars = set(self.flow.temp_vars)
-        inputs = run.inputs or {}
-        run_info = {"id": run.run_id, "name": run.name, "started_at": iso(run.started_at),
-                    "attempt": run.attempt, "resumed": run.attempt > 1, "parent_id": run.parent_id}
         steps_view = AttrView(self._step_view, self._step_ids, "steps")
-        inputs_view = AttrView.of(inputs, "inputs")
-        self.base: dict[str, Any] = {
-            "inputs": inputs_view, "workload": inputs_view, "vars": self.state.view,
-            "env": AttrView.of_set(env, "env"), "steps": steps_view, "run": run_info,
-            "shared": AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared"),
-            "__tether_names__": self._bare_names,
-        }
+        shared_view = AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared")
+        self.base: dict[str, Any] = run_scope(inputs=run.inputs or {}, state=self.state, env=env, steps=steps_view,
+                                              run=run_fields(run), shared=shared_view)
+        self.base["__tether_names__"] = self._bare_names
         self.base[BARE_KEY] = self._bare_lookup(None)
         self._cache_start = (CACHE.hits, CACHE.misses)
 
@@ -109,159 +101,18 @@ class Runner:
         return list(self.step_views) + list(self._unbuilt)
 
     def _bare_lookup(self, let: dict[str, Any] | None) -> Callable[[str], Any]:
-        state, views, inputs, run = self.state, self.step_views, self.run.inputs or {}, self.base["run"]
+        views, unbuilt = self.step_views, self._unbuilt
 
-        def bare(name: str) -> Any:
-            if let is not None and name in let:
-                return let[name]
-            value = state.lookup(name)
-            if value is not MISSING:
-                return value
-            if name in views or name in self._unbuilt:
-                return self._step_view(name)
-            if name in inputs:
-                return inputs[name]
-            if name in run:
-                return run[name]
-            return MISSING
-        return bare
+        def step(name: str) -> Any:
+            return self._step_view(name) if name in views or name in unbuilt else MISSING
+        return bare_lookup(self.state, step, self.run.inputs or {}, self.base["run"], let)
 
     def _bare_names(self) -> list[str]:
         return self.state.names() + self._step_ids() + list(self.run.inputs or {})
 
-    def _scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
-        scope = dict(self.base)
-        scope["step"] = {"id": step.id, "attempt": attempt, "idempotency_key": key}
-        if self.last_error is not None:
-            scope["error"] = self.last_error
-        return scope
-
-    # ------------------------------------------------------------ commits
-    def _commit(self, *, steps: tuple[StepWrite, ...] = (), writes: Iterable[VarWrite] = (),
-                events: tuple[EventWrite, ...] = (), run: RunUpdate | None = None,
-                step_event: tuple[str, str, dict[str, Any]] | None = None,
-                iterations: tuple[Any, ...] = ()) -> int:
-        writes = tuple(writes)
-        with self._commit_lock:  # ctx.checkpoint() and loop workers may commit from other threads
-            flush = run is not None and run.status is not None or self._reads_due()
-            commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                            self.state.take_accesses() if flush else (), self.durability, self.seq, iterations,
-                            fenced=True)  # StateMoved if anyone else committed: see _settled
-            try:
-                result = self.store.commit(commit)
-            except StateMoved:
-                for name, count, _at in commit.accesses:  # counted again with the next commit
-                    self.state.accesses[name] = self.state.accesses.get(name, 0) + count
-                raise
-            self.seq = result.seq
-        for name, version in result.versions.items():
-            self.state.set_version(name, version)
-        if not self.listening():
-            return self.seq
-        if step_event is not None:  # stored as the step record itself, announced like any event
-            self.emit(step_event[0], {"run_id": self.run_id, "seq": self.seq, "step_id": step_event[1],
-                                      "data": step_event[2]})
-        for e in events:
-            self.emit(e.type, {"run_id": self.run_id, "seq": self.seq, "step_id": e.step_id, "data": e.data})
-        for w in writes:
-            self.emit("var.deleted" if w.delete else "var.set",
-                      {"run_id": self.run_id, "seq": self.seq, "name": w.name, "source_step": w.source_step,
-                       "value": None if w.delete or w.secret else self.state.values.get(w.name),
-                       "version": result.versions.get(w.name)})
-        return self.seq
-
-    _READS_EVERY = 200      # commits between flushes of template read counts
-    _READS_SECONDS = 2.0    # ... or seconds, whichever comes first
-
-    def _reads_due(self) -> bool:
-        """Whether this commit carries the read counts gathered since the last flush. Reads
-        are metadata: batching them saves a statement per step; a crash may lose the counts
-        of the last couple of seconds, never a variable."""
-        self._commits_since_flush += 1
-        now_ = time.monotonic()
-        if self._commits_since_flush >= self._READS_EVERY or now_ - self._last_flush >= self._READS_SECONDS:
-            self._commits_since_flush, self._last_flush = 0, now_
-            return True
-        return False
-
-    def _settled(self, attempt: Callable[[], _T]) -> _T:
-        """Run ``attempt``, which renders against the variables in memory and ends in one
-        commit; while the store refuses that commit because someone else committed since
-        (``tether vars set``, the API), take the latest committed state and run it again.
-        Every commit of the run is fenced this way, so a value rendered at a commit has seen
-        every write committed before it: an outside write is never overwritten by a value
-        computed before it (SPEC §4.3). A refused attempt wrote nothing. Writers that keep
-        winning (a script writing in a loop) are held off for one last attempt, so the run
-        always gets its commit."""
-        with self._commit_lock:
-            for _ in range(_OPTIMISTIC_TRIES):
-                try:
-                    return attempt()
-                except StateMoved:
-                    self._reload_foreign()
-            with self.store.hold(self.run_id):  # nobody else commits until this attempt has
-                self._reload_foreign()
-                return attempt()
-
-    def _reload_foreign(self, seq: int | None = None) -> None:
-        """Someone else committed since our last commit: mirror the run's committed variables
-        (dropping what they deleted and what a refused attempt applied) and fence our next
-        commit on their checkpoint ``seq`` (polled now unless given; always read before the
-        variables, so a write in between can only make that commit retry)."""
-        if seq is None:
-            seq = self.store.poll(self.run_id)[0]
-        records = self.store.read_vars(self.run_id)
-        for name in [n for n in self.state.values if n not in records]:
-            self.state.remove(name)
-        self._load_vars(records)
-        self.seq = seq
-
-    def _load_vars(self, records: dict[str, Any]) -> None:
-        """Take committed variables into memory, decrypting secret ones."""
-        from dataclasses import replace
-        for name, rec in list(records.items()):
-            if rec.secret:
-                value = self.vault.decrypt(rec.value, f"run {self.run_id}: variable {name}")
-                records[name] = replace(rec, value=value)
-                self._add_secret(value)
-        self.state.load(records)
-
-    def _add_secret(self, value: Any) -> None:
-        text = mask_text(value)
-        if text is not None and text not in self.secrets:
-            self.secrets.append(text)
-            self.secrets.sort(key=len, reverse=True)
-
-    def _writes(self, values: dict[str, Any], vtype: str, source: str, block: str = "vars") -> list[VarWrite]:
-        """Apply ``values`` to the in-memory state and return writes for those that changed.
-
-        Every value is encoded before any is applied: one the store cannot hold raises
-        UnstorableValue naming it (``step 'ID', field 'vars.NAME'``) and changes nothing."""
-        state = self.state
-        if self.secrets:
-            values = mask(values, self.secrets)  # a value derived from a secret must not reach the store
-        encoded = []
-        for name, value in values.items():
-            old = state.values.get(name, MISSING)
-            if old is not MISSING and same_value(old, value):
-                continue
-            field = f"{block}.{name}"
-            try:
-                stored = self.vault.encrypt(value, field) if name in self.secret_vars else value
-                data = codec.encode(stored, field=field)
-            except UnstorableValue as exc:
-                raise exc.at(f"step {source!r}") if vtype == "step_result" else exc from None
-            encoded.append((name, value, data))
-        out = []
-        for name, value, data in encoded:
-            scope = "temp" if name in self.temp_vars else "run"
-            secret = name in self.secret_vars
-            prev = state.meta.get(name)
-            state.apply(name, value, VarMeta(vtype, scope, prev.version if prev else 0, secret))
-            if secret:
-                self._add_secret(value)
-            out.append(VarWrite(name, data, vtype, scope, source, secret))
-        return out
+    def step_scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]:
+        """What ``step``'s templates see in its ``attempt`` under idempotency ``key``."""
+        return step_scope(self.base, step.id, attempt, key, self.last_error)
 
     def _cursor(self, nxt: str | None, pause: dict[str, Any] | None = None) -> dict[str, Any]:
         """Where a resume continues: the next step, plus checkpoints undone by rewinds."""
@@ -274,7 +125,7 @@ class Runner:
             cursor["retry"] = self.retry_loops
         return cursor
 
-    def _render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
+    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
         """Render a vars block against one state: entries do not see each other."""
         return {name: render_deep(tmpl, scope, f"step {sid!r}, field '{field}.{name}'")
                 for name, tmpl in block.items()}
@@ -288,16 +139,16 @@ class Runner:
             for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
                 if name in self.resume_set:
                     continue  # `resume --set` of a run killed before its first commit wins
-                writes += self._writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+                writes += self.commits.stage_writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
         except (TemplateError, UnstorableValue) as exc:  # the run fails; a resume starts it afresh
             raise _RunFailed({"type": type(exc).__name__, "message": exc.message, "step": None}) from None
         first = self.flow.steps[0].id
-        self._commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
+        self.commits.commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
                      run=RunUpdate(cursor=self._cursor(first)))
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
-        self._load_vars(self.store.read_vars(self.run_id))
+        self.commits.load_vars(self.store.read_vars(self.run_id))
         records = self.store.steps(self.run_id)
         for rec in records:
             # A failed execution that runs again is the same execution (same idempotency key);
@@ -329,13 +180,14 @@ class Runner:
                         self.run_id, killed, extra={"run_id": self.run_id})
         heartbeat = Heartbeat(self.store, self.run_id, self.epoch, self.ttl, self._on_control).start()
         try:
-            if self.seq == 0 or (isinstance(self.run.cursor, dict) and self.run.cursor.get("unstarted")):
-                if self.seq:  # resumed before its first commit: `resume --set` values are stored
-                    self._load_vars(self.store.read_vars(self.run_id))
+            cursor = self.run.cursor
+            if self.commits.seq == 0 or (isinstance(cursor, dict) and cursor.get("unstarted")):
+                if self.commits.seq:  # resumed before its first commit: `resume --set` values are stored
+                    self.commits.load_vars(self.store.read_vars(self.run_id))
                 try:
-                    self._settled(self.start_fresh)
+                    self.commits.settle(self.start_fresh)
                 except _RunFailed as failed:  # its initial variables cannot be made: it ends here
-                    self._settled(lambda: self._end("failed", error=failed.error, unstarted=True))
+                    self.commits.settle(lambda: self._end("failed", error=failed.error, unstarted=True))
                     return self.store.load_run(self.run_id)
                 nxt: str | None = self.flow.steps[0].id
             else:
@@ -349,16 +201,16 @@ class Runner:
                     current = nxt
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
                 current = None
-                self._settled(self._finish)
+                self.commits.settle(self._finish)
             except _RunFailed as failed:
-                self._settled(lambda: self._end("failed", error=failed.error, nxt=failed.at))
+                self.commits.settle(lambda: self._end("failed", error=failed.error, nxt=failed.at))
             except UnstorableValue as exc:
                 # Values are checked before their commit; should a store still refuse one, the
                 # run fails at that step (a resume runs it again) instead of being left running.
                 error = {**exc.error(), "step": current}
-                self._settled(lambda: self._end("failed", error=error, nxt=current))
+                self.commits.settle(lambda: self._end("failed", error=error, nxt=current))
             except _Stop as stop:
-                self._settled(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
+                self.commits.settle(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
         except LeaseLost:
             log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
             raise
@@ -436,8 +288,8 @@ class Runner:
 
     def _run_step_body(self, step: Step) -> str | None:
         seq, control = self.store.poll(self.run_id)
-        if seq != self.seq:
-            self._reload_foreign(seq)  # a variable was written from outside since our last commit
+        if seq != self.commits.seq:
+            self.commits.reload_foreign(seq)  # a variable was written from outside since our last commit
         if control == "cancel" or self.cancel.is_set():
             raise _Stop("cancelled", step.id)
         if control == "pause":
@@ -445,9 +297,9 @@ class Runner:
         if self.release.is_set():
             raise _Stop("pending", step.id)
         visit = self.visits.get(step.id, 0)
-        key = f"{self.run_id}/{step.id}/{visit}"
+        key = idempotency_key(self.run_id, step.id, visit)
         started = time.time()
-        begun = self._settled(lambda: self._begin(step, key, started))
+        begun = self.commits.settle(lambda: self._begin(step, key, started))
         if not isinstance(begun, _Begun):
             return begun  # it ended without a tool: skipped, failed or completed
         scope, inputs = begun.scope, begun.inputs
@@ -456,27 +308,27 @@ class Runner:
                 return self._run_loop(step, scope, key, visit, started)
             except TemplateError as exc:  # its collection or `repeat.until`
                 error = {"type": "TemplateError", "message": exc.message}
-                return self._settled(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
+                return self.commits.settle(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
         result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
         if begun.args is not None:
             try:
-                result, meta, attempts, ctx_writes = self._call_tool(step, begun.args, scope, key)
+                result, meta, attempts, ctx_writes = self.call_tool(step, begun.args, key)
             except StepFailed as failed:
                 if self.cancel.is_set():
-                    self._settled(lambda: self._record(
-                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id, scope=scope,
+                    self.commits.settle(lambda: self._record(
+                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id,
                         inputs=inputs, result=failed.result, error=failed.error))
                     raise _Stop("cancelled", step.id) from None
-                return self._settled(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
+                return self.commits.settle(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
                                                         [], inputs, failed.result))
-        return self._settled(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
+        return self.commits.settle(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
                                                     attempts, inputs))
 
     def _begin(self, step: Step, key: str, started: float) -> str | None | _Begun:
         """A step up to its first commit, rendered against the variables in memory: ``if``,
         ``let``, ``vars.before``, the tool's arguments and ``step.started``. A step without a
         tool ends here (its next step is returned); otherwise what its tool needs."""
-        scope = self._scope(step, 1, key)
+        scope = self.step_scope(step, 1, key)
         sid = step.id
         writes: list[VarWrite] = []
         inputs: dict[str, Any] | None = None
@@ -485,7 +337,7 @@ class Runner:
                 cond = render(step.if_, scope, f"step {sid!r}, field 'if'")
                 if not cond:
                     return self._record(step, "skipped", started, key, attempts=0,
-                                        nxt=self._following(step), scope=scope)
+                                        nxt=self._following(step))
             if step.let:
                 let: dict[str, Any] = {}
                 scope["let"] = AttrView.of(let, "let")
@@ -493,11 +345,11 @@ class Runner:
                 for name, tmpl in step.let.items():
                     let[name] = render_deep(tmpl, scope, f"step {sid!r}, field 'let.{name}'")
             if step.vars.before:
-                before = self._render_block(step.vars.before, scope, sid, "vars.before")
-                writes += self._writes(before, "step_result", sid, "vars.before")
+                before = self.render_block(step.vars.before, scope, sid, "vars.before")
+                writes += self.commits.stage_writes(before, "step_result", sid, "vars.before")
             if step.is_loop:
                 if writes:  # vars.before of the loop step itself
-                    self._commit(writes=writes)
+                    self.commits.commit(writes=writes)
                 return _Begun(scope)
             if step.tool == "pause":
                 return _Begun(scope, result=self._pause_step(step, scope, key, writes), attempts=1)
@@ -511,7 +363,7 @@ class Runner:
                 except UnstorableValue as exc:
                     inputs = None
                     raise exc.at(f"step {sid!r}") from None
-                self._commit(writes=writes, events=(EventWrite("step.started", sid,
+                self.commits.commit(writes=writes, events=(EventWrite("step.started", sid,
                                                                {"attempt": 1, "idempotency_key": key}),))
                 return _Begun(scope, args=args, inputs=inputs)
         except TemplateError as exc:
@@ -529,12 +381,12 @@ class Runner:
         writes = list(writes)
         try:
             if ctx_writes:
-                writes += self._writes(ctx_writes, "step_result", sid)
+                writes += self.commits.stage_writes(ctx_writes, "step_result", sid)
             scope["result"] = result
             self._see_own_record(scope, step, "completed", started, key, attempts, result, None, meta)
             if step.vars.after:
-                after = self._render_block(step.vars.after, scope, sid, "vars")
-                writes += self._writes(after, "step_result", sid)
+                after = self.render_block(step.vars.after, scope, sid, "vars")
+                writes += self.commits.stage_writes(after, "step_result", sid)
             nxt = self._next(step, scope)
             if step.share:
                 self._share(step, scope)
@@ -547,7 +399,7 @@ class Runner:
         except UnstorableValue as exc:  # a value its vars or share blocks made
             return self._fail(step, exc.error(), started, key, attempts, scope, writes, inputs, None)
         self.last_error = None
-        return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+        return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, meta=meta)
 
     def _share(self, step: Step, scope: dict[str, Any]) -> None:
@@ -565,7 +417,7 @@ class Runner:
 
     def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float) -> str | None:
         """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
-        loop_key = self.retry_loops.get(step.id) or (step.id if visit == 0 else f"{step.id}#{visit}")
+        loop_key = self.retry_loops.get(step.id) or top_loop_key(step.id, visit)
         retry = step.id in self.retry_loops or self._resuming_failed == step.id
         if step.repeat is not None:
             outcome = self.loops.run_repeat(step, scope, loop_key, key)
@@ -590,7 +442,7 @@ class Runner:
                 return nxt
             try:
                 if step.vars.after:
-                    writes += self._writes(self._render_block(step.vars.after, scope, step.id, "vars"),
+                    writes += self.commits.stage_writes(self.render_block(step.vars.after, scope, step.id, "vars"),
                                            "step_result", step.id)
                 nxt = self._next(step, scope)
             except TemplateError as exc:
@@ -598,9 +450,9 @@ class Runner:
                                   writes, None, None, meta=meta)
             self.last_error = None
             self.base["map"] = mapview
-            return self._record(step, "completed", started, key, attempts=1, nxt=nxt, scope=scope, writes=writes,
+            return self._record(step, "completed", started, key, attempts=1, nxt=nxt, writes=writes,
                                 meta=meta)
-        return self._settled(complete)
+        return self.commits.settle(complete)
 
     def _see_own_record(self, scope: dict[str, Any], step: Step, status: str, started: float, key: str,
                         attempts: int, result: Any, error: Any, meta: Any) -> None:
@@ -613,23 +465,24 @@ class Runner:
             reads = self._reads_self[step.id] = step.id in text
         if not reads:
             return
-        rec = StepRecord(step.id, status, self.seq, attempts, None, mask(result, self.secrets), error, meta,
-                         started, time.time(), key)
+        rec = StepRecord(step.id, status, self.commits.seq, attempts, None, mask(result, self.secrets), error,
+                         meta, started, time.time(), key)
         scope["steps"] = with_own_record(self.base["steps"], step_view(rec, self.store, self.run_id), step.id)
 
     def _record(self, step: Step, status: str, started: float, key: str, *, attempts: int, nxt: str | None,
-                scope: dict[str, Any], writes: list[VarWrite] | None = None, inputs: Any = None,
+                writes: list[VarWrite] | None = None, inputs: Any = None,
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
         finished = time.time()
         safe_result = mask(result, self.secrets)
         rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs, field="inputs"),
                         None if result is None else codec.encode(safe_result, field="result"), error, meta, started,
                         finished, key)
-        self._commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
+        self.commits.commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
             self.visits[step.id] = self.visits.get(step.id, 0) + 1
-        rec_ = StepRecord(step.id, status, self.seq, attempts, inputs, safe_result, error, meta, started, finished, key)
+        rec_ = StepRecord(step.id, status, self.commits.seq, attempts, inputs, safe_result, error, meta, started,
+                          finished, key)
         if isinstance(meta, dict) and "loop_key" in meta:
             self._set_view(rec_)  # a loop step's view also sets `map`
         else:
@@ -643,7 +496,7 @@ class Runner:
         error = mask(dict(error), self.secrets)  # type, message, and a traceback or failed iterations
         policy = step.on_failure
         if policy == "fail":
-            self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
+            self._record(step, "failed", started, key, attempts=attempts, nxt=step.id,
                          writes=writes, inputs=inputs, result=result, error=error, meta=meta)
             raise _RunFailed({**error, "step": step.id}, at=step.id)
         scope["error"] = error
@@ -652,18 +505,21 @@ class Runner:
             try:
                 nxt = self._next(step, scope)
             except TemplateError as exc:
-                self._record(step, "failed", started, key, attempts=attempts, nxt=step.id, scope=scope,
+                self._record(step, "failed", started, key, attempts=attempts, nxt=step.id,
                              writes=writes, inputs=inputs, result=result, error=error, meta=meta)
                 raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id},
                                  at=step.id) from None
         else:
             nxt = policy
         self.last_error = error
-        return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt, scope=scope,
+        return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, error=error, meta=meta)
 
-    def _call_tool(self, step: Step, args: dict[str, Any], scope: dict[str, Any], key: str,
-                   where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+    def call_tool(self, step: Step, args: dict[str, Any], key: str,
+                  where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
+        """Run ``step``'s tool with ``args`` through its attempts (retries, timeout, cancel):
+        ``(result, meta, attempts, what it set through its context)``; StepFailed when the
+        last attempt failed."""
         retry = step.retry or self.flow.defaults.retry or NO_RETRY
         timeout = step.timeout if step.timeout is not None else self.flow.defaults.timeout
 
@@ -696,7 +552,7 @@ class Runner:
 
     def _save_checkpoint(self, step_id: str, name: str, data: Any) -> None:
         event = EventWrite("checkpoint", step_id, {"name": name, "data": mask(data, self.secrets)})
-        self._settled(lambda: self._commit(events=(event,)))
+        self.commits.settle(lambda: self.commits.commit(events=(event,)))
 
     def _load_checkpoint(self, name: str) -> Any:
         found = None
@@ -714,7 +570,7 @@ class Runner:
             return {"message": pause.get("message"), "resumed_at": iso(time.time()), "set": self.resume_set}
         args = render_deep(step.with_, scope, f"step {step.id!r}, field 'with'")
         message = mask(args.get("message"), self.secrets) if isinstance(args, dict) else None
-        self._commit(writes=writes, events=(EventWrite("step.started", step.id,
+        self.commits.commit(writes=writes, events=(EventWrite("step.started", step.id,
                                                        {"attempt": 1, "idempotency_key": key}),))
         raise _Stop("paused", step.id, {"step": step.id, "message": message})
 
@@ -732,7 +588,7 @@ class Runner:
         if pause is not None:
             data["pause"] = pause
         cursor = {**self._cursor(nxt, pause), "unstarted": True} if unstarted else self._cursor(nxt, pause)
-        self._commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
+        self.commits.commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
                      run=RunUpdate(cursor=cursor, status=status,
                                    outputs=None if outputs is None else codec.encode(outputs, field="outputs"),
                                    error=error, finished=status not in ("paused", "pending")))
@@ -749,8 +605,6 @@ def _mentions_result(step: Step) -> bool:
     return "result" in text
 
 
-_T = TypeVar("_T")
-_OPTIMISTIC_TRIES = 3  # attempts refused because someone else committed, before holding them off
 
 
 @dataclass

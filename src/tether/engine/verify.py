@@ -19,7 +19,8 @@ from ..store.base import RunRecord, StepRecord, Store, hidden_ranges, is_hidden,
 from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep
 from ..variables import VarMeta, VarState
 from ..vault import Vault, mask_text
-from .loops import MapView, loop_results
+from .scope import bare_lookup, run_fields, run_scope, step_scope
+from .template_views import MapView, loop_results, step_view
 
 
 @dataclass
@@ -65,8 +66,6 @@ def _same(a: Any, b: Any) -> bool:
 def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault,
                env: dict[str, str | None]) -> Report:
     """Compare every completed step's recorded inputs and variable writes with a re-render."""
-    from ..views import iso
-    from .step_view import step_view
     flow = loaded.flow
     report = Report(record.run_id)
     hidden = hidden_ranges(record.cursor)
@@ -104,34 +103,18 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if isinstance(prior.meta, dict) and prior.meta.get("loop_key"):
                 last_map = views[prior.step_id]["map"]
         inputs = record.inputs or {}
-        scope: dict[str, Any] = {
-            "inputs": AttrView.of(inputs, "inputs"), "workload": AttrView.of(inputs, "inputs"),
-            "vars": state.view, "env": AttrView.of_set(env, "env"), "steps": AttrView.of(views, "steps"),
-            "run": {"id": record.run_id, "name": record.name, "started_at": iso(record.started_at),
-                    "attempt": record.attempt, "resumed": record.attempt > 1, "parent_id": record.parent_id},
-            "shared": AttrView.of({}, "shared"),
-            "step": {"id": step.id, "attempt": 1, "idempotency_key": rec.idempotency_key},
-        }
-        scope["run"] = _RunFields(scope["run"])
+        run = _RunFields(run_fields(record))
+        # shared variables are not versioned with the run: a re-render cannot know their values then
+        base = run_scope(inputs=inputs, state=state, env=env, steps=AttrView.of(views, "steps"), run=run,
+                         shared=AttrView.of({}, "shared"))
+        scope = step_scope(base, step.id, 1, rec.idempotency_key)
         if last_map is not None:
             scope["map"] = last_map
         loop_key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
         if loop_key:  # a loop step's own vars see its aggregates and results
             scope["map"] = MapView(store, record.run_id, loop_key, rec.meta.get("total", 0))
         let: dict[str, Any] = {}
-
-        def bare(name: str) -> Any:
-            if name in let:
-                return let[name]
-            value = state.lookup(name)
-            if value is not MISSING:
-                return value
-            if name in views:
-                return views[name]
-            if name in inputs:
-                return inputs[name]
-            return scope["run"][name] if name in scope["run"] else MISSING  # the runner's order
-        scope[BARE_KEY] = bare
+        scope[BARE_KEY] = bare_lookup(state, lambda name: views.get(name, MISSING), inputs, run, let)
         state.scope_for_computed = lambda: scope
         report.checked += 1
         try:

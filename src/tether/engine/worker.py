@@ -148,6 +148,7 @@ def help_once(engine: Any, owner: str) -> bool:
     from ..env import read_env, secret_values
     from ..spec import computed_dependencies
     from .runner import Runner
+    from .scope import loop_step_key
     record = store.load_run(run_id)
     loaded = engine.stored_flow(record)
     env = read_env(loaded.flow, dict(os.environ))
@@ -156,9 +157,8 @@ def help_once(engine: Any, owner: str) -> bool:
                     vault=engine.vault, listening=lambda: False)
     runner.load_committed()  # read only: this process never commits to the run
     runner.processes.persist = None  # nor records its processes there (they still die with it)
-    step_id, _, visit = loop_key.partition("#")
+    step_id, key = loop_step_key(run_id, loop_key)
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
-    key = f"{run_id}/{step.id}/{int(visit or 0)}"
     stop = threading.Event()
 
     def renew() -> None:
@@ -168,7 +168,7 @@ def help_once(engine: Any, owner: str) -> bool:
 
     threading.Thread(target=renew, daemon=True, name=f"tether-help-{run_id}").start()
     try:
-        outcome = runner.loops.help(step, loop_key, key, idx, item, runner._scope(step, 1, key))
+        outcome = runner.loops.help(step, loop_key, key, idx, item, runner.step_scope(step, 1, key))
     finally:
         stop.set()
     store.work_done(run_id, loop_key, idx, owner, outcome)

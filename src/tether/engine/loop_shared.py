@@ -1,0 +1,110 @@
+"""A parallel loop whose iterations any worker may run (a store that shares loops:
+PostgreSQL). The run's owner publishes the unfinished iterations; its own threads and
+idle workers elsewhere claim them; the owner commits every one, its own as they finish
+and the others' outcomes as they arrive, each at most once."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from ..spec.models import Step
+from .lease import owner_id
+from .loop_commit import Iteration, IterationCommits
+from .loop_host import LoopHost
+
+
+class SharedLoop:
+    """Runs one run's shared loops; ``iteration`` runs one iteration's body (the owner's
+    :meth:`Loops.iteration`), with ``replay`` for an outcome another worker recorded."""
+
+    def __init__(self, host: LoopHost, commits: IterationCommits, iteration: Callable[..., Iteration]) -> None:
+        self.host, self.commits, self.iteration = host, commits, iteration
+
+    def run(self, step: Step, scope: dict[str, Any], loop_key: str, key: str, total: int, pending: list[int],
+            state: dict[str, Any], allowed: int, retry_failed: bool, errors: list[BaseException]) -> None:
+        """Publish ``pending`` (the unfinished iterations); ``parallel`` threads here and any
+        idle worker elsewhere claim and run them; return once every one is committed or the
+        loop stops (``state["stop"]``, too many failures, the run stopping). An exception of
+        a thread is appended to ``errors``."""
+        host, commits, iteration = self.host, self.commits, self.iteration
+        store, run_id = host.store, host.run_id
+        store.work_publish(run_id, loop_key, pending)
+        # committed already (by this run's earlier owners too): a claim of one of them, left
+        # by an owner that died between its commit and removing the claim, is dropped
+        done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
+        me = f"{owner_id()}/{run_id}"
+        lock = threading.Lock()
+
+        def count(its: list[Iteration]) -> None:
+            with lock:
+                for it in its:
+                    state["done"] += 1
+                    state["failed"] += it.status == "failed"
+
+        def stopped() -> bool:
+            return bool(state["stop"]) or state["failed"] > allowed or host.stopping()
+
+        def item(idx: int) -> Any:
+            return store.loop_items(run_id, loop_key, idx, idx + 1)[0]
+
+        def local() -> None:
+            try:
+                while not stopped():
+                    claim = store.work_claim(me, host.ttl, run_id, loop_key)
+                    if claim is None:
+                        if store.work_left(run_id, loop_key) == 0:
+                            return
+                        time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
+                        continue
+                    if claim[2] in done_before:
+                        store.work_remove(run_id, loop_key, [claim[2]])
+                        continue
+                    it = iteration(step, loop_key, key, claim[2], claim[3], total, scope)
+                    commits.submit(it)
+                    store.work_remove(run_id, loop_key, [it.idx])
+                    count([it])
+            except BaseException as exc:
+                errors.append(exc)
+                state["stop"] = "error"
+
+        def collect() -> None:
+            try:
+                while not stopped():
+                    done = store.work_collect(run_id, loop_key)
+                    if not done:
+                        if not any(t.is_alive() for t in threads):
+                            return
+                        time.sleep(0.05)
+                        continue
+                    indices = [i for i, _ in done]
+                    seen = store.finished_indices(run_id, loop_key, min(indices), max(indices) + 1)
+                    batch = []
+                    for idx, outcome in done:
+                        if idx in seen:
+                            continue  # committed before a crash of the previous owner removed its row
+                        it = iteration(step, loop_key, key, idx, item(idx), total, scope,
+                                             replay=outcome["bodies"])
+                        it.started, it.finished = outcome["started"], outcome["finished"]
+                        batch.append(it)
+                    if batch:
+                        commits.commit(batch)
+                        count(batch)
+                    store.work_remove(run_id, loop_key, indices)
+            except BaseException as exc:
+                errors.append(exc)
+                state["stop"] = "error"
+
+        threads = [threading.Thread(target=local, name=f"tether-{step.id}-{i}", daemon=True)
+                   for i in range(step.parallel)]
+        collector = threading.Thread(target=collect, name=f"tether-{step.id}-collect", daemon=True)
+        with commits.shared(loop_key, done_before), commits.grouped(loop_key, f"tether-{step.id}-commit"):
+            for t in threads:
+                t.start()
+            collector.start()
+            for t in threads:
+                t.join()
+            collector.join()
+
+
+__all__ = ["SharedLoop"]
