@@ -45,10 +45,17 @@ def main_options(
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def settings() -> Any:
+    """The Settings of this command: ``TETHER_*`` variables, with ``--db`` on top;
+    UsageError (exit 2) naming a variable whose value does not parse."""
+    from ..settings import Settings
+    return Settings.from_env(db=state.db)
+
+
 def open_engine() -> Any:
-    """An Engine on the store chosen by ``--db`` / ``TETHER_DB``."""
+    """An Engine on the store chosen by ``--db`` / ``TETHER_DB``, configured by ``settings()``."""
     from ..engine.engine import Engine
-    return Engine(state.db)
+    return Engine(settings=settings())
 
 
 def status_now(run_id: str) -> str | None:

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from .app import guard, open_engine, state
+from .app import guard, open_engine, settings
 from .args import parse_value
 from .output import console, iso, print_json, short
 
@@ -89,7 +89,6 @@ def serve(
     TETHER_API_TOKENS_FILE; without tokens it listens on loopback only.
     TETHER_ALLOWED_TOOLS limits the tools of flows sent to it."""
     import ipaddress
-    import os
     from ..errors import UsageError
     try:
         import uvicorn
@@ -97,7 +96,8 @@ def serve(
         from ..server.auth import load_tokens
     except ImportError:
         raise UsageError("the server needs its extra: pip install -e '.[server]'") from None
-    tokens = load_tokens()
+    config = settings()
+    tokens = load_tokens(config)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -107,7 +107,7 @@ def serve(
                          "(read:TOKEN,write:TOKEN) or TETHER_API_TOKENS_FILE")
     if not tokens:
         console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
-    app_ = create_app(state.db, tokens=tokens, allowed_tools=os.environ.get("TETHER_ALLOWED_TOOLS"), executor=executor)
+    app_ = create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools, executor=executor)
     # uvicorn says where it listens once the socket is bound, and logs every request
     # (method, path, status) on stderr: its access log
     uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)
