@@ -128,11 +128,8 @@ def schema() -> None:
 @guard
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     """Store counts and the template compile-cache hit rate over finished runs."""
-    engine = open_engine()
-    s = dict(engine.store.stats())
-    total = s["template_hits"] + s["template_misses"]
-    s["template_hit_rate"] = round(s["template_hits"] / total, 6) if total else None
-    s["store"] = engine.store.url
+    from ..queries import stats as store_stats
+    s = store_stats(open_engine())
     if as_json:
         print_json(s)
         return

@@ -2,11 +2,12 @@
 `tether worker` and `tether serve` (the REST API)."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
 
 from .app import guard, open_engine, settings
+from ..views import shared_doc
 from .args import parse_value
 from .output import console, iso, print_json, short
 
@@ -23,12 +24,6 @@ never change or be removed; --expect-version refuses a write (exit 4) unless the
 variable is at that version (0: must not exist)."""
 
 
-def shared_doc(rec: Any) -> dict[str, Any]:
-    """The JSON document of one shared variable."""
-    return {"name": rec.name, "value": rec.value, "version": rec.version, "immutable": rec.immutable,
-            "updated_at": iso(rec.updated_at)}
-
-
 @guard
 def shared(
     args: Optional[List[str]] = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
@@ -42,7 +37,8 @@ def shared(
     args = args or []
     con = console()
     if not args:
-        docs = [shared_doc(r) for r in engine.store.shared_list()]
+        from ..queries import shared_variables
+        docs = shared_variables(engine)
         if as_json:
             print_json(docs)
             return

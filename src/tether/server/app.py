@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import queries
 from ..engine.engine import Engine
 from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
@@ -204,7 +205,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     # -------------------------------------------------------------- endpoints
     @app.get("/api/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "store": engine.store.url.split("://", 1)[0]}
+        return {"status": "ok", "store": queries.store_kind(engine)}
 
     @app.post("/api/runs", status_code=201, dependencies=[Depends(writer)])
     def create_run(body: CreateRun) -> dict[str, Any]:
@@ -302,15 +303,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     @app.get("/api/vars/{run_id}", dependencies=[Depends(reader)])
     def get_vars(run_id: str) -> dict[str, Any]:
         rid = run_id_of(run_id)
-        engine.record(rid)
-        records = engine.store.read_vars(rid)
-        variables = {}
-        for name in sorted(records):
-            doc = var_doc(records[name])
-            doc.pop("name")
-            if records[name].secret:
-                doc["value"] = "***"
-            variables[name] = doc
+        variables = queries.variables(engine, rid)
         return {"run_id": rid, "variables": variables, "count": len(variables)}
 
     @app.get("/api/vars/{run_id}/{name}", dependencies=[Depends(reader)])
