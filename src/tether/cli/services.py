@@ -103,7 +103,8 @@ def serve(
                          "(read:TOKEN,write:TOKEN) or TETHER_API_TOKENS_FILE")
     if not tokens:
         console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
-    app_ = create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools, executor=executor)
+    app_ = create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools, executor=executor,
+                      settings=config)
     # uvicorn says where it listens once the socket is bound, and logs every request
     # (method, path, status) on stderr: its access log
     uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)

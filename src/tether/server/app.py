@@ -24,7 +24,9 @@ from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
 from ..errors import TetherError, UsageError
 from ..ids import check_run_id
+from ..settings import Settings
 from ..spec import load_flow_text
+from ..store import open_store
 from ..views import event_doc, iso, run_doc, step_doc, var_doc
 from .auth import role_of
 from .limits import BodyLimits
@@ -89,13 +91,13 @@ class PutVar(_Body):
 
 # ------------------------------------------------------------------ the app
 def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, allowed_tools: str | None = None,
-               executor: int | None = None) -> FastAPI:
+               executor: int | None = None, settings: Settings | None = None) -> FastAPI:
     """The API over the store ``db``. ``tokens`` maps token -> role (none: no auth, for
     loopback only); ``executor`` threads run queued runs in this process (default 4,
-    or 0 on PostgreSQL, where `tether worker` processes run them)."""
+    or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
+    the engine (default: from the environment). Every store call is counted for /metrics."""
     metrics = Metrics()
-    engine = Engine(db)
-    engine.store = metrics.instrument(engine.store)
+    engine = Engine(metrics.instrument(open_store(db)), settings=settings)
     policy = ToolPolicy(allowed_tools)
     shares = getattr(engine.store, "shares_loops", False)
     threads = executor if executor is not None else (0 if shares else 4)
