@@ -59,11 +59,12 @@ def _key_file(path: Path) -> bytes:
         return path.read_bytes().strip()
 
 
-def vault_for(database_path: str | None) -> Vault:
-    """The vault for a store whose database lives at ``database_path`` (None: not on disk)."""
-    env_key = os.environ.get("TETHER_SECRET_KEY")
-    if env_key:
-        return Vault(env_key.encode())
+def vault_for(database_path: str | None, secret_key: str | None = None) -> Vault:
+    """The vault for a store whose database lives at ``database_path`` (None: not on disk):
+    keyed by ``secret_key`` (``Settings.secret_key``, TETHER_SECRET_KEY) when given, else by
+    the key file next to the database, else by a key of this process."""
+    if secret_key:
+        return Vault(secret_key.encode())
     if database_path and database_path != ":memory:":
         try:
             return Vault(_key_file(Path(database_path + ".key")))

@@ -31,3 +31,8 @@ def var_doc(v: Any) -> dict[str, Any]:
 
 def event_doc(e: Any) -> dict[str, Any]:
     return {"seq": e.seq, "idx": e.idx, "type": e.type, "step_id": e.step_id, "data": e.data, "at": iso(e.at)}
+
+
+def shared_doc(rec: Any) -> dict[str, Any]:
+    return {"name": rec.name, "value": rec.value, "version": rec.version, "immutable": rec.immutable,
+            "updated_at": iso(rec.updated_at)}

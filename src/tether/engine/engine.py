@@ -15,6 +15,7 @@ from ..errors import (ConflictError, CorruptRecord, FlowError, Interrupted, MaxR
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
 from ..store import codec, open_store
+from ..settings import Settings
 from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, SharedRecord, StepRecord, Store,
                           Takeover, VarRecord,
                           VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
@@ -69,11 +70,12 @@ class Engine:
     """Runs flows against one store (``db``: a URL, or ``TETHER_DB``, or the default SQLite file)."""
 
     def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None,
-                 max_recoveries: int | None = None) -> None:
-        self.store: Store = db if db is not None and not isinstance(db, str) else open_store(db)
-        self.lease_seconds = lease_seconds or float(os.environ.get("TETHER_LEASE_SECONDS", "30"))
+                 max_recoveries: int | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.store: Store = db if db is not None and not isinstance(db, str) else open_store(db or self.settings.db)
+        self.lease_seconds = lease_seconds or self.settings.lease_seconds
         # automatic takeovers of a run without progress before it is failed (work_once)
-        self.max_recoveries = max_recoveries if max_recoveries is not None else _env_int("TETHER_MAX_RECOVERIES", 5)
+        self.max_recoveries = max_recoveries if max_recoveries is not None else self.settings.max_recoveries
         self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._lock = threading.Lock()
         self._vault: Vault | None = None
@@ -84,7 +86,7 @@ class Engine:
         """Encrypts secret variables; its key is made on first use (see tether.vault)."""
         from ..vault import vault_for
         if self._vault is None:
-            self._vault = vault_for(getattr(self.store, "path", None))
+            self._vault = vault_for(getattr(self.store, "path", None), self.settings.secret_key)
         return self._vault
 
     # ------------------------------------------------------------ events
@@ -597,20 +599,6 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _env_int(name: str, default: int) -> int:
-    """A whole number >= 0 from the environment variable ``name``."""
-    text = os.environ.get(name)
-    if text is None or text.strip() == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise UsageError(f"{name} must be a whole number >= 0, not {text!r}")
-    return value
 
 
 def _masked(rec: VarRecord) -> VarRecord:

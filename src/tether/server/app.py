@@ -18,12 +18,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import queries
 from ..engine.engine import Engine
 from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
 from ..errors import TetherError, UsageError
 from ..ids import check_run_id
+from ..settings import Settings
 from ..spec import load_flow_text
+from ..store import open_store
 from ..views import event_doc, iso, run_doc, step_doc, var_doc
 from .auth import role_of
 from .limits import BodyLimits
@@ -88,13 +91,13 @@ class PutVar(_Body):
 
 # ------------------------------------------------------------------ the app
 def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, allowed_tools: str | None = None,
-               executor: int | None = None) -> FastAPI:
+               executor: int | None = None, settings: Settings | None = None) -> FastAPI:
     """The API over the store ``db``. ``tokens`` maps token -> role (none: no auth, for
     loopback only); ``executor`` threads run queued runs in this process (default 4,
-    or 0 on PostgreSQL, where `tether worker` processes run them)."""
+    or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
+    the engine (default: from the environment). Every store call is counted for /metrics."""
     metrics = Metrics()
-    engine = Engine(db)
-    engine.store = metrics.instrument(engine.store)
+    engine = Engine(metrics.instrument(open_store(db)), settings=settings)
     policy = ToolPolicy(allowed_tools)
     shares = getattr(engine.store, "shares_loops", False)
     threads = executor if executor is not None else (0 if shares else 4)
@@ -204,7 +207,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     # -------------------------------------------------------------- endpoints
     @app.get("/api/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "store": engine.store.url.split("://", 1)[0]}
+        return {"status": "ok", "store": queries.store_kind(engine)}
 
     @app.post("/api/runs", status_code=201, dependencies=[Depends(writer)])
     def create_run(body: CreateRun) -> dict[str, Any]:
@@ -302,15 +305,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     @app.get("/api/vars/{run_id}", dependencies=[Depends(reader)])
     def get_vars(run_id: str) -> dict[str, Any]:
         rid = run_id_of(run_id)
-        engine.record(rid)
-        records = engine.store.read_vars(rid)
-        variables = {}
-        for name in sorted(records):
-            doc = var_doc(records[name])
-            doc.pop("name")
-            if records[name].secret:
-                doc["value"] = "***"
-            variables[name] = doc
+        variables = queries.variables(engine, rid)
         return {"run_id": rid, "variables": variables, "count": len(variables)}
 
     @app.get("/api/vars/{run_id}/{name}", dependencies=[Depends(reader)])

@@ -4,19 +4,19 @@ Tokens are compared in constant time, every configured token each time."""
 from __future__ import annotations
 
 import hmac
-import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..settings import Settings
 
 ROLES = ("read", "write")
 
 
-def load_tokens(env: dict[str, str] | None = None) -> dict[str, str]:
-    """``{token: role}``; UsageError for a malformed pair or an unreadable file."""
-    env = dict(os.environ) if env is None else env
-    pairs: list[str] = [p for p in env.get("TETHER_API_TOKENS", "").split(",") if p.strip()]
-    path = env.get("TETHER_API_TOKENS_FILE")
+def load_tokens(settings: Settings) -> dict[str, str]:
+    """``{token: role}`` of ``settings.api_tokens`` and ``settings.api_tokens_file``;
+    UsageError for a malformed pair or an unreadable file."""
+    pairs: list[str] = [p for p in settings.api_tokens.split(",") if p.strip()]
+    path = settings.api_tokens_file
     if path:
         try:
             pairs += [line for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]

@@ -1,8 +1,6 @@
 """State stores: the protocol, its backends and the codec they share."""
 from __future__ import annotations
 
-import os
-
 from ..errors import UsageError
 from .base import Store
 
@@ -13,7 +11,9 @@ def open_store(url: str | None = None) -> Store:
     """Open the store named by ``url``, ``TETHER_DB`` or the default SQLite file. Only the
     default file's folder is created; a named SQLite file's folder must exist (UsageError),
     so a mistyped path is an error rather than a new, empty store somewhere else."""
-    url = url or os.environ.get("TETHER_DB") or DEFAULT_URL
+    if not url:
+        from ..settings import Settings
+        url = Settings.from_env().db or DEFAULT_URL
     if url.startswith("sqlite:"):
         from .sqlite import open_sqlite
         return open_sqlite(url, create_folder=url == DEFAULT_URL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import FlowError, TetherError, ToolError
+from ..errors import FlowError, TetherError, ToolError
 
 
 def error_doc(exc: BaseException) -> dict[str, Any]:

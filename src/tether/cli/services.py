@@ -1,12 +1,15 @@
 """The commands beyond one run: `tether shared` (variables that outlive runs, §4.5),
-`tether worker` and `tether serve` (the REST API). Registered on the main app."""
+`tether worker` and `tether serve` (the REST API)."""
 from __future__ import annotations
 
 from typing import List, Optional
 
 import typer
 
-from .cli import _console, _engine, _guard, _iso, _print_json, _short, app, parse_value
+from .app import guard, open_engine, settings
+from ..views import shared_doc
+from .args import parse_value
+from .output import console, iso, print_json, short
 
 SHARED_HELP = """Shared variables: values that outlive one run, read in templates as shared.NAME.
 
@@ -21,13 +24,7 @@ never change or be removed; --expect-version refuses a write (exit 4) unless the
 variable is at that version (0: must not exist)."""
 
 
-def _doc(rec) -> dict:
-    return {"name": rec.name, "value": rec.value, "version": rec.version, "immutable": rec.immutable,
-            "updated_at": _iso(rec.updated_at)}
-
-
-@app.command("shared", help=SHARED_HELP)
-@_guard
+@guard
 def shared(
     args: Optional[List[str]] = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
     immutable: bool = typer.Option(False, "--immutable", help="With set: the value can never change again."),
@@ -35,48 +32,48 @@ def shared(
                                                  help="Refuse the write unless at this version (0: absent)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    from .errors import UsageError
-    engine = _engine()
+    from ..errors import UsageError
+    engine = open_engine()
     args = args or []
-    con = _console()
+    con = console()
     if not args:
-        docs = [_doc(r) for r in engine.store.shared_list()]
+        from ..queries import shared_variables
+        docs = shared_variables(engine)
         if as_json:
-            _print_json(docs)
+            print_json(docs)
             return
         from rich.table import Table
         table = Table("name", "value", "version", "immutable")
         for d in docs:
-            table.add_row(d["name"], _short(d["value"], 100), str(d["version"]), "yes" if d["immutable"] else "")
+            table.add_row(d["name"], short(d["value"], 100), str(d["version"]), "yes" if d["immutable"] else "")
         con.print(table)
         return
     verb, rest = args[0], args[1:]
     if (verb, len(rest)) not in (("get", 1), ("set", 2), ("rm", 1)):
         raise UsageError("usage: tether shared [get NAME | set NAME VALUE | rm NAME]")
     if verb == "get":
-        doc = _doc(engine.shared_get(rest[0]))
+        doc = shared_doc(engine.shared_get(rest[0]))
         if as_json:
-            _print_json(doc)
+            print_json(doc)
         else:
-            con.print(_short(doc["value"], 10_000), markup=False)
+            con.print(short(doc["value"], 10_000), markup=False)
             con.print(f"version {doc['version']}{', immutable' if doc['immutable'] else ''}, "
                       f"updated at {doc['updated_at']}", style="dim", markup=False)
     elif verb == "set":
-        doc = _doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version, immutable=immutable))
+        doc = shared_doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version, immutable=immutable))
         if as_json:
-            _print_json(doc)
+            print_json(doc)
         else:
-            con.print(f"{doc['name']} = {_short(doc['value'], 200)} (version {doc['version']})", markup=False)
+            con.print(f"{doc['name']} = {short(doc['value'], 200)} (version {doc['version']})", markup=False)
     else:
         deleted = engine.shared_delete(rest[0], expect_version)
         if as_json:
-            _print_json({"name": rest[0], "deleted": deleted})
+            print_json({"name": rest[0], "deleted": deleted})
         else:
             con.print(f"removed {rest[0]}" if deleted else f"no shared variable {rest[0]}", markup=False)
 
 
-@app.command()
-@_guard
+@guard
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535),
@@ -88,15 +85,15 @@ def serve(
     TETHER_API_TOKENS_FILE; without tokens it listens on loopback only.
     TETHER_ALLOWED_TOOLS limits the tools of flows sent to it."""
     import ipaddress
-    import os
-    from .errors import UsageError
+    from ..errors import UsageError
     try:
         import uvicorn
-        from .server.app import create_app
-        from .server.auth import load_tokens
+        from ..server.app import create_app
+        from ..server.auth import load_tokens
     except ImportError:
         raise UsageError("the server needs its extra: pip install -e '.[server]'") from None
-    tokens = load_tokens()
+    config = settings()
+    tokens = load_tokens(config)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -105,16 +102,15 @@ def serve(
         raise UsageError(f"refusing to listen on {host} without API tokens: set TETHER_API_TOKENS "
                          "(read:TOKEN,write:TOKEN) or TETHER_API_TOKENS_FILE")
     if not tokens:
-        _console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
-    from .cli import G
-    app_ = create_app(G.db, tokens=tokens, allowed_tools=os.environ.get("TETHER_ALLOWED_TOOLS"), executor=executor)
+        console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
+    app_ = create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools, executor=executor,
+                      settings=config)
     # uvicorn says where it listens once the socket is bound, and logs every request
     # (method, path, status) on stderr: its access log
     uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)
 
 
-@app.command()
-@_guard
+@guard
 def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=256,
                                     help="Runs executed at the same time by this process."),
@@ -125,8 +121,8 @@ def worker(
     step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
     now and leave the runs interrupted."""
     import signal
-    from .engine.worker import Worker
-    engine = _engine()
+    from ..engine.worker import Worker
+    engine = open_engine()
     w = Worker(engine, concurrency, once=once)
     signals: list[int] = []
 
@@ -140,5 +136,5 @@ def worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     done = w.serve()
-    _console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
+    console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
     engine.close()
