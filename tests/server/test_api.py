@@ -216,7 +216,8 @@ def test_on_postgresql_runs_sent_to_the_api_go_to_the_workers(tmp_path):
     url = postgres_url()
     try:
         with Server(url) as s:
-            assert s.app.state.engine.store.shares_loops  # PostgreSQL: no executor threads in the server
+            from tether.store.base import SharedLoopWork
+            assert isinstance(s.app.state.engine.store, SharedLoopWork)  # PostgreSQL: no executor threads in the server
             c = s.client()
             run_id = start(c)
             import time

@@ -27,6 +27,7 @@ from ..ids import check_run_id
 from ..settings import Settings
 from ..spec import load_flow_text
 from ..store import open_store
+from ..store.base import SharedLoopWork
 from ..views import event_doc, iso, run_doc, step_doc, var_doc
 from .auth import role_of
 from .limits import BodyLimits
@@ -99,7 +100,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     metrics = Metrics()
     engine = Engine(metrics.instrument(open_store(db)), settings=settings)
     policy = ToolPolicy(allowed_tools)
-    shares = getattr(engine.store, "shares_loops", False)
+    shares = isinstance(engine.store, SharedLoopWork)  # structural: seen through the metrics wrapper
     threads = executor if executor is not None else (0 if shares else 4)
     worker = Worker(engine, threads) if threads else None
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-api")

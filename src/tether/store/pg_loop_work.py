@@ -17,7 +17,6 @@ class LoopWork(SharedLoopWork):
     """The work-sharing methods (the :class:`SharedLoopWork` capability); mixed into
     :class:`PostgresStore`."""
 
-    shares_loops = True  # kept for callers not yet checking isinstance(store, SharedLoopWork)
     _tx: Callable[[], AbstractContextManager[Any]]
     _query: Callable[..., list[tuple]]
     _decode: Callable[[Any, str], Any]
