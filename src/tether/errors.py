@@ -41,7 +41,7 @@ class UnstorableValue(UsageError):
         super().__init__(f"{where}, field '{field}': {reason}" if where else f"{field}: {reason}")
         self.field, self.reason, self.where, self.retryable = field, reason, where, retryable
 
-    def at(self, where: str) -> "UnstorableValue":
+    def at(self, where: str) -> UnstorableValue:
         """The same error, said of the value that ``where`` produced."""
         return UnstorableValue(self.field, self.reason, where=where, retryable=self.retryable)
 

@@ -13,7 +13,8 @@ import contextvars
 import re
 import resource
 import time
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from jinja2 import nodes
 from jinja2.runtime import Context
@@ -33,7 +34,7 @@ MAX_RENDER_SECONDS = 0.5          # wall time of one render
 MAX_RENDER_GROWTH = 24 * 1024     # KiB the process's peak memory may grow by during one render
 _CHECK_EVERY = 16                 # budget ticks between time and memory checks
 render_budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("tether_render_budget")
-_WIDTH_RE = re.compile(r"\d{%d,}" % (len(str(MAX_FORMAT_WIDTH)) + 1))
+_WIDTH_RE = re.compile(rf"\d{{{len(str(MAX_FORMAT_WIDTH)) + 1},}}")
 
 
 class AttrView:
@@ -52,11 +53,11 @@ class AttrView:
         self._label = label
 
     @classmethod
-    def of(cls, mapping: Mapping[str, Any], label: str) -> "AttrView":
+    def of(cls, mapping: Mapping[str, Any], label: str) -> AttrView:
         return cls(mapping.__getitem__, mapping.keys, label)
 
     @classmethod
-    def of_set(cls, mapping: Mapping[str, Any], label: str) -> "AttrView":
+    def of_set(cls, mapping: Mapping[str, Any], label: str) -> AttrView:
         """A view of the entries of ``mapping`` that are set: one whose value is None is
         undefined (``default()`` applies), never rendered as the text "None"."""
         return cls.of({k: v for k, v in mapping.items() if v is not None}, label)
@@ -275,9 +276,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
             if _size(left) + _size(right) > MAX_SEQUENCE:
                 raise TemplateError(f"'+' would build a sequence longer than {MAX_SEQUENCE}")
         elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
-                if right > 0 and left.bit_length() * right > MAX_POWER_BITS:
-                    raise TemplateError(f"'**' result would exceed {MAX_POWER_BITS} bits")
+            if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
+                    and right > 0 and left.bit_length() * right > MAX_POWER_BITS):
+                raise TemplateError(f"'**' result would exceed {MAX_POWER_BITS} bits")
         elif operator == "%":
             _check_format_string(left)
             if isinstance(left, str) and len(left) + text_size(right, MAX_SEQUENCE) > MAX_SEQUENCE:
@@ -296,8 +297,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         if isinstance(obj, (str, bytes, int)) and attribute in _REFUSED_METHODS:
             raise TemplateError(f"{type(obj).__name__}.{attribute} is not allowed in templates")
-        if isinstance(obj, (str, bytes)) and attribute in ("format", "format_map", "replace", "join") \
-                or isinstance(obj, (str, bytes)) and attribute in _WIDTH_METHODS:
+        if (isinstance(obj, (str, bytes)) and attribute in ("format", "format_map", "replace", "join")) \
+                or (isinstance(obj, (str, bytes)) and attribute in _WIDTH_METHODS):
             if attribute in ("format", "format_map"):
                 _check_format_string(obj)
             method = super().getattr(obj, attribute)
@@ -314,9 +315,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
                     n = len(args[0]) if args and hasattr(args[0], "__len__") else 0
                     if text_size(values, MAX_SEQUENCE) + n * len(obj) > MAX_SEQUENCE:
                         raise TemplateError(f"join would build a string longer than {MAX_SEQUENCE}")
-                elif attribute in ("format", "format_map"):
-                    if len(obj) + text_size(values, MAX_SEQUENCE) > MAX_SEQUENCE:
-                        raise TemplateError(f"format would build a string longer than {MAX_SEQUENCE}")
+                elif (attribute in ("format", "format_map")
+                      and len(obj) + text_size(values, MAX_SEQUENCE) > MAX_SEQUENCE):
+                    raise TemplateError(f"format would build a string longer than {MAX_SEQUENCE}")
                 return method(*args, **kwargs)
             return checked
         return super().getattr(obj, attribute)
@@ -360,7 +361,7 @@ def check_measured(value: Any, *args: Any, **kwargs: Any) -> None:
     text_size([value, args, kwargs], MAX_OUTPUT)
 
 
-def bounded_join(env: "Sandbox") -> None:
+def bounded_join(env: Sandbox) -> None:
     """``join``: the joined string is at most MAX_OUTPUT characters."""
     original = env.filters["join"]
 
@@ -385,12 +386,12 @@ def check_count(value: Any, n: Any = 0, *args: Any, **kwargs: Any) -> None:
 def check_sum(value: Any, *args: Any, **kwargs: Any) -> None:
     # do_sum(iterable, attribute=None, start=0)
     start = kwargs.get("start", args[1] if len(args) > 1 else 0)
-    if isinstance(start, (list, str, tuple)) and isinstance(value, (list, tuple)):
-        if sum(len(v) for v in value if isinstance(v, (list, str, tuple))) + len(start) > MAX_SEQUENCE:
-            raise TemplateError(f"sum would build a sequence longer than {MAX_SEQUENCE}")
+    if (isinstance(start, (list, str, tuple)) and isinstance(value, (list, tuple))
+            and sum(len(v) for v in value if isinstance(v, (list, str, tuple))) + len(start) > MAX_SEQUENCE):
+        raise TemplateError(f"sum would build a sequence longer than {MAX_SEQUENCE}")
 
 
-def bounded_map(env: "Sandbox") -> None:
+def bounded_map(env: Sandbox) -> None:
     """``map``: what it produces, all elements together, is at most MAX_VALUE characters."""
     original = env.filters["map"]
 

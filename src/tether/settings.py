@@ -4,8 +4,9 @@ UsageError naming the variable and what it accepts (exit 2)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import UsageError
 
@@ -51,7 +52,7 @@ class Settings:
     allowed_tools: str | None = None      # TETHER_ALLOWED_TOOLS: tools of flows sent to the server
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
         """Settings from ``environ`` (default ``os.environ``), then ``flags`` that are not
         None on top. Every variable is checked now: UsageError for the first bad one."""
         env = os.environ if environ is None else environ

@@ -20,9 +20,10 @@ import difflib
 import re
 import time
 import uuid as uuidlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
@@ -30,11 +31,33 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, missing
 
 from .errors import TemplateError
-from .sandbox import (MAX_FORMAT_WIDTH, MAX_ITERATIONS, MAX_OUTPUT, MAX_POWER_BITS, MAX_RANGE,  # noqa: F401
-                      MAX_RENDER_SECONDS, MAX_SEQUENCE, MAX_VALUE, AttrView, BoundedRange, Sandbox,
-                      bounded_filter, bounded_join, bounded_lipsum, bounded_map, check_count, check_format_filter,
-                      check_measured, check_output, check_replace, check_sum, check_width,
-                      new_budget, render_budget, text_size)
+from .sandbox import (  # noqa: F401
+    MAX_FORMAT_WIDTH,
+    MAX_ITERATIONS,
+    MAX_OUTPUT,
+    MAX_POWER_BITS,
+    MAX_RANGE,
+    MAX_RENDER_SECONDS,
+    MAX_SEQUENCE,
+    MAX_VALUE,
+    AttrView,
+    BoundedRange,
+    Sandbox,
+    bounded_filter,
+    bounded_join,
+    bounded_lipsum,
+    bounded_map,
+    check_count,
+    check_format_filter,
+    check_measured,
+    check_output,
+    check_replace,
+    check_sum,
+    check_width,
+    new_budget,
+    render_budget,
+    text_size,
+)
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 VOLATILE_FUNCTIONS = frozenset({"now", "timestamp", "uuid"})
@@ -82,7 +105,7 @@ class _Undefined(StrictUndefined):
 # overriding the method alone would miss them: rebind every such alias.
 for _cls in (StrictUndefined, StrictUndefined.__mro__[1]):
     for _attr, _value in vars(_cls).items():
-        if _value is getattr(StrictUndefined.__mro__[1], "_fail_with_undefined_error") and _attr != \
+        if _value is StrictUndefined.__mro__[1]._fail_with_undefined_error and _attr != \
                 "_fail_with_undefined_error":
             setattr(_Undefined, _attr, _Undefined._fail_with_undefined_error)
 
@@ -102,7 +125,7 @@ class _Context(Context):
 # ------------------------------------------------------------------ functions and filters
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return _dt.datetime.now(_dt.UTC).isoformat()
 
 
 def _timestamp() -> float:

@@ -7,10 +7,11 @@ computed variables, caching each until one of the variables it depends on change
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from typing import Any, Callable, Mapping
 
 from .errors import TemplateError
 from .store.base import VarRecord

@@ -8,7 +8,7 @@ from typing import Any
 
 def iso(t: float | None) -> str | None:
     """ISO-8601 UTC text of an epoch time (None stays None)."""
-    return None if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat()
+    return None if t is None else _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat()
 
 
 def run_doc(run: Any) -> dict[str, Any]:

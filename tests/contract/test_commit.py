@@ -13,6 +13,7 @@ from tether.store.base import Commit, EventWrite, RunUpdate, StepWrite, Takeover
 
 from .helpers import new_run, var
 
+
 def test_commit_advances_seq_and_writes_everything(store):
     run, _ = new_run(store)
     step = StepWrite("s1", "completed", 1, codec.encode({"with": {"x": 1}}), codec.encode([1, 2]), None,
@@ -80,24 +81,22 @@ def test_hold_keeps_other_writers_waiting_and_keeps_what_was_committed_inside(st
     import time
     run, _ = new_run(store)
     outside = threading.Thread(target=lambda: store.set_var("r1", var("a", 99)))
-    with pytest.raises(RuntimeError):
-        with store.hold("r1"):
-            outside.start()
-            time.sleep(0.3)
-            assert outside.is_alive()  # waiting for the hold to end
-            store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
-            assert store.read_var("r1", "a").value == 1 and store.poll("r1")[0] == 1  # reads see it
-            with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
-                store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
-            store.release_lease("r1", run.lease_epoch)  # any write of this thread joins the hold
-            raise RuntimeError("after the commit")
+    with pytest.raises(RuntimeError), store.hold("r1"):
+        outside.start()
+        time.sleep(0.3)
+        assert outside.is_alive()  # waiting for the hold to end
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1),), expected_seq=0, fenced=True))
+        assert store.read_var("r1", "a").value == 1 and store.poll("r1")[0] == 1  # reads see it
+        with pytest.raises(LeaseLost):  # a refused commit inside undoes only itself
+            store.commit(Commit("r1", run.lease_epoch + 1, vars=(var("a", 2),)))
+        store.release_lease("r1", run.lease_epoch)  # any write of this thread joins the hold
+        raise RuntimeError("after the commit")
     outside.join(timeout=10)
     assert not outside.is_alive()
     assert [(h.value, h.seq) for h in store.var_history("r1", "a")] == [(1, 1), (99, 2)]
     assert store.load_run("r1").lease_owner is None
-    with pytest.raises(NotFound):
-        with store.hold("ghost"):
-            pass
+    with pytest.raises(NotFound), store.hold("ghost"):
+        pass
 
 
 def test_deletion_inside_a_commit(store):

@@ -11,6 +11,7 @@ from tether.store.base import Commit, EventWrite, IterationWrite
 
 from .helpers import new_run, var
 
+
 def test_versions_and_history_track_every_write(store):
     run, _ = new_run(store)
     for value in (1, 2, 3):

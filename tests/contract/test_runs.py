@@ -10,6 +10,7 @@ from tether.store.base import Commit, EventWrite, RunRecord, Takeover
 
 from .helpers import new_run, queued, var
 
+
 def test_create_run_is_idempotent_and_takes_the_lease(store):
     run, created = new_run(store)
     assert created and run.lease_owner == "me" and run.lease_epoch == 1 and run.seq == 0
@@ -142,7 +143,7 @@ def test_concurrent_claimers_never_share_a_run(store):
 
 
 def test_a_control_request_is_seen_by_poll_and_load_run(store):
-    run, _ = new_run(store)
+    _run, _ = new_run(store)
     assert store.poll("r1") == (0, None)
     store.request("r1", "pause")
     assert store.poll("r1") == (0, "pause") and store.load_run("r1").control == "pause"

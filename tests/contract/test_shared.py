@@ -7,6 +7,7 @@ import pytest
 
 from tether.errors import ConflictError, NotFound
 
+
 def test_shared_variables_compare_and_set_and_immutable(store):
     with pytest.raises(NotFound):
         store.shared_get("cfg")

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -35,7 +35,7 @@ state = CommandState()
 
 @app.callback()
 def main_options(
-    db: Optional[str] = typer.Option(None, "--db", envvar="TETHER_DB",
+    db: str | None = typer.Option(None, "--db", envvar="TETHER_DB",
                                      help="Store URL: sqlite:///path.db (default sqlite:///.tether/tether.db) "
                                           "or memory://"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),

@@ -8,6 +8,7 @@ def parse_value(text: str) -> Any:
     """A command-line value: JSON when it parses as JSON (integers kept exact, so one the
     store cannot hold is refused rather than turned into a float), else the text itself."""
     import orjson
+
     from ..store import codec
     try:
         return codec.loads_exact(text)

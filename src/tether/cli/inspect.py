@@ -111,7 +111,7 @@ def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(Fals
             for p in exc.problems:
                 err.print(p, markup=False)
             err.print(f"{len(exc.problems)} problem(s) found", markup=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if as_json:
         print_json({"valid": True, "problems": [], "name": loaded.flow.name, "steps": len(loaded.flow.steps)})
     else:

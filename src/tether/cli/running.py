@@ -15,7 +15,7 @@ class LoopProgress:
     """A Rich progress bar per running loop (items/s and ETA), on a terminal only."""
 
     def __init__(self) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         class Rate(TextColumn):
             def render(self, task: Any) -> Any:
@@ -35,7 +35,7 @@ class LoopProgress:
                 self.tasks[key] = self.progress.add_task(key, total=event["total"], completed=event["done"] - 1)
             self.progress.update(self.tasks[key], completed=event["done"])
 
-    def __enter__(self) -> "LoopProgress":
+    def __enter__(self) -> LoopProgress:
         self.progress.start()
         return self
 
@@ -59,6 +59,7 @@ def interruptible(fn: Any) -> Any:
     interrupted; then the run id and the command that continues it are printed on stderr
     and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT)."""
     import signal
+
     from ..errors import Interrupted
     raised: list[int] = []
 

@@ -3,7 +3,7 @@ the reads `runs` and `show`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -39,9 +39,9 @@ def report_run(run: Any, as_json: bool) -> None:
 @guard
 def run(
     flow: Path = typer.Argument(..., help="Flow file (.yaml, .yml or .json)."),
-    input_: Optional[List[str]] = typer.Option(None, "-i", "--input", help="Input NAME=VALUE (JSON or text)."),
-    inputs_file: Optional[Path] = typer.Option(None, "--inputs", help="JSON file of inputs."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id; an existing id returns that run."),
+    input_: list[str] | None = typer.Option(None, "-i", "--input", help="Input NAME=VALUE (JSON or text)."),
+    inputs_file: Path | None = typer.Option(None, "--inputs", help="JSON file of inputs."),
+    run_id: str | None = typer.Option(None, "--run-id", help="Run id; an existing id returns that run."),
     detach: bool = typer.Option(False, "--detach", help="Queue the run for `tether worker` and print its id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -53,6 +53,7 @@ def run(
     inputs: dict[str, Any] = {}
     if inputs_file is not None:
         import orjson
+
         from ..store import codec
         try:
             data = codec.loads_exact(inputs_file.read_bytes())
@@ -98,17 +99,17 @@ def print_env_report(kind: str, data: Any) -> None:
 @guard
 def resume(
     run_id: str = typer.Argument(...),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Write variable NAME=VALUE before anything "
+    set_: list[str] | None = typer.Option(None, "--set", help="Write variable NAME=VALUE before anything "
                                                                  "runs, in the transaction that takes the run over."),
-    from_step: Optional[str] = typer.Option(None, "--from", help="Rewind to the checkpoint before STEP first "
+    from_step: str | None = typer.Option(None, "--from", help="Rewind to the checkpoint before STEP first "
                                                                  "started and continue from there."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run the failed iterations of loops (also "
                                                                     "in a completed run), then the steps after them."),
-    flow: Optional[Path] = typer.Option(None, "--flow", help="Continue with this new version of the flow file."),
+    flow: Path | None = typer.Option(None, "--flow", help="Continue with this new version of the flow file."),
     rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --flow: re-run the first changed "
                                                                       "step that had completed, and those after it."),
-    env: Optional[List[str]] = typer.Option(None, "--env", help="Environment override NAME=VALUE."),
-    env_policy: Optional[str] = typer.Option(None, "--env-policy", help="warn, fail or keep for every variable."),
+    env: list[str] | None = typer.Option(None, "--env", help="Environment override NAME=VALUE."),
+    env_policy: str | None = typer.Option(None, "--env-policy", help="warn, fail or keep for every variable."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Continue a failed, interrupted or paused run. Completed steps never run again.
@@ -127,8 +128,8 @@ def resume(
 @guard
 def fork(
     run_id: str = typer.Argument(...),
-    from_step: Optional[str] = typer.Option(None, "--from", help="Start from the checkpoint before STEP first ran."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Variable NAME=VALUE for the new run."),
+    from_step: str | None = typer.Option(None, "--from", help="Start from the checkpoint before STEP first ran."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Variable NAME=VALUE for the new run."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
@@ -159,7 +160,7 @@ def cancel(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False
 
 @guard
 def runs(
-    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status."),
+    status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
     limit: int = typer.Option(20, "--limit", min=1, max=10000),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -2,14 +2,12 @@
 `tether worker` and `tether serve` (the REST API)."""
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
-from .app import guard, open_engine, settings
 from ..views import shared_doc
+from .app import guard, open_engine, settings
 from .args import parse_value
-from .output import console, iso, print_json, short
+from .output import console, print_json, short
 
 SHARED_HELP = """Shared variables: values that outlive one run, read in templates as shared.NAME.
 
@@ -26,9 +24,9 @@ variable is at that version (0: must not exist)."""
 
 @guard
 def shared(
-    args: Optional[List[str]] = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
+    args: list[str] | None = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
     immutable: bool = typer.Option(False, "--immutable", help="With set: the value can never change again."),
-    expect_version: Optional[int] = typer.Option(None, "--expect-version", min=0,
+    expect_version: int | None = typer.Option(None, "--expect-version", min=0,
                                                  help="Refuse the write unless at this version (0: absent)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -77,7 +75,7 @@ def shared(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535),
-    executor: Optional[int] = typer.Option(None, "--executor", min=0, max=64,
+    executor: int | None = typer.Option(None, "--executor", min=0, max=64,
                                            help="Threads that run queued runs here (default 4; 0 on PostgreSQL, "
                                                 "where `tether worker` processes run them)."),
 ) -> None:
@@ -85,9 +83,11 @@ def serve(
     TETHER_API_TOKENS_FILE; without tokens it listens on loopback only.
     TETHER_ALLOWED_TOOLS limits the tools of flows sent to it."""
     import ipaddress
+
     from ..errors import UsageError
     try:
         import uvicorn
+
         from ..server.app import create_app
         from ..server.auth import load_tokens
     except ImportError:
@@ -121,6 +121,7 @@ def worker(
     step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
     now and leave the runs interrupted."""
     import signal
+
     from ..engine.worker import Worker
     engine = open_engine()
     w = Worker(engine, concurrency, once=once)

@@ -2,7 +2,7 @@
 is optional: `tether vars RUN` lists them (the `list` command)."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -83,7 +83,7 @@ def get(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argu
 @guard
 def set_(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
          value: str = typer.Argument(..., metavar="VALUE", help="JSON when it parses as JSON, else the text itself."),
-         expect_version: Optional[int] = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
+         expect_version: int | None = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
          temp: bool = typer.Option(False, "--temp", help="A temp variable, removed when the run ends."),
          secret: bool = typer.Option(False, "--secret", help="Store the value encrypted; shown as ***."),
          as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
@@ -99,7 +99,7 @@ def set_(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Arg
 @app.command()
 @guard
 def rm(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
-       expect_version: Optional[int] = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
+       expect_version: int | None = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
        as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """Remove a variable (its own checkpoint)."""
     open_engine().delete_var(run_id, name, expect_version, source="cli")
@@ -115,7 +115,7 @@ def history(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.
             as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """Every write of a variable, with its checkpoint."""
     rows = open_engine().history(run_id, name)
-    docs: List[dict[str, Any]] = [
+    docs: list[dict[str, Any]] = [
         {"version": h.version, "value": None if h.deleted else h.value, "seq": h.seq,
          "source_step": h.source_step, "at": iso(h.at), **({"deleted": True} if h.deleted else {})}
         for h in rows]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import TetherError, ToolError, UnstorableValue
 from ..spec.models import RetrySpec

@@ -4,21 +4,41 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
-from ..errors import (ConflictError, CorruptRecord, FlowError, Interrupted, MaxRecoveriesExceeded, NotFound,
-                      TetherError, UsageError)
+from ..errors import (
+    ConflictError,
+    CorruptRecord,
+    FlowError,
+    Interrupted,
+    MaxRecoveriesExceeded,
+    NotFound,
+    TetherError,
+    UsageError,
+)
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..ids import new_run_id as new_run_id_
-from ..store import codec, open_store
 from ..settings import Settings
-from ..store.base import (EventRecord, EventWrite, HistoryRecord, RunRecord, SharedRecord, StepRecord, Store,
-                          Takeover, VarRecord,
-                          VarWrite, hidden_ranges, is_hidden, latest_visible_steps, now)
+from ..store import codec, open_store
+from ..store.base import (
+    EventRecord,
+    EventWrite,
+    HistoryRecord,
+    RunRecord,
+    SharedRecord,
+    StepRecord,
+    Store,
+    Takeover,
+    VarRecord,
+    VarWrite,
+    hidden_ranges,
+    is_hidden,
+    latest_visible_steps,
+    now,
+)
 from .lease import owner_id
 from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
 
@@ -577,12 +597,12 @@ class Engine:
         """Every shared variable's value, by name."""
         return {r.name: r.value for r in self.store.shared_list()}
 
-    def shared_get(self, name: str) -> "SharedRecord":
+    def shared_get(self, name: str) -> SharedRecord:
         """One shared variable with its version; NotFound if there is none."""
         return self.store.shared_get(check_var_name(name))
 
     def shared_set(self, name: str, value: Any, expected_version: int | None = None, *,
-                   immutable: bool = False) -> "SharedRecord":
+                   immutable: bool = False) -> SharedRecord:
         """Write a shared variable; ConflictError if it is immutable or not at ``expected_version``."""
         return self.store.shared_set(check_var_name(name), value, expected_version=expected_version,
                                      immutable=immutable)
@@ -594,7 +614,7 @@ class Engine:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -1,7 +1,8 @@
 """Run inputs: defaults, required ones, types."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import UsageError
 from ..spec.models import Flow

@@ -7,7 +7,7 @@ import secrets
 import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import LeaseLost, StoreError
 from ..store.base import Store
@@ -37,7 +37,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"tether-lease-{run_id}")
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -83,7 +83,7 @@ class NamedLock:
         self.store, self.name, self.owner, self.ttl, self.stopping = store, name, owner, ttl, stopping
         self._done = threading.Event()
 
-    def __enter__(self) -> "NamedLock":
+    def __enter__(self) -> NamedLock:
         pause = 0.005
         while not self.store.lock_acquire(self.name, self.owner, self.ttl):
             if self.stopping():

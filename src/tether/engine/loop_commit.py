@@ -8,9 +8,10 @@ during its previous commit in one transaction.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..env import mask
 from ..errors import TemplateError, UnstorableValue

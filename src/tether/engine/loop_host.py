@@ -2,7 +2,8 @@
 know the runner only through these names and never import it."""
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..spec import LoadedFlow
 from ..spec.models import Step

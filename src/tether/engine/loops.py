@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -345,4 +346,4 @@ def _allowed_failures(spec: int | str, total: int) -> int:
     return int(spec)
 
 
-__all__ = ["Loops", "LoopOutcome"]
+__all__ = ["LoopOutcome", "Loops"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -16,8 +17,17 @@ from ..errors import ConflictError, EnvironmentMismatch, UsageError
 from ..ids import check_var_name
 from ..spec.models import Flow
 from ..store import codec
-from ..store.base import (EventWrite, RunRecord, StepRecord, Store, Takeover, VarWrite, hidden_ranges, is_hidden,
-                          latest_visible_steps)
+from ..store.base import (
+    EventWrite,
+    RunRecord,
+    StepRecord,
+    Store,
+    Takeover,
+    VarWrite,
+    hidden_ranges,
+    is_hidden,
+    latest_visible_steps,
+)
 from .lifecycle import check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ..env import mask
 from ..errors import StateMoved, UnstorableValue
 from ..spec.models import Flow
 from ..store import codec
-from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, Store, StepWrite, VarWrite
+from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
 from ..templates import MISSING
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
@@ -48,7 +49,7 @@ class RunCommits:
                 iterations: tuple[Any, ...] = ()) -> int:
         writes = tuple(writes)
         with self.lock:  # ctx.checkpoint() and loop workers may commit from other threads
-            flush = run is not None and run.status is not None or self._reads_due()
+            flush = (run is not None and run.status is not None) or self._reads_due()
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
                             self.state.take_accesses() if flush else (), self.durability, self.seq, iterations,
                             fenced=True)  # StateMoved if anyone else committed: see settle

@@ -7,14 +7,15 @@ path: the runner loads what is committed and goes on from the cursor.
 """
 from __future__ import annotations
 
-
-import orjson
 import logging
 import threading
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+
+import orjson
 
 from ..env import mask
 from ..errors import ConflictError, LeaseLost, NotFound, StoreError, TemplateError, UnstorableValue
@@ -22,9 +23,18 @@ from ..procs import ProcessGroups, kill_left_over
 from ..spec import LoadedFlow
 from ..spec.models import Step
 from ..store import codec
-from ..store.base import (EventWrite, RunRecord, RunUpdate, Store, StepRecord, StepWrite, VarWrite,
-                          hidden_ranges, is_hidden,
-                          latest_visible_steps)
+from ..store.base import (
+    EventWrite,
+    RunRecord,
+    RunUpdate,
+    StepRecord,
+    StepWrite,
+    Store,
+    VarWrite,
+    hidden_ranges,
+    is_hidden,
+    latest_visible_steps,
+)
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool
 from ..tools.base import ChildPaused
@@ -186,8 +196,9 @@ class Runner:
                     self.commits.load_vars(self.store.read_vars(self.run_id))
                 try:
                     self.commits.settle(self.start_fresh)
-                except _RunFailed as failed:  # its initial variables cannot be made: it ends here
-                    self.commits.settle(lambda: self._end("failed", error=failed.error, unstarted=True))
+                except _RunFailed as exc:  # its initial variables cannot be made: it ends here
+                    unstarted = exc  # the lambda reads a local: the `as` name is unbound after the block
+                    self.commits.settle(lambda: self._end("failed", error=unstarted.error, unstarted=True))
                     return self.store.load_run(self.run_id)
                 nxt: str | None = self.flow.steps[0].id
             else:
@@ -202,14 +213,16 @@ class Runner:
                     nxt = self._run_step(self.flow.steps[self.index[nxt]])
                 current = None
                 self.commits.settle(self._finish)
-            except _RunFailed as failed:
+            except _RunFailed as exc:
+                failed = exc  # the lambda reads a local: the `as` name is unbound after the block
                 self.commits.settle(lambda: self._end("failed", error=failed.error, nxt=failed.at))
             except UnstorableValue as exc:
                 # Values are checked before their commit; should a store still refuse one, the
                 # run fails at that step (a resume runs it again) instead of being left running.
                 error = {**exc.error(), "step": current}
                 self.commits.settle(lambda: self._end("failed", error=error, nxt=current))
-            except _Stop as stop:
+            except _Stop as exc:
+                stop = exc  # the lambda reads a local: the `as` name is unbound after the block
                 self.commits.settle(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
         except LeaseLost:
             log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
@@ -313,7 +326,8 @@ class Runner:
         if begun.args is not None:
             try:
                 result, meta, attempts, ctx_writes = self.call_tool(step, begun.args, key)
-            except StepFailed as failed:
+            except StepFailed as exc:
+                failed = exc  # the lambdas read a local: the `as` name is unbound after the block
                 if self.cancel.is_set():
                     self.commits.settle(lambda: self._record(
                         step, "failed", started, key, attempts=failed.attempts, nxt=step.id,
@@ -324,7 +338,7 @@ class Runner:
         return self.commits.settle(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
                                                     attempts, inputs))
 
-    def _begin(self, step: Step, key: str, started: float) -> str | None | _Begun:
+    def _begin(self, step: Step, key: str, started: float) -> str | _Begun | None:
         """A step up to its first commit, rendered against the variables in memory: ``if``,
         ``let``, ``vars.before``, the tool's arguments and ``step.started``. A step without a
         tool ends here (its next step is returned); otherwise what its tool needs."""

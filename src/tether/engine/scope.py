@@ -8,7 +8,8 @@ and the bare-name lookup under :data:`~tether.templates.BARE_KEY` (``{{ name }}`
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..store.base import RunRecord
 from ..templates import MISSING, AttrView

@@ -56,7 +56,8 @@ class _RunFields(dict):
         return super().__getitem__(key)
 
     def get(self, key: Any, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        # through __getitem__ (which notes the read); `self.get` would recurse
+        return self[key] if key in self else default  # noqa: SIM401
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -83,19 +84,20 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         before = started.get((rec.step_id, rec.idempotency_key), rec.seq) - (0 if step.tool else 1)
         state = VarState(flow.computed, deps)
 
-        def load(seq: int) -> None:
+        def load(state: VarState, seq: int) -> None:
             """Make ``state`` the variables as of checkpoint ``seq``."""
             values = store.state_at(record.run_id, seq)
             for name in [n for n in state.values if n not in values]:
                 state.remove(name)
-            for name, value in values.items():
-                if name in secret_names and isinstance(value, str):
-                    value = vault.decrypt(value, f"run {record.run_id}: variable {name}")
+            for name, stored in values.items():
+                value = stored
+                if name in secret_names and isinstance(stored, str):
+                    value = vault.decrypt(stored, f"run {record.run_id}: variable {name}")
                     text = mask_text(value)
                     if text:
                         secrets.append(text)
                 state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
-        load(before)
+        load(state, before)
         views = {}
         last_map = None
         for prior in sorted(iter_latest_steps(r for r in records if r.seq <= before).values(), key=lambda r: r.seq):
@@ -114,8 +116,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         if loop_key:  # a loop step's own vars see its aggregates and results
             scope["map"] = MapView(store, record.run_id, loop_key, rec.meta.get("total", 0))
         let: dict[str, Any] = {}
-        scope[BARE_KEY] = bare_lookup(state, lambda name: views.get(name, MISSING), inputs, run, let)
-        state.scope_for_computed = lambda: scope
+        scope[BARE_KEY] = bare_lookup(state, lambda name, views=views: views.get(name, MISSING), inputs, run, let)
+        state.scope_for_computed = lambda scope=scope: scope  # this step's scope, bound now
         report.checked += 1
         try:
             if step.let:
@@ -127,7 +129,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
                 if rec.seq - 1 != before:  # rendered when the step committed: outside writes since its start count
-                    load(rec.seq - 1)
+                    load(state, rec.seq - 1)
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
                 views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record

@@ -8,8 +8,9 @@ import concurrent.futures
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -52,19 +53,19 @@ class _Body(BaseModel):
 
 class CreateRun(_Body):
     flow: str = Field(..., max_length=MAX_BODY, description="The flow as YAML (or JSON) text.")
-    inputs: Optional[dict[str, Any]] = None
-    run_id: Optional[str] = Field(None, max_length=64)
+    inputs: dict[str, Any] | None = None
+    run_id: str | None = Field(None, max_length=64)
 
 
 class ResumeRun(_Body):
-    set: Optional[dict[str, Any]] = None
-    from_step: Optional[str] = Field(None, max_length=128)
+    set: dict[str, Any] | None = None
+    from_step: str | None = Field(None, max_length=128)
     retry_failed: bool = False
 
 
 class ForkRun(_Body):
-    set: Optional[dict[str, Any]] = None
-    from_step: Optional[str] = Field(None, max_length=128)
+    set: dict[str, Any] | None = None
+    from_step: str | None = Field(None, max_length=128)
 
 
 class SetVars(_Body):
@@ -87,7 +88,7 @@ _ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
 
 class PutVar(_Body):
     value: Any = None
-    expected_version: Optional[int] = Field(None, ge=0)
+    expected_version: int | None = Field(None, ge=0)
 
 
 # ------------------------------------------------------------------ the app
@@ -220,8 +221,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         return {"run_id": run.id, "status": run.status, "created": run.created}
 
     @app.get("/api/runs", dependencies=[Depends(reader)])
-    def list_runs(status: Optional[str] = Query(None, max_length=32), limit: int = Query(50, ge=1, le=500),
-                  cursor: Optional[str] = Query(None, max_length=64)) -> dict[str, Any]:
+    def list_runs(status: str | None = Query(None, max_length=32), limit: int = Query(50, ge=1, le=500),
+                  cursor: str | None = Query(None, max_length=64)) -> dict[str, Any]:
         stored = "running" if status == "interrupted" else status
         found = engine.runs(stored, limit + 1, cursor)
         if status is not None:
@@ -237,7 +238,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         return run_detail(run_id)
 
     @app.post("/api/runs/{run_id}/resume", dependencies=[Depends(writer)])
-    def resume(run_id: str, body: Optional[ResumeRun] = None) -> JSONResponse:
+    def resume(run_id: str, body: ResumeRun | None = None) -> JSONResponse:
         body = body or ResumeRun()
         rid = run_id_of(run_id)
         engine.record(rid)
@@ -253,7 +254,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         return {"run_id": run_id, "result": engine.cancel(run_id_of(run_id))}
 
     @app.post("/api/runs/{run_id}/fork", dependencies=[Depends(writer)])
-    def fork(run_id: str, body: Optional[ForkRun] = None) -> JSONResponse:
+    def fork(run_id: str, body: ForkRun | None = None) -> JSONResponse:
         body = body or ForkRun()
         rid = run_id_of(run_id)
         engine.record(rid)

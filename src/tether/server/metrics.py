@@ -49,8 +49,8 @@ class _CountingStore:
             counter.inc()
             if name != "commit":
                 result = attr(*args, **kwargs)
-                if name == "acquire_lease" and kwargs.get("takeover") is not None or \
-                        name == "claim_run" and result is not None and result.seq > 1:
+                if (name == "acquire_lease" and kwargs.get("takeover") is not None) or \
+                        (name == "claim_run" and result is not None and result.seq > 1):
                     metrics.recoveries.inc()
                 return result
             started = time.perf_counter()

@@ -26,4 +26,4 @@ def open_store(url: str | None = None) -> Store:
     raise UsageError(f"unknown store URL {url!r}: use sqlite:///path/to.db, postgresql://host/db or memory://")
 
 
-__all__ = ["Store", "open_store", "DEFAULT_URL"]
+__all__ = ["DEFAULT_URL", "Store", "open_store"]

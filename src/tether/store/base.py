@@ -14,20 +14,65 @@ re-exported here.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .codec import Encoded
-from .records import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord,
-                      IterationWrite, RunRecord, RunUpdate, SharedRecord, StepRecord, StepWrite, Takeover,
-                      VarRecord, VarWrite, hidden_ranges, is_hidden, iter_latest_steps, latest_visible_steps, now)
+from .records import (
+    Commit,
+    CommitResult,
+    EventRecord,
+    EventWrite,
+    HistoryRecord,
+    IterationRecord,
+    IterationWrite,
+    RunRecord,
+    RunUpdate,
+    SharedRecord,
+    StepRecord,
+    StepWrite,
+    Takeover,
+    VarRecord,
+    VarWrite,
+    hidden_ranges,
+    is_hidden,
+    iter_latest_steps,
+    latest_visible_steps,
+    now,
+)
 
 __all__ = [
-    "Store", "RunsAndLeases", "Commits", "VariableWrites", "RunReads", "LoopStorage", "SharedVariables",
-    "SharedLoopWork", "WakeUps", "SweeperElection",
-    "Commit", "CommitResult", "EventRecord", "EventWrite", "HistoryRecord", "IterationRecord", "IterationWrite",
-    "RunRecord", "RunUpdate", "SharedRecord", "StepRecord", "StepWrite", "Takeover", "VarRecord", "VarWrite",
-    "hidden_ranges", "is_hidden", "iter_latest_steps", "latest_visible_steps", "now",
+    "Commit",
+    "CommitResult",
+    "Commits",
+    "EventRecord",
+    "EventWrite",
+    "HistoryRecord",
+    "IterationRecord",
+    "IterationWrite",
+    "LoopStorage",
+    "RunReads",
+    "RunRecord",
+    "RunUpdate",
+    "RunsAndLeases",
+    "SharedLoopWork",
+    "SharedRecord",
+    "SharedVariables",
+    "StepRecord",
+    "StepWrite",
+    "Store",
+    "SweeperElection",
+    "Takeover",
+    "VarRecord",
+    "VarWrite",
+    "VariableWrites",
+    "WakeUps",
+    "hidden_ranges",
+    "is_hidden",
+    "iter_latest_steps",
+    "latest_visible_steps",
+    "now",
 ]
 
 

@@ -15,12 +15,14 @@ changed.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import zstandard
@@ -90,10 +92,9 @@ def loads_exact(data: bytes | str) -> Any:
     value = orjson.loads(data)
     raw = data.encode() if isinstance(data, str) else data
     if _LONG_NUMBER.search(raw):
-        try:
+        # nested far deeper than MAX_DEPTH: refused when stored anyway
+        with contextlib.suppress(RecursionError):
             value = json.loads(raw)
-        except RecursionError:  # nested far deeper than MAX_DEPTH: refused when stored anyway
-            pass
     return value
 
 

@@ -6,14 +6,28 @@ exercises the same codec paths on every backend.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec
-from .base import (Commit, CommitResult, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord,
-                   SharedRecord, StepRecord, Takeover, VarRecord, VarWrite, now)
+from .base import (
+    Commit,
+    CommitResult,
+    EventRecord,
+    EventWrite,
+    HistoryRecord,
+    IterationRecord,
+    RunRecord,
+    SharedRecord,
+    StepRecord,
+    Takeover,
+    VarRecord,
+    VarWrite,
+    now,
+)
 
 
 class MemoryStore:

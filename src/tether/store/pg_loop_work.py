@@ -5,8 +5,9 @@ writes are still rendered one at a time against the latest values. A claim has a
 lease: a worker that dies leaves its iterations to be claimed again."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import Any
 
 from . import codec
 from .base import SharedLoopWork, now

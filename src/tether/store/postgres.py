@@ -11,22 +11,34 @@ of the server (``pg_ctl -m immediate``) and of the machine. The URL may name a s
 from __future__ import annotations
 
 import atexit
+import contextlib
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
+from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
 from .pg_loop_work import LoopWork
 from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
 from .sql_common import SQLCommon
-from .sql_statements import (ADVANCE, ADVANCE_RUN, COUNT_LOOP_ITEMS, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC,
-                             INSERT_STEP, LOAD_RUN, POLL, fenced)
-from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
+from .sql_statements import (
+    ADVANCE,
+    ADVANCE_RUN,
+    COUNT_LOOP_ITEMS,
+    FLUSH_READS,
+    INSERT_RUN,
+    INSERT_RUN_SPEC,
+    INSERT_STEP,
+    LOAD_RUN,
+    POLL,
+    fenced,
+)
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
@@ -238,10 +250,10 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
     def release_sweeper(self) -> None:
         with self._sweeping:
             if self._sweeper is not None:
-                try:  # at once: closing alone frees the lock only once the server notices
+                # at once: closing alone frees the lock only once the server notices;
+                # a lost connection holds no lock
+                with contextlib.suppress(self._psycopg.Error):
                     self._sweeper.execute(UNLOCK_SWEEPER)
-                except self._psycopg.Error:  # a lost connection holds no lock
-                    pass
             self._sweeper = _closed(self._sweeper)
 
     def requeue_expired(self) -> list[str]:
@@ -406,10 +418,8 @@ def _closed(conn: Any) -> Any:
     """Close ``conn`` if there is one, ignoring a connection already broken; always None
     (what the attribute that held it becomes)."""
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):  # already broken: nothing left to release
             conn.close()
-        except Exception:  # already broken: nothing left to release
-            pass
     return None
 
 

@@ -4,10 +4,12 @@ to construct. Times are epoch seconds (floats)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from .codec import Encoded
+
 
 def now() -> float:
     """Seconds since the epoch, UTC."""

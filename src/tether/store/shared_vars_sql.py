@@ -2,8 +2,9 @@
 PostgreSQL, which differ only in their placeholder and in row locking)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConflictError, NotFound
 from . import codec, row_checks
@@ -38,14 +39,16 @@ class SharedSQL:
 
     def shared_list(self) -> list[SharedRecord]:
         return [self._shared_row(r) for r in self._query(
-            "SELECT name, value, version, immutable, updated_at FROM shared_vars WHERE deleted = 0 ORDER BY name")]
+            "SELECT name, value, version, immutable, updated_at FROM shared_vars "
+            "WHERE deleted = 0 ORDER BY name")]
 
     def _shared_current(self, db: Any, name: str) -> tuple[int, int, bool]:
         """(stored version, current version (0 when absent), immutable) under a row lock."""
         db.execute(self._q("INSERT INTO shared_vars (name, value, version, immutable, deleted, updated_at) "
                            "VALUES (?, NULL, 0, 0, 1, ?) ON CONFLICT (name) DO NOTHING"), (name, now()))
         version, immutable, deleted = db.execute(self._q(
-            "SELECT version, immutable, deleted FROM shared_vars WHERE name = ?" + self._for_update), (name,)).fetchone()
+            "SELECT version, immutable, deleted FROM shared_vars WHERE name = ?" + self._for_update),
+            (name,)).fetchone()
         return version, 0 if deleted else version, bool(immutable) and not deleted
 
     def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
@@ -56,10 +59,11 @@ class SharedSQL:
             if frozen:
                 raise ConflictError(f"shared variable {name!r} is immutable")
             if expected_version is not None and current != expected_version:
-                raise ConflictError(f"shared variable {name!r} is at version {current}, not {expected_version}; "
-                                    "read it again and retry")
+                raise ConflictError(f"shared variable {name!r} is at version {current}, "
+                                    f"not {expected_version}; read it again and retry")
             db.execute(self._q("UPDATE shared_vars SET value = ?, version = ?, immutable = ?, deleted = 0, "
-                               "updated_at = ? WHERE name = ?"), (data, stored + 1, int(immutable), now(), name))
+                               "updated_at = ? WHERE name = ?"),
+                       (data, stored + 1, int(immutable), now(), name))
         return self.shared_get(name)
 
     def shared_delete(self, name: str, *, expected_version: int | None = None) -> bool:
@@ -68,11 +72,12 @@ class SharedSQL:
             if frozen:
                 raise ConflictError(f"shared variable {name!r} is immutable")
             if expected_version is not None and current != expected_version:
-                raise ConflictError(f"shared variable {name!r} is at version {current}, not {expected_version}")
+                raise ConflictError(f"shared variable {name!r} is at version {current}, "
+                                    f"not {expected_version}")
             if current == 0:
                 return False
-            db.execute(self._q("UPDATE shared_vars SET value = NULL, version = ?, deleted = 1, updated_at = ? "
-                               "WHERE name = ?"), (stored + 1, now(), name))
+            db.execute(self._q("UPDATE shared_vars SET value = NULL, version = ?, deleted = 1, "
+                               "updated_at = ? WHERE name = ?"), (stored + 1, now(), name))
         return True
 
     def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:

@@ -6,16 +6,36 @@ and row locking (``_for_update``). Each store keeps its own connection handling
 starts, events and statistics."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec, row_checks, sqlrows
-from .base import (Commit, EventRecord, EventWrite, HistoryRecord, IterationRecord, RunRecord, StepRecord, Takeover, VarRecord, VarWrite,
-                   now)
+from .base import (
+    Commit,
+    EventRecord,
+    EventWrite,
+    HistoryRecord,
+    IterationRecord,
+    RunRecord,
+    StepRecord,
+    Takeover,
+    VarRecord,
+    VarWrite,
+    now,
+)
 from .shared_vars_sql import SharedSQL
-from .sql_statements import (CURRENT, FLUSH_READS, INSERT_EVENT, INSERT_HISTORY, LATEST, LOAD_RUN,
-                             NEXT_RECOVERIES, RUN_EXISTS)
+from .sql_statements import (
+    CURRENT,
+    FLUSH_READS,
+    INSERT_EVENT,
+    INSERT_HISTORY,
+    LATEST,
+    LOAD_RUN,
+    NEXT_RECOVERIES,
+    RUN_EXISTS,
+)
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
@@ -40,7 +60,8 @@ class SQLCommon(SharedSQL):
         if enc is None:
             return None
         if enc.blob is not None:
-            db.execute(self._q("INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"), enc.blob)
+            db.execute(self._q("INSERT INTO blobs (hash, data) VALUES (?, ?) "
+                               "ON CONFLICT (hash) DO NOTHING"), enc.blob)
         return enc.data
 
     def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
@@ -49,7 +70,8 @@ class SQLCommon(SharedSQL):
 
     def _refusal(self, db: Any, c: Commit) -> ConflictError:
         """Why the fenced ``UPDATE runs`` of commit ``c`` matched no row (read in its transaction)."""
-        row = db.execute(self._q("SELECT lease_epoch, seq FROM runs WHERE run_id = ?"), (c.run_id,)).fetchone()
+        row = db.execute(self._q("SELECT lease_epoch, seq FROM runs WHERE run_id = ?"),
+                         (c.run_id,)).fetchone()
         if row is not None and row[0] == c.epoch and c.fenced:
             return StateMoved(f"run {c.run_id} is at checkpoint {row[1]}, not {c.expected_seq}: someone else "
                               "committed since its state was read; nothing was written")
@@ -93,12 +115,14 @@ class SQLCommon(SharedSQL):
 
     def request(self, run_id: str, control: str | None) -> None:
         with self._tx() as db:
-            if db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id)).rowcount != 1:
+            cur = db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id))
+            if cur.rowcount != 1:
                 raise self._missing(run_id)
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._tx() as db:
-            cur = db.execute(self._q("UPDATE runs SET lease_expires = ? WHERE run_id = ? AND lease_epoch = ?"),
+            cur = db.execute(self._q("UPDATE runs SET lease_expires = ? "
+                                     "WHERE run_id = ? AND lease_epoch = ?"),
                              (now() + ttl, run_id, epoch))
             if cur.rowcount != 1:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
@@ -126,15 +150,17 @@ class SQLCommon(SharedSQL):
             if not free:
                 raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
                                     f"{expires - t:.0f}s more)")
-            db.execute(self._q("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? WHERE run_id = ?"),
+            db.execute(self._q("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? "
+                               "WHERE run_id = ?"),
                        (owner, epoch + 1, t + ttl, run_id))
             if takeover is not None:
                 if takeover.expect_status is not None and status not in takeover.expect_status:
                     raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
                 bump = 1 if (takeover.vars or takeover.events) else 0
                 seq = db.execute(self._q(
-                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, error = NULL, "
-                    "outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, seq = seq + ? "
+                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, "
+                    "error = NULL, outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, "
+                    "seq = seq + ? "
                     "WHERE run_id = ? RETURNING seq"),
                     (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
                 if bump:
@@ -150,8 +176,9 @@ class SQLCommon(SharedSQL):
         dead = [x for run_id, epoch in abandoned for x in (run_id, epoch)]
         with self._tx() as db:  # SQLite: BEGIN IMMEDIATE, one claimer at a time; PostgreSQL: SKIP LOCKED
             row = db.execute(self._q(
-                "SELECT run_id, seq, status, lease_owner FROM runs WHERE status = 'pending' OR (status = 'running' "
-                "AND lease_expires < ?)" + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * (len(dead) // 2)
+                "SELECT run_id, seq, status, lease_owner FROM runs "
+                "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ?)"
+                + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * (len(dead) // 2)
                 + " ORDER BY created_at, run_id LIMIT 1" + self._skip_locked), (t, *dead)).fetchone()
             if row is None:
                 return None
@@ -170,16 +197,19 @@ class SQLCommon(SharedSQL):
 
     def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
         return [(r[0], r[1], r[2]) for r in self._query(self._q(
-            "SELECT run_id, lease_owner, lease_epoch FROM runs WHERE status = 'running' AND lease_expires >= ? "
-            "AND substr(lease_owner, 1, ?) = ?"), (now(), len(owner_prefix), owner_prefix))]
+            "SELECT run_id, lease_owner, lease_epoch FROM runs "
+            "WHERE status = 'running' AND lease_expires >= ? AND substr(lease_owner, 1, ?) = ?"),
+            (now(), len(owner_prefix), owner_prefix))]
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:
         with self._tx() as db:
-            if not db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?" + self._for_update),
+            if not db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?"
+                                      + self._for_update),
                               (run_id, epoch)).fetchone():
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            db.execute(self._q("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ?"),
+            db.execute(self._q("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? "
+                               "WHERE run_id = ?"),
                        (flow_text, flow_path,
                         None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))
 
@@ -190,7 +220,8 @@ class SQLCommon(SharedSQL):
         return self._decode(rows[0][0], f"run {run_id}: flow")
 
     # ------------------------------------------------------------ variables
-    def _write_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int, t: float) -> dict[str, int]:
+    def _write_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int,
+                    t: float) -> dict[str, int]:
         """Append one history row per write; a variable's current value is its latest row."""
         versions: dict[str, int] = {}
         for w in writes:
@@ -202,8 +233,8 @@ class SQLCommon(SharedSQL):
             if w.delete:
                 if not exists:
                     continue
-                db.execute(self._q(INSERT_HISTORY), (run_id, w.name, version, seq, None, w.source_step, t, 1, kind,
-                                                     scope, int(w.secret), None))
+                db.execute(self._q(INSERT_HISTORY), (run_id, w.name, version, seq, None, w.source_step, t, 1,
+                                                     kind, scope, int(w.secret), None))
                 versions[w.name] = 0
                 continue
             db.execute(self._q(INSERT_HISTORY), (run_id, w.name, version, seq, self._put_blob(db, w.value),
@@ -238,7 +269,8 @@ class SQLCommon(SharedSQL):
         return 0 if row is None or row[1] else row[0]
 
     def _external_seq(self, db: Any, run_id: str) -> int:
-        row = db.execute(self._q("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq"), (run_id,)).fetchone()
+        row = db.execute(self._q("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq"),
+                         (run_id,)).fetchone()
         if row is None:
             raise self._missing(run_id)
         return row[0]
@@ -261,8 +293,8 @@ class SQLCommon(SharedSQL):
             seq = self._external_seq(db, run_id)
             self._write_vars(db, run_id, writes, seq, t)
             for idx, w in enumerate(writes):
-                self._insert_event(db, run_id, seq, idx, EventWrite("var.set", None,
-                                                                    {"name": w.name, "source": w.source_step}), t)
+                data = {"name": w.name, "source": w.source_step}
+                self._insert_event(db, run_id, seq, idx, EventWrite("var.set", None, data), t)
         return seq
 
     def delete_var(self, run_id: str, name: str, source: str, expected_version: int | None = None) -> bool:
@@ -277,17 +309,18 @@ class SQLCommon(SharedSQL):
                 return False
             seq = self._external_seq(db, run_id)
             self._write_vars(db, run_id, (VarWrite(name, None, source_step=source, delete=True),), seq, t)
-            self._insert_event(db, run_id, seq, 0, EventWrite("var.deleted", None, {"name": name, "source": source}),
-                               t)
+            self._insert_event(db, run_id, seq, 0,
+                               EventWrite("var.deleted", None, {"name": name, "source": source}), t)
         return True
 
     def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
         rows = self._query(self._q("SELECT version, seq, value, source_step, at, deleted FROM var_history "
                                    "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
         what = f"run {run_id}: variable {name} history"
-        return [HistoryRecord(name, row_checks.integer(r[0], what, "version"), row_checks.integer(r[1], what, "seq"),
-                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3], row_checks.real(r[4], what, "at"),
-                              bool(r[5]))
+        return [HistoryRecord(name, row_checks.integer(r[0], what, "version"),
+                              row_checks.integer(r[1], what, "seq"),
+                              self._decode(r[2], f"run {run_id}: {name} v{r[0]}"), r[3],
+                              row_checks.real(r[4], what, "at"), bool(r[5]))
                 for r in rows]
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
@@ -331,8 +364,9 @@ class SQLCommon(SharedSQL):
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         # a step record is its own step.<status> event: stored once, listed here
         sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
-               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p WHERE p.run_id = s.run_id AND p.seq = s.seq "
-               f"AND p.step_id < s.step_id), 'step.' || status, step_id, {self._STEP_EVENT_DATA}, finished_at "
+               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p "
+               "WHERE p.run_id = s.run_id AND p.seq = s.seq AND p.step_id < s.step_id), "
+               f"'step.' || status, step_id, {self._STEP_EVENT_DATA}, finished_at "
                "FROM steps s WHERE run_id = ? AND seq > ? ORDER BY 1, 2")
         params: tuple = (run_id, after_seq, run_id, after_seq)
         if limit is not None:
@@ -370,12 +404,13 @@ class SQLCommon(SharedSQL):
         if rows[0][0] is not None:
             return rows[0][0]
         started = self._query(self._q("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
-                                      f"{self._json_text('data', 'loop_key')} = ? LIMIT 1"), (run_id, loop_key))
+                                      f"{self._json_text('data', 'loop_key')} = ? LIMIT 1"),
+                              (run_id, loop_key))
         return 0 if started else None
 
     def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? AND idx >= ? "
-                                   "AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))
+        rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? "
+                                   "AND idx >= ? AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))
         return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
 
     def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
@@ -400,7 +435,8 @@ class SQLCommon(SharedSQL):
                            include_failed: bool = True) -> dict[int, int]:
         extra = "" if include_failed else " AND status != 'failed'"
         return {r[0]: r[1] for r in self._query(self._q(
-            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?" + extra + " GROUP BY 1"),
+            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?"
+            + extra + " GROUP BY 1"),
             (int(batch), run_id, loop_key))}
 
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:

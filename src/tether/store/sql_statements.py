@@ -16,15 +16,17 @@ INSERT_LOOP_ITEM = "INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES 
 
 # ---------------------------------------------------------------- variables, steps, events
 
-LATEST = "SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? ORDER BY version DESC LIMIT 1"
-INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, "
-                  "scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? "
+          "ORDER BY version DESC LIMIT 1")
+INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, "
+                  "type, scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # the current row of each variable: its latest history row (deleted ones are filtered by
 # the caller); parameters: run id, run id, then the extra condition's
 CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
-           "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y WHERE y.run_id = h.run_id "
-           "AND y.name = h.name AND y.version < h.version AND y.created_at IS NOT NULL ORDER BY y.version DESC "
-           "LIMIT 1)), h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
+           "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y "
+           "WHERE y.run_id = h.run_id AND y.name = h.name AND y.version < h.version "
+           "AND y.created_at IS NOT NULL ORDER BY y.version DESC LIMIT 1)), "
+           "h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
            "FROM var_history h "
            "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
            "WHERE h.run_id = ? AND h.version = (SELECT max(x.version) FROM var_history x "
@@ -38,14 +40,16 @@ INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) V
 # A run's recoveries after one more automatic takeover (see Store.claim_run): one more
 # when every checkpoint since the previous takeover only announced a step or the claim
 # (the run died again before making progress), else 1. Read on takeovers only.
-NEXT_RECOVERIES = ("CASE WHEN recovery_seq IS NOT NULL AND seq - recovery_seq <= (SELECT count(DISTINCT e.seq) "
-                   "FROM events e WHERE e.run_id = runs.run_id AND e.seq > runs.recovery_seq "
+NEXT_RECOVERIES = ("CASE WHEN recovery_seq IS NOT NULL AND seq - recovery_seq <= "
+                   "(SELECT count(DISTINCT e.seq) FROM events e "
+                   "WHERE e.run_id = runs.run_id AND e.seq > runs.recovery_seq "
                    "AND e.type IN ('step.started', 'run.claimed')) THEN recoveries + 1 ELSE 1 END")
 
 
 # ---------------------------------------------------------------- a run's creation
 INSERT_RUN = ("INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
-              "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, control) "
+              "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, "
+              "control) "
               "VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, NULL, NULL, ?, 1, ?, ?, ?, NULL)")
 INSERT_RUN_SPEC = ("INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data) "
                    "VALUES (?, ?, ?, ?, ?, ?)")

@@ -11,18 +11,29 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .sql_common import SQLCommon
-from .sql_statements import (ADVANCE, ADVANCE_CURSOR, ADVANCE_RUN, FLUSH_READS, INSERT_RUN, INSERT_RUN_SPEC,
-                             INSERT_STEP, LOAD_RUN, POLL, RUN_EXISTS, fenced)
-from .sqlite_loops import SQLiteLoops
 from .base import Commit, CommitResult, RunRecord, now
+from .sql_common import SQLCommon
+from .sql_statements import (
+    ADVANCE,
+    ADVANCE_CURSOR,
+    ADVANCE_RUN,
+    FLUSH_READS,
+    INSERT_RUN,
+    INSERT_RUN_SPEC,
+    INSERT_STEP,
+    LOAD_RUN,
+    POLL,
+    RUN_EXISTS,
+    fenced,
+)
+from .sqlite_loops import SQLiteLoops
 
 PAGE_SIZE = 1024
 BUSY_SECONDS = 30  # how long a statement waits for another process's lock
@@ -159,10 +170,8 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 try:
                     self._db.execute("RELEASE tether_tx" if nested else "COMMIT")
                 except sqlite3.Error as exc:
-                    try:
+                    with suppress(sqlite3.Error):
                         self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
                     raise StoreError(f"commit to {self.path} failed: {_cause(exc)}") from None
 
     @contextmanager
@@ -183,10 +192,8 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 try:
                     self._db.execute("COMMIT")  # what the block committed is kept, whatever it raised
                 except sqlite3.Error as exc:
-                    try:
+                    with suppress(sqlite3.Error):
                         self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
                     raise StoreError(f"commit to {self.path} failed: {_cause(exc)}") from None
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:

@@ -3,13 +3,15 @@ element, and one record per iteration, from which every aggregate is computed.""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import LeaseLost
 from . import codec
 from .base import EventWrite, now
 from .sql_statements import ADVANCE, COUNT_LOOP_ITEMS, INSERT_LOOP_ITEM, fenced
+
 
 class SQLiteLoops:
     """The loop methods of the Store protocol; mixed into :class:`SQLiteStore`, whose

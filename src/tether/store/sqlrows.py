@@ -2,7 +2,8 @@
 order, so one set of conversions (with row checks) serves SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import CorruptRecord
 from . import row_checks
@@ -25,7 +26,7 @@ def compact_key(run_id: str, step_id: str, key: str | None) -> str | None:
     when read. Keys always contain a '/', so a bare number cannot be mistaken for one."""
     if key is not None:
         prefix = f"{run_id}/{step_id}/"
-        if key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0") \
+        if (key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0")) \
                 or key == prefix + "0":
             return key[len(prefix):]
     return key
