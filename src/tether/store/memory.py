@@ -44,7 +44,8 @@ class MemoryStore:
         self._blobs: dict[str, bytes] = {}
         self._loops: dict[tuple[str, str], list[bytes]] = {}
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
-        self._shared: dict[str, tuple[Any, int, bool, bool, float]] = {}  # value, version, immutable, deleted, at
+        # value, version, immutable, deleted, at
+        self._shared: dict[str, tuple[Any, int, bool, bool, float]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._recovery_seq: dict[str, int] = {}  # the seq after a run's last automatic takeover
 
@@ -129,8 +130,8 @@ class MemoryStore:
             if takeover is not None:
                 seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
                 run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
-                              attempt=run.attempt + 1, control=None, error=None, outputs=None, finished_at=None,
-                              seq=seq, recoveries=0)
+                              attempt=run.attempt + 1, control=None, error=None, outputs=None,
+                              finished_at=None, seq=seq, recoveries=0)
                 self._recovery_seq.pop(run_id, None)
                 if seq != self._runs[run_id].seq:
                     self._write_vars(run_id, takeover.vars, seq, t)
@@ -300,7 +301,8 @@ class MemoryStore:
                                                codec.loads(codec.dumps(e.data)), t))
             for it in c.iterations:
                 self._iterations.setdefault((c.run_id, it.loop_key), {})[it.idx] = (
-                    it.status, it.attempts, self._keep(it.result), it.error, seq, it.started_at, it.finished_at)
+                    it.status, it.attempts, self._keep(it.result), it.error, seq, it.started_at,
+                    it.finished_at)
             table = self._vars[c.run_id]
             for name, count, at in c.accesses:
                 if name in table:
@@ -437,7 +439,8 @@ class MemoryStore:
 
     def set_var(self, run_id: str, write: VarWrite, expected_version: int | None = None) -> VarRecord:
         with self._lock:
-            self.set_vars(run_id, (write,), None if expected_version is None else {write.name: expected_version})
+            self.set_vars(run_id, (write,),
+                          None if expected_version is None else {write.name: expected_version})
             return self._record(run_id, write.name, self._vars[run_id][write.name])
 
     def set_vars(self, run_id: str, writes: Sequence[VarWrite],
@@ -454,7 +457,8 @@ class MemoryStore:
             t = now()
             self._write_vars(run_id, writes, seq, t)
             for idx, w in enumerate(writes):
-                self._events[run_id].append((seq, idx, "var.set", None, {"name": w.name, "source": w.source_step}, t))
+                self._events[run_id].append(
+                    (seq, idx, "var.set", None, {"name": w.name, "source": w.source_step}, t))
             return seq
 
     def delete_var(self, run_id: str, name: str, source: str,
@@ -488,7 +492,8 @@ class MemoryStore:
     def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
         with self._lock:
             self._run(run_id)
-            return sorted((r[4], key, idx, r[6]) for (rid, key), rows in self._iterations.items() if rid == run_id
+            return sorted((r[4], key, idx, r[6])
+                          for (rid, key), rows in self._iterations.items() if rid == run_id
                           for idx, r in rows.items())
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:

@@ -26,8 +26,9 @@ class LoopWork(SharedLoopWork):
         """Offer these iterations (already offered or done ones are left as they are)."""
         with self._tx() as db:
             with db.cursor() as cur:
-                cur.executemany("INSERT INTO loop_work (run_id, loop_key, idx, state) VALUES (%s, %s, %s, 'open') "
-                                "ON CONFLICT DO NOTHING", [(run_id, loop_key, i) for i in indices])
+                cur.executemany("INSERT INTO loop_work (run_id, loop_key, idx, state) "
+                                "VALUES (%s, %s, %s, 'open') ON CONFLICT DO NOTHING",
+                                [(run_id, loop_key, i) for i in indices])
             db.execute(NOTIFY_RUNS)
 
     def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
@@ -42,7 +43,8 @@ class LoopWork(SharedLoopWork):
         with self._tx() as db:
             row = db.execute(f"SELECT w.run_id, w.loop_key, w.idx, i.item FROM loop_work w JOIN loop_items i "
                              "ON i.run_id = w.run_id AND i.loop_key = w.loop_key AND i.idx = w.idx "
-                             f"WHERE {where} ORDER BY w.idx LIMIT 1 FOR UPDATE OF w SKIP LOCKED", params).fetchone()
+                             f"WHERE {where} ORDER BY w.idx LIMIT 1 FOR UPDATE OF w SKIP LOCKED",
+                             params).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE loop_work SET state = 'claimed', owner = %s, expires = %s "
@@ -51,15 +53,17 @@ class LoopWork(SharedLoopWork):
 
     def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
         with self._tx() as db:
-            return db.execute("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
+            return db.execute("UPDATE loop_work SET expires = %s "
+                              "WHERE run_id = %s AND loop_key = %s AND idx = %s "
                               "AND owner = %s AND state = 'claimed'",
                               (now() + ttl, run_id, loop_key, idx, owner)).rowcount == 1
 
     def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
         with self._tx() as db:
-            return db.execute("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
-                              "AND idx = %s AND owner = %s AND state = 'claimed'",
+            return db.execute("UPDATE loop_work SET state = 'done', outcome = %s "
+                              "WHERE run_id = %s AND loop_key = %s AND idx = %s AND owner = %s "
+                              "AND state = 'claimed'",
                               (codec.dumps_text(outcome), run_id, loop_key, idx, owner)).rowcount == 1
 
     def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:

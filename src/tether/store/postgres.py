@@ -45,14 +45,16 @@ _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, att
                      "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                      "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
                      "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
-                     "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at")
+                     "seq = excluded.seq, started_at = excluded.started_at, "
+                     "finished_at = excluded.finished_at")
 # A history row whose version follows the latest one; a deletion only of a variable that
 # exists; created_at only for a (re)created variable. One statement, no read-back.
 _APPEND_HISTORY = (
     "WITH prev AS (SELECT version, deleted FROM var_history WHERE run_id = %(run)s AND name = %(name)s "
     "ORDER BY version DESC LIMIT 1) "
-    "INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, scope, secret, "
-    "created_at) SELECT %(run)s, %(name)s, coalesce((SELECT version FROM prev), 0) + 1, %(seq)s::bigint, "
+    "INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, scope, "
+    "secret, created_at) SELECT %(run)s, %(name)s, coalesce((SELECT version FROM prev), 0) + 1, "
+    "%(seq)s::bigint, "
     "%(value)s::bytea, %(src)s::text, %(t)s::float8, %(del)s::int, %(type)s::text, %(scope)s::text, "
     "%(secret)s::int, CASE WHEN %(del)s::int = 1 OR coalesce((SELECT deleted FROM prev), 1) = 0 THEN NULL "
     "ELSE %(t)s::float8 END "
@@ -70,7 +72,8 @@ _RETRIES = 5  # a lost connection is retried with backoff before an operation fa
 
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("tether.store") / "migrations" / "postgres"
-    return sorted((int(e.name.split("_", 1)[0]), e.read_text()) for e in folder.iterdir() if e.name.endswith(".sql"))
+    return sorted((int(e.name.split("_", 1)[0]), e.read_text())
+                  for e in folder.iterdir() if e.name.endswith(".sql"))
 
 
 class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
@@ -110,7 +113,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._conninfo, self._kwargs = conninfo, kwargs
         try:
             if schema:  # the schema must exist before connections that search it open
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, conn.transaction():
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, \
+                        conn.transaction():
                     # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/tether-schema",))
                     conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -245,7 +249,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
                 return bool(self._sweeper.execute(TRY_SWEEPER_LOCK).fetchone()[0])
             except self._psycopg.Error as exc:
                 self._sweeper = _closed(self._sweeper)
-                raise StoreError(f"the sweeper's election on {_safe(self.url)} failed: {_cause(exc)}") from None
+                raise StoreError(f"the sweeper's election on {_safe(self.url)} failed: "
+                                 f"{_cause(exc)}") from None
 
     def release_sweeper(self) -> None:
         with self._sweeping:
@@ -292,7 +297,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         conn = held or self._connection()
         # inside hold(): a savepoint of the held transaction, on its connection
         begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
-                             "ROLLBACK TO SAVEPOINT tether_commit") if held else ("BEGIN", "COMMIT", "ROLLBACK"))
+                             "ROLLBACK TO SAVEPOINT tether_commit") if held
+                            else ("BEGIN", "COMMIT", "ROLLBACK"))
         try:
             with conn.pipeline():
                 conn.execute(begin)  # explicit, so that BEGIN and the UPDATE travel together
@@ -316,7 +322,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
                     if c.steps:
                         cur.executemany(_INSERT_STEP, [(
                             c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(conn, s.inputs),
-                            self._put_blob(conn, s.result), None if s.error is None else codec.dumps_text(s.error),
+                            self._put_blob(conn, s.result),
+                            None if s.error is None else codec.dumps_text(s.error),
                             None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
                             s.finished_at, sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key))
                             for s in c.steps])
@@ -324,11 +331,13 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
                         self._insert_event(conn, c.run_id, seq, idx, e, t)
                     if c.iterations:
                         cur.executemany(_UPSERT_ITERATION, [(
-                            c.run_id, it.loop_key, it.idx, it.status, it.attempts, self._put_blob(conn, it.result),
+                            c.run_id, it.loop_key, it.idx, it.status, it.attempts,
+                            self._put_blob(conn, it.result),
                             None if it.error is None else codec.dumps_text(it.error), seq, it.started_at,
                             it.finished_at) for it in c.iterations])
                     if c.accesses:
-                        cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count) for name, count, at in c.accesses])
+                        cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count)
+                                                       for name, count, at in c.accesses])
                 conn.execute(end)
             versions: dict[str, int] = {}
             for name, cur, delete in written:
@@ -358,7 +367,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
             cur.execute(_APPEND_HISTORY, {
                 "run": run_id, "name": w.name, "seq": seq, "t": t, "src": w.source_step,
                 "value": None if w.delete else self._put_blob(db, w.value), "del": int(w.delete),
-                "type": None if w.type == "step_result" else w.type, "scope": None if w.scope == "run" else w.scope,
+                "type": None if w.type == "step_result" else w.type,
+                "scope": None if w.scope == "run" else w.scope,
                 "secret": int(w.secret)})
             out.append((w.name, cur, w.delete))
         return out
@@ -391,7 +401,8 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
     @staticmethod
     def _copy_items(db: Any, batch: list[tuple]) -> None:
         if batch:
-            with db.cursor() as cur, cur.copy("COPY loop_items (run_id, loop_key, idx, item) FROM STDIN") as copy:
+            with db.cursor() as cur, \
+                    cur.copy("COPY loop_items (run_id, loop_key, idx, item) FROM STDIN") as copy:
                 for row in batch:
                     copy.write_row(row)
             batch.clear()
@@ -409,7 +420,8 @@ def _conninfo(url: str) -> tuple[str, str | None]:
     query = dict(parse_qsl(parts.query))
     schema = query.pop("schema", None)
     if schema is not None and not _SCHEMA_RE.fullmatch(schema):
-        raise UsageError(f"invalid schema name {schema!r} in the store URL: use lower-case letters, digits and _")
+        raise UsageError(f"invalid schema name {schema!r} in the store URL: "
+                         "use lower-case letters, digits and _")
     scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment)), schema
 
@@ -451,6 +463,6 @@ def open_postgres(url: str) -> PostgresStore:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
     except ImportError:
-        raise UsageError("the PostgreSQL store needs psycopg and psycopg_pool: pip install 'tether[postgres]'") \
-            from None
+        raise UsageError("the PostgreSQL store needs psycopg and psycopg_pool: "
+                         "pip install 'tether[postgres]'") from None
     return PostgresStore(url)

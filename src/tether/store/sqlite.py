@@ -40,10 +40,11 @@ BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
 # the fenced commit's first statement, by (which run fields it writes, fenced)
-_ADVANCE = {(kind, fence): fenced(sql, fence) for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR),
-                                                                ("run", ADVANCE_RUN)) for fence in (False, True)}
-_UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, error, "
-                     "seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_ADVANCE = {(kind, fence): fenced(sql, fence)
+            for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR), ("run", ADVANCE_RUN))
+            for fence in (False, True)}
+_UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, "
+                     "error, seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("tether.store") / "migrations" / "sqlite"
     found = []
@@ -215,10 +216,11 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             if existing is not None:
                 return sqlrows.run_record(existing, self._decode), False
             db.execute(INSERT_RUN, (run.run_id, run.name, run.status, run.parent_id, run.created_at or t,
-                                    run.started_at, codec.dumps_text(run.cursor), owner, t + ttl, run.durability,
-                                    run.attempt))
+                                    run.started_at, codec.dumps_text(run.cursor), owner, t + ttl,
+                                    run.durability, run.attempt))
             db.execute(INSERT_RUN_SPEC, (
-                run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs), codec.dumps_text(run.env_snapshot),
+                run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
+                codec.dumps_text(run.env_snapshot),
                 None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
             row = db.execute(LOAD_RUN, (run.run_id,)).fetchone()
         return sqlrows.run_record(row, self._decode), True
@@ -249,7 +251,8 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 self._db.execute("PRAGMA synchronous=FULL" if full else "PRAGMA synchronous=NORMAL")
                 # full fsyncs every commit: a small WAL that is reused in place avoids paying
                 # for file growth in each fsync; normal fsyncs only at checkpoints: fewer is better
-                self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES_FULL if full else WAL_CHECKPOINT_PAGES}")
+                pages = WAL_CHECKPOINT_PAGES_FULL if full else WAL_CHECKPOINT_PAGES
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
                 self._sync = c.durability
             result = self._commit(c, t)
             self._own_seq[c.run_id] = result.seq

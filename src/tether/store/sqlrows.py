@@ -26,8 +26,8 @@ def compact_key(run_id: str, step_id: str, key: str | None) -> str | None:
     when read. Keys always contain a '/', so a bare number cannot be mistaken for one."""
     if key is not None:
         prefix = f"{run_id}/{step_id}/"
-        if (key.startswith(prefix) and key[len(prefix):].isdigit() and not key[len(prefix):].startswith("0")) \
-                or key == prefix + "0":
+        rest = key[len(prefix):]
+        if (key.startswith(prefix) and rest.isdigit() and not rest.startswith("0")) or key == prefix + "0":
             return key[len(prefix):]
     return key
 
@@ -39,7 +39,8 @@ def run_record(row: tuple, decode: Decode) -> RunRecord:
             run_id=row[0], name=row[1], status=row_checks.text(row[2], what, "status"),
             flow_text=row_checks.text(row[3], what, "flow text"), flow_path=row[4],
             inputs=decode(row[5], f"run {row[0]}: inputs"), parent_id=row[6],
-            created_at=row[7], started_at=row[8], finished_at=row[9], seq=row_checks.integer(row[10], what, "seq"),
+            created_at=row[7], started_at=row[8], finished_at=row[9],
+            seq=row_checks.integer(row[10], what, "seq"),
             cursor=row_checks.json_object(row[11], what, "cursor"),
             outputs=decode(row[12], f"run {row[0]}: outputs"),
             error=row_checks.json_object(row[13], what, "error"), lease_owner=row[14],
@@ -80,7 +81,8 @@ def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
         key = r[10] if r[10] is None or "/" in str(r[10]) else f"{run_id}/{r[0]}/{r[10]}"
         return StepRecord(r[0], row_checks.text(r[1], what, "status"), row_checks.integer(r[2], what, "seq"),
                           row_checks.integer(r[3], what, "attempts"), decode(r[4], what), decode(r[5], what),
-                          row_checks.json_object(r[6], what, "error"), row_checks.json_object(r[7], what, "meta"),
+                          row_checks.json_object(r[6], what, "error"),
+                          row_checks.json_object(r[7], what, "meta"),
                           r[8], r[9], key)
     except CorruptRecord:
         raise
@@ -91,10 +93,12 @@ def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
 def event_record(run_id: str, r: tuple) -> EventRecord:
     what = f"run {run_id}: event"
     return EventRecord(row_checks.integer(r[0], what, "seq"), row_checks.integer(r[1], what, "index"),
-                       row_checks.text(r[2], what, "type"), r[3], row_checks.json_object(r[4], what, "data"), r[5])
+                       row_checks.text(r[2], what, "type"), r[3], row_checks.json_object(r[4], what, "data"),
+                       r[5])
 
 
 def iteration_record(run_id: str, loop_key: str, r: tuple, decode: Decode) -> IterationRecord:
     what = f"run {run_id}: {loop_key}[{r[0]}]"
-    return IterationRecord(loop_key, row_checks.integer(r[0], what, "index"), row_checks.text(r[1], what, "status"),
-                           r[2], decode(r[3], what), row_checks.json_object(r[4], what, "error"), r[5], r[6], r[7])
+    return IterationRecord(loop_key, row_checks.integer(r[0], what, "index"),
+                           row_checks.text(r[1], what, "status"), r[2], decode(r[3], what),
+                           row_checks.json_object(r[4], what, "error"), r[5], r[6], r[7])
