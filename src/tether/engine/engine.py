@@ -92,7 +92,8 @@ class Engine:
     def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None,
                  max_recoveries: int | None = None, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
-        self.store: Store = db if db is not None and not isinstance(db, str) else open_store(db or self.settings.db)
+        self.store: Store = (db if db is not None and not isinstance(db, str)
+                             else open_store(db or self.settings.db))
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         # automatic takeovers of a run without progress before it is failed (work_once)
         self.max_recoveries = max_recoveries if max_recoveries is not None else self.settings.max_recoveries
@@ -156,15 +157,19 @@ class Engine:
         rid = check_run_id(run_id) if run_id is not None else new_run_id()
         t = now()
         record = RunRecord(
-            run_id=rid, name=loaded.flow.name, status="pending" if detach else "running", flow_text=loaded.text,
-            flow_path=str(Path(loaded.name).resolve()) if loaded.name and not loaded.name.startswith("<") else None,
-            inputs=resolved, parent_id=parent_id, created_at=t, started_at=None if detach else t, cursor=UNSTARTED,
+            run_id=rid, name=loaded.flow.name, status="pending" if detach else "running",
+            flow_text=loaded.text,
+            flow_path=(str(Path(loaded.name).resolve())
+                       if loaded.name and not loaded.name.startswith("<") else None),
+            inputs=resolved, parent_id=parent_id, created_at=t, started_at=None if detach else t,
+            cursor=UNSTARTED,
             durability=loaded.flow.checkpoint.durability,
             env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
         record, created = self.store.create_run(record, None if detach else owner_id(),
                                                 0.0 if detach else self.lease_seconds)
         if not created and record.name != loaded.flow.name:
-            raise ConflictError(f"run id {rid} is taken by a run of flow {record.name!r}, not {loaded.flow.name!r}",
+            raise ConflictError(f"run id {rid} is taken by a run of flow {record.name!r}, "
+                                f"not {loaded.flow.name!r}",
                                 hint="give another --run-id, or omit it to get a new one")
         if not created or detach:
             return self._to_run(record, created=created)
@@ -206,9 +211,10 @@ class Engine:
         from ..store.base import Commit, RunUpdate
         step = record.cursor.get("next") if isinstance(record.cursor, dict) else None
         error = {"type": type(exc).__name__, "message": exc.message, "step": step}
-        self.store.commit(Commit(record.run_id, record.lease_epoch, events=(EventWrite("run.failed", None,
-                                                                                       {"error": error}),),
-                                 run=RunUpdate(cursor=record.cursor, status="failed", error=error, finished=True)))
+        self.store.commit(Commit(record.run_id, record.lease_epoch,
+                                 events=(EventWrite("run.failed", None, {"error": error}),),
+                                 run=RunUpdate(cursor=record.cursor, status="failed", error=error,
+                                               finished=True)))
         self.store.release_lease(record.run_id, record.lease_epoch)
         return self.get_run(record.run_id)
 
@@ -224,8 +230,8 @@ class Engine:
         runner.resume_set = dict(resume_set or {})
         if release is not None:
             runner.release = release
-        runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id, record.run_id,
-                                                                          resume_set)
+        runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id,
+                                                                          record.run_id, resume_set)
         with self._lock:
             self._runners.add(runner)
         try:
@@ -238,7 +244,8 @@ class Engine:
         finally:
             with self._lock:
                 self._runners.discard(runner)
-        values = {n: ("***" if runner.state.meta[n].secret else v) for n, v in runner.state.snapshot().items()}
+        values = {n: ("***" if runner.state.meta[n].secret else v)
+                  for n, v in runner.state.snapshot().items()}
         return self._to_run(final, values=values)
 
     def interrupt_all(self) -> list[str]:
@@ -275,7 +282,8 @@ class Engine:
                 return load_trusted(data, record.flow_text, name, base)
             return load_flow_text(record.flow_text, name, base)
         except (FlowError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-            raise CorruptRecord(f"run {record.run_id}: the stored flow no longer loads (damaged?): {exc}") from None
+            raise CorruptRecord(f"run {record.run_id}: the stored flow no longer loads (damaged?): "
+                                f"{exc}") from None
 
     def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
                retry_failed: bool = False,
@@ -297,9 +305,10 @@ class Engine:
         if flow is not None:
             new_flow = load_flow(flow)
             if new_flow.flow.name != old.flow.name:
-                raise UsageError(f"{flow} is flow {new_flow.flow.name!r}; run {run_id} runs {old.flow.name!r}")
-        plan = plan_resume(self.store, record, old, self.vault, environ={**os.environ, **(env or {})}, values=set,
-                           from_step=from_step, retry_failed=retry_failed, new_flow=new_flow,
+                raise UsageError(f"{flow} is flow {new_flow.flow.name!r}; "
+                                 f"run {run_id} runs {old.flow.name!r}")
+        plan = plan_resume(self.store, record, old, self.vault, environ={**os.environ, **(env or {})},
+                           values=set, from_step=from_step, retry_failed=retry_failed, new_flow=new_flow,
                            rerun_changed=rerun_changed, env_policy=env_policy, report=report)
         taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds, steal_epoch=plan.steal_epoch,
                                          takeover=plan.takeover)
@@ -393,13 +402,14 @@ class Engine:
             nxt = src.cursor.get("next") if isinstance(src.cursor, dict) else None
         env = read_env(loaded.flow)
         rid = check_run_id(new_run_id) if new_run_id else new_run_id_()
-        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret} | set_(loaded.flow.secret_vars)
+        secret = ({n for n, v in self.store.read_vars(run_id).items() if v.secret}
+                  | set_(loaded.flow.secret_vars))
         set_writes = []  # checked before the new run exists: a bad entry creates nothing
         for name, value in (set or {}).items():
             check_var_name(name)
             stored = self.vault.encrypt(value, f"set.{name}") if name in secret else value
-            set_writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run", "fork",
-                                       name in secret))
+            set_writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run",
+                                       "fork", name in secret))
         t = now()
         record, created = self.store.create_run(RunRecord(
             run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
@@ -470,7 +480,8 @@ class Engine:
         from ..spec import load_flow_text
         return self.run(load_flow_text(text), inputs, **kwargs)
 
-    def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None, created: bool = True) -> Run:
+    def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None,
+                created: bool = True) -> Run:
         if values is None:
             values = self.vars(record.run_id)
         status = status_of(record)
@@ -531,7 +542,8 @@ class Engine:
             raise NotFound(f"run {run_id} has no variable {name!r}")
         env = recorded_env(loaded.flow, record.env_snapshot)
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                        ttl=self.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
+                        ttl=self.lease_seconds, emit=lambda *_: None,
+                        computed_deps=computed_dependencies(loaded.flow),
                         vault=self.vault, listening=lambda: False)
         runner.load_committed()
         value = mask(runner.state.get(name), runner.secrets)
@@ -554,15 +566,16 @@ class Engine:
         if scope not in ("run", "temp"):
             raise UsageError(f"scope must be 'run' or 'temp', not {scope!r}")
         stored = self.vault.encrypt(value, f"vars.{name}") if secret else value
-        write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source, secret)
+        write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source,
+                         secret)
         return _masked(self.store.set_var(run_id, write, expected_version))
 
     def set_vars(self, run_id: str, values: Mapping[str, Any], *, source: str = "api") -> int:
         """Write several ``user_defined`` variables as one checkpoint, all or none: every name
         and value is checked before anything is written. Returns the checkpoint's seq."""
         check_run_id(run_id)
-        writes = tuple(VarWrite(check_var_name(name), codec.encode(value, field=f"vars.{name}"), "user_defined",
-                                "run", source)
+        writes = tuple(VarWrite(check_var_name(name), codec.encode(value, field=f"vars.{name}"),
+                                "user_defined", "run", source)
                        for name, value in values.items())
         if not writes:
             return self.store.load_run(run_id).seq

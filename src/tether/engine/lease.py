@@ -61,7 +61,8 @@ class Heartbeat:
                 log.warning("run %s: lease lost to another owner", self.run_id, extra={"run_id": self.run_id})
                 return
             except StoreError as exc:
-                log.warning("run %s: lease renewal failed: %s", self.run_id, exc, extra={"run_id": self.run_id})
+                log.warning("run %s: lease renewal failed: %s", self.run_id, exc,
+                            extra={"run_id": self.run_id})
 
     def stop(self) -> None:
         self._stop.set()

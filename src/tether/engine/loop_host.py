@@ -28,7 +28,8 @@ class LoopHost(Protocol):
                   where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
         """Run a step's tool through its attempts: ``(result, meta, attempts, context writes)``."""
 
-    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
+    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str,
+                     field: str) -> dict[str, Any]:
         """Render a ``vars`` block against one state."""
 
     def stopping(self) -> bool:

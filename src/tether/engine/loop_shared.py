@@ -19,7 +19,8 @@ class SharedLoop:
     """Runs one run's shared loops; ``iteration`` runs one iteration's body (the owner's
     :meth:`Loops.iteration`), with ``replay`` for an outcome another worker recorded."""
 
-    def __init__(self, host: LoopHost, commits: IterationCommits, iteration: Callable[..., Iteration]) -> None:
+    def __init__(self, host: LoopHost, commits: IterationCommits,
+                 iteration: Callable[..., Iteration]) -> None:
         self.host, self.commits, self.iteration = host, commits, iteration
 
     def run(self, step: Step, scope: dict[str, Any], loop_key: str, key: str, total: int, pending: list[int],

@@ -150,8 +150,8 @@ class Loops:
                         done = state["done"]
                     if self.host.listening():
                         self.host.emit("loop.progress", {"run_id": self.host.run_id, "step_id": step.id,
-                                                         "loop_key": loop_key, "index": it.idx, "total": total,
-                                                         "done": done, "status": it.status})
+                                                         "loop_key": loop_key, "index": it.idx,
+                                                         "total": total, "done": done, "status": it.status})
             except BaseException as exc:  # handed to the loop's thread below
                 errors.append(exc)
                 state["stop"] = "error"
@@ -192,10 +192,11 @@ class Loops:
         for start in range(0, total, BATCH):
             for rec in store.iterations(run_id, loop_key, start, min(start + BATCH, total), status="failed"):
                 item = store.loop_items(run_id, loop_key, rec.idx, rec.idx + 1)
-                error = rec.error if isinstance(rec.error, dict) else {"type": "Error", "message": str(rec.error)}
+                error = (rec.error if isinstance(rec.error, dict)
+                         else {"type": "Error", "message": str(rec.error)})
                 failures.append({"index": rec.idx, "item": _shorten(item[0] if item else None, 80),
-                                 "error": {k: _shorten(v, 400) if k == "message" else v for k, v in error.items()
-                                           if k in ("type", "message", "step")}})
+                                 "error": {k: _shorten(v, 400) if k == "message" else v
+                                           for k, v in error.items() if k in ("type", "message", "step")}})
                 if len(failures) == self.LISTED_FAILURES:
                     break
             if len(failures) == self.LISTED_FAILURES:
@@ -206,7 +207,8 @@ class Loops:
             lines.append(f"  [{f['index']}] {orjson.dumps(f['item']).decode()}{where}: "
                          f"{f['error'].get('type')}: {' '.join(str(f['error'].get('message')).split())}")
         if failed > self.SHOWN_FAILURES:
-            lines.append(f"  ... and {failed - self.SHOWN_FAILURES} more (map.failures, or the loop step's record)")
+            lines.append(f"  ... and {failed - self.SHOWN_FAILURES} more "
+                         "(map.failures, or the loop step's record)")
         return {"type": "TooManyFailures", "message": "\n".join(lines), "failures": failures}
 
     # ------------------------------------------------------------ shared with other workers
@@ -214,7 +216,8 @@ class Loops:
         """Whether other workers may run this loop's iterations: a top-level parallel loop
         on a store that shares loops, whose body has no nested loop, pause or sub-flow."""
         return bool(isinstance(self.host.store, SharedLoopWork) and step.parallel > 1 and "[" not in loop_key
-                    and not step.let and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
+                    and not step.let
+                    and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
 
     def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any,
              scope: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +225,8 @@ class Loops:
         (masked), for the owner to commit."""
         total = self.host.store.loop_size(self.host.run_id, loop_key) or 0
         it = self.iteration(step, loop_key, key, idx, item, total, scope)
-        return {"bodies": mask(it.recorded, self.host.secrets), "started": it.started, "finished": it.finished}
+        return {"bodies": mask(it.recorded, self.host.secrets), "started": it.started,
+                "finished": it.finished}
 
     # ------------------------------------------------------------ repeat
     def run_repeat(self, step: Step, scope: dict[str, Any], loop_key: str, key: str) -> LoopOutcome:
@@ -234,7 +238,8 @@ class Loops:
             return LoopOutcome(loop_key, start, self.host.store.iteration_counts(self.host.run_id, loop_key))
         for idx in range(start, step.repeat.max):
             if self.host.stopping():
-                return LoopOutcome(loop_key, idx, self.host.store.iteration_counts(self.host.run_id, loop_key),
+                return LoopOutcome(loop_key, idx,
+                                   self.host.store.iteration_counts(self.host.run_id, loop_key),
                                    stopped=self.host.stop_status())
             it = self.iteration(step, loop_key, key, idx, None, step.repeat.max, scope)
             self.commits.submit(it)
@@ -272,7 +277,8 @@ class Loops:
         scope[BARE_KEY] = bare
         it = Iteration(idx, item, scope, loop_key, started=time.time(), replay=replay)
         try:
-            if step.filter is not None and not render(step.filter, scope, f"step {step.id!r}, field 'filter'"):
+            if step.filter is not None \
+                    and not render(step.filter, scope, f"step {step.id!r}, field 'filter'"):
                 it.status = "skipped"
                 return it
             for body in step.do or ():
@@ -289,7 +295,8 @@ class Loops:
         scope = dict(it.scope)
         sid = body.id
         if body.if_ is not None and not render(body.if_, scope, f"step {sid!r}, field 'if'"):
-            local[sid] = body_step_view({"status": "skipped", "result": None, "error": None, "attempts": 0}, sid)
+            local[sid] = body_step_view({"status": "skipped", "result": None, "error": None, "attempts": 0},
+                                        sid)
             return
         if body.let:
             let: dict[str, Any] = {}
@@ -305,7 +312,8 @@ class Loops:
             if outcome.error is not None:
                 it.status, it.error = "failed", outcome.error
             elif outcome.stopped:
-                it.status, it.error = "failed", {"type": "Stopped", "message": f"inner loop {outcome.stopped}"}
+                it.status = "failed"
+                it.error = {"type": "Stopped", "message": f"inner loop {outcome.stopped}"}
         elif body.tool is not None:
             args = render_deep(body.with_, scope, f"step {sid!r}, field 'with'")
             try:
@@ -335,7 +343,8 @@ class Loops:
                 return
         it.attempts += attempts
         it.result = result
-        local[sid] = body_step_view({"status": "completed", "result": result, "error": None, "attempts": attempts}, sid)
+        local[sid] = body_step_view({"status": "completed", "result": result, "error": None,
+                                     "attempts": attempts}, sid)
         if body.vars.before or body.vars.after or ctx_writes:
             it.blocks.append((body, result, {**scope, "__ctx_writes__": ctx_writes}))
 

@@ -147,7 +147,8 @@ def failed_loops(store: Store, run_id: str, hidden: list[list[int]]) -> dict[str
     return out
 
 
-def check_resumable(record: RunRecord, *, from_step: str | None, retry_failed: bool, rerun_changed: bool) -> None:
+def check_resumable(record: RunRecord, *, from_step: str | None, retry_failed: bool,
+                    rerun_changed: bool) -> None:
     """ConflictError when another process runs ``record`` now; UsageError when its status
     or the combination of options does not allow this resume."""
     run_id, status = record.run_id, status_of(record)
@@ -158,7 +159,8 @@ def check_resumable(record: RunRecord, *, from_step: str | None, retry_failed: b
     if retry_failed and (from_step is not None or rerun_changed):
         raise UsageError("--retry-failed cannot be combined with --from or --rerun-changed")
     check_transition(run_id, "running" if status == "interrupted" else record.status, "running",
-                     hint="use --from STEP to re-run part of a completed run" if status == "completed" else None)
+                     hint=("use --from STEP to re-run part of a completed run"
+                           if status == "completed" else None))
     if status == "completed" and not rewinding:
         raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it, "
                          "or --retry-failed to re-run failed loop iterations")

@@ -51,8 +51,8 @@ class RunCommits:
         with self.lock:  # ctx.checkpoint() and loop workers may commit from other threads
             flush = (run is not None and run.status is not None) or self._reads_due()
             commit = Commit(self.run_id, self.epoch, steps, writes, events, run,
-                            self.state.take_accesses() if flush else (), self.durability, self.seq, iterations,
-                            fenced=True)  # StateMoved if anyone else committed: see settle
+                            self.state.take_accesses() if flush else (), self.durability, self.seq,
+                            iterations, fenced=True)  # StateMoved if anyone else committed: see settle
             try:
                 result = self.store.commit(commit)
             except StateMoved:
@@ -148,7 +148,8 @@ class RunCommits:
             self.secrets.append(text)
             self.secrets.sort(key=len, reverse=True)
 
-    def stage_writes(self, values: dict[str, Any], vtype: str, source: str, block: str = "vars") -> list[VarWrite]:
+    def stage_writes(self, values: dict[str, Any], vtype: str, source: str,
+                     block: str = "vars") -> list[VarWrite]:
         """Apply ``values`` to the in-memory state and return writes for those that changed.
 
         Every value is encoded before any is applied: one the store cannot hold raises

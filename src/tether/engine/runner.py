@@ -86,8 +86,8 @@ class Runner:
         self.run_child: Callable[..., Any] | None = None
         steps_view = AttrView(self._step_view, self._step_ids, "steps")
         shared_view = AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared")
-        self.base: dict[str, Any] = run_scope(inputs=run.inputs or {}, state=self.state, env=env, steps=steps_view,
-                                              run=run_fields(run), shared=shared_view)
+        self.base: dict[str, Any] = run_scope(inputs=run.inputs or {}, state=self.state, env=env,
+                                              steps=steps_view, run=run_fields(run), shared=shared_view)
         self.base["__tether_names__"] = self._bare_names
         self.base[BARE_KEY] = self._bare_lookup(None)
         self._cache_start = (CACHE.hits, CACHE.misses)
@@ -135,7 +135,8 @@ class Runner:
             cursor["retry"] = self.retry_loops
         return cursor
 
-    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str, field: str) -> dict[str, Any]:
+    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str,
+                     field: str) -> dict[str, Any]:
         """Render a vars block against one state: entries do not see each other."""
         return {name: render_deep(tmpl, scope, f"step {sid!r}, field '{field}.{name}'")
                 for name, tmpl in block.items()}
@@ -149,12 +150,14 @@ class Runner:
             for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
                 if name in self.resume_set:
                     continue  # `resume --set` of a run killed before its first commit wins
-                writes += self.commits.stage_writes({name: render_deep(tmpl, scope, f"vars.{name}")}, "user_defined", "flow")
+                writes += self.commits.stage_writes({name: render_deep(tmpl, scope, f"vars.{name}")},
+                                                    "user_defined", "flow")
         except (TemplateError, UnstorableValue) as exc:  # the run fails; a resume starts it afresh
             raise _RunFailed({"type": type(exc).__name__, "message": exc.message, "step": None}) from None
         first = self.flow.steps[0].id
-        self.commits.commit(writes=writes, events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
-                     run=RunUpdate(cursor=self._cursor(first)))
+        self.commits.commit(writes=writes,
+                            events=(EventWrite("run.started", None, {"flow": self.flow.name}),),
+                            run=RunUpdate(cursor=self._cursor(first)))
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
@@ -225,7 +228,8 @@ class Runner:
                 stop = exc  # the lambda reads a local: the `as` name is unbound after the block
                 self.commits.settle(lambda: self._end(stop.status, nxt=stop.at, pause=stop.pause))
         except LeaseLost:
-            log.warning("run %s: stopped, another process owns it now", self.run_id, extra={"run_id": self.run_id})
+            log.warning("run %s: stopped, another process owns it now", self.run_id,
+                        extra={"run_id": self.run_id})
             raise
         finally:
             heartbeat.stop()
@@ -292,9 +296,11 @@ class Runner:
         try:
             name = str(render(step.lock, dict(self.base), f"step {step.id!r}, field 'lock'"))
         except TemplateError as exc:
-            raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id}, at=step.id) from None
+            raise _RunFailed({"type": "TemplateError", "message": exc.message, "step": step.id},
+                             at=step.id) from None
         try:
-            with NamedLock(self.store, name, f"{owner_id()}/{self.run_id}/{step.id}", self.ttl, self.stopping):
+            with NamedLock(self.store, name, f"{owner_id()}/{self.run_id}/{step.id}", self.ttl,
+                           self.stopping):
                 return self._run_step_body(step)
         except LockStopped:
             raise _Stop(self.stop_status(), step.id) from None
@@ -321,7 +327,8 @@ class Runner:
                 return self._run_loop(step, scope, key, visit, started)
             except TemplateError as exc:  # its collection or `repeat.until`
                 error = {"type": "TemplateError", "message": exc.message}
-                return self.commits.settle(lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
+                return self.commits.settle(
+                    lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
         result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
         if begun.args is not None:
             try:
@@ -333,10 +340,11 @@ class Runner:
                         step, "failed", started, key, attempts=failed.attempts, nxt=step.id,
                         inputs=inputs, result=failed.result, error=failed.error))
                     raise _Stop("cancelled", step.id) from None
-                return self.commits.settle(lambda: self._fail(step, failed.error, started, key, failed.attempts, scope,
-                                                        [], inputs, failed.result))
-        return self.commits.settle(lambda: self._complete(step, scope, started, key, [], ctx_writes, result, meta,
-                                                    attempts, inputs))
+                return self.commits.settle(lambda: self._fail(step, failed.error, started, key,
+                                                              failed.attempts, scope, [], inputs,
+                                                              failed.result))
+        return self.commits.settle(lambda: self._complete(step, scope, started, key, [], ctx_writes, result,
+                                                          meta, attempts, inputs))
 
     def _begin(self, step: Step, key: str, started: float) -> str | _Begun | None:
         """A step up to its first commit, rendered against the variables in memory: ``if``,
@@ -388,7 +396,8 @@ class Runner:
         return self._complete(step, scope, started, key, writes, {}, None, None, 0, None)
 
     def _complete(self, step: Step, scope: dict[str, Any], started: float, key: str, writes: list[VarWrite],
-                  ctx_writes: dict[str, Any], result: Any, meta: Any, attempts: int, inputs: Any) -> str | None:
+                  ctx_writes: dict[str, Any], result: Any, meta: Any, attempts: int,
+                  inputs: Any) -> str | None:
         """A step's last commit, rendered against the variables in memory: what the tool
         set through its context, ``vars``, ``next`` and ``share``."""
         sid = step.id
@@ -429,7 +438,8 @@ class Runner:
             except ConflictError as exc:
                 raise StepFailed({"type": "ConflictError", "message": exc.message}, None, 1) from None
 
-    def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int, started: float) -> str | None:
+    def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int,
+                  started: float) -> str | None:
         """A foreach/repeat step: run its iterations, then commit the step with its aggregates."""
         loop_key = self.retry_loops.get(step.id) or top_loop_key(step.id, visit)
         retry = step.id in self.retry_loops or self._resuming_failed == step.id
@@ -442,7 +452,8 @@ class Runner:
         if outcome.stopped:
             raise _Stop(outcome.stopped, step.id)
         mapview = MapView(self.store, self.run_id, loop_key, outcome.total)
-        meta = {"loop_key": loop_key, "total": outcome.total, "map": MapView.counts(outcome.counts, outcome.total)}
+        meta = {"loop_key": loop_key, "total": outcome.total,
+                "map": MapView.counts(outcome.counts, outcome.total)}
         scope["map"] = mapview
         self._see_own_record(scope, step, "completed", started, key, 1, None, None, meta)  # _fail: "failed"
         if _mentions_result(step):
@@ -456,12 +467,12 @@ class Runner:
                 return nxt
             try:
                 if step.vars.after:
-                    writes += self.commits.stage_writes(self.render_block(step.vars.after, scope, step.id, "vars"),
-                                           "step_result", step.id)
+                    writes += self.commits.stage_writes(
+                        self.render_block(step.vars.after, scope, step.id, "vars"), "step_result", step.id)
                 nxt = self._next(step, scope)
             except TemplateError as exc:
-                return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key, 1, scope,
-                                  writes, None, None, meta=meta)
+                return self._fail(step, {"type": "TemplateError", "message": exc.message}, started, key, 1,
+                                  scope, writes, None, None, meta=meta)
             self.last_error = None
             self.base["map"] = mapview
             return self._record(step, "completed", started, key, attempts=1, nxt=nxt, writes=writes,
@@ -488,15 +499,16 @@ class Runner:
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
         finished = time.time()
         safe_result = mask(result, self.secrets)
-        rec = StepWrite(step.id, status, attempts, None if inputs is None else codec.encode(inputs, field="inputs"),
-                        None if result is None else codec.encode(safe_result, field="result"), error, meta, started,
-                        finished, key)
+        rec = StepWrite(step.id, status, attempts,
+                        None if inputs is None else codec.encode(inputs, field="inputs"),
+                        None if result is None else codec.encode(safe_result, field="result"),
+                        error, meta, started, finished, key)
         self.commits.commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self._cursor(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
             self.visits[step.id] = self.visits.get(step.id, 0) + 1
-        rec_ = StepRecord(step.id, status, self.commits.seq, attempts, inputs, safe_result, error, meta, started,
-                          finished, key)
+        rec_ = StepRecord(step.id, status, self.commits.seq, attempts, inputs, safe_result, error, meta,
+                          started, finished, key)
         if isinstance(meta, dict) and "loop_key" in meta:
             self._set_view(rec_)  # a loop step's view also sets `map`
         else:
@@ -540,7 +552,8 @@ class Runner:
         def make_ctx(attempt: int) -> ToolContext:
             return ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
                                self.loaded.base_dir, timeout, self.store.url, self.cancel,
-                               run_child=self.run_child, _save=lambda n, d: self._save_checkpoint(step.id, n, d),
+                               run_child=self.run_child,
+                               _save=lambda n, d: self._save_checkpoint(step.id, n, d),
                                _load=self._load_checkpoint, processes=self.processes)
 
         def on_retry(attempt: int, error: dict[str, str], delay: float) -> None:
@@ -603,9 +616,10 @@ class Runner:
             data["pause"] = pause
         cursor = {**self._cursor(nxt, pause), "unstarted": True} if unstarted else self._cursor(nxt, pause)
         self.commits.commit(writes=drops, events=(EventWrite(f"run.{status}", None, data),),
-                     run=RunUpdate(cursor=cursor, status=status,
-                                   outputs=None if outputs is None else codec.encode(outputs, field="outputs"),
-                                   error=error, finished=status not in ("paused", "pending")))
+                            run=RunUpdate(cursor=cursor, status=status,
+                                          outputs=(None if outputs is None
+                                                   else codec.encode(outputs, field="outputs")),
+                                          error=error, finished=status not in ("paused", "pending")))
         for w in drops:
             self.state.remove(w.name)
         self.store.release_lease(self.run_id, self.epoch)

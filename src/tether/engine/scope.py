@@ -50,8 +50,8 @@ def run_scope(*, inputs: Mapping[str, Any], state: VarState, env: Mapping[str, s
             "env": AttrView.of_set(env, "env"), "steps": steps, "run": run, "shared": shared}
 
 
-def bare_lookup(state: VarState, step: Callable[[str], Any], inputs: Mapping[str, Any], run: Mapping[str, Any],
-                let: Mapping[str, Any] | None = None) -> Callable[[str], Any]:
+def bare_lookup(state: VarState, step: Callable[[str], Any], inputs: Mapping[str, Any],
+                run: Mapping[str, Any], let: Mapping[str, Any] | None = None) -> Callable[[str], Any]:
     """How a bare ``{{ name }}`` resolves: a ``let`` value, a variable, a step (``step(name)``,
     MISSING when there is none), an input, a ``run`` field; MISSING when none has it."""
 

@@ -24,7 +24,9 @@ class MapView(AttrView):
         """The scalar ``map.*`` aggregates (SPEC §5) from ``{iteration status: count}``:
         ``completed`` counts every finished iteration, successful or not. The loop step's
         ``meta.map`` is this same document, so the two never disagree."""
-        ok, failed, skipped = by_status.get("completed", 0), by_status.get("failed", 0), by_status.get("skipped", 0)
+        ok = by_status.get("completed", 0)
+        failed = by_status.get("failed", 0)
+        skipped = by_status.get("skipped", 0)
         ran = total - skipped
         return {"total": total, "completed": ok + failed, "successful": ok, "failed": failed,
                 "skipped": skipped, "pending": total - ok - failed - skipped,
@@ -34,7 +36,8 @@ class MapView(AttrView):
         if key not in MAP_KEYS:
             raise KeyError(key)
         if key == "results":
-            return [r.result for r in self._store.iterations(self._run_id, self._loop_key, status="completed")]
+            return [r.result
+                    for r in self._store.iterations(self._run_id, self._loop_key, status="completed")]
         if key == "failures":
             out = []
             for r in self._store.iterations(self._run_id, self._loop_key, status="failed"):
@@ -42,15 +45,18 @@ class MapView(AttrView):
                 out.append({"index": r.idx, "item": item[0] if item else None, "error": r.error})
             return out
         if self._counts is None:
-            self._counts = self.counts(self._store.iteration_counts(self._run_id, self._loop_key), self._total)
+            self._counts = self.counts(self._store.iteration_counts(self._run_id, self._loop_key),
+                                       self._total)
         return self._counts[key]
 
 
-MAP_KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results", "failures")
+MAP_KEYS = ("total", "completed", "successful", "failed", "skipped", "pending", "success_rate", "results",
+            "failures")
 
 
 def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any]:
-    """The loop step's result: each iteration's result in input order (None where it failed or was skipped)."""
+    """The loop step's result: each iteration's result in input order (None where it failed or
+    was skipped)."""
     out: list[Any] = [None] * total
     for r in store.iterations(run_id, loop_key):
         if r.status == "completed" and r.idx < total:

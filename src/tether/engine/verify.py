@@ -72,7 +72,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
     hidden = hidden_ranges(record.cursor)
     records = [r for r in store.steps(record.run_id) if not is_hidden(r.seq, hidden)]
     started = {(e.step_id, (e.data or {}).get("idempotency_key")): e.seq
-               for e in store.events(record.run_id) if e.type == "step.started" and not is_hidden(e.seq, hidden)}
+               for e in store.events(record.run_id)
+               if e.type == "step.started" and not is_hidden(e.seq, hidden)}
     secret_names = {n for n, v in store.read_vars(record.run_id).items() if v.secret} | set(flow.secret_vars)
     secrets = [s for s in (env.get(n) for n, spec in flow.env.items() if spec.secret) if s]
     deps = computed_dependencies(flow)
@@ -100,7 +101,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         load(state, before)
         views = {}
         last_map = None
-        for prior in sorted(iter_latest_steps(r for r in records if r.seq <= before).values(), key=lambda r: r.seq):
+        latest = iter_latest_steps(r for r in records if r.seq <= before)
+        for prior in sorted(latest.values(), key=lambda r: r.seq):
             views[prior.step_id] = step_view(prior, store, record.run_id)
             if isinstance(prior.meta, dict) and prior.meta.get("loop_key"):
                 last_map = views[prior.step_id]["map"]
@@ -116,7 +118,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         if loop_key:  # a loop step's own vars see its aggregates and results
             scope["map"] = MapView(store, record.run_id, loop_key, rec.meta.get("total", 0))
         let: dict[str, Any] = {}
-        scope[BARE_KEY] = bare_lookup(state, lambda name, views=views: views.get(name, MISSING), inputs, run, let)
+        scope[BARE_KEY] = bare_lookup(state, lambda name, views=views: views.get(name, MISSING), inputs, run,
+                                      let)
         state.scope_for_computed = lambda scope=scope: scope  # this step's scope, bound now
         report.checked += 1
         try:
@@ -128,7 +131,8 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
             if step.tool and step.tool != "pause":
                 _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
-                if rec.seq - 1 != before:  # rendered when the step committed: outside writes since its start count
+                # rendered when the step committed: outside writes since its start count
+                if rec.seq - 1 != before:
                     load(state, rec.seq - 1)
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result

@@ -69,7 +69,8 @@ class Worker:
             helpers.append(threading.Thread(target=self._sweep, name="tether-sweep", daemon=True))
         for t in helpers:
             t.start()
-        threads = [threading.Thread(target=self._loop, name=f"tether-worker-{i}") for i in range(self.concurrency)]
+        threads = [threading.Thread(target=self._loop, name=f"tether-worker-{i}")
+                   for i in range(self.concurrency)]
         for t in threads:
             t.start()
         for t in threads:
@@ -153,7 +154,8 @@ def help_once(engine: Any, owner: str) -> bool:
     loaded = engine.stored_flow(record)
     env = read_env(loaded.flow, dict(os.environ))
     runner = Runner(store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                    ttl=engine.lease_seconds, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
+                    ttl=engine.lease_seconds, emit=lambda *_: None,
+                    computed_deps=computed_dependencies(loaded.flow),
                     vault=engine.vault, listening=lambda: False)
     runner.load_committed()  # read only: this process never commits to the run
     runner.processes.persist = None  # nor records its processes there (they still die with it)
