@@ -27,7 +27,8 @@ def _whole_number(text: str) -> int | None:
     return value if value >= 0 else None
 
 
-def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], accepts: str, default: Any) -> Any:
+def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], accepts: str,
+          default: Any) -> Any:
     """``parse(text)`` of the variable ``name``; ``default`` when it is unset or blank;
     UsageError saying what it ``accepts`` when ``parse`` returns None."""
     text = environ.get(name)
@@ -58,7 +59,8 @@ class Settings:
         env = os.environ if environ is None else environ
         settings = cls(
             db=env.get("TETHER_DB") or None,
-            lease_seconds=_read(env, "TETHER_LEASE_SECONDS", _positive_number, "a number of seconds > 0", 30.0),
+            lease_seconds=_read(env, "TETHER_LEASE_SECONDS", _positive_number, "a number of seconds > 0",
+                                30.0),
             max_recoveries=_read(env, "TETHER_MAX_RECOVERIES", _whole_number, "a whole number >= 0", 5),
             secret_key=env.get("TETHER_SECRET_KEY") or None,
             api_tokens=env.get("TETHER_API_TOKENS", ""),

@@ -171,7 +171,8 @@ def _jsonpath_expr(expr: str) -> Any:
     from jsonpath_ng.ext import parse
     try:
         return parse(expr)
-    except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # the parser raises bare Exception too
+    # the parser raises bare Exception too
+    except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
         raise TemplateError(f"jsonpath: invalid expression {expr!r}: {exc}") from None
 
 
@@ -467,16 +468,20 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
     except UndefinedError as exc:
         raise TemplateError(f"{where + ': ' if where else ''}template {source!r}: {exc}") from None
     except SecurityError as exc:
-        raise TemplateError(f"{where + ': ' if where else ''}template {source!r} is not allowed: {exc}") from None
+        raise TemplateError(f"{where + ': ' if where else ''}template {source!r} is not allowed: "
+                            f"{exc}") from None
     except TemplateError as exc:
         if where and not exc.message.startswith(where):
             raise TemplateError(f"{where}: {exc.message} (in {source!r})") from None
         raise
     except RecursionError:
-        raise TemplateError(f"{where + ': ' if where else ''}template {source!r} recursed too deeply") from None
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError, IndexError, AttributeError) as exc:
+        raise TemplateError(f"{where + ': ' if where else ''}template {source!r} "
+                            "recursed too deeply") from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError, IndexError,
+            AttributeError) as exc:
         raise TemplateError(
-            f"{where + ': ' if where else ''}template {source!r} failed: {type(exc).__name__}: {exc}") from None
+            f"{where + ': ' if where else ''}template {source!r} failed: "
+            f"{type(exc).__name__}: {exc}") from None
     finally:
         render_budget.reset(token)
 

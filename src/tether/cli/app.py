@@ -36,8 +36,8 @@ state = CommandState()
 @app.callback()
 def main_options(
     db: str | None = typer.Option(None, "--db", envvar="TETHER_DB",
-                                     help="Store URL: sqlite:///path.db (default sqlite:///.tether/tether.db) "
-                                          "or memory://"),
+                                  help="Store URL: sqlite:///path.db "
+                                       "(default sqlite:///.tether/tether.db) or memory://"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
 ) -> None:
     state.db, state.debug = db, debug
@@ -91,7 +91,8 @@ def fail(exc: BaseException, as_json: bool = False, run_id: str | None = None) -
         for line in str(exc).splitlines():
             err.print(f"error: {line}" if not line.startswith(("hint:", "  ")) else line, markup=False)
         raise typer.Exit(exc.exit_code)
-    err.print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False)
+    err.print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              markup=False)
     raise typer.Exit(70)
 
 
@@ -108,7 +109,8 @@ def guard(fn: Any) -> Any:
             raise
         except Exception as exc:
             named = kwargs.get("run_id")
-            fail(exc, bool(kwargs.get("as_json")), state.run_id or (named if isinstance(named, str) else None))
+            fail(exc, bool(kwargs.get("as_json")),
+                 state.run_id or (named if isinstance(named, str) else None))
     return wrapper
 
 

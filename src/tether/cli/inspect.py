@@ -31,7 +31,8 @@ def verify(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False
                       "run.attempt/run.resumed; not compared)",
                       markup=False)
         con.print(f"{report['checked']} completed steps checked: "
-                  f"{'clean' if report['ok'] else str(len(report['differences'])) + ' difference(s)'}", markup=False)
+                  f"{'clean' if report['ok'] else str(len(report['differences'])) + ' difference(s)'}",
+                  markup=False)
     raise typer.Exit(0 if report["ok"] else 1)
 
 
@@ -83,7 +84,8 @@ def trace(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False,
     from rich.table import Table
     table = Table("seq", "at", "event", "step", "data")
     for d in docs:
-        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "", event_text(d["data"]))
+        table.add_row(str(d["seq"]), (d["at"] or "")[11:23], d["type"], d["step_id"] or "",
+                      event_text(d["data"]))
     console().print(table)
 
 

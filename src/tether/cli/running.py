@@ -23,7 +23,8 @@ class LoopProgress:
                 speed = task.finished_speed or task.speed
                 return Text(f"{speed:,.0f} items/s" if speed else "")
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 Rate(""), TimeRemainingColumn(), console=console(stderr=True), transient=False)
+                                 Rate(""), TimeRemainingColumn(), console=console(stderr=True),
+                                 transient=False)
         self.tasks: dict[str, Any] = {}
         import threading
         self._lock = threading.Lock()  # parallel loop workers report at once
@@ -32,7 +33,8 @@ class LoopProgress:
         key = event["loop_key"]
         with self._lock:
             if key not in self.tasks:
-                self.tasks[key] = self.progress.add_task(key, total=event["total"], completed=event["done"] - 1)
+                self.tasks[key] = self.progress.add_task(key, total=event["total"],
+                                                         completed=event["done"] - 1)
             self.progress.update(self.tasks[key], completed=event["done"])
 
     def __enter__(self) -> LoopProgress:
@@ -75,7 +77,8 @@ def interruptible(fn: Any) -> Any:
         err = console(stderr=True)
         name = signal.Signals(stop.signum).name
         if stop.run_id:
-            err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped", markup=False)
+            err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped",
+                      markup=False)
             err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
         else:
             err.print(f"interrupted by {name}", markup=False)
@@ -91,5 +94,5 @@ def announce(run_id: str, as_json: bool) -> None:
     stderr is a terminal (stdout keeps its single document either way)."""
     state.run_id = run_id
     if not as_json or sys.stderr.isatty():
-        console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: tether resume {run_id}",
-                                   markup=False)
+        console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: "
+                                   f"tether resume {run_id}", markup=False)

@@ -42,7 +42,8 @@ def run(
     input_: list[str] | None = typer.Option(None, "-i", "--input", help="Input NAME=VALUE (JSON or text)."),
     inputs_file: Path | None = typer.Option(None, "--inputs", help="JSON file of inputs."),
     run_id: str | None = typer.Option(None, "--run-id", help="Run id; an existing id returns that run."),
-    detach: bool = typer.Option(False, "--detach", help="Queue the run for `tether worker` and print its id."),
+    detach: bool = typer.Option(False, "--detach",
+                                help="Queue the run for `tether worker` and print its id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused;
@@ -89,7 +90,8 @@ def print_env_report(kind: str, data: Any) -> None:
     if not data:
         return
     from rich.table import Table
-    table = Table("variable", "change", "policy", "recorded", "now", title="environment since the run started")
+    table = Table("variable", "change", "policy", "recorded", "now",
+                  title="environment since the run started")
     for c in data:
         table.add_row(c.name, c.change, c.policy, "(secret)" if c.secret else str(c.old),
                       "(secret)" if c.secret else str(c.new))
@@ -99,17 +101,21 @@ def print_env_report(kind: str, data: Any) -> None:
 @guard
 def resume(
     run_id: str = typer.Argument(...),
-    set_: list[str] | None = typer.Option(None, "--set", help="Write variable NAME=VALUE before anything "
-                                                                 "runs, in the transaction that takes the run over."),
+    set_: list[str] | None = typer.Option(None, "--set",
+                                          help="Write variable NAME=VALUE before anything runs, "
+                                               "in the transaction that takes the run over."),
     from_step: str | None = typer.Option(None, "--from", help="Rewind to the checkpoint before STEP first "
                                                                  "started and continue from there."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run the failed iterations of loops (also "
-                                                                    "in a completed run), then the steps after them."),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="Re-run the failed iterations of loops (also "
+                                           "in a completed run), then the steps after them."),
     flow: Path | None = typer.Option(None, "--flow", help="Continue with this new version of the flow file."),
-    rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --flow: re-run the first changed "
-                                                                      "step that had completed, and those after it."),
+    rerun_changed: bool = typer.Option(False, "--rerun-changed",
+                                       help="With --flow: re-run the first changed "
+                                            "step that had completed, and those after it."),
     env: list[str] | None = typer.Option(None, "--env", help="Environment override NAME=VALUE."),
-    env_policy: str | None = typer.Option(None, "--env-policy", help="warn, fail or keep for every variable."),
+    env_policy: str | None = typer.Option(None, "--env-policy",
+                                          help="warn, fail or keep for every variable."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Continue a failed, interrupted or paused run. Completed steps never run again.
@@ -128,13 +134,15 @@ def resume(
 @guard
 def fork(
     run_id: str = typer.Argument(...),
-    from_step: str | None = typer.Option(None, "--from", help="Start from the checkpoint before STEP first ran."),
+    from_step: str | None = typer.Option(None, "--from",
+                                         help="Start from the checkpoint before STEP first ran."),
     set_: list[str] | None = typer.Option(None, "--set", help="Variable NAME=VALUE for the new run."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
     engine = open_engine()
-    report_run(interruptible(lambda: engine.fork(run_id, from_step=from_step, set=pairs(set_, "--set"))), as_json)
+    report_run(interruptible(lambda: engine.fork(run_id, from_step=from_step, set=pairs(set_, "--set"))),
+               as_json)
 
 
 @guard
@@ -197,8 +205,8 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
         return
     con = console()
     con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
-    con.print(f"  started {doc['started_at']}" + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""),
-              markup=False)
+    con.print(f"  started {doc['started_at']}"
+              + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""), markup=False)
     pause = rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None
     for line in pause_lines(rec.run_id, pause) if doc["status"] == "paused" else ():
         con.print(line, markup=False)

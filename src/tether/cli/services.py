@@ -43,7 +43,8 @@ def shared(
         from rich.table import Table
         table = Table("name", "value", "version", "immutable")
         for d in docs:
-            table.add_row(d["name"], short(d["value"], 100), str(d["version"]), "yes" if d["immutable"] else "")
+            table.add_row(d["name"], short(d["value"], 100), str(d["version"]),
+                          "yes" if d["immutable"] else "")
         con.print(table)
         return
     verb, rest = args[0], args[1:]
@@ -58,7 +59,8 @@ def shared(
             con.print(f"version {doc['version']}{', immutable' if doc['immutable'] else ''}, "
                       f"updated at {doc['updated_at']}", style="dim", markup=False)
     elif verb == "set":
-        doc = shared_doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version, immutable=immutable))
+        doc = shared_doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version,
+                                           immutable=immutable))
         if as_json:
             print_json(doc)
         else:
@@ -76,7 +78,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535),
     executor: int | None = typer.Option(None, "--executor", min=0, max=64,
-                                           help="Threads that run queued runs here (default 4; 0 on PostgreSQL, "
+                                           help="Threads that run queued runs here "
+                                                "(default 4; 0 on PostgreSQL, "
                                                 "where `tether worker` processes run them)."),
 ) -> None:
     """The REST API (docs/api.md). Tokens: TETHER_API_TOKENS=read:TOKEN,write:TOKEN or

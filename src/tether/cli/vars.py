@@ -40,7 +40,8 @@ class ListByDefault(TyperGroup):
 app = typer.Typer(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
                   rich_markup_mode=None, pretty_exceptions_enable=False)
 
-EXPECT_VERSION_HELP = "Refuse the write unless the variable is at this version (0: must not exist). Exit 4 otherwise."
+EXPECT_VERSION_HELP = ("Refuse the write unless the variable is at this version (0: must not exist). "
+                       "Exit 4 otherwise.")
 
 
 @app.command("list")
@@ -82,7 +83,8 @@ def get(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argu
 @app.command("set")
 @guard
 def set_(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
-         value: str = typer.Argument(..., metavar="VALUE", help="JSON when it parses as JSON, else the text itself."),
+         value: str = typer.Argument(..., metavar="VALUE",
+                                     help="JSON when it parses as JSON, else the text itself."),
          expect_version: int | None = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
          temp: bool = typer.Option(False, "--temp", help="A temp variable, removed when the run ends."),
          secret: bool = typer.Option(False, "--secret", help="Store the value encrypted; shown as ***."),

@@ -82,7 +82,8 @@ class ErrorBody(BaseModel):
 _ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
     (400, "bad input: an invalid flow, name, value or request"), (401, "no or an unknown bearer token"),
     (403, "a read token on a write endpoint"), (404, "no such run, step or variable"),
-    (409, "a stale expected_version, or a run owned by another process"), (413, "the request body is too large"),
+    (409, "a stale expected_version, or a run owned by another process"),
+    (413, "the request body is too large"),
     (422, "the request does not match its schema"), (503, "the store cannot be reached"))}
 
 
@@ -92,8 +93,9 @@ class PutVar(_Body):
 
 
 # ------------------------------------------------------------------ the app
-def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, allowed_tools: str | None = None,
-               executor: int | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
+               allowed_tools: str | None = None, executor: int | None = None,
+               settings: Settings | None = None) -> FastAPI:
     """The API over the store ``db``. ``tokens`` maps token -> role (none: no auth, for
     loopback only); ``executor`` threads run queued runs in this process (default 4,
     or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
@@ -108,7 +110,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
-        runner = threading.Thread(target=worker.serve, name="tether-api-worker", daemon=True) if worker else None
+        runner = (threading.Thread(target=worker.serve, name="tether-api-worker", daemon=True)
+                  if worker else None)
         if runner:
             runner.start()
         yield
@@ -192,7 +195,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         cursor = rec.cursor if isinstance(rec.cursor, dict) else {}
         return {"run_id": rec.run_id, "flow": rec.name, "status": status_of(rec), "outputs": rec.outputs,
                 "error": rec.error, "parent_id": rec.parent_id, "created_at": iso(rec.created_at),
-                "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at), "checkpoints": rec.seq,
+                "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at),
+                "checkpoints": rec.seq,
                 "current_step": cursor.get("next") if status_of(rec) not in FINAL else None,
                 "completed_steps": done, "pending_steps": pending,
                 "progress": {"done": len(set(done) & set(flow_steps)), "total": len(flow_steps)}}
@@ -215,7 +219,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
     def create_run(body: CreateRun) -> dict[str, Any]:
         loaded = load_flow_text(body.flow, "<api>", os.getcwd())
         policy.check(loaded.data)
-        run = engine.run(loaded, body.inputs, run_id=body.run_id, detach=True)  # PostgreSQL: workers are notified
+        # PostgreSQL: workers are notified
+        run = engine.run(loaded, body.inputs, run_id=body.run_id, detach=True)
         if worker is not None:
             worker.wake()
         return {"run_id": run.id, "status": run.status, "created": run.created}
@@ -228,8 +233,9 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
         if status is not None:
             found = [r for r in found if status_of(r) == status]
         page = found[:limit]
-        return {"runs": [{"run_id": r.run_id, "flow": r.name, "status": status_of(r), "created_at": iso(r.created_at),
-                          "started_at": iso(r.started_at), "finished_at": iso(r.finished_at), "checkpoints": r.seq}
+        return {"runs": [{"run_id": r.run_id, "flow": r.name, "status": status_of(r),
+                          "created_at": iso(r.created_at), "started_at": iso(r.started_at),
+                          "finished_at": iso(r.finished_at), "checkpoints": r.seq}
                          for r in page],
                 "next_cursor": page[-1].run_id if len(found) > limit else None}
 
@@ -275,8 +281,10 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
             raise ApiError(404, "NotFound", f"run {rid} has no record of step {step_id!r}")
         return step_doc(found[-1])
 
-    @app.get("/api/runs/{run_id}/events", dependencies=[Depends(reader)], response_model=None, responses={200: {
-        "description": "a JSON list of events; with follow=true a text/event-stream of them until the run ends",
+    @app.get("/api/runs/{run_id}/events", dependencies=[Depends(reader)], response_model=None,
+             responses={200: {
+        "description": "a JSON list of events; with follow=true a text/event-stream of them "
+                       "until the run ends",
         "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                     "text/event-stream": {"schema": {"type": "string"}}}}})
     def events(run_id: str, after: int = Query(0, ge=0, le=2**62), follow: bool = False) -> Any:
@@ -293,7 +301,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None, a
             ended = status_of(engine.record(rid)) in FINAL
             for e in engine.events(rid, last):
                 last = e.seq
-                yield b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.type.encode(), orjson.dumps(event_doc(e)))
+                yield b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.type.encode(),
+                                                            orjson.dumps(event_doc(e)))
             if ended:
                 yield b"event: end\ndata: {}\n\n"
                 return

@@ -19,14 +19,16 @@ def load_tokens(settings: Settings) -> dict[str, str]:
     path = settings.api_tokens_file
     if path:
         try:
-            pairs += [line for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]
+            pairs += [line for line in Path(path).read_text().splitlines()
+                      if line.strip() and not line.startswith("#")]
         except OSError as exc:
             raise UsageError(f"TETHER_API_TOKENS_FILE {path}: cannot read it: {exc}") from None
     tokens: dict[str, str] = {}
     for pair in pairs:
         role, sep, token = pair.strip().partition(":")
         if not sep or role not in ROLES or len(token) < 8:
-            raise UsageError("API tokens are ROLE:TOKEN pairs, ROLE read or write, TOKEN at least 8 characters")
+            raise UsageError("API tokens are ROLE:TOKEN pairs, ROLE read or write, "
+                             "TOKEN at least 8 characters")
         tokens[token] = role
     return tokens
 

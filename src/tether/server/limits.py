@@ -76,5 +76,6 @@ class BodyLimits:
 async def _reply(send: Any, status: int, error: str, message: str) -> None:
     body = orjson.dumps({"error": error, "message": message})
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

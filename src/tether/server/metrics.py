@@ -20,7 +20,8 @@ class Metrics:
                                   registry=self.registry)
         self.commit_seconds = Histogram("tether_commit_duration_seconds", "Time of one commit (checkpoint)",
                                         registry=self.registry,
-                                        buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+                                        buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5,
+                                                 1, 2.5))
         self.checkpoints = Counter("tether_checkpoints", "Checkpoints committed", registry=self.registry)
         self.recoveries = Counter("tether_recoveries", "Runs taken over after a crash, pause or release",
                                   registry=self.registry)

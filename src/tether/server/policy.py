@@ -32,7 +32,8 @@ class ToolPolicy:
                 args = step.get("with") or {}
                 fn = args.get("function") if isinstance(args, dict) else None
                 if isinstance(fn, str) and "code" not in args and any(
-                        fn.split(":", 1)[0] == m or fn.split(":", 1)[0].startswith(m + ".") for m in self.modules):
+                        fn.split(":", 1)[0] == m or fn.split(":", 1)[0].startswith(m + ".")
+                        for m in self.modules):
                     continue
-            raise UsageError(f"step {step.get('id')!r}: tool {tool!r} is not allowed for flows sent to this server "
-                             "(TETHER_ALLOWED_TOOLS)")
+            raise UsageError(f"step {step.get('id')!r}: tool {tool!r} is not allowed for flows sent "
+                             "to this server (TETHER_ALLOWED_TOOLS)")
