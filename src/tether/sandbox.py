@@ -14,7 +14,7 @@ import re
 import resource
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.runtime import Context
@@ -235,13 +235,13 @@ class _Bounds(NodeTransformer):
     ``bounded_concat``, so loops and concatenation count against the render's budget."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)  # in place: it returns ``node`` itself
         node.iter = nodes.Call(nodes.EnvironmentAttribute("bounded_iter"), [node.iter], [], None, None,
                                lineno=node.iter.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        node = self.generic_visit(node)
+        self.generic_visit(node)  # in place: it returns ``node`` itself
         return nodes.Call(nodes.EnvironmentAttribute("bounded_concat"), list(node.nodes), [], None, None,
                           lineno=node.lineno)
 
@@ -351,7 +351,7 @@ def check_replace(*args: Any, **kwargs: Any) -> None:
     """``replace`` filter and method: called as (s, old, new, ...)."""
     s, old, new = (list(args) + [None, None, None])[:3]
     if isinstance(s, (str, bytes)) and type(old) is type(s) and type(new) is type(s):
-        n = s.count(old) if old else len(s) + 1
+        n = cast(Any, s).count(old) if old else len(s) + 1  # old is of s's exact type (checked above)
         if len(s) + n * (len(new) - len(old)) > MAX_OUTPUT:
             raise TemplateError(f"replace would build a string longer than {MAX_OUTPUT}")
 

@@ -103,9 +103,10 @@ class _Undefined(StrictUndefined):
 
 # Jinja binds __add__, __str__, __iter__... to the base class's function object, so
 # overriding the method alone would miss them: rebind every such alias.
-for _cls in (StrictUndefined, StrictUndefined.__mro__[1]):
+_BASE: Any = StrictUndefined.__mro__[1]  # jinja2.Undefined
+for _cls in (StrictUndefined, _BASE):
     for _attr, _value in vars(_cls).items():
-        if _value is StrictUndefined.__mro__[1]._fail_with_undefined_error and _attr != \
+        if _value is _BASE._fail_with_undefined_error and _attr != \
                 "_fail_with_undefined_error":
             setattr(_Undefined, _attr, _Undefined._fail_with_undefined_error)
 

@@ -43,6 +43,7 @@ def test_a_run_swept_back_to_pending_counts_as_a_recovery_when_claimed(store):
 def test_one_store_at_a_time_is_the_sweeper(store):
     needs(store, SweeperElection)
     other = open_store(store.url)
+    assert isinstance(other, SweeperElection)  # the same backend as store
     try:
         assert store.try_become_sweeper() and store.try_become_sweeper()  # it stays the sweeper
         assert not other.try_become_sweeper()

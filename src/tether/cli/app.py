@@ -127,8 +127,9 @@ def main() -> None:
     except Exception as exc:  # the parser's errors (click's UsageError and kin) can show themselves
         if not (hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)):
             raise
+        shown: Any = exc  # click's exception (checked above: it has show() and an int exit_code)
         if "--json" in sys.argv[1:]:
-            print_json({"error": {"type": "UsageError", "message": exc.format_message()}})
-        exc.show()
-        code = exc.exit_code
+            print_json({"error": {"type": "UsageError", "message": shown.format_message()}})
+        shown.show()
+        code = shown.exit_code
     sys.exit(code if isinstance(code, int) else 0)

@@ -18,7 +18,7 @@ NO_RETRY = RetrySpec()
 class StepFailed(Exception):
     """A step's attempts are exhausted (or the failure cannot succeed on a retry)."""
 
-    def __init__(self, error: dict[str, str], result: Any = None, attempts: int = 0) -> None:
+    def __init__(self, error: dict[str, Any], result: Any = None, attempts: int = 0) -> None:
         super().__init__(error["message"])
         self.error, self.result, self.attempts = error, result, attempts
 
@@ -34,7 +34,7 @@ def retry_delay(retry: RetrySpec, attempt: int) -> float:
 
 def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpec,
                  make_ctx: Callable[[int], ToolContext], cancel: threading.Event,
-                 on_retry: Callable[[int, dict[str, str], float], None],
+                 on_retry: Callable[[int, dict[str, Any], float], None],
                  where: str = "the step") -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
     """Call ``tool`` until an attempt succeeds; return ``(result, meta, attempts, ctx writes)``.
 
@@ -57,7 +57,7 @@ def run_attempts(tool: Callable[..., Any], args: dict[str, Any], retry: RetrySpe
                 meta["attempt_errors"] = errors
             return out.result, meta, attempt, ctx.writes
         except ToolError as exc:
-            error = {"type": exc.type, "message": exc.message, **exc.details}
+            error: dict[str, Any] = {"type": exc.type, "message": exc.message, **exc.details}
             last_result, retryable = _storable(exc.result), exc.retryable
         except UnstorableValue as exc:
             error = exc.at(where).error()

@@ -390,6 +390,7 @@ class Engine:
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
         hidden = hidden_ranges(src.cursor)
+        nxt: str | None  # the new run's first step (None: the original had finished)
         if from_step is not None:
             if from_step not in loaded.flow.step_index():
                 raise UsageError(f"--from: the flow has no step {from_step!r}")

@@ -7,9 +7,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..spec.models import Step
+from ..store.base import SharedLoopWork
 from .lease import owner_id
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
@@ -31,7 +32,8 @@ class SharedLoop:
         a thread is appended to ``errors``."""
         host, commits, iteration = self.host, self.commits, self.iteration
         store, run_id = host.store, host.run_id
-        store.work_publish(run_id, loop_key, pending)
+        work = cast(SharedLoopWork, store)  # run only on a store that declares it (Loops._shares)
+        work.work_publish(run_id, loop_key, pending)
         # committed already (by this run's earlier owners too): a claim of one of them, left
         # by an owner that died between its commit and removing the claim, is dropped
         done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
@@ -53,18 +55,18 @@ class SharedLoop:
         def local() -> None:
             try:
                 while not stopped():
-                    claim = store.work_claim(me, host.ttl, run_id, loop_key)
+                    claim = work.work_claim(me, host.ttl, run_id, loop_key)
                     if claim is None:
-                        if store.work_left(run_id, loop_key) == 0:
+                        if work.work_left(run_id, loop_key) == 0:
                             return
                         time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
                         continue
                     if claim[2] in done_before:
-                        store.work_remove(run_id, loop_key, [claim[2]])
+                        work.work_remove(run_id, loop_key, [claim[2]])
                         continue
                     it = iteration(step, loop_key, key, claim[2], claim[3], total, scope)
                     commits.submit(it)
-                    store.work_remove(run_id, loop_key, [it.idx])
+                    work.work_remove(run_id, loop_key, [it.idx])
                     count([it])
             except BaseException as exc:
                 errors.append(exc)
@@ -73,7 +75,7 @@ class SharedLoop:
         def collect() -> None:
             try:
                 while not stopped():
-                    done = store.work_collect(run_id, loop_key)
+                    done = work.work_collect(run_id, loop_key)
                     if not done:
                         if not any(t.is_alive() for t in threads):
                             return
@@ -92,7 +94,7 @@ class SharedLoop:
                     if batch:
                         commits.commit(batch)
                         count(batch)
-                    store.work_remove(run_id, loop_key, indices)
+                    work.work_remove(run_id, loop_key, indices)
             except BaseException as exc:
                 errors.append(exc)
                 state["stop"] = "error"

@@ -126,7 +126,7 @@ class Loops:
         if retry_failed:
             counts["failed"] = 0
         allowed = _allowed_failures(step.max_failures, total)
-        state = {"failed": counts.get("failed", 0), "stop": None,
+        state: dict[str, Any] = {"failed": counts.get("failed", 0), "stop": None,
                  "done": sum(counts.get(k, 0) for k in _FINISHED)}
         feed = self._pending_items(loop_key, total, retry_failed)
         feed_lock = threading.Lock()
@@ -245,6 +245,7 @@ class Loops:
             self.commits.submit(it)
             if it.status == "failed":
                 counts = self.host.store.iteration_counts(self.host.run_id, loop_key)
+                assert it.error is not None  # a failed iteration has its error
                 return LoopOutcome(loop_key, idx + 1, counts, error={
                     "type": "IterationFailed", "message": f"iteration {idx} failed: {it.error['message']}"})
             if self._until(step, scope, idx, it.result):

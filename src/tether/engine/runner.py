@@ -329,6 +329,7 @@ class Runner:
                 error = {"type": "TemplateError", "message": exc.message}
                 return self.commits.settle(
                     lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
+        ctx_writes: dict[str, Any]
         result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
         if begun.args is not None:
             try:
@@ -556,11 +557,11 @@ class Runner:
                                _save=lambda n, d: self._save_checkpoint(step.id, n, d),
                                _load=self._load_checkpoint, processes=self.processes)
 
-        def on_retry(attempt: int, error: dict[str, str], delay: float) -> None:
+        def on_retry(attempt: int, error: dict[str, Any], delay: float) -> None:
             log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.run_id, step.id,
                      attempt, mask(error["message"], self.secrets), delay, extra={"run_id": self.run_id})
         try:
-            return run_attempts(get_tool(step.tool), args, retry, make_ctx, self.cancel,  # type: ignore[arg-type]
+            return run_attempts(get_tool(step.tool), args, retry, make_ctx, self.cancel,
                                 on_retry, where or f"step {step.id!r}")
         except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
             raise _Stop("paused", step.id, {"step": step.id, "child": paused.child_id,

@@ -72,7 +72,7 @@ def bare_lookup(state: VarState, step: Callable[[str], Any], inputs: Mapping[str
     return bare
 
 
-def step_scope(base: dict[str, Any], step_id: str, attempt: int, key: str,
+def step_scope(base: dict[str, Any], step_id: str, attempt: int, key: str | None,
                error: dict[str, Any] | None = None) -> dict[str, Any]:
     """A step's own scope: the run's names, ``step`` (id, attempt, idempotency key) and
     ``error`` when the step follows a failure the flow handled."""

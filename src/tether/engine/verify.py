@@ -99,7 +99,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                         secrets.append(text)
                 state.apply(name, value, VarMeta("step_result", "run", 0, name in secret_names))
         load(state, before)
-        views = {}
+        views: dict[str, Any] = {}
         last_map = None
         latest = iter_latest_steps(r for r in records if r.seq <= before)
         for prior in sorted(latest.values(), key=lambda r: r.seq):
@@ -118,9 +118,13 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         if loop_key:  # a loop step's own vars see its aggregates and results
             scope["map"] = MapView(store, record.run_id, loop_key, rec.meta.get("total", 0))
         let: dict[str, Any] = {}
-        scope[BARE_KEY] = bare_lookup(state, lambda name, views=views: views.get(name, MISSING), inputs, run,
-                                      let)
-        state.scope_for_computed = lambda scope=scope: scope  # this step's scope, bound now
+        def step_lookup(name: str, views: dict[str, Any] = views) -> Any:  # this step's views, bound now
+            return views.get(name, MISSING)
+
+        def computed_scope(scope: dict[str, Any] = scope) -> dict[str, Any]:  # this step's scope, bound now
+            return scope
+        scope[BARE_KEY] = bare_lookup(state, step_lookup, inputs, run, let)
+        state.scope_for_computed = computed_scope
         report.checked += 1
         try:
             if step.let:

@@ -79,7 +79,8 @@ class ErrorBody(BaseModel):
     message: str
 
 
-_ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in (
     (400, "bad input: an invalid flow, name, value or request"), (401, "no or an unknown bearer token"),
     (403, "a read token on a write endpoint"), (404, "no such run, step or variable"),
     (409, "a stale expected_version, or a run owned by another process"),
@@ -153,7 +154,8 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
         if exc.status_code == 405:  # every method of the path, not only those of its first route
             from starlette.routing import Match
             methods = {m for r in app.router.routes if getattr(r, "methods", None)
-                       and r.matches(request.scope)[0] != Match.NONE for m in r.methods}
+                       and r.matches(request.scope)[0] != Match.NONE
+                       for m in getattr(r, "methods", None) or ()}
             reply.headers["Allow"] = ", ".join(sorted(methods))
         return reply
 

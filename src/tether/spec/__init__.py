@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class LoadedFlow:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def load_flow(path: str | Path) -> LoadedFlow:
+def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
     """Read and validate a flow file; FlowError with every problem otherwise."""
     source = read_file(path)
     return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent),

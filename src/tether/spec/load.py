@@ -1,6 +1,7 @@
 """Reading flow files: YAML (and so JSON) with the line and column of every key and value."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def parse_text(text: str, name: str = "<flow>") -> Source:
     return source
 
 
-def read_file(path: str | Path) -> Source:
+def read_file(path: str | os.PathLike[str]) -> Source:
     """Read and parse a ``.yaml``, ``.yml`` or ``.json`` flow file."""
     p = Path(path)
     if p.suffix.lower() not in (".yaml", ".yml", ".json"):

@@ -80,7 +80,7 @@ class RunsAndLeases(Protocol):
     """Runs and their leases: creating, finding and listing runs, control requests, and
     who may write to a run (the lease and its epoch, claims by workers, takeovers)."""
 
-    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+    def create_run(self, run: RunRecord, owner: str | None, ttl: float) -> tuple[RunRecord, bool]:
         """Insert ``run`` holding a fresh lease for ``owner`` (epoch 1) and return it
         with True; if a run with that id exists, return it unchanged with False."""
 

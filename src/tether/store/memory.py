@@ -66,7 +66,7 @@ class MemoryStore:
             raise NotFound(f"no run {run_id!r} in {self.url}") from None
 
     # ------------------------------------------------------------ runs
-    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+    def create_run(self, run: RunRecord, owner: str | None, ttl: float) -> tuple[RunRecord, bool]:
         with self._lock:
             if run.run_id in self._runs:
                 return self._runs[run.run_id], False
@@ -327,7 +327,7 @@ class MemoryStore:
             if old is None:
                 prior = [h[1] for h in history if h[0] == w.name]
                 version = (max(prior) if prior else 0) + 1
-                row = {"created_at": t, "accessed_at": None, "access_count": 0}
+                row: dict[str, Any] = {"created_at": t, "accessed_at": None, "access_count": 0}
             else:
                 version = old["version"] + 1
                 row = old

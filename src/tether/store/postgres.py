@@ -195,7 +195,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         return db.execute(_LOAD_RUN, (run_id,)).fetchone()
 
     # ------------------------------------------------------------ runs
-    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+    def create_run(self, run: RunRecord, owner: str | None, ttl: float) -> tuple[RunRecord, bool]:
         inputs = codec.encode(run.inputs)
         t = now()
         with self._tx() as db:
@@ -210,6 +210,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
             if inserted and run.status == "pending":
                 db.execute(NOTIFY_RUNS)
             row = self._run_row(db, run.run_id)
+            assert row is not None  # inserted or found above, in this transaction
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
     def poll(self, run_id: str) -> tuple[int, str | None]:

@@ -79,8 +79,8 @@ class VarRecord:
     scope: str
     version: int
     source_step: str | None
-    created_at: float
-    updated_at: float
+    created_at: float | None  # None: a row the store cannot date (read with optional=True)
+    updated_at: float | None
     accessed_at: float | None
     access_count: int
     secret: bool = False

@@ -6,7 +6,7 @@ run and the record, instead of a TypeError somewhere far from the read.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import CorruptRecord
 from . import codec
@@ -19,6 +19,10 @@ def integer(value: Any, what: str, column: str) -> int:
     return value
 
 
+@overload
+def real(value: Any, what: str, column: str, optional: Literal[False] = False) -> float: ...
+@overload
+def real(value: Any, what: str, column: str, optional: bool) -> float | None: ...
 def real(value: Any, what: str, column: str, optional: bool = False) -> float | None:
     """``value`` as a float if it is a number (not a bool; or None when ``optional``);
     CorruptRecord otherwise."""
@@ -29,6 +33,10 @@ def real(value: Any, what: str, column: str, optional: bool = False) -> float | 
     raise CorruptRecord(f"{what}: {column} is {_show(value)}, not a number")
 
 
+@overload
+def text(value: Any, what: str, column: str, optional: Literal[False] = False) -> str: ...
+@overload
+def text(value: Any, what: str, column: str, optional: bool) -> str | None: ...
 def text(value: Any, what: str, column: str, optional: bool = False) -> str | None:
     """``value`` if it is a str (or None when ``optional``); CorruptRecord otherwise."""
     if type(value) is str or (optional and value is None):

@@ -93,7 +93,8 @@ class SQLCommon(SharedSQL):
 
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None) -> list[RunRecord]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             where.append("status = ?")
             params.append(status)

@@ -208,7 +208,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 raise CorruptRecord(f"{owner}a text stored in {self.path} is not valid UTF-8") from None
 
     # ------------------------------------------------------------ runs
-    def create_run(self, run: RunRecord, owner: str, ttl: float) -> tuple[RunRecord, bool]:
+    def create_run(self, run: RunRecord, owner: str | None, ttl: float) -> tuple[RunRecord, bool]:
         inputs = codec.encode(run.inputs)
         t = now()
         with self._tx() as db:
