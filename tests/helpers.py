@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,3 +45,20 @@ def kill_after(proc: subprocess.Popen[str], delay: float) -> bool:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     return True
+
+
+def tether_caller(cwd: Path, db: str, *, code: int | None = 0, timeout: float = 60):
+    """A function that runs ``python -m tether --db DB ARGS...`` in ``cwd`` and returns the
+    finished process, failing the test on a traceback or, unless ``code`` is None, on
+    another exit code (both can be overridden per call)."""
+    default_code, default_timeout = code, timeout
+
+    def call(*args: object, code: int | None = default_code,
+             timeout: float = default_timeout) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
+                              capture_output=True, text=True, cwd=cwd, timeout=timeout)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if code is not None:
+            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+    return call

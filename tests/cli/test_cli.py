@@ -8,22 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import tether_caller
+
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart.yaml"
 
 
 @pytest.fixture
 def cli(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
-
-    def call(*args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=60)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if code is not None:
-            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-        return proc
-    return call
+    return tether_caller(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", code=0, timeout=60)
 
 
 def test_run_json_prints_exactly_the_documented_document(cli):

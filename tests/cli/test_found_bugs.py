@@ -2,25 +2,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import tether_caller
+
 
 @pytest.fixture
 def cli(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
-
-    def call(*args: str, code: int | None = 0, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if code is not None:
-            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-        return proc
-    return call
+    return tether_caller(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}", code=0, timeout=60)
 
 
 def flow(tmp_path: Path, text: str, name: str = "f.yaml") -> Path:

@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import tether_caller
+
 
 @pytest.fixture
 def tether(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'values.db'}"
-
-    def call(*args: str, code: int | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=timeout)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if code is not None:
-            assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-        return proc
-    return call
+    return tether_caller(tmp_path, f"sqlite:///{tmp_path / 'values.db'}", code=None, timeout=120)
 
 
 def flow_file(tmp_path: Path, text: str, name: str = "f.yaml") -> Path:
