@@ -46,7 +46,7 @@ def child(folder: Path, items: int) -> None:
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tether import Engine
-    from tether.spec import load_flow_text
+    from tether.flow import load_flow_text
     flow = folder / "flow.yaml"
     engine = Engine(f"sqlite:///{folder / 'm.db'}")
     before = peak_rss_mib()

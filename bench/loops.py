@@ -32,7 +32,7 @@ steps:
 
 def one(items: int, parallel: int, backend: str, folder: Path, k: int, count: bool) -> float:
     from tether import Engine
-    from tether.spec import load_flow_text
+    from tether.flow import load_flow_text
     text = FLOW.format(parallel=parallel, vars='      vars: {done: "{{ vars.done + 1 }}"}' if count else "")
     if items > 100_000:
         text = text.replace('"{{ range(inputs.n) | list }}"', '"{{ vars.big }}"')

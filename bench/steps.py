@@ -25,7 +25,7 @@ def flow_text(steps: int, durability: str) -> str:
 
 def one_run(steps: int, durability: str, backend: str, folder: Path, k: int) -> tuple[float, int]:
     from tether import Engine
-    from tether.spec import load_flow_text
+    from tether.flow import load_flow_text
     loaded = load_flow_text(flow_text(steps, durability))
     db = folder / f"b{k}.db"
     if backend.startswith("postgres"):

@@ -33,7 +33,7 @@ def _wal_size(path: Path) -> int:
 def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[float, int]]:
     from bench.steps import flow_text
     from tether import Engine
-    from tether.spec import load_flow_text
+    from tether.flow import load_flow_text
     loaded = load_flow_text(flow_text(steps, durability))
 
     def once(folder: Path) -> tuple[float, int]:
@@ -164,7 +164,7 @@ def templates(runs: int) -> dict[str, Any]:
         out[name] = [timeit.timeit(lambda: render(src, scope), number=20000) / 20000 * 1e6  # noqa: B023
                      for _ in range(runs)]
     from tether import Engine
-    from tether.spec import load_flow_text
+    from tether.flow import load_flow_text
     flow = load_flow_text("""
 name: cache
 vars: {n: 0}

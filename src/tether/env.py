@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import UsageError
-from .spec.models import Flow
+from .flow.models import Flow
 
 
 def read_env(flow: Flow, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tether import Engine, FlowError
-from tether.spec import load_flow_text
+from tether.flow import load_flow_text
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BLOCK = re.compile(r"```yaml\n(name:.*?)```", re.S)

@@ -102,7 +102,7 @@ def event_text(data: Any) -> str:
 def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Check FLOW without running it. Prints every problem as file:line:col: message; exit 2 if any."""
     from ..errors import FlowError
-    from ..spec import load_flow
+    from ..flow import load_flow
     try:
         loaded = load_flow(flow)
     except FlowError as exc:
@@ -123,7 +123,7 @@ def validate(flow: Path = typer.Argument(...), as_json: bool = typer.Option(Fals
 @guard
 def schema() -> None:
     """Print the JSON Schema of flow files (for editor completion and checking)."""
-    from ..spec import json_schema
+    from ..flow import json_schema
     print_json(json_schema())
 
 

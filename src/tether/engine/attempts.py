@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import TetherError, ToolError, UnstorableValue
-from ..spec.models import RetrySpec
+from ..flow.models import RetrySpec
 from ..store import codec
 from ..tools import ToolContext
 

@@ -43,7 +43,7 @@ from .lease import owner_id
 from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
-    from ..spec import LoadedFlow
+    from ..flow import LoadedFlow
     from ..vault import Vault
     from .resume import EnvChange  # noqa: F401
 
@@ -54,7 +54,7 @@ def preload() -> None:
     """Import what running a flow needs (pydantic models, Jinja, cryptography). The engine
     imports these on first use so that reading commands (`tether vars`, `runs`, `show`)
     start fast; call this to pay that cost up front (benchmarks, servers)."""
-    from .. import env, spec, vault  # noqa: F401
+    from .. import env, flow, vault  # noqa: F401
     from . import inputs, resume, runner  # noqa: F401
 
 
@@ -134,7 +134,7 @@ class Engine:
     # ------------------------------------------------------------ runs
     def load(self, flow: str | os.PathLike[str] | LoadedFlow) -> LoadedFlow:
         """A validated flow from a path or an already loaded flow."""
-        from ..spec import LoadedFlow, load_flow
+        from ..flow import LoadedFlow, load_flow
         if isinstance(flow, LoadedFlow):
             return flow
         return load_flow(flow)
@@ -221,7 +221,7 @@ class Engine:
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
                  resume_set: dict[str, Any] | None = None, release: threading.Event | None = None) -> Run:
         from ..env import secret_values
-        from ..spec import computed_dependencies
+        from ..flow import computed_dependencies
         from .runner import Runner
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                         ttl=self.lease_seconds, emit=self._emit,
@@ -273,7 +273,7 @@ class Engine:
     # ------------------------------------------------------------ resume
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
         """The flow a run started with (its text is stored with the run)."""
-        from ..spec import load_flow_text, load_trusted
+        from ..flow import load_flow_text, load_trusted
         base = str(Path(record.flow_path).parent) if record.flow_path else "."
         name = record.flow_path or f"<run {record.run_id}>"
         data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
@@ -296,7 +296,7 @@ class Engine:
         environment differences (``"env"``) and the flow change report (``"flow"``) before
         anything is changed. ConflictError (nothing changed) when another live process owns
         the run or the environment is refused."""
-        from ..spec import load_flow
+        from ..flow import load_flow
         from .resume import check_resumable, plan_resume
         record = self.store.load_run(check_run_id(run_id))
         check_resumable(record, from_step=from_step, retry_failed=retry_failed, rerun_changed=rerun_changed)
@@ -478,7 +478,7 @@ class Engine:
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Like :meth:`run` for flow text (imports resolve against the current folder)."""
-        from ..spec import load_flow_text
+        from ..flow import load_flow_text
         return self.run(load_flow_text(text), inputs, **kwargs)
 
     def _to_run(self, record: RunRecord, *, values: dict[str, Any] | None = None,
@@ -535,7 +535,7 @@ class Engine:
         a template of the run would see it (type ``computed``, version 0); NotFound when the
         run's flow has no such computed variable."""
         from ..env import mask, recorded_env, secret_values
-        from ..spec import computed_dependencies
+        from ..flow import computed_dependencies
         from .runner import Runner
         record = self.store.load_run(run_id)
         loaded = self.stored_flow(record)

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UsageError
-from ..spec.models import Flow
-from ..spec.validate import hint
+from ..flow.models import Flow
+from ..flow.validate import hint
 
 _CHECKS = {
     "string": lambda v: isinstance(v, str),

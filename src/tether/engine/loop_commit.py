@@ -15,7 +15,7 @@ from typing import Any
 
 from ..env import mask
 from ..errors import TemplateError, UnstorableValue
-from ..spec.models import Step
+from ..flow.models import Step
 from ..store import codec
 from ..store.base import IterationWrite, VarWrite
 from ..templates import MISSING

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..spec import LoadedFlow
-from ..spec.models import Step
+from ..flow import LoadedFlow
+from ..flow.models import Step
 from ..store.base import Store
 from .run_commits import RunCommits
 

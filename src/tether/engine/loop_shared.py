@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from ..spec.models import Step
+from ..flow.models import Step
 from ..store.base import SharedLoopWork
 from .lease import owner_id
 from .loop_commit import Iteration, IterationCommits

@@ -25,7 +25,7 @@ import orjson
 
 from ..env import mask
 from ..errors import TemplateError, UnstorableValue
-from ..spec.models import Step
+from ..flow.models import Step
 from ..store import codec
 from ..store.base import EventWrite, SharedLoopWork
 from ..templates import BARE_KEY, AttrView, jsonpath, render, render_deep

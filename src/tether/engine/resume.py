@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import ConflictError, EnvironmentMismatch, UsageError
+from ..flow.models import Flow
 from ..ids import check_var_name
-from ..spec.models import Flow
 from ..store import codec
 from ..store.base import (
     EventWrite,
@@ -31,7 +31,7 @@ from ..store.base import (
 from .lifecycle import check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
-    from ..spec import LoadedFlow
+    from ..flow import LoadedFlow
     from ..vault import Vault
 
 POLICIES = ("warn", "fail", "keep")

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from ..env import mask
 from ..errors import StateMoved, UnstorableValue
-from ..spec.models import Flow
+from ..flow.models import Flow
 from ..store import codec
 from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
 from ..templates import MISSING

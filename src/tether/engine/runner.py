@@ -19,9 +19,9 @@ import orjson
 
 from ..env import mask
 from ..errors import ConflictError, LeaseLost, NotFound, StoreError, TemplateError, UnstorableValue
+from ..flow import LoadedFlow
+from ..flow.models import Step
 from ..procs import ProcessGroups, kill_left_over
-from ..spec import LoadedFlow
-from ..spec.models import Step
 from ..store import codec
 from ..store.base import (
     EventWrite,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..env import mask
 from ..errors import TemplateError
-from ..spec import LoadedFlow, computed_dependencies
+from ..flow import LoadedFlow, computed_dependencies
 from ..store import codec
 from ..store.base import RunRecord, StepRecord, Store, hidden_ranges, is_hidden, iter_latest_steps
 from ..templates import BARE_KEY, MISSING, AttrView, is_volatile, render_deep

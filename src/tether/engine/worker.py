@@ -147,7 +147,7 @@ def help_once(engine: Any, owner: str) -> bool:
         return False
     run_id, loop_key, idx, item = claim
     from ..env import read_env, secret_values
-    from ..spec import computed_dependencies
+    from ..flow import computed_dependencies
     from .runner import Runner
     from .scope import loop_step_key
     record = store.load_run(run_id)

@@ -24,9 +24,9 @@ from ..engine.engine import Engine
 from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
 from ..errors import TetherError, UsageError
+from ..flow import load_flow_text
 from ..ids import check_run_id
 from ..settings import Settings
-from ..spec import load_flow_text
 from ..store import open_store
 from ..store.base import SharedLoopWork
 from ..views import event_doc, iso, run_doc, step_doc, var_doc

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import UsageError
-from ..spec.validate import all_steps
+from ..flow.validate import all_steps
 
 
 class ToolPolicy:

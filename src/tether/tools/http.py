@@ -50,7 +50,7 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
                         type_="ArgumentError", retryable=False)
     timeout = args.get("timeout")
     if timeout is not None:
-        from ..spec.models import parse_duration
+        from ..flow.models import parse_duration
         timeout = parse_duration(timeout)
     if ctx.timeout is not None:
         timeout = min(timeout, ctx.timeout) if timeout is not None else ctx.timeout

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tether.errors import FlowError
-from tether.spec import json_schema, load_flow, load_flow_text, parse_duration
+from tether.flow import json_schema, load_flow, load_flow_text, parse_duration
 
 
 def problems(text: str) -> list[str]:
