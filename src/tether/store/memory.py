@@ -28,9 +28,10 @@ from .base import (
     VarWrite,
     now,
 )
+from .memory_retention import MemoryRetention
 
 
-class MemoryStore:
+class MemoryStore(MemoryRetention):
     """A Store in process memory (``memory://``)."""
 
     def __init__(self, url: str = "memory://") -> None:
@@ -78,8 +79,7 @@ class MemoryStore:
                           flow_data=codec.loads(codec.dumps(run.flow_data)))
             self._runs[run.run_id] = rec
             self._vars[run.run_id] = {}
-            self._history[run.run_id] = []
-            self._steps[run.run_id] = []
+            self._history[run.run_id], self._steps[run.run_id] = [], []
             self._events[run.run_id] = []
             return rec, True
 

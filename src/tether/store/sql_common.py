@@ -26,6 +26,7 @@ from .base import (
     now,
 )
 from .shared_vars_sql import SharedSQL
+from .sql_retention import SQLRetention
 from .sql_statements import (
     CURRENT,
     FLUSH_READS,
@@ -40,7 +41,7 @@ from .sql_statements import (
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
 
-class SQLCommon(SharedSQL):
+class SQLCommon(SQLRetention, SharedSQL):
     """Store methods written once for both SQL backends."""
 
     url: str

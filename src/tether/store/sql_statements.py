@@ -72,3 +72,48 @@ def fenced(statement: str, fence: bool) -> str:
     """``statement`` (one of the ADVANCE statements) with the seq fence when ``fence``,
     returning the new seq."""
     return statement + FENCE_SEQ + RETURNING_SEQ if fence else statement + RETURNING_SEQ
+
+
+# ---------------------------------------------------------------- retention
+# A value offloaded to the blob table is stored in its row as "h" + 64 hex digits: 65 bytes.
+# The partial indexes of the retention migration (WHERE length(col) = 65) find the rows that
+# reference a blob without a scan; each query below repeats that condition so that they apply.
+BLOB_REF_LENGTH = 65
+# The tables holding a run's rows, children before the run's own row: (table, the bytes of
+# a row's values and texts, the columns that may reference a blob).
+RUN_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("steps", "coalesce(length(inputs), 0) + coalesce(length(result), 0) + coalesce(length(error), 0) "
+              "+ coalesce(length(meta), 0)", ("inputs", "result")),
+    ("var_history", "coalesce(length(value), 0)", ("value",)),
+    ("var_reads", "0", ()),
+    ("events", "coalesce(length(data), 0)", ()),
+    ("loop_items", "length(item)", ("item",)),
+    ("iterations", "coalesce(length(result), 0) + coalesce(length(error), 0)", ("result",)),
+    ("run_specs", "length(flow_text) + length(inputs) + coalesce(length(env_snapshot), 0) "
+                  "+ coalesce(length(flow_data), 0)", ("inputs", "flow_data")),
+    ("runs", "coalesce(length(outputs), 0) + coalesce(length(error), 0) + coalesce(length(cursor), 0)",
+     ("outputs",)),
+)
+BLOB_COLUMNS = tuple((table, col) for table, _, cols in RUN_TABLES for col in cols)
+RUN_BRIEFS = ("SELECT run_id, name, status, parent_id, created_at, finished_at, seq, lease_owner, "
+              "lease_epoch, lease_expires FROM runs ORDER BY created_at DESC, run_id DESC")
+RUN_STATE = "SELECT status, seq, lease_epoch FROM runs WHERE run_id = ?"
+HAS_CHILD = "SELECT 1 FROM runs WHERE parent_id = ? LIMIT 1"
+# is a blob referenced by any row? (parameter: the reference, once per column)
+BLOB_REFERENCED = "SELECT 1 WHERE " + " OR ".join(
+    f"EXISTS (SELECT 1 FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH})" for t, c in BLOB_COLUMNS)
+# the runs whose rows reference a blob (parameter: the reference, once per column)
+BLOB_REFERRERS = " UNION ".join(
+    f"SELECT run_id FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH}" for t, c in BLOB_COLUMNS)
+DELETE_BLOB = "DELETE FROM blobs WHERE hash = ? RETURNING length(data)"
+BLOB_SIZE = "SELECT length(data) FROM blobs WHERE hash = ?"
+BLOB_USAGE = "SELECT count(*), coalesce(sum(length(data)), 0) FROM blobs"
+
+
+def run_rows(table: str, payload: str, refs: tuple[str, ...], *, delete: bool) -> str:
+    """The statement that deletes (or, without ``delete``, reads) a run's rows of ``table``,
+    giving each row's bytes and its blob references (NULL where a column holds none)."""
+    cols = ", ".join([payload, *(f"CASE WHEN length({c}) = {BLOB_REF_LENGTH} THEN {c} END" for c in refs)])
+    if delete:
+        return f"DELETE FROM {table} WHERE run_id = ? RETURNING {cols}"
+    return f"SELECT {cols} FROM {table} WHERE run_id = ?"

@@ -90,6 +90,9 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 # table it touches and its rows are small (large values are compressed
                 # or offloaded by the codec). Must precede WAL mode.
                 self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                # Pages freed by `tether gc` go back to the file system (reclaim_space);
+                # only settable before the first table exists (see docs/guide.md#retention)
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoint the WAL every ~16 MiB (the default, 1,000 pages, is only 1 MiB with
@@ -303,6 +306,24 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
     # ------------------------------------------------------------ steps and events
     def _bytes(self) -> int:
         return self._query("PRAGMA page_size")[0][0] * self._query("PRAGMA page_count")[0][0]
+
+    def _free_bytes(self) -> int:
+        return self._query("PRAGMA page_size")[0][0] * self._query("PRAGMA freelist_count")[0][0]
+
+    def reclaim_space(self, max_pages: int = 2000) -> int:
+        """Incremental vacuum of up to ``max_pages`` free pages, in one write transaction
+        (a file made before auto_vacuum=INCREMENTAL was set gives nothing back: its free
+        pages are reused by later writes; see docs/guide.md#retention to convert it)."""
+        with self._lock:
+            if self._query("PRAGMA auto_vacuum")[0][0] != 2:
+                return 0
+            before = self._query("PRAGMA page_count")[0][0]
+            self._local += 1
+            try:
+                self._db.execute(f"PRAGMA incremental_vacuum({int(max_pages)})").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot give space back in {self.path}: {_cause(exc)}") from None
+            return (before - self._query("PRAGMA page_count")[0][0]) * self._query("PRAGMA page_size")[0][0]
 
     def checkpoint_wal(self) -> None:
         """Fold the WAL into the database file (used by benchmarks measuring size)."""

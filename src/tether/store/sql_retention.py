@@ -1,0 +1,129 @@
+"""Retention on the SQL stores (the :class:`~tether.store.base.Retention` role): the same
+statements on SQLite and PostgreSQL but for the placeholder, row locking and PostgreSQL's
+lock on the blob table (``_lock_blobs``)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .records import Reclaimed, RunBrief
+from .sql_statements import (
+    BLOB_COLUMNS,
+    BLOB_REFERENCED,
+    BLOB_REFERRERS,
+    BLOB_SIZE,
+    BLOB_USAGE,
+    DELETE_BLOB,
+    HAS_CHILD,
+    RUN_BRIEFS,
+    RUN_STATE,
+    RUN_TABLES,
+    run_rows,
+)
+
+
+def _hashes(refs: Iterable[Any]) -> set[str]:
+    """The blob hashes among a row's reference columns (``h`` + hex; NULL: none)."""
+    out = set()
+    for v in refs:
+        if v is not None:
+            raw = bytes(v)
+            if raw[:1] == b"h":
+                out.add(raw[1:].decode("ascii"))
+    return out
+
+
+class SQLRetention:
+    """Retention methods written once for both SQL backends."""
+
+    _tx: Callable[[], AbstractContextManager[Any]]
+    _query: Callable[..., list[tuple]]
+    _q: Callable[[str], str]
+    _for_update: str
+    _bytes: Callable[[], int]
+    #: the tables holding a run's rows, children first (PostgreSQL adds its own)
+    _run_tables: tuple[tuple[str, str, tuple[str, ...]], ...] = RUN_TABLES
+
+    def _lock_blobs(self, db: Any) -> None:
+        """Keep commits from adding blob references while blobs are deleted (PostgreSQL;
+        SQLite's write transaction already excludes every other writer)."""
+
+    def _free_bytes(self) -> int:
+        return 0
+
+    def run_briefs(self) -> list[RunBrief]:
+        return [RunBrief(*r) for r in self._query(RUN_BRIEFS)]
+
+    def footprint(self, run_ids: Sequence[str]) -> Reclaimed:
+        wanted = set(run_ids)
+        found: list[str] = []
+        rows = size = 0
+        hashes: set[str] = set()
+        for run_id in run_ids:
+            if not self._query(self._q(RUN_STATE), (run_id,)):
+                continue
+            found.append(run_id)
+            for table, payload, refs in self._run_tables:
+                for r in self._query(self._q(run_rows(table, payload, refs, delete=False)), (run_id,)):
+                    rows += 1
+                    size += r[0] or 0
+                    hashes |= _hashes(r[1:])
+        blobs = blob_bytes = 0
+        for h in sorted(hashes):
+            ref = b"h" + h.encode()
+            referrers = {r[0] for r in self._query(self._q(BLOB_REFERRERS), (ref,) * len(BLOB_COLUMNS))}
+            got = self._query(self._q(BLOB_SIZE), (h,))
+            if got and referrers <= wanted:
+                blobs += 1
+                blob_bytes += got[0][0]
+        return Reclaimed(tuple(found), rows, size, blobs, blob_bytes)
+
+    def delete_runs(self, runs: Sequence[RunBrief]) -> Reclaimed:
+        deleted: list[str] = []
+        rows = size = 0
+        hashes: set[str] = set()
+        statements = [self._q(run_rows(t, p, refs, delete=True)) for t, p, refs in self._run_tables]
+        with self._tx() as db:
+            for b in runs:
+                state = db.execute(self._q(RUN_STATE + self._for_update), (b.run_id,)).fetchone()
+                if state is None or tuple(state) != (b.status, b.seq, b.lease_epoch):
+                    continue  # gone, or it moved on since it was chosen
+                if db.execute(self._q(HAS_CHILD), (b.run_id,)).fetchone() is not None:
+                    continue  # a parent whose child is kept
+                for sql in statements:
+                    for r in db.execute(sql, (b.run_id,)).fetchall():
+                        rows += 1
+                        size += r[0] or 0
+                        hashes |= _hashes(r[1:])
+                deleted.append(b.run_id)
+            blobs, blob_bytes = self._release_blobs(db, hashes)
+        return Reclaimed(tuple(deleted), rows, size, blobs, blob_bytes)
+
+    def release_blobs(self, hashes: Iterable[str]) -> tuple[int, int]:
+        with self._tx() as db:
+            return self._release_blobs(db, set(hashes))
+
+    def _release_blobs(self, db: Any, hashes: set[str]) -> tuple[int, int]:
+        """Inside transaction ``db``: delete the blobs of ``hashes`` no row references."""
+        if not hashes:
+            return 0, 0
+        self._lock_blobs(db)
+        count = size = 0
+        referenced, delete = self._q(BLOB_REFERENCED), self._q(DELETE_BLOB)
+        for h in sorted(hashes):
+            if db.execute(referenced, (b"h" + h.encode(),) * len(BLOB_COLUMNS)).fetchone() is not None:
+                continue
+            row = db.execute(delete, (h,)).fetchone()
+            if row is not None:
+                count += 1
+                size += row[0]
+        return count, size
+
+    def reclaim_space(self, max_pages: int = 2000) -> int:
+        return 0
+
+    def storage(self) -> dict[str, Any]:
+        count, size = self._query(BLOB_USAGE)[0]
+        return {"database_bytes": self._bytes(), "free_bytes": self._free_bytes(),
+                "blobs": {"database": {"count": int(count), "bytes": int(size)}}}
