@@ -115,7 +115,9 @@ def test_blobs_go_with_their_last_reference(store):
 
 def test_release_blobs_keeps_referenced_ones(store):
     finished_run(store, "a", big=BIG)
-    digest = codec.encode(BIG).blob[0]
+    blob = codec.encode(BIG).blob
+    assert blob is not None
+    digest = blob[0]
     assert store.release_blobs([digest, "0" * 64]) == (0, 0)
     assert store.read_var("a", "big").value == BIG
 
