@@ -40,6 +40,15 @@ def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], ac
     return value
 
 
+def _duration(text: str) -> float | None:
+    from .flow.models import parse_duration  # imported only when the variable is set
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Tether reads from its environment. Built by :meth:`from_env`; code that
@@ -51,6 +60,7 @@ class Settings:
     api_tokens: str = ""                  # TETHER_API_TOKENS: ROLE:TOKEN,ROLE:TOKEN
     api_tokens_file: str | None = None    # TETHER_API_TOKENS_FILE: the same pairs, one a line
     allowed_tools: str | None = None      # TETHER_ALLOWED_TOOLS: tools of flows sent to the server
+    retention: float | None = None        # TETHER_RETENTION: finished runs older than this are deleted
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -66,6 +76,7 @@ class Settings:
             api_tokens=env.get("TETHER_API_TOKENS", ""),
             api_tokens_file=env.get("TETHER_API_TOKENS_FILE") or None,
             allowed_tools=env.get("TETHER_ALLOWED_TOOLS"),
+            retention=_read(env, "TETHER_RETENTION", _duration, "a duration > 0 like 30d, 12h or 90m", None),
         )
         given = {k: v for k, v in flags.items() if v is not None}
         return replace(settings, **given) if given else settings

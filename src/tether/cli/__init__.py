@@ -6,12 +6,13 @@ traceback unless ``--debug`` is given. Heavy modules are imported inside command
   report.py    how failures and pauses read;  running.py: a run in the foreground
   runs.py      run, resume, fork, pause, cancel, runs, show
   vars.py      the ``vars`` sub-app;  inspect.py: verify, checkpoints, diff, trace,
-               validate, schema, stats;  services.py: shared, serve, worker
+               validate, schema, stats;  services.py: shared, serve, worker;
+  retention.py gc, rm
 
 This module registers the commands on the app, in the order ``--help`` lists them."""
 from __future__ import annotations
 
-from . import inspect, runs, services, vars
+from . import inspect, retention, runs, services, vars
 from .app import app, main
 from .services import SHARED_HELP
 
@@ -19,7 +20,7 @@ for command in (runs.run, runs.resume, runs.fork, runs.pause, runs.cancel, inspe
                 inspect.checkpoints, inspect.diff, runs.runs, runs.show):
     app.command()(command)
 app.add_typer(vars.app)
-for command in (inspect.trace, inspect.validate, inspect.schema, inspect.stats):
+for command in (inspect.trace, inspect.validate, inspect.schema, inspect.stats, retention.gc, retention.rm):
     app.command()(command)
 app.command("shared", help=SHARED_HELP)(services.shared)
 app.command()(services.serve)

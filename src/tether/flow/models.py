@@ -237,6 +237,7 @@ class Flow(_Frozen):
     temp_vars: list[Identifier] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    retention: Duration | None = None  # finished runs older than this are deleted by serve/worker
     steps: list[Step] = Field(default_factory=list)
     setup: list[Step] = Field(default_factory=list)
     map: MapSpec | None = None
