@@ -15,11 +15,12 @@ from .sql_statements import (
     BLOB_SIZE,
     BLOB_USAGE,
     DELETE_BLOB,
-    HAS_CHILD,
     RUN_BRIEFS,
     RUN_STATE,
     RUN_TABLES,
+    children_of,
     run_rows,
+    runs_state,
 )
 
 
@@ -80,23 +81,31 @@ class SQLRetention:
         return Reclaimed(tuple(found), rows, size, blobs, blob_bytes)
 
     def delete_runs(self, runs: Sequence[RunBrief]) -> Reclaimed:
-        deleted: list[str] = []
         rows = size = 0
         hashes: set[str] = set()
-        statements = [self._q(run_rows(t, p, refs, delete=True)) for t, p, refs in self._run_tables]
+        chosen = {b.run_id: b for b in runs}
+        if not chosen:
+            return Reclaimed()
+        ids = list(chosen)
         with self._tx() as db:
-            for b in runs:
-                state = db.execute(self._q(RUN_STATE + self._for_update), (b.run_id,)).fetchone()
-                if state is None or tuple(state) != (b.status, b.seq, b.lease_epoch):
-                    continue  # gone, or it moved on since it was chosen
-                if db.execute(self._q(HAS_CHILD), (b.run_id,)).fetchone() is not None:
-                    continue  # a parent whose child is kept
-                for sql in statements:
-                    for r in db.execute(sql, (b.run_id,)).fetchall():
+            # still as chosen (PostgreSQL: and locked, so nobody takes them over meanwhile)
+            ok = {r[0] for r in db.execute(self._q(runs_state(len(ids)) + self._for_update), ids).fetchall()
+                  if (r[1], r[2], r[3]) == (chosen[r[0]].status, chosen[r[0]].seq, chosen[r[0]].lease_epoch)}
+            # a parent whose child stays, stays (and then its own parent too)
+            children = db.execute(self._q(children_of(len(ids))), ids).fetchall() if ok else []
+            while True:
+                kept = {parent for child, parent in children if parent in ok and child not in ok}
+                if not kept:
+                    break
+                ok -= kept
+            deleted = [i for i in ids if i in ok]
+            if deleted:
+                for t, p, refs in self._run_tables:
+                    for r in db.execute(self._q(run_rows(t, p, refs, delete=True, runs=len(deleted))),
+                                        deleted).fetchall():
                         rows += 1
                         size += r[0] or 0
                         hashes |= _hashes(r[1:])
-                deleted.append(b.run_id)
             blobs, blob_bytes = self._release_blobs(db, hashes)
         return Reclaimed(tuple(deleted), rows, size, blobs, blob_bytes)
 

@@ -98,7 +98,6 @@ BLOB_COLUMNS = tuple((table, col) for table, _, cols in RUN_TABLES for col in co
 RUN_BRIEFS = ("SELECT run_id, name, status, parent_id, created_at, finished_at, seq, lease_owner, "
               "lease_epoch, lease_expires FROM runs ORDER BY created_at DESC, run_id DESC")
 RUN_STATE = "SELECT status, seq, lease_epoch FROM runs WHERE run_id = ?"
-HAS_CHILD = "SELECT 1 FROM runs WHERE parent_id = ? LIMIT 1"
 # is a blob referenced by any row? (parameter: the reference, once per column)
 BLOB_REFERENCED = "SELECT 1 WHERE " + " OR ".join(
     f"EXISTS (SELECT 1 FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH})" for t, c in BLOB_COLUMNS)
@@ -110,10 +109,25 @@ BLOB_SIZE = "SELECT length(data) FROM blobs WHERE hash = ?"
 BLOB_USAGE = "SELECT count(*), coalesce(sum(length(data)), 0) FROM blobs"
 
 
-def run_rows(table: str, payload: str, refs: tuple[str, ...], *, delete: bool) -> str:
-    """The statement that deletes (or, without ``delete``, reads) a run's rows of ``table``,
-    giving each row's bytes and its blob references (NULL where a column holds none)."""
+def _among(n: int, column: str = "run_id") -> str:
+    return f"{column} IN (" + ", ".join("?" * n) + ")"
+
+
+def runs_state(n: int) -> str:
+    """``(run_id, status, seq, lease_epoch)`` of ``n`` runs (parameters: their ids)."""
+    return f"SELECT run_id, status, seq, lease_epoch FROM runs WHERE {_among(n)}"
+
+
+def children_of(n: int) -> str:
+    """``(run_id, parent_id)`` of the children of ``n`` runs (parameters: their ids)."""
+    return "SELECT run_id, parent_id FROM runs WHERE " + _among(n, "parent_id")
+
+
+def run_rows(table: str, payload: str, refs: tuple[str, ...], *, delete: bool, runs: int = 1) -> str:
+    """The statement that deletes (or, without ``delete``, reads) the rows of ``table`` of
+    ``runs`` runs (parameters: their ids), giving each row's bytes and its blob references
+    (NULL where a column holds none)."""
     cols = ", ".join([payload, *(f"CASE WHEN length({c}) = {BLOB_REF_LENGTH} THEN {c} END" for c in refs)])
     if delete:
-        return f"DELETE FROM {table} WHERE run_id = ? RETURNING {cols}"
-    return f"SELECT {cols} FROM {table} WHERE run_id = ?"
+        return f"DELETE FROM {table} WHERE {_among(runs)} RETURNING {cols}"
+    return f"SELECT {cols} FROM {table} WHERE {_among(runs)}"

@@ -2,7 +2,7 @@
 -- is stored in its row as "h" + 64 hex digits, 65 bytes) are found through these partial
 -- indexes, so deleting a run's blobs never scans a table; only rows of exactly 65 bytes
 -- enter them. A run's children are found through runs_by_parent (a parent whose child is
--- kept is kept). New files also use auto_vacuum=INCREMENTAL (set as the file is created,
+-- kept is kept). New files also use auto_vacuum=FULL (set as the file is created,
 -- see SQLiteStore), so that gc gives freed pages back to the file system.
 CREATE INDEX blob_refs_steps_inputs ON steps (inputs) WHERE length(inputs) = 65;
 CREATE INDEX blob_refs_steps_result ON steps (result) WHERE length(result) = 65;
