@@ -31,12 +31,14 @@ from typing import Any
 RESULT = {"rows": [{"id": i, "name": f"item {i}", "score": i * 0.5} for i in range(6)]}  # ~200 bytes
 
 
-def make_runs(store: Any, n: int, steps: int, *, prefix: str = "old") -> None:
+def make_runs(store: Any, n: int, steps: int, *, prefix: str = "old", big: Any = None) -> None:
     """``n`` finished runs of ``steps`` committed steps each, written through the store (no
-    flow is executed: the benchmark is about deleting them)."""
+    flow is executed: the benchmark is about deleting them); with ``big``, each run's first
+    step also writes it as the variable ``big``."""
     from tether.store import codec
     from tether.store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, VarWrite
     result = codec.encode(RESULT)
+    extra = () if big is None else (VarWrite("big", codec.encode(big)),)
     for i in range(n):
         run_id = f"{prefix}-{i:06d}"
         rec = RunRecord(run_id=run_id, name="bench_gc", status="running", flow_text="name: bench_gc",
@@ -48,8 +50,8 @@ def make_runs(store: Any, n: int, steps: int, *, prefix: str = "old") -> None:
         for s in range(steps):
             t = time.time()
             step = StepWrite(f"s{s}", "completed", 1, None, result, None, {"duration": 0.001}, t, t, None)
-            store.commit(Commit(run_id, epoch, (step,), (VarWrite("c", codec.encode(s + 1)),),
-                                run=RunUpdate(cursor={"next": f"s{s + 1}"})))
+            writes = (VarWrite("c", codec.encode(s + 1)), *(extra if s == 0 else ()))
+            store.commit(Commit(run_id, epoch, (step,), writes, run=RunUpdate(cursor={"next": f"s{s + 1}"})))
         store.commit(Commit(run_id, epoch, events=(EventWrite("run.completed", None, {}),),
                             run=RunUpdate(cursor=None, status="completed", finished=True,
                                           outputs=codec.encode({"c": steps}))))
