@@ -10,7 +10,8 @@ Guarantees:
   kept (children are deleted before their parents).
 * A run that moves on after it was chosen (resumed, claimed, committed to) is kept: the
   store deletes a run only at the status, checkpoint and lease it was chosen at.
-* Each batch is one short transaction (sized to take ~10 ms, followed by a pause as long),
+* Each batch is one short transaction (sized to take ~10 ms, 16 runs at least, followed by
+  a pause as long),
   so other runs keep committing while gc works; a process killed during gc leaves every
   batch applied whole or not at all.
 * ``dry_run`` changes nothing and reports what would be deleted, measured the same way.
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 FINISHED = ("completed", "failed", "cancelled")
 DEFAULT_OLDER_THAN = 30 * 86400.0  # `tether gc` without --older-than nor TETHER_RETENTION
 BATCH_SECONDS = 0.010  # the time one deleting transaction aims at
-MAX_BATCH = 512
+MIN_BATCH, MAX_BATCH = 16, 512  # runs per transaction
+MAX_PAUSE = 0.050
 RECLAIM_PAGES = 500  # free pages given back per transaction (~8 ms with SQLite's 1 KiB pages)
 LOCK = "tether:retention"  # the named lock electing the sweeper where the store has no election
 
@@ -121,18 +123,18 @@ def delete_batches(store: Store, chosen: Sequence[RunBrief], *, pause: float = B
     """Delete ``chosen`` in transactions sized to take about ``BATCH_SECONDS`` each, with a
     pause after each (other writers get in), then give the freed pages back the same way."""
     got = Reclaimed()
-    size, i = 8, 0
+    size, i = MIN_BATCH, 0
     while i < len(chosen) and not (stop and stop.is_set()):
         batch = chosen[i:i + size]
         started = time.monotonic()
         got += store.delete_runs(batch)
-        took = time.monotonic() - started
+        took = time.monotonic() - started  # waiting for the write lock included: never below MIN_BATCH
         i += len(batch)
         if took < BATCH_SECONDS / 2:
             size = min(MAX_BATCH, size * 2)
         elif took > BATCH_SECONDS * 2:
-            size = max(1, size // 2)
-        time.sleep(max(pause, took))
+            size = max(MIN_BATCH, size // 2)
+        time.sleep(min(max(pause, took), MAX_PAUSE))
     while not (stop and stop.is_set()):
         started = time.monotonic()
         if store.reclaim_space(RECLAIM_PAGES) <= 0:
