@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..errors import ConflictError, NotFound, UsageError
+from ..errors import ConflictError, CorruptRecord, NotFound, UsageError
 from ..store.base import Reclaimed, RunBrief, Store, SweeperElection, now
 from .lifecycle import RUN_STATUSES, owner_alive
 
@@ -206,7 +206,7 @@ def flow_retention(store: Store, briefs: Sequence[RunBrief]) -> dict[str, float]
             value = data.get("retention") if isinstance(data, dict) else None
             if value is not None:
                 out[name] = parse_duration(value)
-        except (NotFound, ValueError):
+        except (NotFound, CorruptRecord, ValueError):  # gone meanwhile, or unreadable: no retention
             continue
     return out
 
