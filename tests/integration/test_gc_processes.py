@@ -59,7 +59,7 @@ def old_runs(url: str, n: int, steps: int) -> None:
     engine.close()
 
 
-@pytest.mark.parametrize("size", [pytest.param((120, 5), id="fast"),
+@pytest.mark.parametrize("size", [pytest.param((60, 3), id="fast"),
                                   pytest.param((1500, 20), id="long", marks=pytest.mark.slow)])
 def test_gc_while_four_processes_commit_disturbs_none_of_them(sql_url, tmp_path, size):
     n, steps = size
@@ -94,7 +94,7 @@ def test_gc_while_four_processes_commit_disturbs_none_of_them(sql_url, tmp_path,
     engine.close()
 
 
-@pytest.mark.parametrize("size", [pytest.param((400, 5), id="fast"),
+@pytest.mark.parametrize("size", [pytest.param((200, 3), id="fast"),
                                   pytest.param((3000, 20), id="long", marks=pytest.mark.slow)])
 def test_sigkill_during_gc_leaves_a_consistent_store(sql_url, tmp_path, size):
     n, steps = size
