@@ -1,13 +1,12 @@
 """Read-only queries that the CLI and the REST API answer alike, as the JSON documents of
-``views.py``. The one place outside the engine that reads an engine's store: neither the
-CLI nor the server touches ``engine.store`` for a read."""
+``views.py``: neither the CLI nor the server touches ``engine.store`` for a read."""
 from __future__ import annotations
 
 from typing import Any
 
-from .engine.lifecycle import status_of
-from .errors import TetherError
-from .views import event_doc, iso, shared_doc, step_doc, var_doc
+from ..engine.lifecycle import status_of
+from ..errors import TetherError
+from ..views import event_doc, iso, shared_doc, step_doc, var_doc
 
 
 def store_kind(engine: Any) -> str:
