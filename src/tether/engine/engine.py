@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import (
     ConflictError,
     Interrupted,
-    MaxRecoveriesExceeded,
     NotFound,
-    TetherError,
     UsageError,
 )
 from ..ids import check_run_id, check_var_name, new_run_id
@@ -23,20 +21,19 @@ from ..settings import Settings
 from ..store import codec, open_store
 from ..store.base import (
     EventRecord,
-    EventWrite,
     HistoryRecord,
     RunRecord,
     SharedRecord,
     StepRecord,
     Store,
-    Takeover,
     VarRecord,
-    VarWrite,
     now,
 )
+from . import control, var_writes
 from .lease import owner_id
-from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
+from .lifecycle import status_of
 from .stored_run import computed_var, stored_flow
+from .var_writes import masked, revealed
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
@@ -180,36 +177,13 @@ class Engine:
         taken over more than ``max_recoveries`` times without progress is failed with
         MaxRecoveriesExceeded instead of run again. Setting ``release`` makes the run stop
         after its current step and go back to ``pending``."""
-        from ..env import read_env
-        from .resume import compare_env
-        record = self.store.claim_run(owner or owner_id(), self.lease_seconds, abandoned_here(self.store))
-        if record is None:
+        from .claims import claim
+        claimed = claim(self.store, owner or owner_id(), self.lease_seconds, self.max_recoveries)
+        if claimed is None:
             return None
-        if record.recoveries > self.max_recoveries:
-            return self._fail_claimed(record, MaxRecoveriesExceeded(
-                f"run {record.run_id} exceeded its recoveries: it was taken over {record.recoveries - 1} "
-                f"time(s) after its process died, and the process died again each time without a new "
-                f"checkpoint (TETHER_MAX_RECOVERIES={self.max_recoveries}); find out what kills it "
-                f"(memory, a crash in a step), then `tether resume {record.run_id}`"))
-        loaded = self.stored_flow(record)
-        current = read_env(loaded.flow, dict(os.environ))
-        unstarted = isinstance(record.cursor, dict) and record.cursor.get("unstarted")
-        try:
-            env = current if unstarted else compare_env(loaded.flow, record.env_snapshot, current)[1]
-        except TetherError as exc:
-            return self._fail_claimed(record, exc)
-        return self._execute(loaded, record, env, release=release)
-
-    def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
-        from ..store.base import Commit, RunUpdate
-        step = record.cursor.get("next") if isinstance(record.cursor, dict) else None
-        error = {"type": type(exc).__name__, "message": exc.message, "step": step}
-        self.store.commit(Commit(record.run_id, record.lease_epoch,
-                                 events=(EventWrite("run.failed", None, {"error": error}),),
-                                 run=RunUpdate(cursor=record.cursor, status="failed", error=error,
-                                               finished=True)))
-        self.store.release_lease(record.run_id, record.lease_epoch)
-        return self.get_run(record.run_id)
+        if claimed.loaded is None or claimed.env is None:  # failed at once
+            return self.get_run(claimed.record.run_id)
+        return self._execute(claimed.loaded, claimed.record, claimed.env, release=release)
 
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
                  resume_set: dict[str, Any] | None = None, release: threading.Event | None = None) -> Run:
@@ -348,33 +322,11 @@ class Engine:
     # ------------------------------------------------------------ control
     def pause(self, run_id: str) -> str:
         """Ask the running run to stop after its current step; returns its status now."""
-        record = self.store.load_run(check_run_id(run_id))
-        status = status_of(record)
-        if status != "running":
-            raise UsageError(f"run {run_id} is {status}; only a running run can be paused")
-        self.store.request(run_id, "pause")
-        return status
+        return control.pause(self.store, run_id)
 
     def cancel(self, run_id: str) -> str:
-        """Stop the run now: a running step's process group is killed by its owner. A run
-        with no live owner is marked cancelled here, and what its dead owner's step left
-        running on this machine is killed. Returns the status it had."""
-        record = self.store.load_run(check_run_id(run_id))
-        status = status_of(record)
-        check_transition(run_id, "running" if status == "interrupted" else record.status, "cancelled")
-        if status == "running":
-            self.store.request(run_id, "cancel")
-            return status
-        alive = owner_alive(record.lease_owner)
-        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds,
-                                         steal_epoch=record.lease_epoch if alive is False else None,
-                                         takeover=Takeover("cancelled", record.cursor,
-                                                           events=(EventWrite("run.cancelled", None, {}),),
-                                                           expect_status=(record.status,)))
-        self.store.release_lease(run_id, taken.lease_epoch)
-        from ..procs import kill_left_over
-        kill_left_over(record.processes)  # what a dead owner's step left running on this machine
-        return status
+        """Stop the run now (see :func:`tether.engine.control.cancel`); returns the status it had."""
+        return control.cancel(self.store, run_id, self.lease_seconds)
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Like :meth:`run` for flow text (imports resolve against the current folder)."""
@@ -421,45 +373,25 @@ class Engine:
             rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
         except NotFound:
             return computed_var(self.store, self.vault, run_id, name, self.lease_seconds)
-        return self._reveal(rec) if reveal else _masked(rec)
-
-    def _reveal(self, rec: VarRecord) -> VarRecord:
-        if not rec.secret:
-            return rec
-        from dataclasses import replace
-        return replace(rec, value=self.vault.decrypt(rec.value, f"variable {rec.name}"))
+        return revealed(self.vault, rec) if reveal else masked(rec)
 
     def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
                 scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:
         """Write a ``user_defined`` variable as its own checkpoint; ConflictError when
         ``expected_version`` is given and stale. A running run sees it from its next step.
         A ``secret`` value is stored encrypted and shown as ``***``."""
-        check_run_id(run_id)
-        check_var_name(name)
-        if scope not in ("run", "temp"):
-            raise UsageError(f"scope must be 'run' or 'temp', not {scope!r}")
-        stored = self.vault.encrypt(value, f"vars.{name}") if secret else value
-        write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source,
-                         secret)
-        return _masked(self.store.set_var(run_id, write, expected_version))
+        return var_writes.set_var(self.store, self.vault, run_id, name, value, expected_version,
+                                  scope=scope, source=source, secret=secret)
 
     def set_vars(self, run_id: str, values: Mapping[str, Any], *, source: str = "api") -> int:
-        """Write several ``user_defined`` variables as one checkpoint, all or none: every name
-        and value is checked before anything is written. Returns the checkpoint's seq."""
-        check_run_id(run_id)
-        writes = tuple(VarWrite(check_var_name(name), codec.encode(value, field=f"vars.{name}"),
-                                "user_defined", "run", source)
-                       for name, value in values.items())
-        if not writes:
-            return self.store.load_run(run_id).seq
-        return self.store.set_vars(run_id, writes)
+        """Write several ``user_defined`` variables as one checkpoint, all or none. Returns
+        the checkpoint's seq."""
+        return var_writes.set_vars(self.store, run_id, values, source=source)
 
     def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,
                    source: str = "api") -> bool:
         """Remove a variable (its history is kept); NotFound if it does not exist."""
-        if not self.store.delete_var(check_run_id(run_id), check_var_name(name), source, expected_version):
-            raise NotFound(f"run {run_id} has no variable {name!r}")
-        return True
+        return var_writes.delete_var(self.store, run_id, name, expected_version, source=source)
 
     def history(self, run_id: str, name: str) -> list[HistoryRecord]:
         """Every write of the variable, oldest first; NotFound if it never existed."""
@@ -493,9 +425,3 @@ class Engine:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def _masked(rec: VarRecord) -> VarRecord:
-    if not rec.secret:
-        return rec
-    from dataclasses import replace
-    return replace(rec, value="***")
