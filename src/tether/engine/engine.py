@@ -32,6 +32,7 @@ from ..store.base import (
 from . import control, var_writes
 from .lease import owner_id
 from .lifecycle import status_of
+from .listeners import Listeners
 from .stored_run import computed_var, stored_flow
 from .var_writes import masked, revealed
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 # The cursor of a run whose first commit (initial variables, `run.started`) has not
 # happened yet: a process killed in between leaves it so, and resume starts it fresh.
 UNSTARTED = {"next": None, "unstarted": True}
-EVENT_KINDS = ("run.", "step.", "var.")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Engine:
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         # automatic takeovers of a run without progress before it is failed (work_once)
         self.max_recoveries = max_recoveries if max_recoveries is not None else self.settings.max_recoveries
-        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+        self.listeners = Listeners()
         self._lock = threading.Lock()
         self._vault: Vault | None = None
         self._runners: set[Any] = set()  # runs executing in this process (interrupt_all)
@@ -105,21 +105,7 @@ class Engine:
         """Call ``callback(payload)`` after each committed event of that name (``step.completed``,
         ``var.set``...), or of a family (``step.*``, ``*``). Callbacks run in the run's thread;
         an exception in one is logged and never affects the run."""
-        if not (event == "*" or event.startswith(EVENT_KINDS) or event.startswith("loop.")):
-            raise UsageError(f"unknown event {event!r}: use run.*, step.*, var.* or an exact name")
-        with self._lock:
-            self._listeners.setdefault(event, []).append(callback)
-
-    def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        if not self._listeners:
-            return
-        family = event.split(".", 1)[0] + ".*"
-        for key in (event, family, "*"):
-            for cb in self._listeners.get(key, ()):
-                try:
-                    cb({"event": event, **payload})
-                except Exception:  # a listener's bug must not break the run
-                    log.exception("event listener for %s failed", event)
+        self.listeners.add(event, callback)
 
     # ------------------------------------------------------------ runs
     def load(self, flow: str | os.PathLike[str] | LoadedFlow) -> LoadedFlow:
@@ -191,9 +177,9 @@ class Engine:
         from ..flow import computed_dependencies
         from .runner import Runner
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                        ttl=self.lease_seconds, emit=self._emit,
+                        ttl=self.lease_seconds, emit=self.listeners.emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault,
-                        listening=lambda: bool(self._listeners))
+                        listening=self.listeners.any)
         runner.resume_set = dict(resume_set or {})
         if release is not None:
             runner.release = release
