@@ -5,7 +5,8 @@ Stores never see Python objects, only the tagged bytes made here:
 * ``j`` + JSON text — small values, stored as they are;
 * ``z`` + zstd(JSON) — values of at least ``COMPRESS_MIN`` bytes that compress;
 * ``h`` + sha256 hex — values of at least ``OFFLOAD_MIN`` bytes, whose (compressed)
-  payload lives once in the store's blob table, keyed by content hash.
+  payload lives once in the store's blob store (its own table, a folder or a bucket:
+  ``TETHER_BLOBS``), keyed by the hash of the value's JSON text.
 
 Only JSON is ever decoded: nothing read from a store can revive an object. What is
 encoded is checked first, here and only here: a value larger than ``MAX_VALUE_BYTES``,
@@ -27,12 +28,14 @@ from typing import Any
 import orjson
 import zstandard
 
+from .. import limits
 from ..errors import CorruptRecord, UnstorableValue
 
-COMPRESS_MIN = 1024
-OFFLOAD_MIN = 256 * 1024
-MAX_VALUE_BYTES = 16 * 1024 * 1024
-MAX_DEPTH = 64
+# the limits are defined once, in tether.limits
+COMPRESS_MIN = limits.COMPRESS_MIN_BYTES
+OFFLOAD_MIN = limits.OFFLOAD_MIN_BYTES
+MAX_VALUE_BYTES = limits.VALUE_MAX_BYTES
+MAX_DEPTH = limits.MAX_DEPTH
 MIN_INT, MAX_INT = -(2 ** 63), 2 ** 64 - 1  # the integers JSON values are stored with
 
 _cctx = zstandard.ZstdCompressor(level=3)
@@ -208,3 +211,14 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
 def dumps_text(value: Any) -> str:
     """JSON text of ``value`` (for small metadata columns)."""
     return dumps(value).decode()
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def check_digest(digest: str) -> str:
+    """``digest`` if it is a blob key :func:`encode` makes (64 lowercase hex digits), so it
+    is safe in a path or an object key; else CorruptRecord."""
+    if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
+        raise CorruptRecord(f"blob key {str(digest)[:80]!r} is not a sha256 hex digest")
+    return digest

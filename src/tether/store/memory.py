@@ -11,9 +11,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from .. import limits
 from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec
 from .base import (
+    BlobStore,
     Commit,
     CommitResult,
     EventRecord,
@@ -28,12 +30,13 @@ from .base import (
     VarWrite,
     now,
 )
+from .blob_memory import MemoryBlobs, blob_digests
 
 
 class MemoryStore:
     """A Store in process memory (``memory://``)."""
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", blobs: BlobStore | None = None) -> None:
         self.url = url
         self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
@@ -41,7 +44,7 @@ class MemoryStore:
         self._history: dict[str, list[tuple]] = {}
         self._steps: dict[str, list[tuple]] = {}
         self._events: dict[str, list[tuple]] = {}
-        self._blobs: dict[str, bytes] = {}
+        self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobs(url)
         self._loops: dict[tuple[str, str], list[bytes]] = {}
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
         # value, version, immutable, deleted, at
@@ -50,14 +53,23 @@ class MemoryStore:
         self._recovery_seq: dict[str, int] = {}  # the seq after a run's last automatic takeover
 
     def _decode(self, data: bytes | None, what: str) -> Any:
-        return None if data is None else codec.decode(data, self._blobs.get, what=what)
+        return None if data is None else codec.decode(data, self.blobs.get, what=what)
 
     def _keep(self, enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
         if enc.blob is not None:
-            self._blobs.setdefault(*enc.blob)
+            self.blobs.put(*enc.blob)
         return enc.data
+
+    def referenced_hashes(self) -> set[str]:
+        with self._lock:
+            found = {d for rows in self._history.values() for r in rows for d in blob_digests(r)}
+            found.update(d for rows in self._steps.values() for r in rows for d in blob_digests(r))
+            found.update(d for rows in self._loops.values() for d in blob_digests(rows))
+            found.update(d for its in self._iterations.values() for r in its.values()
+                         for d in blob_digests(r))
+            return found
 
     def _run(self, run_id: str) -> RunRecord:
         try:
@@ -204,7 +216,7 @@ class MemoryStore:
 
     def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
                    immutable: bool = False) -> SharedRecord:
-        codec.encode(value, max_bytes=codec.OFFLOAD_MIN - 1, field=f"shared.{name}")
+        codec.encode(value, max_bytes=limits.OFFLOAD_MIN_BYTES - 1, field=f"shared.{name}")
         with self._lock:
             stored = self._shared_check(name, expected_version)
             self._shared[name] = (codec.loads(codec.dumps(value)), stored + 1, immutable, False, now())
@@ -539,7 +551,7 @@ class MemoryStore:
                     "vars": sum(map(len, self._vars.values())),
                     "var_history": sum(map(len, self._history.values())),
                     "events": sum(map(len, self._events.values())),
-                    "blobs": len(self._blobs), "bytes": 0}
+                    "blobs": sum(1 for _ in self.blobs.iter_hashes()), "bytes": 0}
 
     def close(self) -> None:
         pass
