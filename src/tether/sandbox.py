@@ -158,6 +158,31 @@ def text_size(value: Any, limit: int) -> int:
     return total
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data already (dicts with string keys, lists, strings,
+    numbers, booleans, None: no views, tuples or subclasses), checked without copying it,
+    so it can be passed on as it is."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is dict:
+            for k, item in v.items():
+                if type(k) is not str:
+                    return False
+                if type(item) in _SCALARS:
+                    continue
+                stack.append(item)
+        elif t is list:
+            stack.extend(item for item in v if type(item) not in _SCALARS)
+        elif t not in _SCALARS:
+            return False
+    return True
+
+
 class BoundedRange:
     """``range`` whose elements count against one render's budget."""
 
