@@ -34,14 +34,20 @@ def open_blobs(url: str) -> CachedBlobs:
 def payloads(c: Commit | Takeover | Sequence[VarWrite]) -> Iterator[tuple[str, bytes]]:
     """``(digest, payload)`` of every offloaded value ``c`` writes (a digest once)."""
     seen: set[str] = set()
-    writes: Sequence[VarWrite] = c.vars if isinstance(c, (Commit, Takeover)) else c
-    encs: list[Encoded | None] = [w.value for w in writes]
-    if isinstance(c, Commit):
-        encs += [s.inputs for s in c.steps] + [s.result for s in c.steps]
-        encs += [it.result for it in c.iterations]
-        if c.run is not None:
-            encs.append(c.run.outputs)
-    for enc in encs:
+    for enc in _encoded(c):
         if enc is not None and enc.blob is not None and enc.blob[0] not in seen:
             seen.add(enc.blob[0])
             yield enc.blob
+
+
+def _encoded(c: Commit | Takeover | Sequence[VarWrite]) -> Iterator[Encoded | None]:
+    for w in c.vars if isinstance(c, (Commit, Takeover)) else c:
+        yield w.value
+    if isinstance(c, Commit):
+        for s in c.steps:
+            yield s.inputs
+            yield s.result
+        for it in c.iterations:
+            yield it.result
+        if c.run is not None:
+            yield c.run.outputs
