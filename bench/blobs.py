@@ -120,7 +120,7 @@ def main() -> None:
                 one_run(big_flow(5), 5, kind, folder)  # warm-up
                 runs = [one_run(big_flow(args.steps), args.steps, kind, folder) for _ in range(args.runs)]
                 per = [r[0] for r in runs]
-                doc = {"median_us_per_step": round(statistics.median(per)),
+                doc: dict[str, Any] = {"median_us_per_step": round(statistics.median(per)),
                        "runs_us_per_step": [round(x) for x in per],
                        "db_bytes": runs[-1][1], "blob_bytes": runs[-1][2]}
                 if args.small:
