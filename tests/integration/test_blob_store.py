@@ -2,6 +2,7 @@
 bucket), once across runs; secret values are encrypted before they leave the process."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,5 +65,24 @@ def test_a_secret_value_leaves_the_process_encrypted(tmp_path):
         raw = zstandard.ZstdDecompressor().decompress(payload[1:]) if payload[:1] == b"z" else payload[1:]
         assert b"TOPSECRET" not in raw  # not even once decompressed: only the Fernet token
         assert engine.variable(run.id, "token", reveal=True).value == secret
+    finally:
+        engine.close()
+
+
+def test_a_shell_step_reads_the_runs_large_values_from_the_same_blob_store(tmp_path, write_flow):
+    flow = write_flow(FLOW + f"""\
+  - id: peek
+    tool: shell
+    with:
+      run: "{sys.executable} -m tether vars get \\"$TETHER_RUN_ID\\" table --json | wc -c"
+      capture: number
+    vars:
+      seen: "{{{{ result.output }}}}"
+""")
+    engine = Engine(f"sqlite:///{tmp_path / 't.db'}", settings=Settings(blobs=f"file://{tmp_path / 'b'}"))
+    try:
+        run = engine.run(flow)  # TETHER_BLOBS is not in this process's environment
+        assert run.status == "completed", run.error
+        assert run.vars["seen"] > 1_000_000
     finally:
         engine.close()

@@ -553,7 +553,7 @@ class Runner:
         def make_ctx(attempt: int) -> ToolContext:
             return ToolContext(self.run_id, step.id, attempt, key, types.MappingProxyType(self.state.values),
                                self.loaded.base_dir, timeout, self.store.url, self.cancel,
-                               run_child=self.run_child,
+                               run_child=self.run_child, blobs_url=self.store.blobs_url,
                                _save=lambda n, d: self._save_checkpoint(step.id, n, d),
                                _load=self._load_checkpoint, processes=self.processes)
 

@@ -314,6 +314,7 @@ class BlobReferences(Protocol):
     """Where a store keeps its offloaded payloads and which of them its rows refer to."""
 
     blobs: BlobStore
+    blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
 
     def referenced_hashes(self) -> set[str]:
         """The digest of every offloaded value any row of the store refers to (variables and

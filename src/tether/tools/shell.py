@@ -88,6 +88,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     env = dict(os.environ)
     env.update(TETHER_RUN_ID=ctx.run_id, TETHER_STEP=ctx.step_id, TETHER_DB=ctx.db_url,
                TETHER_IDEMPOTENCY_KEY=ctx.idempotency_key, TETHER_ATTEMPT=str(ctx.attempt))
+    if ctx.blobs_url:  # the step's `tether vars` must find the run's large values where they are
+        env["TETHER_BLOBS"] = ctx.blobs_url
     extra = args.get("env") or {}
     if not isinstance(extra, dict):
         raise ToolError("shell: 'env' must be a mapping", type_="ArgumentError", retryable=False)
