@@ -8,9 +8,10 @@ random bytes as hex, which zstd packs to about half) and storing it in one varia
 fresh SQLite file per run with the blobs in the database's own table (``db``), in a
 folder (``file``) and in an S3 bucket (``s3``: moto's standalone server on 127.0.0.1,
 started here, unless ``AWS_ENDPOINT_URL`` names another). Prints, per store, the median
-µs per step of ``--runs`` runs (after one warm-up), and the bytes the last run left in
-the database file and in the blob store. ``--small N`` also times ``bench.steps``'s flow
-of N small-variable steps per store (values that never reach the blob store).
+µs per step of ``--runs`` runs (after one warm-up; the stores' runs interleaved), and the
+bytes the last run left in the database file and in the blob store. ``--small N`` also
+times ``bench.steps``'s flow of N small-variable steps per store (values that never
+reach the blob store).
 """
 from __future__ import annotations
 
@@ -116,19 +117,24 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
+            for kind in kinds:  # warm-up
+                one_run(big_flow(5), 5, kind, folder)
+            big: dict[str, list[tuple[float, int, int]]] = {k: [] for k in kinds}
+            small: dict[str, list[float]] = {k: [] for k in kinds}
+            for _ in range(args.runs):  # interleaved, so a busy machine slows every store alike
+                for kind in kinds:
+                    big[kind].append(one_run(big_flow(args.steps), args.steps, kind, folder))
+                    if args.small:
+                        small[kind].append(one_run(small_flow(args.small, "normal"), args.small, kind,
+                                                   folder)[0])
             for kind in kinds:
-                one_run(big_flow(5), 5, kind, folder)  # warm-up
-                runs = [one_run(big_flow(args.steps), args.steps, kind, folder) for _ in range(args.runs)]
-                per = [r[0] for r in runs]
+                per = [r[0] for r in big[kind]]
                 doc: dict[str, Any] = {"median_us_per_step": round(statistics.median(per)),
-                       "runs_us_per_step": [round(x) for x in per],
-                       "db_bytes": runs[-1][1], "blob_bytes": runs[-1][2]}
+                                       "runs_us_per_step": [round(x) for x in per],
+                                       "db_bytes": big[kind][-1][1], "blob_bytes": big[kind][-1][2]}
                 if args.small:
-                    one_run(small_flow(args.small, "normal"), args.small, kind, folder)
-                    small = [one_run(small_flow(args.small, "normal"), args.small, kind, folder)[0]
-                             for _ in range(args.runs)]
-                    doc["small_median_us_per_step"] = round(statistics.median(small), 1)
-                    doc["small_runs_us_per_step"] = [round(x, 1) for x in small]
+                    doc["small_median_us_per_step"] = round(statistics.median(small[kind]), 1)
+                    doc["small_runs_us_per_step"] = [round(x, 1) for x in small[kind]]
                 out[kind] = doc
                 print(f"{kind:>4}: 1 MiB steps median {doc['median_us_per_step']:,} µs/step "
                       f"{doc['runs_us_per_step']}; database {doc['db_bytes'] / 1e6:.2f} MB, "
