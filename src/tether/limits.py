@@ -11,6 +11,9 @@ the blob stores read them from here; the guide quotes them.
   by content hash, in the blob store (the database's own table, or ``TETHER_BLOBS``);
   smaller ones stay inline in their row (and ``COMPRESS_MIN_BYTES`` and up are zstd-
   compressed there).
+* ``CAPTURE_MAX_BYTES`` — the most of a shell step's stdout and of its stderr kept (the
+  rest is cut, and ``meta.truncated`` says so): both and the parsed output together stay
+  under ``VALUE_MAX_BYTES``.
 * ``BLOB_CACHE_BYTES`` — how many bytes of blobs a process keeps cached by hash.
 """
 from __future__ import annotations
@@ -23,4 +26,5 @@ RENDER_MAX_CHARS = 1 * MIB
 OFFLOAD_MIN_BYTES = 256 * KIB
 COMPRESS_MIN_BYTES = 1 * KIB
 MAX_DEPTH = 64  # nesting of a stored JSON value
+CAPTURE_MAX_BYTES = 4 * MIB
 BLOB_CACHE_BYTES = 64 * MIB

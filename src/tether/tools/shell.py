@@ -12,11 +12,12 @@ from typing import Any
 
 import orjson
 
+from .. import limits
 from ..errors import ToolError
 from ..procs import die_with_parent, group_alive
 from .base import ToolContext, ToolResult
 
-MAX_CAPTURE = 4 * 1024 * 1024
+MAX_CAPTURE = limits.CAPTURE_MAX_BYTES
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
 
