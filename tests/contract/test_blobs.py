@@ -140,3 +140,21 @@ def test_a_reference_to_a_missing_blob_is_a_corrupt_record_naming_it(tmp_path):
         fresh.close()
     finally:
         store.close()
+
+
+def test_a_folder_blob_is_written_atomically_and_put_again_marks_it_used(tmp_path):
+    import os
+
+    from tether.store.blob_files import FileBlobs
+    folder = tmp_path / "blobs"
+    b = FileBlobs(folder)
+    digest, payload = blob("atomic")
+    (folder / digest[:2]).mkdir(parents=True)
+    (folder / digest[:2] / f".tmp-{digest[:16]}-1-dead").write_bytes(b"half")  # a crash mid-write
+    assert list(b.iter_hashes()) == [] and b.get(digest) is None
+    b.put(digest, payload)
+    path = folder / digest[:2] / digest
+    assert path.read_bytes() == payload and list(b.iter_hashes()) == [digest]
+    os.utime(path, (1_000_000, 1_000_000))
+    b.put(digest, b"ignored: content addressed")
+    assert path.stat().st_mtime > 1_000_000 and path.read_bytes() == payload
