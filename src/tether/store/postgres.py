@@ -18,22 +18,12 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .base import (
-    BlobStore,
-    Commit,
-    CommitResult,
-    EventWrite,
-    RunRecord,
-    SweeperElection,
-    VarWrite,
-    WakeUps,
-    now,
-)
+from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
 from .pg_loop_work import LoopWork
 from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
 from .sql_common import SQLCommon
@@ -49,6 +39,9 @@ from .sql_statements import (
     POLL,
     fenced,
 )
+
+if TYPE_CHECKING:
+    from .base import BlobStore
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
