@@ -21,6 +21,8 @@ import hashlib
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +41,12 @@ MAX_DEPTH = limits.MAX_DEPTH
 MIN_INT, MAX_INT = -(2 ** 63), 2 ** 64 - 1  # the integers JSON values are stored with
 
 _cctx = zstandard.ZstdCompressor(level=3)
+# The last few offloaded encodings, by digest: a large value written twice in a row (a step's
+# result and the variable set from it, a loop's elements) is compressed once.
+MEMO_BYTES = 8 * 1024 * 1024  # of payloads held; a larger payload is not kept
+_memo: OrderedDict[str, Encoded] = OrderedDict()
+_memo_size = [0]
+_memo_lock = threading.Lock()
 _dctx = zstandard.ZstdDecompressor()
 
 
@@ -170,12 +178,26 @@ def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value"
     n = len(raw)
     if n < COMPRESS_MIN:
         return Encoded(b"j" + raw)
+    if n < OFFLOAD_MIN:
+        packed = _cctx.compress(raw)
+        return Encoded(b"z" + packed) if len(packed) < n else Encoded(b"j" + raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    with _memo_lock:
+        found = _memo.get(digest)
+    if found is not None:  # the same value again (a step's result and the variable set from it)
+        return found
     packed = _cctx.compress(raw)
     body, tag = (packed, b"z") if len(packed) < n else (raw, b"j")
-    if n < OFFLOAD_MIN:
-        return Encoded(tag + body)
-    digest = hashlib.sha256(raw).hexdigest()
-    return Encoded(b"h" + digest.encode(), (digest, tag + body))
+    enc = Encoded(b"h" + digest.encode(), (digest, tag + body))
+    size = len(body) + 1
+    if size <= MEMO_BYTES:
+        with _memo_lock:
+            if digest not in _memo:
+                _memo[digest] = enc
+                _memo_size[0] += size
+            while _memo_size[0] > MEMO_BYTES:
+                _memo_size[0] -= len(_memo.popitem(last=False)[1].blob[1])  # type: ignore[index]
+    return enc
 
 
 def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
