@@ -300,8 +300,12 @@ class BlobStore(Protocol):
         missing blob. Idempotent; storing an existing blob again marks it as used now (its
         modification time), so a gc that spares recent blobs spares it."""
 
-    def iter_hashes(self) -> Iterator[str]:
-        """Every digest stored (any order), for gc."""
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
+        """Every digest stored (any order), for gc; with ``older_than`` (epoch seconds),
+        only blobs last stored or marked used before then (a folder: mtime; S3:
+        LastModified, the server's clock). A database's own table lists every blob: its
+        blobs are written in the transaction that refers to them, so none is ever waiting
+        for its commit."""
 
     def delete(self, digests: Iterable[str]) -> int:
         """Remove these blobs (missing ones are skipped); how many were removed."""

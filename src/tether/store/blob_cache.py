@@ -70,8 +70,8 @@ class CachedBlobs:
                 self._recent.popitem(last=False)
         self._remember(digest, payload)
 
-    def iter_hashes(self) -> Iterator[str]:
-        return self.inner.iter_hashes()
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
+        return self.inner.iter_hashes(older_than)
 
     def delete(self, digests: Iterable[str]) -> int:
         digests = list(digests)

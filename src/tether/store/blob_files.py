@@ -78,13 +78,21 @@ class FileBlobs:
             raise StoreError(f"cannot write blob {digest} to {self.url}: {exc}; free space or fix the "
                              "folder's permissions, then `tether resume` the run") from None
 
-    def iter_hashes(self) -> Iterator[str]:
-        """Every blob's digest (temporary files are not blobs)."""
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
+        """Every blob's digest (temporary files are not blobs); with ``older_than``, those
+        whose mtime is before it."""
         for folder in sorted(self.root.iterdir()):
             if len(folder.name) == 2 and folder.is_dir():
                 for entry in folder.iterdir():
-                    if not entry.name.startswith(TEMP_PREFIX) and len(entry.name) == 64:
-                        yield entry.name
+                    if entry.name.startswith(TEMP_PREFIX) or len(entry.name) != 64:
+                        continue
+                    if older_than is not None:
+                        try:
+                            if entry.stat().st_mtime >= older_than:
+                                continue
+                        except FileNotFoundError:
+                            continue
+                    yield entry.name
 
     def delete(self, digests: Iterable[str]) -> int:
         """Unlink each blob's file; missing ones are skipped."""

@@ -23,7 +23,7 @@ class MemoryBlobs:
         with self._lock:
             self._data.setdefault(check_digest(digest), bytes(payload))
 
-    def iter_hashes(self) -> Iterator[str]:
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
         with self._lock:
             return iter(list(self._data))
 

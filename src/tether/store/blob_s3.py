@@ -74,14 +74,17 @@ class S3Blobs:
         except self._errors as exc:
             raise self._fail(f"writing blob {digest} to", exc) from None
 
-    def iter_hashes(self) -> Iterator[str]:
-        """Every object under the prefix whose name is a digest."""
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
+        """Every object under the prefix whose name is a digest; with ``older_than``, those
+        whose LastModified is before it."""
         try:
             pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
             for page in pages:
                 for obj in page.get("Contents", ()):
                     name = obj["Key"][len(self.prefix):]
-                    if len(name) == 64 and "/" not in name:
+                    if len(name) != 64 or "/" in name:
+                        continue
+                    if older_than is None or obj["LastModified"].timestamp() < older_than:
                         yield name
         except self._errors as exc:
             raise self._fail("listing", exc) from None

@@ -33,7 +33,7 @@ class TableBlobs:
         with self._tx() as db:
             db.execute(self._sql(PUT_BLOB), (codec.check_digest(digest), payload))
 
-    def iter_hashes(self) -> Iterator[str]:
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
         return iter([r[0] for r in self._query(self._sql(LIST_BLOBS))])
 
     def delete(self, digests: Iterable[str]) -> int:
