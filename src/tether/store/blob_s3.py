@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import StoreError, UsageError
 from .codec import check_digest
 
-REFRESH_SECONDS = 24 * 3600  # an existing blob put again is re-marked as used when older
+REFRESH_SECONDS = 600  # an existing blob put again is re-marked as used when older (gc's grace > this)
 DELETE_BATCH = 1000  # S3's limit per DeleteObjects
 
 
