@@ -168,3 +168,17 @@ def test_a_folder_blob_is_written_atomically_and_put_again_marks_it_used(tmp_pat
     os.utime(path, (1_000_000, 1_000_000))
     b.put(digest, b"ignored: content addressed")
     assert path.stat().st_mtime > 1_000_000 and path.read_bytes() == payload
+
+
+def test_an_s3_blob_put_again_after_a_while_is_marked_used(s3_blobs_url, monkeypatch):
+    import time
+
+    from tether.store import blob_s3
+    b = open_blobs(s3_blobs_url)
+    digest, payload = blob("refresh")
+    b.inner.put(digest, payload)
+    monkeypatch.setattr(blob_s3, "REFRESH_SECONDS", -1)  # every blob counts as old
+    time.sleep(1.1)  # LastModified has a resolution of a second
+    b.inner.put(digest, b"ignored: content addressed")
+    assert b.get(digest) == payload
+    assert list(b.iter_hashes(older_than=time.time() - 1.0)) == []  # its LastModified is new
