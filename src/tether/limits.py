@@ -14,6 +14,9 @@ the blob stores read them from here; the guide quotes them.
 * ``CAPTURE_MAX_BYTES`` — the most of a shell step's stdout and of its stderr kept (the
   rest is cut, and ``meta.truncated`` says so): both and the parsed output together stay
   under ``VALUE_MAX_BYTES``.
+* ``REQUEST_MAX_BYTES`` — the largest request body ``tether serve`` reads (413 above):
+  a value set through the API is at most this large; larger ones are set with the CLI
+  or the Python API, or made by steps.
 * ``BLOB_CACHE_BYTES`` — how many bytes of blobs a process keeps cached by hash.
 """
 from __future__ import annotations
@@ -27,4 +30,5 @@ OFFLOAD_MIN_BYTES = 256 * KIB
 COMPRESS_MIN_BYTES = 1 * KIB
 MAX_DEPTH = 64  # nesting of a stored JSON value
 CAPTURE_MAX_BYTES = 4 * MIB
+REQUEST_MAX_BYTES = 1 * MIB
 BLOB_CACHE_BYTES = 64 * MIB

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import queries
+from .. import limits, queries
 from ..engine.engine import Engine
 from ..engine.lifecycle import status_of
 from ..engine.worker import Worker
@@ -35,8 +35,8 @@ from .limits import BodyLimits
 from .metrics import Metrics
 from .policy import ToolPolicy
 
-MAX_BODY = 1024 * 1024
-MAX_DEPTH = 64
+MAX_BODY = limits.REQUEST_MAX_BYTES
+MAX_DEPTH = limits.MAX_DEPTH
 FINAL = ("completed", "failed", "cancelled")
 
 
