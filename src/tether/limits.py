@@ -14,6 +14,7 @@ the blob stores read them from here; the guide quotes them.
 * ``CAPTURE_MAX_BYTES`` — the most of a shell step's stdout and of its stderr kept (the
   rest is cut, and ``meta.truncated`` says so): both and the parsed output together stay
   under ``VALUE_MAX_BYTES``.
+* ``FLOW_MAX_BYTES`` — the largest flow file.
 * ``REQUEST_MAX_BYTES`` — the largest request body ``tether serve`` reads (413 above):
   a value set through the API is at most this large; larger ones are set with the CLI
   or the Python API, or made by steps.
@@ -31,4 +32,5 @@ COMPRESS_MIN_BYTES = 1 * KIB
 MAX_DEPTH = 64  # nesting of a stored JSON value
 CAPTURE_MAX_BYTES = 4 * MIB
 REQUEST_MAX_BYTES = 1 * MIB
+FLOW_MAX_BYTES = 4 * MIB
 BLOB_CACHE_BYTES = 64 * MIB
