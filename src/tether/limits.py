@@ -1,5 +1,5 @@
-"""Every size limit of values, said once. The codec, the template sandbox, the tools and
-the blob stores read them from here; the guide quotes them.
+"""Every size limit, said once. The codec, the template sandbox, the tools, the flow
+loader, the server and the blob stores read them from here; the guide quotes them.
 
 * ``VALUE_MAX_BYTES`` — the largest value a store holds (a variable, a step result, a
   tool's result or meta, an http body): its JSON text. Larger fails the step with
@@ -14,6 +14,7 @@ the blob stores read them from here; the guide quotes them.
 * ``CAPTURE_MAX_BYTES`` — the most of a shell step's stdout and of its stderr kept (the
   rest is cut, and ``meta.truncated`` says so): both and the parsed output together stay
   under ``VALUE_MAX_BYTES``.
+* ``MAX_DEPTH`` — how deeply a stored value (and a request body) may nest.
 * ``FLOW_MAX_BYTES`` — the largest flow file.
 * ``REQUEST_MAX_BYTES`` — the largest request body ``tether serve`` reads (413 above):
   a value set through the API is at most this large; larger ones are set with the CLI
