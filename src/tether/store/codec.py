@@ -221,7 +221,8 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
                 raise CorruptRecord(f"{what}: offloaded value without a blob store")
             payload = load_blob(body.decode("ascii"))
             if payload is None:
-                raise CorruptRecord(f"{what}: offloaded value {body.decode('ascii')} is missing")
+                raise CorruptRecord(f"{what}: offloaded value {body.decode('ascii')} is missing from the "
+                                    "blob store (is TETHER_BLOBS what it was when the value was written?)")
             return decode(payload, None, what=what)
     except CorruptRecord:
         raise
