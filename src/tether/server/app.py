@@ -36,7 +36,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
     or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
     the engine (default: from the environment). Every store call is counted for /metrics."""
     metrics = Metrics()
-    engine = Engine(metrics.instrument(open_store(db)), settings=settings)
+    engine = Engine(metrics.instrument(open_store(db, settings=settings)), settings=settings)
     shares = isinstance(engine.store, SharedLoopWork)  # structural: seen through the metrics wrapper
     threads = executor if executor is not None else (0 if shares else 4)
     worker = Worker(engine, threads) if threads else None
