@@ -41,3 +41,115 @@ def variables(engine: Any, run_id: str) -> dict[str, Any]:
             doc["value"] = "***"
         out[name] = doc
     return out
+
+
+def variable_doc(engine: Any, run_id: str, name: str) -> dict[str, Any]:
+    """One variable as ``var_doc`` (a secret's value ``***``), read without counting an
+    access; NotFound for an unknown run or variable."""
+    from .errors import NotFound
+    engine.record(run_id)
+    records = engine.store.read_vars(run_id)
+    if name not in records:
+        raise NotFound(f"run {run_id} has no variable {name!r}")
+    doc = var_doc(records[name])
+    if records[name].secret:
+        doc["value"] = "***"
+    doc["secret"] = records[name].secret
+    return doc
+
+
+def scan_runs(engine: Any, *, status: str | None = None, flow: str | None = None,
+              id_prefix: str | None = None, limit: int = 50, cursor: str | None = None,
+              scan: int = 5000) -> tuple[list[Any], str | None]:
+    """Runs newest first after ``cursor`` that match every given filter (flow name exact,
+    run id prefix), at most ``limit``, and the cursor of the next page (None at the end).
+    At most ``scan`` runs are read for one page, so a rare match costs a bounded read: the
+    page may then be short, with a cursor to go on."""
+    if not flow and not id_prefix:
+        found = engine.runs(status, limit + 1, cursor)
+        return found[:limit], (found[limit - 1].run_id if len(found) > limit else None)
+    page: list[Any] = []
+    read = 0
+    after = cursor
+    batch = min(max(limit * 4, 200), scan)
+    while read < scan:
+        found = engine.runs(status, batch, after)
+        for rec in found:
+            read += 1
+            after = rec.run_id
+            if (flow and rec.name != flow) or (id_prefix and not rec.run_id.startswith(id_prefix)):
+                continue
+            page.append(rec)
+            if len(page) == limit:
+                return page, rec.run_id
+        if len(found) < batch:
+            return page, None
+    return page, after
+
+
+def loop_summary(engine: Any, run_id: str, loop_key: str, failed_cap: int = 50) -> dict[str, Any]:
+    """A loop's size, ``{status: count}`` of its iteration records and its first
+    ``failed_cap`` failed iterations as ``{index, item, error}``: bounded reads whatever
+    the loop's size."""
+    store = engine.store
+    total = store.loop_size(run_id, loop_key)
+    counts = dict(store.iteration_counts(run_id, loop_key))
+    failed: list[dict[str, Any]] = []
+    if counts.get("failed"):
+        window, start = 10_000, 0
+        while start < (total or 0) and len(failed) < failed_cap:
+            for rec in store.iterations(run_id, loop_key, start, start + window, status="failed"):
+                item = store.loop_items(run_id, loop_key, rec.idx, rec.idx + 1)
+                failed.append({"index": rec.idx, "item": item[0] if item else None, "error": rec.error,
+                               "attempts": rec.attempts})
+                if len(failed) >= failed_cap:
+                    break
+            start += window
+    return {"loop_key": loop_key, "total": total, "counts": counts, "failed": failed}
+
+
+def env_report(engine: Any, run: Any) -> dict[str, Any]:
+    """The run's environment snapshot (secret variables as ``set``/``unset`` only, never a
+    value or hash) and how the current environment differs from it."""
+    from .engine.resume import compare_env
+    from .env import read_env_lenient
+    from .errors import TetherError
+    snap = run.env_snapshot if isinstance(run.env_snapshot, dict) else {}
+    rows = []
+    for name, found in sorted((snap.get("vars") or {}).items()):
+        entry = found if isinstance(found, dict) else {}
+        secret = "hmac" in entry
+        rows.append({"name": name, "set": bool(entry.get("set")), "secret": secret,
+                     "value": "***" if secret and entry.get("set") else entry.get("value")})
+    changes: list[dict[str, Any]] = []
+    try:
+        flow = engine.stored_flow(run).flow
+        found, _ = compare_env(flow, snap, read_env_lenient(flow), policy="warn")
+        changes = [{"name": c.name, "change": c.change,
+                    "recorded": "***" if c.secret else c.old,
+                    "current": "***" if c.secret else c.new} for c in found]
+    except TetherError:  # a damaged flow: show the snapshot alone
+        changes = []
+    platform = {k: snap.get(k) for k in ("python", "tether", "host", "cwd") if k in snap}
+    return {"vars": rows, "changes": changes, "platform": platform}
+
+
+def children(engine: Any, run: Any, steps: list[Any], scan: int = 500) -> list[Any]:
+    """Runs whose parent is ``run``: the child runs its ``flow`` steps started (named in
+    their step records' meta) and the forks among the ``scan`` newest runs, newest first;
+    a bounded read."""
+    from .errors import NotFound
+    found: dict[str, Any] = {}
+    for s in steps:
+        child = s.meta.get("child_run_id") if isinstance(s.meta, dict) else None
+        if isinstance(child, str) and child not in found:
+            try:
+                found[child] = engine.record(child)
+            except NotFound:
+                continue
+    for rec in engine.runs(None, scan):
+        if rec.created_at < run.created_at:
+            break
+        if rec.parent_id == run.run_id:
+            found[rec.run_id] = rec
+    return sorted(found.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)

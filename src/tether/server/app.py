@@ -30,6 +30,7 @@ from ..settings import Settings
 from ..store import open_store
 from ..store.base import SharedLoopWork
 from ..views import event_doc, iso, run_doc, step_doc, var_doc
+from . import ui
 from .auth import role_of
 from .limits import BodyLimits
 from .metrics import Metrics
@@ -353,5 +354,6 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.state.engine, app.state.metrics = engine, metrics
+    app.state.engine, app.state.metrics, app.state.tokens = engine, metrics, tokens or {}
+    app.include_router(ui.router)
     return app
