@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -28,12 +29,13 @@ def engine_of(request: Request) -> Any:
     return request.app.state.engine
 
 
-def guarded(request: Request, template: str, build: Callable[[], dict[str, Any]]) -> HTMLResponse:
+def guarded(request: Request, template: str, build: Callable[[], dict[str, Any]]) -> Response:
     """The page ``template`` for the context ``build()`` makes, for a caller with a valid
-    token (else the login page, 401); a TetherError is an error page with its 4xx status."""
+    token (else a redirect to the login page); a TetherError is an error page with its 4xx status."""
     role = page_role(request)
     if role is None:
-        return page("login.html", 401, title="Sign in", role=None, auth=True, next=request.url.path)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)
     common: dict[str, Any] = {"role": role, "auth": bool(tokens_of(request))}
     try:
         context = build()
@@ -53,36 +55,45 @@ def ui_root() -> RedirectResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def runs(request: Request) -> HTMLResponse:
+def runs(request: Request) -> Response:
     params = {k: request.query_params.get(k, "") for k in ("status", "flow", "q", "cursor")}
     return guarded(request, "runs.html", lambda: {"title": "Runs",
                                                   **runs_page(engine_of(request), params)})
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run(request: Request, run_id: str) -> HTMLResponse:
+def run(request: Request, run_id: str) -> Response:
     q = request.query_params
     return guarded(request, "run.html", lambda: {"title": f"Run {run_id}", **run_page(
         engine_of(request), checked(run_id), q.get("at"), q.get("tl"))})
 
 
 @router.get("/runs/{run_id}/diff", response_class=HTMLResponse)
-def diff(request: Request, run_id: str) -> HTMLResponse:
+def diff(request: Request, run_id: str) -> Response:
     q = request.query_params
     return guarded(request, "diff.html", lambda: {"title": f"Diff of run {run_id}", **diff_page(
         engine_of(request), checked(run_id), q.get("from"), q.get("to"))})
 
 
 @router.get("/runs/{run_id}/vars/{name}", response_class=HTMLResponse)
-def variable(request: Request, run_id: str, name: str) -> HTMLResponse:
+def variable(request: Request, run_id: str, name: str) -> Response:
     return guarded(request, "var.html", lambda: {"title": f"Variable {name}", **var_page(
         engine_of(request), checked(run_id), name)})
 
 
 @router.get("/runs/{run_id}/steps/{step_id}", response_class=HTMLResponse)
-def step(request: Request, run_id: str, step_id: str) -> HTMLResponse:
+def step(request: Request, run_id: str, step_id: str) -> Response:
     return guarded(request, "step.html", lambda: {"title": f"Step {step_id}", **step_page(
         engine_of(request), checked(run_id), step_id)})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login(request: Request) -> HTMLResponse:
+    """The token form; ``next`` is where it goes once signed in (a path under /ui only)."""
+    target = request.query_params.get("next", "/ui/")
+    if not target.startswith("/ui/") or "//" in target or "\\" in target:
+        target = "/ui/"
+    return page("login.html", title="Sign in", role=None, auth=True, next=target)
 
 
 @router.post("/session")
