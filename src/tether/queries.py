@@ -60,7 +60,7 @@ def variable_doc(engine: Any, run_id: str, name: str) -> dict[str, Any]:
 
 def scan_runs(engine: Any, *, status: str | None = None, flow: str | None = None,
               id_prefix: str | None = None, limit: int = 50, cursor: str | None = None,
-              scan: int = 5000) -> tuple[list[Any], str | None]:
+              scan: int = 2000) -> tuple[list[Any], str | None]:
     """Runs newest first after ``cursor`` that match every given filter (flow name exact,
     run id prefix), at most ``limit``, and the cursor of the next page (None at the end).
     At most ``scan`` runs are read for one page, so a rare match costs a bounded read: the
@@ -87,13 +87,15 @@ def scan_runs(engine: Any, *, status: str | None = None, flow: str | None = None
     return page, after
 
 
-def loop_summary(engine: Any, run_id: str, loop_key: str, failed_cap: int = 50) -> dict[str, Any]:
-    """A loop's size, ``{status: count}`` of its iteration records and its first
-    ``failed_cap`` failed iterations as ``{index, item, error}``: bounded reads whatever
-    the loop's size."""
+def loop_summary(engine: Any, run_id: str, loop_key: str, failed_cap: int = 50,
+                 counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A loop's size, ``{status: count}`` of its iteration records (counted in the store
+    unless ``counts`` gives them, e.g. from a finished loop step's record) and its first
+    ``failed_cap`` failed iterations as ``{index, item, error, attempts}``: bounded reads
+    whatever the loop's size."""
     store = engine.store
     total = store.loop_size(run_id, loop_key)
-    counts = dict(store.iteration_counts(run_id, loop_key))
+    counts = dict(store.iteration_counts(run_id, loop_key)) if counts is None else dict(counts)
     failed: list[dict[str, Any]] = []
     if counts.get("failed"):
         window, start = 10_000, 0

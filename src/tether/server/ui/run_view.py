@@ -4,17 +4,16 @@ variables now or as of a checkpoint, and its environment. Reads are bounded: the
 is paged, a loop is counted and only its first failed iterations are read."""
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
 from ... import queries
-from ...errors import NotFound, TetherError, UsageError
+from ...errors import NotFound, UsageError
 from ...store.records import hidden_ranges, is_hidden
 from .runs_view import run_row
 
 TIMELINE_PAGE = 250
-FAILED_CAP = 50
+FAILED_CAP = 20  # on the run page; the loop step's own page lists more
 VARS_CAP = 1000
 LIVE = ("running", "pending")
 
@@ -59,23 +58,35 @@ def timeline(rec: Any, steps: list[Any], offset: int, now: float) -> dict[str, A
             "page": TIMELINE_PAGE}
 
 
+def final_counts(meta: dict[str, Any]) -> dict[str, int] | None:
+    """``{status: count}`` of a finished loop from its step record's ``map`` aggregates
+    (so a page need not count a large loop's iterations again), or None."""
+    agg = meta.get("map")
+    if not isinstance(agg, dict):
+        return None
+    pairs = (("completed", agg.get("successful")), ("failed", agg.get("failed")),
+             ("skipped", agg.get("skipped")))
+    if not all(isinstance(v, int) for _, v in pairs):
+        return None
+    return {k: int(v) for k, v in pairs if v}
+
+
 def loops(engine: Any, rec: Any, steps: list[Any], current: str | None) -> list[dict[str, Any]]:
     """Each loop of the run (the latest record of each loop key, and the loop running now)
     with its counts and first failed iterations."""
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[str, dict[str, int] | None]] = {}
     for s in steps:
         meta = s.meta if isinstance(s.meta, dict) else {}
         if isinstance(meta.get("loop_key"), str):
-            keys[meta["loop_key"]] = s.step_id
+            keys[meta["loop_key"]] = (s.step_id, final_counts(meta))
     if current and current not in keys and rec.status in LIVE + ("paused", "failed"):
-        keys[current] = current
+        keys[current] = (current, None)
     out = []
-    for key, step_id in keys.items():
-        summary = queries.loop_summary(engine, rec.run_id, key, FAILED_CAP)
+    for key, (step_id, counts) in keys.items():
+        summary = queries.loop_summary(engine, rec.run_id, key, FAILED_CAP, counts)
         if summary["total"] is None:
             continue
-        counts = summary["counts"]
-        done = sum(counts.values())
+        done = sum(summary["counts"].values())
         summary.update(step_id=step_id, done=done,
                        pct=round(done / summary["total"] * 100, 1) if summary["total"] else 100.0)
         out.append(summary)
@@ -109,23 +120,20 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
     steps = engine.steps(run_id)
     row = run_row(rec, now)
     cursor = rec.cursor if isinstance(rec.cursor, dict) else {}
-    flow_steps: list[str] = []
-    with contextlib.suppress(TetherError):  # a damaged stored flow: no steps to pick
-        flow_steps = [s.id for s in engine.stored_flow(rec).flow.steps]
     parent = None
     if rec.parent_id:
         try:
             parent = engine.record(rec.parent_id)
         except NotFound:
             parent = None
-    started = sorted({s.step_id for s in steps})
+    started = list(dict.fromkeys(s.step_id for s in steps))  # in the order they first ran
     return {"run": row, "rec": rec, "error": rec.error, "inputs": rec.inputs, "outputs": rec.outputs,
             "pause": cursor.get("pause") if row["status"] == "paused" else None,
             "timeline": timeline(rec, steps, offset, now), "loops": loops(engine, rec, steps, row["step"]),
             "vars": variables(engine, run_id, at), "at": at, "env": queries.env_report(engine, rec),
             "children": [run_row(c, now) for c in queries.children(engine, rec, steps)],
             "parent": run_row(parent, now) if parent else None, "spend": spend(steps),
-            "flow_steps": flow_steps, "started_steps": [s for s in flow_steps if s in started],
+            "started_steps": started,
             "live": row["status"] in LIVE, "can_delete": hasattr(engine, "delete_run")}
 
 
@@ -140,7 +148,7 @@ def step_page(engine: Any, run_id: str, step_id: str) -> dict[str, Any]:
     loop = None
     meta = records[-1].meta if isinstance(records[-1].meta, dict) else {}
     if isinstance(meta.get("loop_key"), str):
-        loop = queries.loop_summary(engine, run_id, meta["loop_key"], 200)
+        loop = queries.loop_summary(engine, run_id, meta["loop_key"], 200, final_counts(meta))
     return {"run": run_row(rec, time.time()), "step_id": step_id, "loop_info": loop,
             "records": [{"r": s, "undone": is_hidden(s.seq, hidden),
                          "duration": (s.finished_at - s.started_at)
