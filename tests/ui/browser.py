@@ -68,6 +68,11 @@ class UI:
                   self.one("h1").text == "Runs", what="the runs page after signing in")
         self.check()
 
+    def open_actions(self) -> None:
+        box = self.one("details#actions")
+        if not box.get_attribute("open"):
+            box.find_element("css selector", "summary").click()
+
     def submit_action(self, form: str) -> str:
         """Submit the action form ``form`` (a CSS selector), accept its confirmation and
         return the outcome text."""
@@ -89,6 +94,11 @@ class UI:
                 for v in result if v.get("impact") in ("serious", "critical")]
 
     def shot(self, folder: str | None, name: str) -> None:
+        """The current page, up to 2,000 px tall, as ``folder/name.png``."""
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
+            size = self.d.get_window_size()
+            tall = self.d.execute_script("return document.documentElement.scrollHeight")
+            self.d.set_window_size(size["width"], min(max(tall + 120, size["height"]), 2000))
             self.d.save_screenshot(str(Path(folder) / f"{name}.png"))
+            self.d.set_window_size(size["width"], size["height"])

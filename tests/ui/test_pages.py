@@ -104,6 +104,7 @@ def test_diff_shows_a_changed_variable(site: Site, ui: UI) -> None:
 def test_resume_with_a_set_value_completes_a_paused_run(site: Site, ui: UI) -> None:
     rid = site.runs["to_resume"]
     ui.get(f"/ui/runs/{rid}")
+    ui.open_actions()
     ui.one("#resume-set").send_keys("approved=true")
     outcome = ui.submit_action("form[data-action=resume]")
     assert "resume" in outcome and "refused" not in outcome, outcome
@@ -118,6 +119,7 @@ def test_resume_with_a_set_value_completes_a_paused_run(site: Site, ui: UI) -> N
 def test_fork_from_a_step_creates_a_linked_run(site: Site, ui: UI) -> None:
     rid = site.runs["paused"]
     ui.get(f"/ui/runs/{rid}")
+    ui.open_actions()
     ui.one("#fork-from").send_keys("items")
     ui.one("#fork-set").send_keys("counter=50")
     outcome = ui.submit_action("form[data-action=fork]")

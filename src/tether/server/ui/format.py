@@ -11,8 +11,8 @@ from markupsafe import Markup, escape
 
 INLINE = 80          # characters shown without folding
 CAP = 20_000         # characters of one value ever put on a page
-STATUS_MARK = {"completed": "✓", "failed": "✗", "running": "▶", "paused": "⏸", "pending": "…",
-               "cancelled": "⊘", "interrupted": "⚠", "skipped": "↷"}
+STATUS_MARK = {"completed": "✓", "failed": "✗", "running": "▶", "paused": "‖", "pending": "…",
+               "cancelled": "■", "interrupted": "!", "skipped": "»"}
 
 
 def as_text(value: Any, indent: bool = False) -> str:
