@@ -138,6 +138,25 @@ def test_fork_from_a_step_creates_a_linked_run(site: Site, ui: UI) -> None:
     assert ui.css(f'a[href="/ui/runs/{child}"]')  # the original lists its child
 
 
+SLOW = "name: slow\nsteps:\n  - id: nap\n    tool: shell\n    with: {run: 'sleep 6'}\n"
+
+
+def test_pages_update_live(site: Site, ui: UI) -> None:
+    ui.get("/ui/")
+    made = httpx.post(f"{site.url}/api/runs", json={"flow": SLOW},
+                      headers={"Authorization": f"Bearer {WRITE}"})
+    assert made.status_code == 201, made.text
+    rid = made.json()["run_id"]
+    ui.wait(lambda: rid in ui.one("#runs-body").text, what="the new run in the list, without a reload")
+    ui.get(f"/ui/runs/{rid}")
+    url = ui.d.current_url
+    assert "completed" not in ui.one("#run-status").text  # still running when the page loaded
+    ui.wait(lambda: "completed" in ui.one("#run-status").text, what="the run to complete, without a reload")
+    assert ui.d.current_url == url
+    assert "nap" in ui.one("ol.gantt").text
+    ui.check()
+
+
 def test_read_token_sees_no_actions_and_a_forged_post_is_refused(site: Site, ui: UI) -> None:
     rid = site.runs["paused"]
     ui.login(READ)

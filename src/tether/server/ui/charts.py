@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT, PAD = 600, 120, 6
+WIDTH, HEIGHT, PAD, LEFT = 600, 140, 16, 70
 MAX_POINTS = 400
 
 
@@ -29,11 +29,16 @@ def sparkline(xs: Sequence[int], ys: Sequence[float], label: str) -> Markup:
         xs, ys = [xs[i] for i in keep], [ys[i] for i in keep]
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
-    sx = (WIDTH - 2 * PAD) / ((x1 - x0) or 1)
+    sx = (WIDTH - LEFT - PAD) / ((x1 - x0) or 1)
     sy = (HEIGHT - 2 * PAD) / ((y1 - y0) or 1)
-    points = " ".join(f"{PAD + (x - x0) * sx:.1f},{HEIGHT - PAD - (y - y0) * sy:.1f}"
+    points = " ".join(f"{LEFT + (x - x0) * sx:.1f},{HEIGHT - PAD - (y - y0) * sy:.1f}"
                       for x, y in zip(xs, ys, strict=True))
+    labels = (f'<text x="{LEFT - 6}" y="{PAD + 4}" text-anchor="end">{y1:g}</text>'
+              f'<text x="{LEFT - 6}" y="{HEIGHT - PAD}" text-anchor="end">{y0:g}</text>'
+              f'<text x="{LEFT}" y="{HEIGHT - 2}">#{x0}</text>'
+              f'<text x="{WIDTH - PAD}" y="{HEIGHT - 2}" text-anchor="end">#{x1}</text>')
     title = f"{label}: from {ys[0]:g} to {ys[-1]:g} (min {y0:g}, max {y1:g}) over checkpoints {x0} to {x1}"
     return Markup('<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{t}">'
-                  '<title>{t}</title><polyline fill="none" stroke="currentColor" stroke-width="2" '
-                  'points="{p}"/></svg>').format(w=WIDTH, h=HEIGHT, t=title, p=points)
+                  '<title>{t}</title><g class="labels" aria-hidden="true">{labels}</g>'
+                  '<polyline fill="none" stroke="currentColor" stroke-width="2" points="{p}"/></svg>'
+                  ).format(w=WIDTH, h=HEIGHT, t=title, p=points, labels=Markup(labels))

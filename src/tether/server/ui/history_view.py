@@ -37,7 +37,7 @@ def diff_page(engine: Any, run_id: str, a: str | None, b: str | None) -> dict[st
     rec = engine.record(run_id)
     a = (a or "").strip()[:128] or "0"
     b = (b or "").strip()[:128] or str(rec.seq)
-    if not a or not b:
-        raise UsageError("give two checkpoints: from and to")
+    if not (a.isascii() and b.isascii()):
+        raise UsageError("a checkpoint is a number or a step id")
     return {"run": run_row(rec, time.time()), "diff": engine.diff(run_id, a, b), "a": a, "b": b,
             "last": rec.seq}

@@ -112,10 +112,10 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
     rec = engine.record(run_id)
     at = None
     if at_text not in (None, ""):
-        if not str(at_text).isdigit():
+        if not (str(at_text).isascii() and str(at_text).isdigit()):
             raise UsageError(f"at must be a checkpoint number, not {at_text!r}")
         at = engine.checkpoint_of(run_id, int(str(at_text)))
-    offset = int(tl_text) if tl_text and tl_text.isdigit() else 0
+    offset = int(tl_text) if tl_text and tl_text.isascii() and tl_text.isdigit() else 0
     now = time.time()
     steps = engine.steps(run_id)
     row = run_row(rec, now)
