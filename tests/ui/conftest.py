@@ -1,6 +1,7 @@
 """A real ``tether serve`` subprocess on 127.0.0.1 over a temp SQLite store with real runs
-(made with the CLI), and headless Chromium driven by selenium. Skipped, saying why, when
-chromium, chromedriver or selenium are missing (scripts/test.sh installs them)."""
+(made with the CLI), and headless Chromium driven by selenium. A test that needs them is
+skipped, saying why, when chromium, chromedriver or selenium are missing (scripts/test.sh
+installs them)."""
 from __future__ import annotations
 
 import json
@@ -34,10 +35,13 @@ try:
 except ImportError:
     HAVE_SELENIUM = False
 
-if not (CHROMIUM and DRIVER and HAVE_SELENIUM):
-    pytest.skip("the browser tests need chromium, chromedriver (apt-get install chromium chromium-driver) "
-                "and selenium (pip install 'selenium>=4.20,<5'); scripts/test.sh installs them",
-                allow_module_level=True)
+MISSING = ("the browser tests need chromium, chromedriver (apt-get install chromium chromium-driver) "
+           "and selenium (pip install 'selenium>=4.20,<5'); scripts/test.sh installs them")
+
+
+def need_browser() -> None:
+    if not (CHROMIUM and DRIVER and HAVE_SELENIUM):
+        pytest.skip(MISSING)
 
 
 def free_port() -> int:
@@ -104,6 +108,7 @@ class Site:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    need_browser()
     root = tmp_path_factory.mktemp("ui")
     for name, text in (("demo.yaml", DEMO), ("other.yaml", OTHER), ("broken.yaml", BROKEN)):
         (root / name).write_text(text)
@@ -120,6 +125,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="session")
 def driver() -> Iterator[Any]:
+    need_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()

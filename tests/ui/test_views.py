@@ -1,0 +1,83 @@
+"""The UI's view models and bounded reads, without a browser (memory store)."""
+from __future__ import annotations
+
+import pytest
+
+from tether import Engine, queries
+from tether.errors import UsageError
+from tether.server.ui import format as fmt
+from tether.server.ui.charts import numeric, sparkline
+from tether.server.ui.run_view import TIMELINE_PAGE, run_page
+from tether.server.ui.runs_view import runs_page
+
+LOOP = """
+name: loopy
+steps:
+  - id: each
+    foreach: "{{ range(40) | list }}"
+    max_failures: 40
+    do:
+      id: body
+      vars: {last: "{{ 1 // (item % 3) }}"}
+"""
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine("memory://")
+
+
+def test_scan_runs_pages_through_a_filter_without_gaps_or_repeats(engine: Engine) -> None:
+    made = []
+    for i in range(25):
+        flow = "wanted" if i % 3 == 0 else "other"
+        made.append((flow, engine.run_text(f"name: {flow}\nsteps:\n  - id: s\n    vars: {{i: {i}}}\n").id))
+    wanted = [rid for flow, rid in reversed(made) if flow == "wanted"]
+    seen, cursor = [], None
+    while True:
+        page, cursor = queries.scan_runs(engine, flow="wanted", limit=2, cursor=cursor, scan=4)
+        seen += [r.run_id for r in page]
+        if cursor is None:
+            break
+    assert seen == wanted
+    doc = runs_page(engine, {"q": wanted[0][:26]})
+    assert [r["run_id"] for r in doc["runs"]] == [wanted[0]]
+    with pytest.raises(UsageError):
+        runs_page(engine, {"status": "sleeping"})
+
+
+def test_loop_summary_is_capped_and_uses_a_finished_loops_counts(engine: Engine) -> None:
+    run = engine.run_text(LOOP)
+    summary = queries.loop_summary(engine, run.id, "each", failed_cap=5)
+    assert summary["total"] == 40 and summary["counts"] == {"completed": 26, "failed": 14}
+    assert [f["index"] for f in summary["failed"]] == [0, 3, 6, 9, 12]
+    assert summary["failed"][1]["item"] == 3 and "ZeroDivisionError" in fmt.error_text(summary["failed"][1]["error"])
+    page = run_page(engine, run.id, None, None)
+    (loop,) = page["loops"]
+    assert loop["counts"] == {"completed": 26, "failed": 14} and loop["done"] == 40
+
+
+def test_the_timeline_is_paged(engine: Engine) -> None:
+    steps = "\n".join(f"  - id: s{i}\n    vars: {{n: {i}}}" for i in range(TIMELINE_PAGE + 10))
+    run = engine.run_text(f"name: many\nsteps:\n{steps}\n")
+    first = run_page(engine, run.id, None, None)["timeline"]
+    assert len(first["rows"]) == TIMELINE_PAGE and first["total"] == TIMELINE_PAGE + 10
+    last = run_page(engine, run.id, None, str(TIMELINE_PAGE))["timeline"]
+    assert [r["step_id"] for r in last["rows"]][-1] == f"s{TIMELINE_PAGE + 9}"
+    with pytest.raises(UsageError):
+        run_page(engine, run.id, "²", None)
+
+
+def test_values_are_folded_capped_and_escaped() -> None:
+    assert str(fmt.fold("<b>x</b>")) == "<code>&lt;b&gt;x&lt;/b&gt;</code>"
+    big = str(fmt.fold({"k": "v" * (fmt.CAP * 2)}))
+    assert big.startswith('<details class="fold">') and "more characters not shown" in big
+    assert len(big) < fmt.CAP + 1000
+    assert "failed" in str(fmt.status("failed"))  # the word, not a colour only
+
+
+def test_charts_only_for_numbers() -> None:
+    assert numeric([1, 2.5, 3]) == [1.0, 2.5, 3.0]
+    assert numeric([True, False]) is None and numeric(["1", 2]) is None and numeric([1]) is None
+    svg = str(sparkline(list(range(1000)), [float(i % 7) for i in range(1000)], "n"))
+    assert svg.count(",") <= 402 + 10 and 'role="img"' in svg
