@@ -81,3 +81,13 @@ def test_charts_only_for_numbers() -> None:
     assert numeric([True, False]) is None and numeric(["1", 2]) is None and numeric([1]) is None
     svg = str(sparkline(list(range(1000)), [float(i % 7) for i in range(1000)], "n"))
     assert svg.count(",") <= 402 + 10 and 'role="img"' in svg
+
+
+def test_model_use_is_summed_from_step_meta() -> None:
+    from tether.server.ui.run_view import spend
+    from tether.store.records import StepRecord
+    steps = [StepRecord("a", "completed", meta={"model": "m", "total_tokens": 120, "cost": 0.002}),
+             StepRecord("b", "completed", meta={"total_tokens": 30, "cost": None}),
+             StepRecord("c", "completed", meta=None)]
+    assert spend(steps) == {"tokens": 150, "cost": 0.002}
+    assert spend([StepRecord("c", "completed")]) == {}

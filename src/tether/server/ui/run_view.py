@@ -19,14 +19,15 @@ LIVE = ("running", "pending")
 
 
 def spend(steps: list[Any]) -> dict[str, float]:
-    """Tokens and cost the steps' ``meta`` recorded (``tokens`` or ``usage.total_tokens``,
-    ``cost``), summed; empty when no step recorded any."""
+    """Tokens and cost the steps' ``meta`` recorded (``total_tokens`` as ``tool: model``
+    writes it, or ``tokens`` / ``usage.total_tokens``; ``cost``), summed; empty when no step
+    recorded any."""
     out: dict[str, float] = {}
     for s in steps:
         meta = s.meta if isinstance(s.meta, dict) else {}
         found = meta.get("usage")
         usage: dict[str, Any] = found if isinstance(found, dict) else {}
-        tokens = meta.get("tokens", usage.get("total_tokens"))
+        tokens = meta.get("total_tokens", meta.get("tokens", usage.get("total_tokens")))
         for key, value in (("tokens", tokens), ("cost", meta.get("cost"))):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 out[key] = out.get(key, 0) + value
