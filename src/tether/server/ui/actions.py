@@ -45,6 +45,7 @@ def values_of(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def step_of(body: dict[str, Any]) -> str | None:
+    """The ``from_step`` member: a step id or None; UsageError for anything else."""
     step = body.get("from_step")
     if step in (None, ""):
         return None

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 INLINE = 80          # characters shown without folding
 CAP = 20_000         # characters of one value ever put on a page
@@ -76,6 +76,3 @@ def error_text(error: Any) -> str:
         return f"{error.get('type') or 'Error'}: {error.get('message') or ''}"
     return "" if error is None else str(error)
 
-
-def escape_text(text: Any) -> Markup:
-    return escape(text)

@@ -26,6 +26,7 @@ STATIC_FILES = {"ui.css": "text/css", "ui.js": "text/javascript"}
 
 
 def engine_of(request: Request) -> Any:
+    """The app's one ``Engine``."""
     return request.app.state.engine
 
 
@@ -46,16 +47,19 @@ def guarded(request: Request, template: str, build: Callable[[], dict[str, Any]]
 
 
 def checked(run_id: str) -> str:
+    """``run_id`` when well formed; UsageError (a 400 page) otherwise."""
     return check_run_id(run_id)
 
 
 @router.get("", include_in_schema=False)
 def ui_root() -> RedirectResponse:
+    """``/ui`` is ``/ui/``."""
     return RedirectResponse("/ui/", status_code=308)
 
 
 @router.get("/", response_class=HTMLResponse)
 def runs(request: Request) -> Response:
+    """The runs, newest first, filtered by ``status``, ``flow`` and ``q`` (an id or its start)."""
     params = {k: request.query_params.get(k, "") for k in ("status", "flow", "q", "cursor")}
     return guarded(request, "runs.html", lambda: {"title": "Runs",
                                                   **runs_page(engine_of(request), params)})
@@ -63,6 +67,7 @@ def runs(request: Request) -> Response:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run(request: Request, run_id: str) -> Response:
+    """A run; ``at=SEQ``: its variables as of that checkpoint; ``tl=N``: the timeline from record N."""
     q = request.query_params
     return guarded(request, "run.html", lambda: {"title": f"Run {run_id}", **run_page(
         engine_of(request), checked(run_id), q.get("at"), q.get("tl"))})
@@ -70,6 +75,7 @@ def run(request: Request, run_id: str) -> Response:
 
 @router.get("/runs/{run_id}/diff", response_class=HTMLResponse)
 def diff(request: Request, run_id: str) -> Response:
+    """The variables that differ between checkpoints ``from`` and ``to``."""
     q = request.query_params
     return guarded(request, "diff.html", lambda: {"title": f"Diff of run {run_id}", **diff_page(
         engine_of(request), checked(run_id), q.get("from"), q.get("to"))})
@@ -77,12 +83,14 @@ def diff(request: Request, run_id: str) -> Response:
 
 @router.get("/runs/{run_id}/vars/{name}", response_class=HTMLResponse)
 def variable(request: Request, run_id: str, name: str) -> Response:
+    """One variable and its history."""
     return guarded(request, "var.html", lambda: {"title": f"Variable {name}", **var_page(
         engine_of(request), checked(run_id), name)})
 
 
 @router.get("/runs/{run_id}/steps/{step_id}", response_class=HTMLResponse)
 def step(request: Request, run_id: str, step_id: str) -> Response:
+    """Every record of one step, and its loop when it is one."""
     return guarded(request, "step.html", lambda: {"title": f"Step {step_id}", **step_page(
         engine_of(request), checked(run_id), step_id)})
 
@@ -115,6 +123,7 @@ def session(request: Request) -> JSONResponse:
 
 @router.post("/logout")
 def logout() -> JSONResponse:
+    """Sign out: the page cookie is removed (the script forgets the tab's token)."""
     reply = JSONResponse({"ok": True})
     reply.delete_cookie(COOKIE, path="/ui")
     return reply
