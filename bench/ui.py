@@ -87,7 +87,7 @@ def main() -> None:
 
     from tether.server.app import create_app
     app = create_app(db, executor=0)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         out = {"runs_page": timed(client, "/ui/", args.repeat),
                "runs_page_flow_filter": timed(client, "/ui/?flow=bench_big", args.repeat),
                "run_page": timed(client, f"/ui/runs/{big_id}", args.repeat),

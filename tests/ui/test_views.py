@@ -91,3 +91,18 @@ def test_model_use_is_summed_from_step_meta() -> None:
              StepRecord("c", "completed", meta=None)]
     assert spend(steps) == {"tokens": 150, "cost": 0.002}
     assert spend([StepRecord("c", "completed")]) == {}
+
+
+def test_without_tokens_only_a_loopback_host_name_is_served() -> None:
+    from fastapi.testclient import TestClient
+
+    from tether.server.app import create_app
+    app = create_app("memory://", executor=0)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as local:
+        assert local.get("/ui/").status_code == 200
+    with TestClient(app, base_url="http://localhost") as local:
+        assert local.get("/ui/").status_code == 200
+    with TestClient(app, base_url="http://rebound.example:8080") as rebound:
+        assert rebound.get("/ui/").status_code == 403
+        r = rebound.post("/ui/runs/x1/actions/cancel", headers={"X-Tether-UI": "1"}, content="{}")
+        assert r.status_code == 403

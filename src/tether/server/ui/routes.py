@@ -34,6 +34,10 @@ def guarded(request: Request, template: str, build: Callable[[], dict[str, Any]]
     """The page ``template`` for the context ``build()`` makes, for a caller with a valid
     token (else a redirect to the login page); a TetherError is an error page with its 4xx status."""
     role = page_role(request)
+    if role is None and not tokens_of(request):
+        return page("error.html", 403, title="Error", role=None, auth=False,
+                    message="Without API tokens the UI answers only a loopback host name: "
+                            "open it as http://127.0.0.1:PORT/ui/ or http://localhost:PORT/ui/.")
     if role is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/ui/login?next={quote(here, safe='')}", status_code=303)
