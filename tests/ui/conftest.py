@@ -115,6 +115,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     s = Site(root)
     s.runs["paused"] = s.cli("run", "demo.yaml", code=3)["run_id"]
     s.runs["to_resume"] = s.cli("run", "demo.yaml", "-i", "n=3", code=3)["run_id"]
+    s.runs["to_retry"] = s.cli("run", "demo.yaml", "-i", "n=3", code=3)["run_id"]
     s.runs["other"] = s.cli("run", "other.yaml", code=0)["run_id"]
     s.runs["failed"] = s.cli("run", "broken.yaml", code=1)["run_id"]
     s.start()

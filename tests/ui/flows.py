@@ -27,7 +27,7 @@ steps:
     do:
       id: one
       tool: python
-      with: {{code: "def main(x):\\n    if x % 3 == 1:\\n        raise ValueError(f'bad item {{x}}')\\n    return x", args: {{x: "{{{{ item }}}}"}}}}
+      with: {{code: "def main(x, fixed):\\n    if x % 3 == 1 and not fixed:\\n        raise ValueError(f'bad item {{x}}')\\n    return x", args: {{x: "{{{{ item }}}}", fixed: "{{{{ vars.fixed | default(false) }}}}"}}}}
       vars:
         counter: "{{{{ vars.counter + 1 }}}}"
   - id: gate

@@ -116,6 +116,24 @@ def test_resume_with_a_set_value_completes_a_paused_run(site: Site, ui: UI) -> N
     assert site.cli("show", rid)["status"] == "completed"
 
 
+def test_retry_failed_iterations_with_a_fix_from_the_page(site: Site, ui: UI) -> None:
+    rid = site.runs["to_retry"]
+    ui.get(f"/ui/runs/{rid}")
+    assert "bad item 1" in ui.one("table.failed").text
+    ui.open_actions()
+    ui.one("#resume-set").send_keys("fixed=true")
+    ui.one("form[data-action=resume] input[name=retry_failed]").click()
+    outcome = ui.submit_action("form[data-action=resume]")
+    assert "refused" not in outcome, outcome
+    ui.wait(lambda: ui.d.get(site.url + f"/ui/runs/{rid}") or (
+        "paused" in ui.one("#run-status").text and not ui.css("table.failed")),
+        what="the failed iteration to be retried and the run to pause at the gate again")
+    assert "loop 3/3" in ui.one("ol.gantt").text and "failed" not in ui.one(".loop").text
+    rows = {r.find_element("css selector", "th").text: r.text for r in ui.css("table.vars tbody tr")}
+    assert rows["counter"].split()[1] == "4"  # 1 + the 3 items, the retried one included
+    ui.check()
+
+
 def test_fork_from_a_step_creates_a_linked_run(site: Site, ui: UI) -> None:
     rid = site.runs["paused"]
     ui.get(f"/ui/runs/{rid}")
