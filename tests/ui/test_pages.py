@@ -175,6 +175,20 @@ def test_pages_update_live(site: Site, ui: UI) -> None:
     ui.check()
 
 
+def test_cancel_a_running_run_from_the_page(site: Site, ui: UI) -> None:
+    made = httpx.post(f"{site.url}/api/runs", json={"flow": SLOW.replace("sleep 6", "sleep 60")},
+                      headers={"Authorization": f"Bearer {WRITE}"})
+    rid = made.json()["run_id"]
+    ui.wait(lambda: ui.d.get(site.url + f"/ui/runs/{rid}") or "running" in ui.one("#run-status").text,
+            what="the run to start")
+    ui.open_actions()
+    outcome = ui.submit_action("form[data-action=cancel]")
+    assert "cancelled" in outcome, outcome
+    ui.wait(lambda: ui.d.get(site.url + f"/ui/runs/{rid}") or "cancelled" in ui.one("#run-status").text,
+            what="the run to be cancelled")
+    ui.check()
+
+
 def test_read_token_sees_no_actions_and_a_forged_post_is_refused(site: Site, ui: UI) -> None:
     rid = site.runs["paused"]
     ui.login(READ)
