@@ -46,16 +46,33 @@ def variables(engine: Any, run_id: str) -> dict[str, Any]:
 def variable_doc(engine: Any, run_id: str, name: str) -> dict[str, Any]:
     """One variable as ``var_doc`` (a secret's value ``***``), read without counting an
     access; NotFound for an unknown run or variable."""
-    from .errors import NotFound
+    from .ids import check_var_name
     engine.record(run_id)
-    records = engine.store.read_vars(run_id)
-    if name not in records:
-        raise NotFound(f"run {run_id} has no variable {name!r}")
-    doc = var_doc(records[name])
-    if records[name].secret:
+    rec = engine.store.read_var(run_id, check_var_name(name))
+    doc = var_doc(rec)
+    if rec.secret:
         doc["value"] = "***"
-    doc["secret"] = records[name].secret
+    doc["secret"] = rec.secret
     return doc
+
+
+def history_tail(engine: Any, run_id: str, name: str, last: int) -> list[Any]:
+    """The latest ``last`` writes of a variable, oldest first, as ``HistoryRecord``s (a
+    secret's values ``***``), read without the older ones; NotFound for an unknown run or a
+    variable that never existed."""
+    from dataclasses import replace
+
+    from .errors import NotFound
+    from .ids import check_var_name
+    engine.record(run_id)
+    rows = engine.store.var_history(run_id, check_var_name(name), last=last)
+    if not rows:
+        raise NotFound(f"run {run_id} has no variable {name!r}")
+    try:
+        secret = engine.store.read_var(run_id, name).secret
+    except NotFound:  # deleted since: its history is kept, and shown masked to be safe
+        secret = True
+    return [replace(h, value=None if h.deleted else "***") for h in rows] if secret else rows
 
 
 def scan_runs(engine: Any, *, status: str | None = None, flow: str | None = None,

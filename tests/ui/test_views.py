@@ -106,3 +106,19 @@ def test_without_tokens_only_a_loopback_host_name_is_served() -> None:
         assert rebound.get("/ui/").status_code == 403
         r = rebound.post("/ui/runs/x1/actions/cancel", headers={"X-Tether-UI": "1"}, content="{}")
         assert r.status_code == 403
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_long_history_is_read_from_its_end(kind: str, tmp_path: object) -> None:
+    from pathlib import Path
+    db = "memory://" if kind == "memory" else f"sqlite:///{Path(str(tmp_path)) / 'h.db'}"
+    engine = Engine(db)
+    run = engine.run_text('name: h\nvars: {c: 0}\nsteps:\n  - id: each\n    foreach: "{{ range(30) | list }}"\n'
+                          '    do:\n      id: b\n      vars: {c: "{{ vars.c + 1 }}"}\n')
+    tail = engine.store.var_history(run.id, "c", last=5)
+    assert [h.value for h in tail] == [26, 27, 28, 29, 30]
+    assert [h.value for h in engine.store.var_history(run.id, "c", last=500)] == list(range(31))
+    assert engine.store.var_history(run.id, "c", last=0) == []
+    from tether.server.ui.history_view import var_page
+    page = var_page(engine, run.id, "c")
+    assert page["count"] == 31 and page["history"][0].value == 30 and page["chart"] is not None

@@ -15,10 +15,11 @@ HISTORY_CAP = 500
 
 def var_page(engine: Any, run_id: str, name: str) -> dict[str, Any]:
     """One variable: its metadata now (None once deleted), its last ``HISTORY_CAP`` writes
-    newest first with checkpoint and step, and a chart when every value is a number.
+    newest first with checkpoint and step (older ones are not read), and a chart of them
+    when every value is a number.
     Secret values are ``***``. NotFound when the variable never existed."""
     rec = engine.record(run_id)
-    rows = engine.history(run_id, name)
+    rows = queries.history_tail(engine, run_id, name, HISTORY_CAP)
     try:
         current = queries.variable_doc(engine, run_id, name)
     except NotFound:
@@ -26,9 +27,8 @@ def var_page(engine: Any, run_id: str, name: str) -> dict[str, Any]:
     live = [h for h in rows if not h.deleted]
     ys = numeric([h.value for h in live])
     chart = sparkline([h.seq for h in live], ys, name) if ys else None
-    shown = rows[-HISTORY_CAP:][::-1]
     return {"run": run_row(rec, time.time()), "name": name, "current": current, "chart": chart,
-            "history": shown, "count": len(rows), "cap": HISTORY_CAP}
+            "history": rows[::-1], "count": rows[-1].version, "cap": HISTORY_CAP}
 
 
 def diff_page(engine: Any, run_id: str, a: str | None, b: str | None) -> dict[str, Any]:
