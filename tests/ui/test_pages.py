@@ -209,6 +209,23 @@ def test_read_token_sees_no_actions_and_a_forged_post_is_refused(site: Site, ui:
     anonymous = httpx.get(f"{site.url}/ui/runs/{rid}", follow_redirects=False)
     assert anonymous.status_code == 303 and "/ui/login" in anonymous.headers["location"]
     assert rid not in anonymous.text
+    ui.one("[data-logout]").click()
+    ui.wait(lambda: "/ui/login" in ui.d.current_url, what="the login page after signing out")
+    assert ui.d.execute_script("return sessionStorage.length") == 0
+    ui.get(f"/ui/runs/{rid}")
+    assert "/ui/login" in ui.d.current_url  # the cookie is gone too
+
+
+def test_keyboard_reaches_the_content_first(site: Site, ui: UI) -> None:
+    from selenium.webdriver.common.keys import Keys
+    ui.get(f"/ui/runs/{site.runs['paused']}")
+    ui.one("body").send_keys(Keys.TAB)
+    assert ui.d.execute_script("return document.activeElement.className") == "skip"
+    ui.d.switch_to.active_element.send_keys(Keys.ENTER)
+    assert ui.d.execute_script("return document.activeElement.id") == "main"
+    ui.d.switch_to.active_element.send_keys(Keys.TAB)
+    focused = ui.d.execute_script("return document.activeElement.tagName")
+    assert focused in ("A", "BUTTON", "SUMMARY", "INPUT", "TEXTAREA", "SELECT", "DIV")
 
 
 def test_bad_input_is_a_clear_4xx(site: Site) -> None:
