@@ -37,7 +37,7 @@ def spend(steps: list[Any]) -> dict[str, float]:
 def timeline(rec: Any, steps: list[Any], offset: int, now: float) -> dict[str, Any]:
     """Rows of the Gantt chart: each step record (a retry after a resume is another bar on
     its step's row) placed on the run's time axis in percent, ``TIMELINE_PAGE`` records
-    from ``offset``."""
+    from ``offset``; ``current``: where the step in progress has run since the last commit."""
     t0 = rec.started_at or rec.created_at
     ends = [s.finished_at or s.started_at or t0 for s in steps]
     t1 = rec.finished_at or (now if rec.status in LIVE else max(ends, default=t0))
@@ -55,8 +55,11 @@ def timeline(rec: Any, steps: list[Any], offset: int, now: float) -> dict[str, A
                      "left": round(left, 2), "width": round(width, 2), "undone": is_hidden(s.seq, hidden),
                      "duration": (s.finished_at - s.started_at) if s.finished_at and s.started_at else None,
                      "loop": counts})
+    since = max((s.finished_at for s in steps if s.finished_at), default=t0)
+    left = min(max((since - t0) / span * 100, 0), 99.5)
     return {"rows": rows, "span": span, "start": t0, "offset": offset, "total": len(steps),
-            "page": TIMELINE_PAGE}
+            "page": TIMELINE_PAGE,
+            "current": {"left": round(left, 2), "width": round(max(100 - left, 0.5), 2)}}
 
 
 def final_counts(meta: dict[str, Any]) -> dict[str, int] | None:
