@@ -127,9 +127,10 @@ def loop_summary(engine: Any, run_id: str, loop_key: str, failed_cap: int = 50,
     return {"loop_key": loop_key, "total": total, "counts": counts, "failed": failed}
 
 
-def env_report(engine: Any, run: Any) -> dict[str, Any]:
+def env_report(engine: Any, run: Any, flow: Any = None) -> dict[str, Any]:
     """The run's environment snapshot (secret variables as ``set``/``unset`` only, never a
-    value or hash) and how the current environment differs from it."""
+    value or hash) and how the current environment differs from it; ``flow``: the run's
+    parsed flow when the caller has it (else it is loaded from the run)."""
     from .engine.resume import compare_env
     from .env import read_env_lenient
     from .errors import TetherError
@@ -142,7 +143,7 @@ def env_report(engine: Any, run: Any) -> dict[str, Any]:
                      "value": "***" if secret and entry.get("set") else entry.get("value")})
     changes: list[dict[str, Any]] = []
     try:
-        flow = engine.stored_flow(run).flow
+        flow = flow if flow is not None else engine.stored_flow(run).flow
         found, _ = compare_env(flow, snap, read_env_lenient(flow), policy="warn")
         changes = [{"name": c.name, "change": c.change,
                     "recorded": "***" if c.secret else c.old,
@@ -166,9 +167,16 @@ def children(engine: Any, run: Any, steps: list[Any], scan: int = 500) -> list[A
                 found[child] = engine.record(child)
             except NotFound:
                 continue
-    for rec in engine.runs(None, scan):
-        if rec.created_at < run.created_at:
+    after, read = None, 0
+    while read < scan:  # newest first, in small pages: a child is never older than its parent
+        batch = engine.runs(None, 50, after)
+        for rec in batch:
+            if rec.created_at < run.created_at:
+                return sorted(found.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
+            if rec.parent_id == run.run_id:
+                found[rec.run_id] = rec
+        read += len(batch)
+        if len(batch) < 50:
             break
-        if rec.parent_id == run.run_id:
-            found[rec.run_id] = rec
+        after = batch[-1].run_id
     return sorted(found.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)

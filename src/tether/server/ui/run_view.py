@@ -5,17 +5,28 @@ is paged, a loop is counted and only its first failed iterations are read."""
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from ... import queries
-from ...errors import NotFound, UsageError
+from ...errors import NotFound, TetherError, UsageError
 from ...store.records import hidden_ranges, is_hidden
 from .runs_view import run_row
 
-TIMELINE_PAGE = 250
+TIMELINE_PAGE = 200
 FAILED_CAP = 20  # on the run page; the loop step's own page lists more
 VARS_CAP = 1000
 LIVE = ("running", "pending")
+
+
+@lru_cache(maxsize=32)
+def parsed_flow(engine: Any, run_id: str, flow_text: str) -> Any:
+    """The run's flow as parsed (``flow_text`` is part of the key: a run resumed with a new
+    flow is parsed again); None when the stored flow no longer loads."""
+    try:
+        return engine.stored_flow(engine.record(run_id)).flow
+    except TetherError:
+        return None
 
 
 def spend(steps: list[Any]) -> dict[str, float]:
@@ -134,7 +145,8 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
     return {"run": row, "rec": rec, "error": rec.error, "inputs": rec.inputs, "outputs": rec.outputs,
             "pause": cursor.get("pause") if row["status"] == "paused" else None,
             "timeline": timeline(rec, steps, offset, now), "loops": loops(engine, rec, steps, row["step"]),
-            "vars": variables(engine, run_id, at), "at": at, "env": queries.env_report(engine, rec),
+            "vars": variables(engine, run_id, at), "at": at,
+            "env": queries.env_report(engine, rec, parsed_flow(engine, run_id, rec.flow_text)),
             "children": [run_row(c, now) for c in queries.children(engine, rec, steps)],
             "parent": run_row(parent, now) if parent else None, "spend": spend(steps),
             "started_steps": started,
