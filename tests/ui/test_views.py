@@ -146,3 +146,9 @@ def test_delete_is_offered_only_when_the_engine_can_delete(engine: Engine) -> No
     assert actions.act(other, done.id, "delete", {})["status"] == "deleted" and deleted == [done.id]
     read_only = page("run.html", role="read", auth=True, title="t", **run_page(other, done.id, None, None)).body
     assert b"data-action" not in read_only
+
+
+def test_blocks_are_capped() -> None:
+    assert fmt.block({"a": 1}) == '{\n  "a": 1\n}'
+    text = fmt.block("x" * (fmt.CAP + 5))
+    assert text.endswith("5 more characters not shown") and len(text) < fmt.CAP + 100

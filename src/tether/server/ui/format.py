@@ -43,6 +43,14 @@ def fold(value: Any) -> Markup:
                   "<pre>{}{}</pre></details>").format(head, f"{len(short):,}", full, note)
 
 
+def block(value: Any) -> str:
+    """``value`` as indented JSON for a ``<pre>``, cut at ``CAP`` characters (the cut is said)."""
+    text = value if isinstance(value, str) else as_text(value, indent=True)
+    if len(text) > CAP:
+        return f"{text[:CAP]}\n… {len(text) - CAP:,} more characters not shown"
+    return text
+
+
 def when(t: float | None) -> str:
     """Epoch seconds as ``YYYY-MM-DD HH:MM:SS`` UTC; an empty string for None."""
     if not t:
@@ -71,8 +79,10 @@ def status(text: str | None) -> Markup:
 
 
 def error_text(error: Any) -> str:
-    """``TYPE: message`` of a stored error document (or its text)."""
+    """``TYPE: message`` of a stored error document (or its text), at most 2,000 characters."""
     if isinstance(error, dict):
-        return f"{error.get('type') or 'Error'}: {error.get('message') or ''}"
-    return "" if error is None else str(error)
+        text = f"{error.get('type') or 'Error'}: {error.get('message') or ''}"
+    else:
+        text = "" if error is None else str(error)
+    return text if len(text) <= 2000 else text[:2000] + " …"
 

@@ -16,7 +16,7 @@ STATIC = HERE / "static"
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(fold=fmt.fold, when=fmt.when, duration=fmt.duration, status=fmt.status,
-                   error_text=fmt.error_text, as_json=lambda v: fmt.as_text(v, indent=True))
+                   error_text=fmt.error_text, as_json=fmt.block)
 
 
 def page(template: str, status: int = 200, /, **context: Any) -> HTMLResponse:
