@@ -6,7 +6,8 @@
 * over an engine, for the CLI and the REST API alike: ``documents``, as the JSON
   documents of ``views.py``, re-exported here (``from tether import queries;
   queries.run_detail(engine, run_id)``). Neither the CLI nor the server touches
-  ``engine.store`` for a read."""
+  ``engine.store`` for a read;
+* bounded reads for the web UI's pages, over an engine: ``pages``."""
 from __future__ import annotations
 
 from .documents import (
@@ -22,6 +23,24 @@ from .documents import (
     var_history,
     variables,
 )
+from .pages import children, env_report, history_tail, loop_summary, scan_runs, variable_doc
 
-__all__ = ["events", "has_ended", "run_detail", "runs_page", "shared_variables", "stats", "step", "steps",
-           "store_kind", "var_history", "variables"]
+__all__ = [
+    "children",
+    "env_report",
+    "events",
+    "has_ended",
+    "history_tail",
+    "loop_summary",
+    "run_detail",
+    "runs_page",
+    "scan_runs",
+    "shared_variables",
+    "stats",
+    "step",
+    "steps",
+    "store_kind",
+    "var_history",
+    "variable_doc",
+    "variables",
+]

@@ -196,8 +196,9 @@ class RunReads(Protocol):
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         """One variable; NotFound if absent. ``count_access`` records a read."""
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        """Every write of the variable, oldest first."""
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
+        """Every write of the variable, oldest first; with ``last``, only the latest ``last``
+        writes (still oldest first), read without touching the others."""
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
         """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when

@@ -431,10 +431,12 @@ class MemoryStore(MemoryShared):
             self._events[run_id].append((seq, 0, "var.deleted", None, {"name": name, "source": source}, t))
             return True
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
         with self._lock:
             self._run(run_id)
             rows = sorted((h for h in self._history[run_id] if h[0] == name), key=lambda h: h[1])
+            if last is not None:
+                rows = rows[len(rows) - max(int(last), 0):]
             return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
                                   h[4], h[5], h[6]) for h in rows]
 

@@ -304,9 +304,13 @@ class SQLCommon(SQLBlobs, SharedSQL):
                                EventWrite("var.deleted", None, {"name": name, "source": source}), t)
         return True
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        rows = self._query(self._q("SELECT version, seq, value, source_step, at, deleted FROM var_history "
-                                   "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
+        sql = ("SELECT version, seq, value, source_step, at, deleted FROM var_history "
+               "WHERE run_id = ? AND name = ? ORDER BY version")
+        if last is None:
+            rows = self._query(self._q(sql), (run_id, name))
+        else:
+            rows = self._query(self._q(sql + " DESC LIMIT ?"), (run_id, name, max(int(last), 0)))[::-1]
         what = f"run {run_id}: variable {name} history"
         return [HistoryRecord(name, row_checks.integer(r[0], what, "version"),
                               row_checks.integer(r[1], what, "seq"),
