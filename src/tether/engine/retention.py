@@ -37,6 +37,7 @@ BATCH_SECONDS = 0.010  # the time one deleting transaction aims at
 MIN_BATCH, MAX_BATCH = 16, 512  # runs per transaction
 MAX_PAUSE = 0.050
 RECLAIM_PAGES = 500  # free pages given back per transaction (~8 ms with SQLite's 1 KiB pages)
+BLOB_GRACE = 3600.0  # an unreferenced blob outside the database younger than this stays
 LOCK = "tether:retention"  # the named lock electing the sweeper where the store has no election
 
 
@@ -162,8 +163,22 @@ def gc(store: Store, *, older_than: float | str | None = None, statuses: str | I
         return _report(chosen, got, dry_run=True, before=before, after=before,
                        seconds=time.monotonic() - started)
     got = delete_batches(store, chosen)
-    return _report(chosen, got, dry_run=False, before=before, after=store.storage(),
-                   seconds=time.monotonic() - started)
+    report = _report(chosen, got, dry_run=False, before=before, after=store.storage(),
+                     seconds=time.monotonic() - started)
+    report["external_blobs"] = sweep_external_blobs(store)
+    return report
+
+
+def sweep_external_blobs(store: Store, grace: float = BLOB_GRACE) -> int:
+    """With ``TETHER_BLOBS``: delete the blobs of the blob store outside that no row refers to
+    and that were not stored or used in the last ``grace`` seconds (a blob is written before
+    the commit that refers to it: a recent one may be about to be referred to). How many
+    went; 0 for a store that keeps its blobs in its own table (deleted with their rows)."""
+    if store.blobs_url is None:
+        return 0
+    referenced = store.referenced_hashes()
+    unused = [h for h in store.blobs.iter_hashes(older_than=now() - grace) if h not in referenced]
+    return store.blobs.delete(unused) if unused else 0
 
 
 def delete_run(store: Store, run_id: str) -> dict[str, Any]:
@@ -255,7 +270,8 @@ class RetentionSweeper:
         chosen = choose(briefs, older_than=self.default if self.default is not None else math.inf,
                         statuses=FINISHED, by_flow=by_flow)
         got = delete_batches(self.store, chosen, stop=self._stop)
-        self.last = {"runs": len(got.runs), "rows": got.rows, "bytes": got.bytes, "blobs": got.blobs}
+        swept = sweep_external_blobs(self.store)
+        self.last = {"runs": len(got.runs), "rows": got.rows, "bytes": got.bytes, "blobs": got.blobs + swept}
         if got.runs:
             log.info("retention: deleted %d run(s), %d rows, %d bytes", len(got.runs), got.rows, got.bytes)
         return self.last

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
+from .base import BlobStore
 from .records import Reclaimed, RunBrief, RunRecord
 
 
@@ -30,7 +31,8 @@ class MemoryRetention:
     _history: dict[str, list[tuple]]
     _steps: dict[str, list[tuple]]
     _events: dict[str, list[tuple]]
-    _blobs: dict[str, bytes]
+    blobs: BlobStore
+    blobs_url: str | None
     _loops: dict[tuple[str, str], list[bytes]]
     _iterations: dict[tuple[str, str], dict[int, tuple]]
     _recovery_seq: dict[str, int]
@@ -80,8 +82,9 @@ class MemoryRetention:
                 n, s, h = self._measure(run_id)
                 rows, size, refs = rows + n, size + s, refs | h
             others = self._referenced(exclude=set(found))
-            gone = [h for h in refs if h in self._blobs and h not in others]
-            return Reclaimed(tuple(found), rows, size, len(gone), sum(len(self._blobs[h]) for h in gone))
+            sizes = {h: len(self.blobs.get(h) or b"") for h in refs if h not in others}
+            gone = [h for h in sizes if self.blobs.get(h) is not None]
+            return Reclaimed(tuple(found), rows, size, len(gone), sum(sizes[h] for h in gone))
 
     def _referenced(self, exclude: Collection[str] = ()) -> set[str]:
         out: set[str] = set()
@@ -114,20 +117,26 @@ class MemoryRetention:
             return Reclaimed(tuple(deleted), rows, size, blobs, blob_bytes)
 
     def release_blobs(self, hashes: Iterable[str]) -> tuple[int, int]:
+        """Deletes from the store's own blobs; an external blob store (``TETHER_BLOBS``) is
+        swept by gc instead (see :func:`tether.engine.retention.sweep_external_blobs`)."""
         with self._lock:
-            wanted = [h for h in hashes if h in self._blobs]
+            if self.blobs_url is not None:
+                return 0, 0
+            payloads = {h: self.blobs.get(h) for h in hashes}
+            wanted = [h for h, p in payloads.items() if p is not None]
             if not wanted:
                 return 0, 0
             referenced = self._referenced()
             gone = [h for h in wanted if h not in referenced]
-            size = sum(len(self._blobs.pop(h)) for h in gone)
-            return len(gone), size
+            self.blobs.delete(gone)
+            return len(gone), sum(len(payloads[h] or b"") for h in gone)
 
     def reclaim_space(self, max_pages: int = 2000) -> int:
         return 0
 
     def storage(self) -> dict[str, Any]:
         with self._lock:
+            sizes = [len(self.blobs.get(h) or b"") for h in self.blobs.iter_hashes()]
+            where = "database" if self.blobs_url is None else self.blobs_url.split(":", 1)[0]
             return {"database_bytes": 0, "free_bytes": 0,
-                    "blobs": {"database": {"count": len(self._blobs),
-                                           "bytes": sum(map(len, self._blobs.values()))}}}
+                    "blobs": {where: {"count": len(sizes), "bytes": sum(sizes)}}}

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .base import BlobStore
 from .records import Reclaimed, RunBrief
 from .sql_statements import (
     BLOB_COLUMNS,
@@ -43,6 +44,9 @@ class SQLRetention:
     _q: Callable[[str], str]
     _for_update: str
     _bytes: Callable[[], int]
+    _external: bool
+    blobs: BlobStore
+    blobs_url: str | None
     #: the tables holding a run's rows, children first (PostgreSQL adds its own)
     _run_tables: tuple[tuple[str, str, tuple[str, ...]], ...] = RUN_TABLES
 
@@ -114,17 +118,21 @@ class SQLRetention:
             return self._release_blobs(db, set(hashes))
 
     def _release_blobs(self, db: Any, hashes: set[str]) -> tuple[int, int]:
-        """Inside transaction ``db``: delete the blobs of ``hashes`` no row references."""
-        if not hashes:
+        """Inside transaction ``db``: delete the blobs of ``hashes`` no row references from the
+        store's own table. With ``TETHER_BLOBS`` the blob store outside is swept by gc instead
+        (:func:`tether.engine.retention.sweep_external_blobs`): a blob there is written before
+        the commit that refers to it, so only blobs unused for a while may go."""
+        if not hashes or self._external:
             return 0, 0
         self._lock_blobs(db)
         count = size = 0
-        referenced, delete = self._q(BLOB_REFERENCED), self._q(DELETE_BLOB)
+        referenced, sized, delete = self._q(BLOB_REFERENCED), self._q(BLOB_SIZE), self._q(DELETE_BLOB)
         for h in sorted(hashes):
             if db.execute(referenced, (b"h" + h.encode(),) * len(BLOB_COLUMNS)).fetchone() is not None:
                 continue
-            row = db.execute(delete, (h,)).fetchone()
+            row = db.execute(sized, (h,)).fetchone()
             if row is not None:
+                db.execute(delete, (h,))
                 count += 1
                 size += row[0]
         return count, size
@@ -134,5 +142,8 @@ class SQLRetention:
 
     def storage(self) -> dict[str, Any]:
         count, size = self._query(BLOB_USAGE)[0]
-        return {"database_bytes": self._bytes(), "free_bytes": self._free_bytes(),
-                "blobs": {"database": {"count": int(count), "bytes": int(size)}}}
+        blobs: dict[str, Any] = {"database": {"count": int(count), "bytes": int(size)}}
+        if self._external and self.blobs_url:  # counted by listing it; sizes are not listed
+            blobs[self.blobs_url.split(":", 1)[0]] = {"count": sum(1 for _ in self.blobs.iter_hashes()),
+                                                      "bytes": None}
+        return {"database_bytes": self._bytes(), "free_bytes": self._free_bytes(), "blobs": blobs}

@@ -74,6 +74,19 @@ def fenced(statement: str, fence: bool) -> str:
     return statement + FENCE_SEQ + RETURNING_SEQ if fence else statement + RETURNING_SEQ
 
 
+# ---------------------------------------------------------------- the blobs table
+GET_BLOB = "SELECT data FROM blobs WHERE hash = ?"
+PUT_BLOB = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
+LIST_BLOBS = "SELECT hash FROM blobs"
+DELETE_BLOB = "DELETE FROM blobs WHERE hash = ?"
+# the digest of every offloaded value a row refers to (tag b"h", then the digest); one
+# parameter per column, each b"h"
+BLOB_COLUMNS = (("run_specs", "inputs"), ("run_specs", "flow_data"), ("runs", "outputs"),
+                ("steps", "inputs"), ("steps", "result"), ("iterations", "result"),
+                ("var_history", "value"), ("loop_items", "item"))
+REFERENCED_BLOBS = " UNION ".join(f"SELECT substr({col}, 2) FROM {table} WHERE substr({col}, 1, 1) = ?"
+                                  for table, col in BLOB_COLUMNS)
+
 # ---------------------------------------------------------------- retention
 # A value offloaded to the blob table is stored in its row as "h" + 64 hex digits: 65 bytes.
 # The partial indexes of the retention migration (WHERE length(col) = 65) find the rows that
@@ -94,7 +107,6 @@ RUN_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("runs", "coalesce(length(outputs), 0) + coalesce(length(error), 0) + coalesce(length(cursor), 0)",
      ("outputs",)),
 )
-BLOB_COLUMNS = tuple((table, col) for table, _, cols in RUN_TABLES for col in cols)
 RUN_BRIEFS = ("SELECT run_id, name, status, parent_id, created_at, finished_at, seq, lease_owner, "
               "lease_epoch, lease_expires FROM runs ORDER BY created_at DESC, run_id DESC")
 RUN_STATE = "SELECT status, seq, lease_epoch FROM runs WHERE run_id = ?"
@@ -104,7 +116,6 @@ BLOB_REFERENCED = "SELECT 1 WHERE " + " OR ".join(
 # the runs whose rows reference a blob (parameter: the reference, once per column)
 BLOB_REFERRERS = " UNION ".join(
     f"SELECT run_id FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH}" for t, c in BLOB_COLUMNS)
-DELETE_BLOB = "DELETE FROM blobs WHERE hash = ? RETURNING length(data)"
 BLOB_SIZE = "SELECT length(data) FROM blobs WHERE hash = ?"
 BLOB_USAGE = "SELECT count(*), coalesce(sum(length(data)), 0) FROM blobs"
 
