@@ -26,8 +26,8 @@ from .base import (
     now,
 )
 from .shared_vars_sql import SharedSQL
-from .sql_retention import SQLRetention
 from .sql_blobs import SQLBlobs
+from .sql_retention import SQLRetention
 from .sql_statements import (
     CURRENT,
     FLUSH_READS,
