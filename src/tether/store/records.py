@@ -290,7 +290,8 @@ class Reclaimed:
     bytes: int = 0
     blobs: int = 0
     blob_bytes: int = 0
+    held: float = 0.0  # seconds the deleting transaction kept other writers out (its lock wait not counted)
 
     def __add__(self, other: Reclaimed) -> Reclaimed:
         return Reclaimed(self.runs + other.runs, self.rows + other.rows, self.bytes + other.bytes,
-                         self.blobs + other.blobs, self.blob_bytes + other.blob_bytes)
+                         self.blobs + other.blobs, self.blob_bytes + other.blob_bytes, self.held + other.held)

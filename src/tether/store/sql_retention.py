@@ -3,6 +3,7 @@ statements on SQLite and PostgreSQL but for the placeholder, row locking and Pos
 lock on the blob table (``_lock_blobs``)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -91,7 +92,9 @@ class SQLRetention:
         if not chosen:
             return Reclaimed()
         ids = list(chosen)
+        held = 0.0
         with self._tx() as db:
+            held = time.perf_counter()  # the write lock is ours from here to the commit
             # still as chosen (PostgreSQL: and locked, so nobody takes them over meanwhile)
             ok = {r[0] for r in db.execute(self._q(runs_state(len(ids)) + self._for_update), ids).fetchall()
                   if (r[1], r[2], r[3]) == (chosen[r[0]].status, chosen[r[0]].seq, chosen[r[0]].lease_epoch)}
@@ -111,7 +114,7 @@ class SQLRetention:
                         size += r[0] or 0
                         hashes |= _hashes(r[1:])
             blobs, blob_bytes = self._release_blobs(db, hashes)
-        return Reclaimed(tuple(deleted), rows, size, blobs, blob_bytes)
+        return Reclaimed(tuple(deleted), rows, size, blobs, blob_bytes, time.perf_counter() - held)
 
     def release_blobs(self, hashes: Iterable[str]) -> tuple[int, int]:
         with self._tx() as db:
