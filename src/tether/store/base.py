@@ -318,8 +318,10 @@ class BlobStore(Protocol):
 class BlobReferences(Protocol):
     """Where a store keeps its offloaded payloads and which of them its rows refer to."""
 
-    blobs: BlobStore
+    blobs: BlobStore  # where offloaded values are written and read
     blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
+    own_blobs: BlobStore  # the database's own table: ``blobs`` unless TETHER_BLOBS is set, and
+    #                       then still read for values written before it was
 
     def referenced_hashes(self) -> set[str]:
         """The digest of every offloaded value any row of the store refers to (variables and

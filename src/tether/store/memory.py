@@ -45,6 +45,7 @@ class MemoryStore(MemoryShared):
         self._events: dict[str, list[tuple]] = {}
         self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobs(url)
         self.blobs_url = None if blobs is None else blobs.url
+        self.own_blobs = self.blobs
         self._loops: dict[tuple[str, str], list[bytes]] = {}
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
         # value, version, immutable, deleted, at
