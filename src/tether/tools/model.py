@@ -58,7 +58,7 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     else:
         sem = model_config.slot(endpoint)
         with sem if sem is not None else contextlib.nullcontext():
-            data = _call(endpoint, request, schema, timeout, ctx.idempotency_key, key)
+            data = _masked_deep(_call(endpoint, request, schema, timeout, ctx.idempotency_key, key), key)
         if tape is not None:
             tape.record(request, data)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -207,6 +207,20 @@ def _json_mode(body: dict[str, Any], schema: model_schema.OutputSchema) -> dict[
 
 def _masked(text: str, key: str) -> str:
     return text.replace(key, "***") if key else text
+
+
+def _masked_deep(value: Any, key: str) -> Any:
+    """``value`` with the API key replaced by ``***`` in every string (a server that echoes
+    it back must not get it into a cassette or the store)."""
+    if not key:
+        return value
+    if isinstance(value, str):
+        return _masked(value, key)
+    if isinstance(value, dict):
+        return {k: _masked_deep(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_deep(v, key) for v in value]
+    return value
 
 
 def _shape(data: dict[str, Any], endpoint: model_config.Endpoint, schema: model_schema.OutputSchema | None,
