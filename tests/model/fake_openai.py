@@ -9,6 +9,8 @@ steer it:
 * ``MALFORMED`` — the first request of each idempotency key gets text that is not JSON
 * ``ECHOAUTH`` — the answer contains the request's Authorization header (a leaking server)
 
+A prompt containing a key of ``answers`` (given to the constructor) gets its value.
+
 Otherwise, with ``response_format`` json_schema it answers an object built from the
 schema (strings from the prompt's first words, integers its word count), else
 ``echo: <prompt>``. ``usage`` counts words. A model named ``no-structured`` refuses
@@ -45,7 +47,8 @@ def _from_schema(schema: dict[str, Any], words: list[str]) -> Any:
 class FakeOpenAI:
     """The server; ``calls`` counts completions requests, ``max_in_flight`` the most at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
+        self.answers = dict(answers or {})  # a prompt containing KEY is answered VALUE
         self.calls = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -112,7 +115,8 @@ class FakeOpenAI:
             if body.get("model") == "no-structured" and fmt.get("type") == "json_schema":
                 return 400, {}, {"error": {"message": "response_format json_schema is not supported",
                                            "type": "invalid_request_error", "param": "response_format"}}
-            text = self._text(prompt, fmt, body, headers, nth)
+            canned = [v for k, v in self.answers.items() if k in prompt]
+            text = canned[0] if canned else self._text(prompt, fmt, body, headers, nth)
             words = len(" ".join(str(m.get("content", "")) for m in body.get("messages", [])).split())
             return 200, {}, {
                 "id": f"chatcmpl-{self.calls}", "object": "chat.completion", "created": 1700000000,

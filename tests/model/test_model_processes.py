@@ -145,3 +145,14 @@ def test_show_and_runs_print_tokens_and_cost(server: FakeOpenAI, cli, write_flow
     assert doc["steps"][0]["meta"]["cost"] == 2.2e-05
     assert "0.000022" in cli("runs").stdout
     assert json.loads(cli("runs", "--json").stdout)[0]["cost"] == 2.2e-05
+
+
+def test_example_runs_offline_from_its_cassette(tmp_path, monkeypatch):
+    """The README's command: the example flow answered by its committed cassette, no server."""
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("TETHER_MODEL_CASSETTE", str(root / "examples" / "summarise.cassette.jsonl"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    call = tether_caller(tmp_path, f"sqlite:///{tmp_path / 'ex.db'}")
+    out = call("run", str(root / "examples" / "summarise.yaml")).stdout
+    assert "3 articles summarised" in out
+    assert "total: 3 calls, 190 input + 95 output tokens, cost 0.000086" in out

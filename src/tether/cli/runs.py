@@ -18,8 +18,9 @@ EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "run
                   "interrupted": 1}
 
 
-def report_run(run: Any, as_json: bool) -> None:
-    """Print how ``run`` ended and exit with the code of its status."""
+def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
+    """Print how ``run`` ended (for people, with its model usage when ``engine`` is given and
+    it called a model) and exit with the code of its status."""
     if as_json:
         print_json(run_doc(run))
     else:
@@ -32,6 +33,10 @@ def report_run(run: Any, as_json: bool) -> None:
             con.print(line, markup=False)
         for k, v in (run.outputs or {}).items():
             con.print(f"  {k} = {short(v, 200)}", markup=False)
+        if engine is not None:
+            from ..queries import usage
+            for line in usage_lines({}, usage(engine, run.id)):
+                con.print(line, markup=False)
     raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
 
 
@@ -76,7 +81,7 @@ def run(
         flow, inputs, run_id=run_id, on_start=lambda rid: announce(rid, as_json))))
     if not result.created and not as_json:
         console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
-    report_run(result, as_json)
+    report_run(result, as_json, engine)
 
 
 def print_env_report(kind: str, data: Any) -> None:
@@ -128,7 +133,7 @@ def resume(
     result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.resume(
         run_id, set=pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
         rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=print_env_report)))
-    report_run(result, as_json)
+    report_run(result, as_json, engine)
 
 
 @guard
