@@ -29,6 +29,9 @@ class DurableResults:
         self._commit = commit
         self._lock = threading.Lock()
         self._saved: dict[str, dict[str, Any]] | None = None
+        # a worker helping with another process's loop never commits to the run: it reuses
+        # committed results but records none (its outcome goes back to the owner)
+        self.read_only = False
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._saved is None:
@@ -50,7 +53,10 @@ class DurableResults:
         return data.get("result"), meta, int(data.get("attempts") or 1), dict(data.get("writes") or {})
 
     def record(self, step_id: str, key: str, outcome: Outcome) -> None:
-        """Commit ``outcome`` under ``key`` now (masked like every stored value)."""
+        """Commit ``outcome`` under ``key`` now (masked like every stored value); nothing when
+        :attr:`read_only`."""
+        if self.read_only:
+            return
         result, meta, attempts, writes = outcome
         data = mask({"key": key, "result": result, "meta": meta, "attempts": attempts, "writes": writes},
                     self.secrets)
