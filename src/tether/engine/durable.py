@@ -21,7 +21,8 @@ Outcome = tuple[Any, dict[str, Any], int, dict[str, Any]]  # result, meta, attem
 
 
 class DurableResults:
-    """A run's committed durable results, read from its events once, on first use."""
+    """A run's committed durable results, read from its events once, on first use (those of
+    earlier executions only: what this process records is not kept in memory)."""
 
     def __init__(self, store: Store, run_id: str, hidden: Any, secrets: list[str],
                  commit: Callable[[EventWrite], object]) -> None:
@@ -43,9 +44,10 @@ class DurableResults:
         return self._saved
 
     def lookup(self, key: str) -> Outcome | None:
-        """The outcome committed under ``key`` (its meta marked ``reused``), or None."""
+        """The outcome committed under ``key`` (its meta marked ``reused``), or None. Each key
+        is looked up once per execution, so it is dropped from memory here."""
         with self._lock:
-            data = self._load().get(key)
+            data = self._load().pop(key, None)
         if data is None:
             return None
         meta = dict(data.get("meta") or {})
@@ -60,9 +62,7 @@ class DurableResults:
         result, meta, attempts, writes = outcome
         data = mask({"key": key, "result": result, "meta": meta, "attempts": attempts, "writes": writes},
                     self.secrets)
-        self._commit(EventWrite(EVENT, step_id, data))
-        with self._lock:
-            self._load()[key] = data
+        self._commit(EventWrite(EVENT, step_id, data))  # not kept in memory: this execution used it
 
 
 __all__ = ["EVENT", "DurableResults", "Outcome"]
