@@ -168,3 +168,23 @@ def test_max_concurrency_bounds_parallel_iterations(server, make_engine, write_f
     assert run.status == "completed", run.error
     assert server.calls == 50
     assert 2 <= server.max_in_flight <= 4
+
+
+def test_cassette_replays_a_retried_request_in_order(server, make_engine, write_flow, tmp_path):
+    from tether.tools import model_cassette
+    tape = tmp_path / "tape.jsonl"
+    text = flow(server, """
+  - id: ask
+    tool: model
+    retry: {attempts: 2, delay: 0}
+    with: {model: m, prompt: "MALFORMED first", schema: {type: object, required: [t], properties: {t: {type: string}}}}
+    vars: {t: "{{ result.json.t }}"}
+""")
+    first = make_engine(model_cassette=str(tape)).run(write_flow(text))
+    assert first.status == "completed" and server.calls == 2
+    assert len(tape.read_text().splitlines()) == 2  # the malformed answer and the good one
+    model_cassette.forget()
+    server.stop()
+    second = make_engine(model_cassette=str(tape)).run(write_flow(text))
+    assert second.status == "completed", second.error
+    assert second.vars == first.vars

@@ -45,3 +45,18 @@ steps:
   - {id: a, tool: model, with: {model: x, base_url: "http://127.0.0.1:1/v1", prompt: hi}}
   - {id: b, tool: model, with: {model: "{{ inputs.which }}", prompt: hi}}
 """))
+
+
+def test_model_settings_are_checked(tmp_path):
+    from tether.errors import UsageError
+    from tether.settings import Settings
+    with pytest.raises(UsageError, match="TETHER_MODEL_BASE_URL must be an http"):
+        Settings.from_env({"TETHER_MODEL_BASE_URL": "localhost:8000"})
+    bad = tmp_path / "prices.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(UsageError, match="TETHER_MODEL_PRICES must be a readable JSON file"):
+        Settings.from_env({"TETHER_MODEL_PRICES": str(bad)})
+    with pytest.raises(UsageError, match="TETHER_MODEL_PRICES"):
+        Settings.from_env({"TETHER_MODEL_PRICES": str(tmp_path / "missing.json")})
+    bad.write_text('{"m": {"input_per_million": 1}}')
+    assert Settings.from_env({"TETHER_MODEL_PRICES": str(bad)}).model_prices["m"]["input_per_million"] == 1
