@@ -59,4 +59,5 @@ def test_model_settings_are_checked(tmp_path):
     with pytest.raises(UsageError, match="TETHER_MODEL_PRICES"):
         Settings.from_env({"TETHER_MODEL_PRICES": str(tmp_path / "missing.json")})
     bad.write_text('{"m": {"input_per_million": 1}}')
-    assert Settings.from_env({"TETHER_MODEL_PRICES": str(bad)}).model_prices["m"]["input_per_million"] == 1
+    prices = Settings.from_env({"TETHER_MODEL_PRICES": str(bad)}).model_prices
+    assert prices is not None and prices["m"]["input_per_million"] == 1
