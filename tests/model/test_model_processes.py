@@ -52,6 +52,7 @@ def committed_results(db: Path) -> int:
         con.close()
 
 
+@pytest.mark.slow  # processes; the fast in-process cover is in test_model_tool.py / test_paid_once.py
 def test_sigkill_during_a_call_then_resume_calls_again(server: FakeOpenAI, cli, tmp_path, write_flow):
     write_flow("name: k\n" + models_block(server) + """steps:
   - {id: ask, tool: model, with: {model: m, prompt: "SLEEP:1.5 slow one"}, vars: {t: "{{ result.text }}"}}
@@ -66,6 +67,7 @@ def test_sigkill_during_a_call_then_resume_calls_again(server: FakeOpenAI, cli, 
     assert json.loads(cli("vars", "k1", "--json").stdout)["t"] == "echo: slow one"
 
 
+@pytest.mark.slow  # processes; the fast in-process cover is in test_model_tool.py / test_paid_once.py
 def test_sigkill_after_the_answer_was_committed_never_calls_again(server: FakeOpenAI, cli, tmp_path,
                                                                   write_flow):
     write_flow("name: k\n" + models_block(server) + """steps:
@@ -85,6 +87,7 @@ def test_sigkill_after_the_answer_was_committed_never_calls_again(server: FakeOp
     assert server.calls_with("SLEEP") == 2
 
 
+@pytest.mark.slow  # processes; the fast in-process cover is in test_model_tool.py / test_paid_once.py
 def test_api_key_never_reaches_store_events_output_or_cassette(server: FakeOpenAI, cli, tmp_path,
                                                                write_flow, monkeypatch):
     monkeypatch.setenv("TETHER_MODEL_CASSETTE", str(tmp_path / "tape.jsonl"))
@@ -106,6 +109,7 @@ outputs: {said: "{{ vars.said }}"}
             assert CANARY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow  # processes; the fast in-process cover is in test_model_tool.py / test_paid_once.py
 def test_cassette_round_trip_replays_with_the_server_stopped(tmp_path, cli, monkeypatch, write_flow):
     server = FakeOpenAI().start()
     tape = tmp_path / "tape.jsonl"

@@ -188,3 +188,25 @@ def test_cassette_replays_a_retried_request_in_order(server, make_engine, write_
     second = make_engine(model_cassette=str(tape)).run(write_flow(text))
     assert second.status == "completed", second.error
     assert second.vars == first.vars
+
+
+def test_api_key_canary_in_process(server, make_engine, write_flow, db_path, monkeypatch, tmp_path):
+    """The fast cover of the process-level canary: a server that echoes the key back."""
+    canary = "sk-canary-inproc-91c2"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    engine = make_engine(model_cassette=str(tmp_path / "tape.jsonl"))
+    run = engine.run(write_flow(flow(server, """
+  - {id: leak, tool: model, with: {model: m, prompt: ECHOAUTH}, vars: {said: "{{ result.text }}"}}
+outputs: {said: "{{ vars.said }}"}
+""")))
+    assert run.status == "completed", run.error
+    assert server.requests[0]["headers"]["authorization"] == f"Bearer {canary}"
+    assert run.outputs == {"said": "your header was Bearer ***"}
+    from tether.queries import usage
+    texts = [json.dumps([e.data for e in engine.events(run.id)]), json.dumps([s.meta for s in engine.steps(run.id)]),
+             json.dumps(usage(engine, run.id)), (tmp_path / "tape.jsonl").read_text()]
+    assert not any(canary in t for t in texts)
+    engine.close()
+    for path in db_path.parent.iterdir():
+        if path.name.startswith("tether.db"):
+            assert canary.encode() not in path.read_bytes()
