@@ -66,8 +66,8 @@ def own_usage(engine: Any, run_id: str) -> tuple[dict[str, Any], dict[str, dict[
     answer that a resume reused is not paid again, one hidden by a rewind was paid."""
     total = _empty()
     by_step: dict[str, dict[str, Any]] = {}
-    for e in engine.store.events(run_id):
-        if e.type == MODEL_EVENT and isinstance(e.data, dict):
+    for e in engine.store.events_of_type(run_id, MODEL_EVENT):
+        if isinstance(e.data, dict):
             meta = e.data.get("meta")
             _add(total, meta)
             _add(by_step.setdefault(str(e.step_id), _empty()), meta)

@@ -37,8 +37,8 @@ class DurableResults:
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._saved is None:
             saved: dict[str, dict[str, Any]] = {}
-            for e in self.store.events(self.run_id):
-                if e.type == EVENT and isinstance(e.data, dict) and not is_hidden(e.seq, self.hidden):
+            for e in self.store.events_of_type(self.run_id, EVENT):
+                if isinstance(e.data, dict) and not is_hidden(e.seq, self.hidden):
                     saved[str(e.data.get("key"))] = e.data
             self._saved = saved
         return self._saved
