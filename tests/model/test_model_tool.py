@@ -210,3 +210,12 @@ outputs: {said: "{{ vars.said }}"}
     for path in db_path.parent.iterdir():
         if path.name.startswith("tether.db"):
             assert canary.encode() not in path.read_bytes()
+
+
+def test_tether_settings_are_never_sent_as_the_key(server, make_engine, write_flow, monkeypatch):
+    monkeypatch.setenv("TETHER_SECRET_KEY", "do-not-send")
+    run = make_engine().run(write_flow(flow(server, """
+  - {id: ask, tool: model, with: {model: m, prompt: hi, api_key_env: TETHER_SECRET_KEY}}
+""")))
+    assert run.status == "failed" and "never sent" in run.error["message"]
+    assert server.calls == 0

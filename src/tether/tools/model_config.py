@@ -62,6 +62,9 @@ def resolve(args: Mapping[str, Any], flow_models: Any, settings: Any) -> Endpoin
     for label, value in (("base_url", base_url), ("api_key_env", key_env)):
         if value is not None and not isinstance(value, str):
             raise ToolError(f"model: {label!r} must be a string", type_="ArgumentError", retryable=False)
+    if isinstance(key_env, str) and key_env.upper().startswith("TETHER_"):
+        raise ToolError(f"model: api_key_env {key_env!r}: Tether's own TETHER_* settings are never sent "
+                        "to a model server", type_="ArgumentError", retryable=False)
     if base_url is not None and not str(base_url).startswith(("http://", "https://")):
         raise ToolError(f"model: 'base_url' must be an http:// or https:// URL, not {base_url!r}",
                         type_="ArgumentError", retryable=False)
