@@ -223,14 +223,16 @@ class MapSpec(_Frozen):
         return self
 
 
+KeyEnv = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                               description="the variable holding the API key (not TETHER_*)")]
+
+
 class ModelSpec(_Frozen):
     """One entry of the top-level ``models:`` block: how ``tool: model`` reaches a model
     named by the block's key, and what its tokens cost (any currency unit per million)."""
 
     base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
-    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                      description="the variable holding the API key (not TETHER_*)")] | None \
-        = None
+    api_key_env: KeyEnv | None = None
     model: str | None = Field(None, min_length=1, description="the provider's model id, when it differs")
     input_per_million: float | None = Field(None, ge=0)
     output_per_million: float | None = Field(None, ge=0)
