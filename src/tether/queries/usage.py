@@ -1,47 +1,8 @@
-"""Read-only queries that the CLI and the REST API answer alike, as the JSON documents of
-``views.py``. The one place outside the engine that reads an engine's store: neither the
-CLI nor the server touches ``engine.store`` for a read."""
+"""A run's model usage: tokens and cost summed from its ``tool.result`` events (one per
+call of a tool whose result is durable: ``tool: model``), its loops and its child runs."""
 from __future__ import annotations
 
 from typing import Any
-
-from .views import shared_doc, var_doc
-
-
-def store_kind(engine: Any) -> str:
-    """The scheme of the engine's store URL: ``sqlite``, ``postgresql`` or ``memory``."""
-    return engine.store.url.split("://", 1)[0]
-
-
-def stats(engine: Any) -> dict[str, Any]:
-    """The store's counts, its URL and the template compile-cache hit rate over finished
-    runs (None before any template was compiled)."""
-    s: dict[str, Any] = dict(engine.store.stats())
-    total = s["template_hits"] + s["template_misses"]
-    s["template_hit_rate"] = round(s["template_hits"] / total, 6) if total else None
-    s["store"] = engine.store.url
-    return s
-
-
-def shared_variables(engine: Any) -> list[dict[str, Any]]:
-    """Every shared variable, as ``shared_doc``."""
-    return [shared_doc(r) for r in engine.store.shared_list()]
-
-
-def variables(engine: Any, run_id: str) -> dict[str, Any]:
-    """A run's variables with their metadata, by name in name order (a secret's value is
-    ``***``); NotFound for an unknown run."""
-    engine.record(run_id)
-    records = engine.store.read_vars(run_id)
-    out: dict[str, Any] = {}
-    for name in sorted(records):
-        doc = var_doc(records[name])
-        doc.pop("name")
-        if records[name].secret:
-            doc["value"] = "***"
-        out[name] = doc
-    return out
-
 
 MODEL_EVENT = "tool.result"  # engine/durable.py: one per call of a tool with a durable result
 
@@ -77,7 +38,7 @@ def own_usage(engine: Any, run_id: str) -> tuple[dict[str, Any], dict[str, dict[
 def child_runs(engine: Any, run_id: str) -> list[str]:
     """The ids of the runs that ``run_id``'s ``flow`` steps started, their children too
     (forks are not children). Only runs created since ``run_id`` are read."""
-    from .tools.flow import is_child_run_id
+    from ..tools.flow import is_child_run_id
     started = engine.store.load_run(run_id).created_at
     newer: list[Any] = []
     before = None

@@ -1,0 +1,28 @@
+"""Read-only queries, the one place that reads a store for a caller. Two layers:
+
+* over a store, below the engine (the engine's read methods delegate to them):
+  ``checkpoints`` (time travel: checkpoints, a checkpoint by step, state at one, diff)
+  and ``run_reads`` (runs by status, events, current variables, a variable's history);
+* over an engine, for the CLI and the REST API alike: ``documents``, as the JSON
+  documents of ``views.py``, re-exported here (``from tether import queries;
+  queries.run_detail(engine, run_id)``). Neither the CLI nor the server touches
+  ``engine.store`` for a read."""
+from __future__ import annotations
+
+from .documents import (
+    events,
+    has_ended,
+    run_detail,
+    runs_page,
+    shared_variables,
+    stats,
+    step,
+    steps,
+    store_kind,
+    var_history,
+    variables,
+)
+from .usage import child_runs, own_usage, usage
+
+__all__ = ["child_runs", "events", "has_ended", "own_usage", "run_detail", "runs_page", "shared_variables",
+           "stats", "step", "steps", "store_kind", "usage", "var_history", "variables"]
