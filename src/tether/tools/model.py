@@ -38,6 +38,10 @@ _json_mode_only: set[str | None] = set()  # endpoints that refused response_form
 
 
 def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """One model call (or its recorded answer, replaying a cassette): ``{text, json,
+    finish_reason}`` with usage, cost and latency in meta. ToolError ``ArgumentError`` (not
+    retried) for bad arguments; a retryable ToolError for 429/5xx once asked again, a
+    timeout, a lost connection or an answer that does not match ``schema``."""
     unknown = set(args) - ARGS
     if unknown:
         raise ToolError(f"model: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
