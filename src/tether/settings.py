@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import UsageError
 
@@ -43,6 +44,14 @@ def _models_file(text: str) -> Mapping[str, Any] | None:
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         return None
     return types.MappingProxyType({str(k): types.MappingProxyType(v) for k, v in data.items()})
+def _blob_url(text: str) -> str | None:
+    """``text`` if it names a blob store: ``file:///absolute/path`` or ``s3://bucket[/prefix]``."""
+    parts = urlsplit(text)
+    if parts.scheme == "file" and not parts.netloc and parts.path.startswith("/") and parts.path != "/":
+        return text
+    if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+        return text
+    return None
 
 
 def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], accepts: str,
@@ -72,6 +81,7 @@ class Settings:
     model_base_url: str | None = None     # TETHER_MODEL_BASE_URL: default endpoint of `tool: model`
     model_prices: Mapping[str, Any] | None = None  # TETHER_MODEL_PRICES: a JSON file shaped like `models:`
     model_cassette: str | None = None     # TETHER_MODEL_CASSETTE: record/replay model calls (JSONL)
+    blobs: str | None = None              # TETHER_BLOBS: file:///path or s3://bucket/prefix (None: the db)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -92,6 +102,7 @@ class Settings:
                                "a readable JSON file of {NAME: {input_per_million, output_per_million, ...}}",
                                None),
             model_cassette=env.get("TETHER_MODEL_CASSETTE") or None,
+            blobs=_read(env, "TETHER_BLOBS", _blob_url, "file:///absolute/path or s3://bucket/prefix", None),
         )
         given = {k: v for k, v in flags.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -83,7 +83,7 @@ class Engine:
                  max_recoveries: int | None = None, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.store: Store = (db if db is not None and not isinstance(db, str)
-                             else open_store(db or self.settings.db))
+                             else open_store(db or self.settings.db, settings=self.settings))
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         # automatic takeovers of a run without progress before it is failed (work_once)
         self.max_recoveries = max_recoveries if max_recoveries is not None else self.settings.max_recoveries

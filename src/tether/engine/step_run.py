@@ -372,7 +372,7 @@ class StepRun:
             h = self.h
             return ToolContext(h.run_id, step.id, attempt, key, types.MappingProxyType(h.state.values),
                                h.loaded.base_dir, timeout, h.store.url, h.cancel,
-                               run_child=h.run_child,
+                               run_child=h.run_child, blobs_url=h.store.blobs_url,
                                _save=lambda n, d: self.h.save_checkpoint(step.id, n, d),
                                _load=self.h.load_checkpoint, processes=self.h.processes,
                                flow=h.flow, settings=h.settings)

@@ -6,7 +6,8 @@
 * over an engine, for the CLI and the REST API alike: ``documents``, as the JSON
   documents of ``views.py``, re-exported here (``from tether import queries;
   queries.run_detail(engine, run_id)``). Neither the CLI nor the server touches
-  ``engine.store`` for a read."""
+  ``engine.store`` for a read;
+* bounded reads for the web UI's pages, over an engine: ``pages``."""
 from __future__ import annotations
 
 from .documents import (
@@ -22,7 +23,28 @@ from .documents import (
     var_history,
     variables,
 )
+from .pages import children, env_report, history_tail, loop_summary, scan_runs, variable_doc
 from .usage import child_runs, own_usage, usage
 
-__all__ = ["child_runs", "events", "has_ended", "own_usage", "run_detail", "runs_page", "shared_variables",
-           "stats", "step", "steps", "store_kind", "usage", "var_history", "variables"]
+__all__ = [
+    "child_runs",
+    "children",
+    "env_report",
+    "events",
+    "has_ended",
+    "history_tail",
+    "loop_summary",
+    "own_usage",
+    "run_detail",
+    "runs_page",
+    "scan_runs",
+    "shared_variables",
+    "stats",
+    "step",
+    "steps",
+    "store_kind",
+    "usage",
+    "var_history",
+    "variable_doc",
+    "variables",
+]

@@ -20,6 +20,7 @@ from ..engine.worker import Worker
 from ..settings import Settings
 from ..store import open_store
 from ..store.base import SharedLoopWork
+from . import ui
 from .bodies import ERRORS, MAX_BODY, MAX_DEPTH
 from .handlers import install_error_handlers
 from .limits import BodyLimits
@@ -36,7 +37,7 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
     or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
     the engine (default: from the environment). Every store call is counted for /metrics."""
     metrics = Metrics()
-    engine = Engine(metrics.instrument(open_store(db)), settings=settings)
+    engine = Engine(metrics.instrument(open_store(db, settings=settings)), settings=settings)
     shares = isinstance(engine.store, SharedLoopWork)  # structural: seen through the metrics wrapper
     threads = executor if executor is not None else (0 if shares else 4)
     worker = Worker(engine, threads) if threads else None
@@ -63,4 +64,5 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
     app.state.policy, app.state.worker, app.state.pool = ToolPolicy(allowed_tools), worker, pool
     for routes in (health, runs, events, variables):
         app.include_router(routes.router)
+    app.include_router(ui.router)
     return app

@@ -5,8 +5,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_BODY = 1024 * 1024
-MAX_DEPTH = 64
+from .. import limits
+
+MAX_BODY = limits.REQUEST_MAX_BYTES
+MAX_DEPTH = limits.MAX_DEPTH
 
 
 class _Body(BaseModel):
