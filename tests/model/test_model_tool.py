@@ -219,3 +219,12 @@ def test_tether_settings_are_never_sent_as_the_key(server, make_engine, write_fl
 """)))
     assert run.status == "failed" and "never sent" in run.error["message"]
     assert server.calls == 0
+
+
+def test_missing_client_is_a_clear_error(server, make_engine, write_flow, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openai" else real(name, *a))
+    run = make_engine().run(write_flow(flow(server, "\n  - {id: ask, tool: model, with: {model: m, prompt: hi}}\n")))
+    assert run.status == "failed" and run.error["type"] == "ImportError"
+    assert "pip install 'tether[models]'" in run.error["message"]

@@ -46,6 +46,7 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if unknown:
         raise ToolError(f"model: unknown argument(s) {sorted(unknown)}", type_="ArgumentError",
                         retryable=False)
+    _require("openai")
     settings = ctx.settings
     if settings is None:
         from ..settings import Settings
@@ -70,6 +71,14 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 
 run.durable = True  # type: ignore[attr-defined]  # the engine commits the result at once (paid once)
+
+
+def _require(module: str) -> None:
+    """ToolError (not retried) naming the extra to install when ``module`` is missing."""
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        raise ToolError(f"model: the {module!r} package is not installed: pip install 'tether[models]'",
+                        type_="ImportError", retryable=False)
 
 
 def _request(args: dict[str, Any], endpoint: model_config.Endpoint,

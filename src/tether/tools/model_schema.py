@@ -50,7 +50,11 @@ def load(spec: Any, base_dir: str) -> OutputSchema:
 
 
 def _json_schema(schema: dict[str, Any]) -> OutputSchema:
-    from jsonschema import exceptions, validators
+    try:
+        from jsonschema import exceptions, validators
+    except ImportError:
+        raise ToolError("model: the 'jsonschema' package is not installed: pip install 'tether[models]'",
+                        type_="ImportError", retryable=False) from None
     cls = validators.validator_for(schema)
     try:
         cls.check_schema(schema)
