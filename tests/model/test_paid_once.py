@@ -105,3 +105,21 @@ def test_usage_sums_loops_and_child_runs(server, make_engine, write_flow, tmp_pa
     assert own_usage(engine, run.id)[1]["ask"]["calls"] == 2
     fork = engine.fork(run.id, from_step="sub")
     assert usage(engine, run.id)["calls"] == 3 and fork.status == "completed"
+
+
+def test_paid_once_on_postgresql(server, write_flow, monkeypatch):
+    from tests.conftest import drop_schema, postgres_url
+    from tether import Engine
+    from tether.queries import usage
+    url = postgres_url()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    engine = Engine(url)
+    try:
+        run = engine.run(write_flow(flow(server, BROKEN)))
+        assert run.status == "failed"
+        resumed = engine.resume(run.id, flow=write_flow(flow(server, FIXED), "fixed.yaml"))
+        assert resumed.status == "completed", resumed.error
+        assert server.calls == 1 and usage(engine, run.id)["calls"] == 1
+    finally:
+        engine.close()
+        drop_schema(url)
