@@ -228,3 +228,24 @@ def test_missing_client_is_a_clear_error(server, make_engine, write_flow, monkey
     run = make_engine().run(write_flow(flow(server, "\n  - {id: ask, tool: model, with: {model: m, prompt: hi}}\n")))
     assert run.status == "failed" and run.error["type"] == "ImportError"
     assert "pip install 'tether[models]'" in run.error["message"]
+
+
+def test_cancel_stops_waiting_for_an_answer(server, write_flow, db_path, monkeypatch):
+    import threading
+
+    from tether import Engine
+    from tether.settings import Settings
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    engine = Engine(f"sqlite:///{db_path}", lease_seconds=0.6, settings=Settings())
+    out: dict = {}
+    path = write_flow(flow(server, "\n  - {id: ask, tool: model, with: {model: m, prompt: 'SLEEP:8 slow'}}\n"))
+    t = threading.Thread(target=lambda: out.setdefault("run", engine.run(path, run_id="cx")))
+    started = time.monotonic()
+    t.start()
+    while server.in_flight == 0 and time.monotonic() - started < 10:
+        time.sleep(0.02)
+    engine.cancel("cx")
+    t.join(timeout=8)
+    assert not t.is_alive() and out["run"].status == "cancelled"
+    assert time.monotonic() - started < 6
+    engine.close()

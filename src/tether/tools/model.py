@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ToolError
@@ -62,8 +63,11 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         data = tape.replay(request)
     else:
         sem = model_config.slot(endpoint)
-        with sem if sem is not None else contextlib.nullcontext():
-            data = _masked_deep(_call(endpoint, request, schema, timeout, ctx.idempotency_key, key), key)
+
+        def call() -> dict[str, Any]:
+            with sem if sem is not None else contextlib.nullcontext():
+                return _masked_deep(_call(endpoint, request, schema, timeout, ctx.idempotency_key, key), key)
+        data = _unless_cancelled(call, ctx.cancel)
         if tape is not None:
             tape.record(request, data)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -71,6 +75,31 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 
 run.durable = True  # type: ignore[attr-defined]  # the engine commits the result at once (paid once)
+
+
+def _unless_cancelled(call: Callable[[], dict[str, Any]], cancel: threading.Event) -> dict[str, Any]:
+    """``call()`` in a thread of its own, so that cancelling the run stops waiting for the
+    answer at once (ToolError ``Cancelled``; the call finishes in the background, its answer
+    dropped); its result or its exception otherwise."""
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["data"] = call()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+    threading.Thread(target=work, name="tether-model-call", daemon=True).start()
+    while not done.wait(0.05):
+        if cancel.is_set():
+            raise ToolError("model: the run was cancelled while the model answered", type_="Cancelled",
+                            retryable=False)
+    if "error" in box:
+        raise box["error"]
+    data: dict[str, Any] = box["data"]
+    return data
 
 
 def _require(module: str) -> None:
