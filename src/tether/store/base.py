@@ -219,6 +219,11 @@ class RunReads(Protocol):
         also listed as a ``step.<status>`` event ``{attempts, error}`` at its commit's seq
         (idx 0.. by step id); a commit's other events follow it."""
 
+    def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
+        """The run's stored events of one type (never step records), in ``(seq, idx)``
+        order: what a reader of one kind of event (durable tool results) needs without
+        reading the whole timeline."""
+
 
 class LoopStorage(Protocol):
     """A loop's collection, stored once element by element, and one record per iteration

@@ -485,6 +485,11 @@ class MemoryStore(MemoryShared):
         out.sort(key=lambda e: (e.seq, e.idx))
         return out if limit is None else out[:limit]
 
+    def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
+        with self._lock:
+            self._run(run_id)
+            return [EventRecord(*e) for e in self._events[run_id] if e[2] == type_]
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             ends = [e[4] for evs in self._events.values() for e in evs
