@@ -1,6 +1,6 @@
 """Retention: `tether gc` of many finished runs on SQLite while another process commits.
 
-    python -m bench.gc [--runs 10000] [--steps 20] [--repeat 3] [--json]
+    python -m bench.gc [--runs 10000] [--steps 20] [--repeat 3] [--db sqlite|postgresql://...] [--json]
 
 Each repetition makes a fresh SQLite file holding ``--runs`` finished runs of ``--steps``
 steps (each step one commit: a step record with a ~200-byte result, a variable write),
@@ -13,7 +13,9 @@ once the committer's own run is deleted too; ``bytes_after_with_live`` before th
 committer's commit latency during gc (max, p99, median) and commit count.
 
 ``python -m bench.gc --committer URL STOPFILE`` is the committer (used by the benchmark
-and by the tests).
+and by the tests). With ``--db postgresql://...`` each repetition uses a fresh schema, and
+the sizes are what its tables take (``pg_total_relation_size``): PostgreSQL does not give
+deleted rows' space back to the file system, autovacuum makes it reusable.
 """
 from __future__ import annotations
 
@@ -101,22 +103,31 @@ def start_committer(url: str, stop_file: Path) -> subprocess.Popen[str]:
     return proc
 
 
-def one(folder: Path, k: int, runs: int, steps: int) -> dict[str, Any]:
+def _size(store: Any, path: Path | None) -> int:
+    """The SQLite file's size with its WAL folded in, or what PostgreSQL's tables take."""
+    if path is None:
+        return int(store.storage()["database_bytes"])
+    store.checkpoint_wal()
+    return path.stat().st_size
+
+
+def one(folder: Path, k: int, runs: int, steps: int, db: str = "sqlite") -> dict[str, Any]:
     from tether import Engine
     from tether.store import open_store
-    empty = folder / f"empty{k}.db"
-    store: Any = open_store(f"sqlite:///{empty}")
-    store.checkpoint_wal()
-    empty_size = empty.stat().st_size
+    if db == "sqlite":
+        path: Path | None = folder / f"gc{k}.db"
+        url, empty_url = f"sqlite:///{path}", f"sqlite:///{folder / f'empty{k}.db'}"
+    else:  # a schema of its own per repetition, dropped afterwards
+        path, url = None, f"{db}?schema=bench_gc_{k}_{int(time.time())}"
+        empty_url = url
+    store: Any = open_store(empty_url)
+    empty_size = _size(store, None if path is None else folder / f"empty{k}.db")
     store.close()
-    db = folder / f"gc{k}.db"
-    url = f"sqlite:///{db}"
     store = open_store(url)
     t = time.perf_counter()
     make_runs(store, runs, steps)
     made = time.perf_counter() - t
-    store.checkpoint_wal()
-    before = db.stat().st_size
+    before = _size(store, path)
     store.close()
     stop = folder / f"stop{k}"
     proc = start_committer(url, stop)
@@ -130,13 +141,13 @@ def one(folder: Path, k: int, runs: int, steps: int) -> dict[str, Any]:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     live = json.loads(out.strip().splitlines()[-1])
-    engine.store.checkpoint_wal()  # type: ignore[attr-defined]
-    after_live = db.stat().st_size  # with what the committer wrote meanwhile
+    after_live = _size(engine.store, path)  # with what the committer wrote meanwhile
     live_runs = [b for b in engine.store.run_briefs() if b.name == "bench_live"]
     engine.store.delete_runs(live_runs)  # the committer's run too: what is left is the schema
-    engine.store.checkpoint_wal()  # type: ignore[attr-defined]
-    after = db.stat().st_size
+    after = _size(engine.store, path)
     engine.close()
+    if path is None:
+        _drop_schema(url)
     assert report["runs"] == runs, report
     return {"make_s": round(made, 1), "gc_s": round(elapsed, 2), "rows": report["rows"],
             "bytes_before": before, "bytes_after": after, "bytes_after_with_live": after_live,
@@ -144,6 +155,13 @@ def one(folder: Path, k: int, runs: int, steps: int) -> dict[str, Any]:
             "given_back": round((before - after) / (before - empty_size), 4),
             "commit_max_ms": round(live["max_ms"], 1), "commit_p99_ms": round(live["p99_ms"], 2),
             "commit_median_ms": round(live["median_ms"], 3), "commits_during": live["commits"]}
+
+
+def _drop_schema(url: str) -> None:
+    import psycopg
+    base, schema = url.split("?schema=")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def main() -> None:
@@ -154,10 +172,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--db", default="sqlite", help="sqlite or a postgresql:// URL")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = [one(Path(tmp), k, args.runs, args.steps) for k in range(args.repeat)]
+        results = [one(Path(tmp), k, args.runs, args.steps, args.db) for k in range(args.repeat)]
     keys = ("gc_s", "bytes_before", "bytes_after", "given_back", "commit_max_ms", "commit_p99_ms",
             "commit_median_ms", "commits_during")
     doc = {"runs": args.runs, "steps": args.steps, "each": results,
