@@ -376,6 +376,15 @@ class MemoryStore:
                                            r[4], r[5], r[6]))
         return out
 
+    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
+        with self._lock:
+            rows = self._iterations.get((run_id, loop_key))
+            if not rows:
+                return None
+            idx = max(rows)
+            r = rows[idx]
+        return IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), *r[3:7])
+
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:
         with self._lock:
