@@ -12,34 +12,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_UNHANDLED = object()
+UNHANDLED = object()
 
 
 def plain_value(annotation: Any, info: Any, value: Any) -> Any:
     """``value`` as Typer's adapter returns it for ``annotation`` (``str``, ``bool``,
-    ``int``, ``list[str]``), or ``_UNHANDLED`` when only Typer's own coercion can say."""
+    ``int``, ``list[str]``), or ``UNHANDLED`` when only Typer's own coercion can say."""
     if getattr(info, "parser", None) is not None:
-        return _UNHANDLED
+        return UNHANDLED
     if annotation is str:
-        return value if type(value) is str else _UNHANDLED
+        return value if type(value) is str else UNHANDLED
     if annotation is bool:
-        return value if type(value) is bool else _UNHANDLED
+        return value if type(value) is bool else UNHANDLED
     if annotation is int:
         if getattr(info, "clamp", False):
-            return _UNHANDLED
+            return UNHANDLED
         if type(value) is int:
             number = value
         elif type(value) is str and value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
             number = int(value)
         else:
-            return _UNHANDLED
+            return UNHANDLED
         low, high = getattr(info, "min", None), getattr(info, "max", None)
         if (low is not None and number < low) or (high is not None and number > high):
-            return _UNHANDLED
+            return UNHANDLED
         return number
     if annotation == list[str] and isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
         return list(value)
-    return _UNHANDLED
+    return UNHANDLED
 
 
 def install() -> None:
@@ -60,7 +60,7 @@ def install() -> None:
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             out = plain_value(self.annotation, self.parameter_info, value)
-            if out is _UNHANDLED:
+            if out is UNHANDLED:
                 return original(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
             return out
 
