@@ -15,7 +15,10 @@ the others. ``app`` (for tests and embedding) has all of them."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # as typing's, without importing typing on `tether --help`
+if TYPE_CHECKING:
+    from typing import Any
 
 # name: (module, attribute); "vars" is the vars sub-app. The order is --help's.
 COMMANDS: dict[str, tuple[str, str]] = {

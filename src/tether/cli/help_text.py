@@ -6,7 +6,6 @@ it is this text: after changing a command's help, paste the new text here."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 ROOT_HELP = """\
@@ -56,10 +55,26 @@ def program_name() -> str:
     return f"python -m {module.lstrip('.')}"
 
 
+def columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size()`` gives it (``COLUMNS``, else the
+    terminal of stdout, else 80), without importing shutil (and its compression modules)."""
+    try:
+        found = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        found = 0
+    if found <= 0:
+        try:
+            found = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            found = 0
+        found = found or 80
+    return found
+
+
 def root_help(args: list[str]) -> str | None:
     """The text of ``tether --help`` when ``args`` is just that and the app would print
     exactly it, else None."""
-    if args != ["--help"] or os.name == "nt" or shutil.get_terminal_size().columns < 80:
+    if args != ["--help"] or os.name == "nt" or columns() < 80:
         return None
     prog = program_name()
     return ROOT_HELP.format(prog=prog) if 0 < len(prog) <= 40 else None
