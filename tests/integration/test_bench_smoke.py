@@ -31,3 +31,14 @@ def test_template_scenario_reports_renders_and_the_cache_hit_rate():
     doc = worker("templates")
     assert all(doc[k][0] > 0 for k in ("bare_path_us", "expression_us", "string_template_us"))
     assert doc["cache_hit_rate_10k_loop"] > 0.99
+
+
+def test_startup_and_history_scenarios_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import history, startup
+    url = startup.store_with_runs(tmp_path, 3)
+    times = startup.launch_ms([*startup.tether_command(), "--db", url, "vars", "run0002"], 1)
+    assert len(times) == 1 and times[0] > 0
+    assert len(startup.flow_load_ms(1, steps=20)) == 1
+    found = history.measure(5, 50, 1)
+    assert set(found) == {"resume_ms_5", "vars_ms_5", "resume_ms_50", "vars_ms_50"}
