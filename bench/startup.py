@@ -35,13 +35,20 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def launch_ms(args: list[str], runs: int, cwd: Path = ROOT) -> list[float]:
-    """ms from launch to exit of ``args``, ``runs`` times after one warm-up (exit code 0)."""
+def launch_ms(args: list[str], runs: int, cwd: Path = ROOT, cpu: list[float] | None = None) -> list[float]:
+    """ms from launch to exit of ``args``, ``runs`` times after one warm-up (exit code 0);
+    the CPU ms of each run (user + system, less disturbed by a loaded machine) are appended
+    to ``cpu`` when given."""
+    import resource
     out = []
-    for _ in range(runs + 1):
+    for k in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run(args, capture_output=True, check=True, cwd=cwd, env=_env())
         out.append((time.perf_counter() - t) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if cpu is not None and k:
+            cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
     return out[1:]
 
 
@@ -74,17 +81,25 @@ def flow_load_ms(runs: int, steps: int = 1000) -> list[float]:
 
 
 def measure(runs: int) -> dict[str, list[float]]:
+    """Wall-clock ms of each command (``NAME_ms``) and its CPU ms (``NAME_cpu_ms``)."""
     exe = tether_command()
-    out = {"python_ms": launch_ms([sys.executable, "-c", "pass"], runs),
-           "help_ms": launch_ms([*exe, "--help"], runs)}
+    out: dict[str, list[float]] = {}
+
+    def timed(name: str, args: list[str], cwd: Path = ROOT) -> None:
+        cpu: list[float] = []
+        out[f"{name}_ms"] = launch_ms(args, runs, cwd, cpu)
+        out[f"{name}_cpu_ms"] = cpu
+
+    timed("python", [sys.executable, "-c", "pass"])
+    timed("help", [*exe, "--help"])
     with tempfile.TemporaryDirectory() as tmp:
         db = ["--db", store_with_runs(Path(tmp))]
-        reads = (("runs_ms", ["runs"]), ("show_ms", ["show", "run0500"]), ("vars_ms", ["vars", "run0500"]),
-                 ("vars_get_ms", ["vars", "get", "run0500", "c"]))
+        reads = (("runs", ["runs"]), ("show", ["show", "run0500"]), ("vars", ["vars", "run0500"]),
+                 ("vars_get", ["vars", "get", "run0500", "c"]))
         for name, args in reads:
-            out[name] = launch_ms([*exe, *db, *args], runs)
+            timed(name, [*exe, *db, *args])
         quick = ["--db", f"sqlite:///{tmp}/quick.db", "run", str(ROOT / "examples" / "quickstart.yaml")]
-        out["run_quickstart_ms"] = launch_ms([*exe, *quick], runs, cwd=ROOT / "examples")
+        timed("run_quickstart", [*exe, *quick], ROOT / "examples")
     out["flow_load_1000_steps_ms"] = flow_load_ms(runs)
     return out
 
