@@ -108,7 +108,8 @@ def test_only_the_named_command_is_built_and_all_for_anything_else():
 
 @pytest.mark.parametrize(("annotation", "value", "expected"), [
     (str, "x", "x"), (bool, True, True), (int, "42", 42), (int, 7, 7), (int, "0", 0),
-    (list[str], ("a", "b"), ["a", "b"]),
+    (list[str], ("a", "b"), ["a", "b"]), (Path, "no/such/file.yaml", Path("no/such/file.yaml")),
+    (Path, ".", Path(".")),
 ])
 def test_plain_values_are_coerced_here(annotation, value, expected):
     from typer.models import OptionInfo
@@ -118,6 +119,7 @@ def test_plain_values_are_coerced_here(annotation, value, expected):
 @pytest.mark.parametrize(("annotation", "value", "info"), [
     (int, "007", {}), (int, "1x", {}), (int, "-3", {}), (int, "5", {"min": 10}), (int, "50", {"max": 10}),
     (int, "5", {"clamp": True, "min": 10}), (str, b"x", {}), (bool, "yes", {}), (float, "1.5", {}),
+    (Path, "", {}), (Path, "x", {"exists": True}), (Path, "x", {"resolve_path": True}),
 ])
 def test_anything_else_goes_to_typers_own_coercion(annotation, value, info):
     from typer.models import OptionInfo

@@ -3,13 +3,15 @@
 Typer (0.2x) coerces every parameter through a pydantic ``TypeAdapter``: a command with one
 text argument imports pydantic and builds adapters before it starts, ~100 ms of a read
 command's ~150 ms budget. ``install()`` puts a shortcut in front of that for the values this
-CLI takes: text, flags, whole numbers within their ``min``/``max``, lists of text. Each returns
-exactly what the adapter would; anything else (a malformed or out-of-range number, a path, a
-choice) goes to Typer's own coercion, so its errors read the same. With a Typer that has no
-such hook, ``install()`` changes nothing."""
+CLI takes: text, flags, whole numbers within their ``min``/``max``, lists of text, paths
+without checks. Each returns exactly what the adapter would; anything else (a malformed or
+out-of-range number, an unreadable path, a choice) goes to Typer's own coercion, so its
+errors read the same. With a Typer that has no such hook, ``install()`` changes nothing."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 UNHANDLED = object()
@@ -17,7 +19,7 @@ UNHANDLED = object()
 
 def plain_value(annotation: Any, info: Any, value: Any) -> Any:
     """``value`` as Typer's adapter returns it for ``annotation`` (``str``, ``bool``,
-    ``int``, ``list[str]``), or ``UNHANDLED`` when only Typer's own coercion can say."""
+    ``int``, ``list[str]``, ``Path``), or ``UNHANDLED`` when only Typer's own coercion can say."""
     if getattr(info, "parser", None) is not None:
         return UNHANDLED
     if annotation is str:
@@ -39,7 +41,22 @@ def plain_value(annotation: Any, info: Any, value: Any) -> Any:
         return number
     if annotation == list[str] and isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
         return list(value)
+    if annotation is Path and type(value) is str and value and _plain_path(info):
+        path = Path(value)  # what Typer returns for a path without checks to make: it, unless unreadable
+        try:
+            os.stat(path)
+        except OSError:
+            return path
+        return path if os.access(path, os.R_OK) else UNHANDLED
     return UNHANDLED
+
+
+def _plain_path(info: Any) -> bool:
+    """Whether a path parameter asks for none of Typer's checks but its default readability."""
+    return (not getattr(info, "exists", True) and getattr(info, "file_okay", False)
+            and getattr(info, "dir_okay", False) and not getattr(info, "writable", True)
+            and getattr(info, "readable", False) and not getattr(info, "resolve_path", True)
+            and not getattr(info, "allow_dash", True) and getattr(info, "path_type", 1) is None)
 
 
 def install() -> None:
@@ -65,7 +82,7 @@ def install() -> None:
             return out
 
     def build(descriptor: Any) -> Any:
-        if descriptor.file_annotation is None and descriptor.annotation in (str, bool, int, list[str]):
+        if descriptor.file_annotation is None and descriptor.annotation in (str, bool, int, list[str], Path):
             return PlainRuntimeParam(parameter_info=descriptor.parameter_info,
                                      annotation=descriptor.annotation, descriptor=descriptor)
         return original(descriptor)
