@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
@@ -39,6 +39,9 @@ from .sql_statements import (
     POLL,
     fenced,
 )
+
+if TYPE_CHECKING:
+    from .base import BlobStore
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
@@ -96,7 +99,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")[0][0])
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, blobs: BlobStore | None = None) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
         self._psycopg = psycopg
@@ -105,6 +108,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._sweeper: Any = None  # the connection holding the sweeper's session lock
         self._listening, self._sweeping = threading.Lock(), threading.Lock()
         self.url = url
+        self._init_blobs(blobs)
         conninfo, schema = _conninfo(url)
         self.schema = schema
         kwargs: dict[str, Any] = {"autocommit": True}  # transactions are explicit: conn.transaction()
@@ -294,6 +298,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         """Two round trips: BEGIN and the fenced UPDATE of the run's row (its result
         decides everything else), then every insert and COMMIT, pipelined."""
         t = now()
+        self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         # inside hold(): a savepoint of the held transaction, on its connection
@@ -458,7 +463,7 @@ def _cause(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def open_postgres(url: str) -> PostgresStore:
+def open_postgres(url: str, blobs: BlobStore | None = None) -> PostgresStore:
     """Open ``postgresql://user:password@host:port/db[?schema=name]``."""
     try:
         import psycopg  # noqa: F401
@@ -466,4 +471,4 @@ def open_postgres(url: str) -> PostgresStore:
     except ImportError:
         raise UsageError("the PostgreSQL store needs psycopg and psycopg_pool: "
                          "pip install 'tether[postgres]'") from None
-    return PostgresStore(url)
+    return PostgresStore(url, blobs=blobs)
