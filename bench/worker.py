@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -183,24 +182,15 @@ steps:
     return out
 
 
-# ------------------------------------------------------------------ B6: CLI start-up
+# ------------------------------------------------------------------ B6: CLI start-up, B7: history
 def cli_startup(runs: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{tmp}/cli.db"
-        flow = Path(tmp) / "f.yaml"
-        flow.write_text("name: cli\nvars: {a: 1}\nsteps: [{id: s, vars: {b: 2}}]\n")
-        exe = [sys.executable, "-m", "tether", "--db", db]
-        run_id = json.loads(subprocess.run(exe + ["run", str(flow), "--json"], capture_output=True,
-                                           text=True, check=True).stdout)["run_id"]
-        out = {}
-        for name, args in (("help_ms", ["--help"]), ("vars_ms", ["vars", run_id])):
-            times = []
-            for _ in range(runs + 1):
-                t = time.perf_counter()
-                subprocess.run(exe + args, capture_output=True, check=True)
-                times.append((time.perf_counter() - t) * 1000)
-            out[name] = times[1:]
-        return out
+    from bench.startup import measure as startup
+    return startup(runs)
+
+
+def history(runs: int) -> dict[str, Any]:
+    from bench.history import measure as by_history
+    return by_history(1000, 100_000, runs)
 
 
 def main() -> None:
@@ -229,6 +219,8 @@ def main() -> None:
         doc = templates(args.runs)
     elif args.scenario == "cli":
         doc = cli_startup(args.runs)
+    elif args.scenario == "history":
+        doc = history(args.runs)
     else:
         raise SystemExit(f"unknown scenario {args.scenario}")
     print(json.dumps(doc))

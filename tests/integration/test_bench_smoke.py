@@ -43,3 +43,14 @@ def test_blob_store_scenario(s3_blobs_url):  # the fixture's AWS_* point bench.b
     assert doc["db"]["blob_bytes"] == 0 and doc["file"]["blob_bytes"] > 3 * 500_000
     assert doc["s3"]["blob_bytes"] > 3 * 500_000
     assert doc["file"]["db_bytes"] < doc["db"]["db_bytes"] / 10
+
+
+def test_startup_and_history_scenarios_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import history, startup
+    url = startup.store_with_runs(tmp_path, 3)
+    times = startup.launch_ms([*startup.tether_command(), "--db", url, "vars", "run0002"], 1)
+    assert len(times) == 1 and times[0] > 0
+    assert len(startup.flow_load_ms(1, steps=20)) == 1
+    found = history.measure(5, 50, 1)
+    assert set(found) == {"resume_ms_5", "vars_ms_5", "resume_ms_50", "vars_ms_50"}
