@@ -28,7 +28,8 @@ from ..errors import TemplateError, UnstorableValue
 from ..flow.models import Step
 from ..store import codec
 from ..store.base import EventWrite, SharedLoopWork
-from ..templates import BARE_KEY, AttrView, jsonpath, render, render_deep
+from ..template_functions import jsonpath
+from ..templates import BARE_KEY, AttrView, render, render_deep
 from .attempts import StepFailed
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
