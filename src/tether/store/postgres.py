@@ -127,6 +127,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         """One transaction (inside :meth:`hold`, a savepoint of the held one: another
         connection would wait for the run's row lock this thread holds); driver errors
         become StoreError naming the store."""
+        self._committed.clear()  # a write of ours: poll() must look
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         try:
@@ -186,6 +187,14 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
+        """The run's seq and control request as of this call, or — once after each commit
+        through this store, without a round trip — as the commit left them (its UPDATE
+        returned both, under the run's row lock): what others wrote since then is seen by
+        the next poll or refuses the next fenced commit, and a request reaches the run by its
+        next commit or the heartbeat's next poll."""
+        answer = self._committed.pop(run_id, None)
+        if answer is not None:
+            return answer
         rows = self._query(_POLL, (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
