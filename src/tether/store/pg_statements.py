@@ -93,3 +93,33 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
                "(SELECT array_agg(CASE WHEN deleted = 1 THEN 0 ELSE version END ORDER BY version) FROM h)"
                if history else "NULL::text[], NULL::int[]")
     return f"WITH {', '.join(ctes)} SELECT adv.seq, adv.control, {written} FROM adv"
+
+
+# ---------------------------------------------------------------- shared loops (store/pg_loop_work.py)
+# Loop work rows are bookkeeping: a claim, outcome or removal lost to a server crash is
+# done again (an iteration's body may run twice, its commit never), so their transactions
+# do not wait for the WAL flush. A loop's publication does.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off"
+WORK_PUBLISH = ("INSERT INTO loop_work (run_id, loop_key, idx, state) "
+                "SELECT %s, %s, unnest(%s::int[]), 'open' "
+                "ON CONFLICT DO NOTHING")
+# claim one open iteration (or one whose claim expired) and return it with its element;
+# parameters: owner, expires, now, then the run and loop (or NULL, NULL for any loop)
+WORK_CLAIM = (
+    "WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
+    "WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)) "
+    "AND (%(run)s::text IS NULL OR (w.run_id = %(run)s AND w.loop_key = %(loop)s)) "
+    "ORDER BY w.idx LIMIT 1 FOR UPDATE SKIP LOCKED), "
+    "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
+    "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
+    "RETURNING w.run_id, w.loop_key, w.idx) "
+    "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
+    "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx")
+WORK_RENEW = ("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
+              "AND owner = %s AND state = 'claimed'")
+WORK_DONE = ("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
+             "AND idx = %s AND owner = %s AND state = 'claimed'")
+WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
+                "ORDER BY idx LIMIT %s")
+WORK_REMOVE = "DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)"
+WORK_LEFT = "SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s"
