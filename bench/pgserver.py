@@ -26,9 +26,11 @@ def _as_pg(cmd: list[str]) -> None:
 
 
 @contextmanager
-def postgres() -> Iterator[str]:
-    """A ``postgresql://`` URL of an empty database, dropped (or its server removed) after."""
-    shared = os.environ.get("TETHER_TEST_PG")
+def postgres(shared: str | None = None) -> Iterator[str]:
+    """A ``postgresql://`` URL of an empty database on server ``shared`` (default:
+    ``TETHER_TEST_PG``'s) or, with neither, of a server of its own; dropped (or the server
+    removed) after."""
+    shared = shared or os.environ.get("TETHER_TEST_PG")
     if shared:
         parts = urlsplit(shared)
         name = f"tether_bench_{os.getpid()}"
