@@ -39,7 +39,6 @@ class SharedLoop:
         done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
         me = f"{owner_id()}/{run_id}"
         lock = threading.Lock()
-        committed: list[int] = []  # iterations this process committed, their work rows not yet removed
 
         def count(its: list[Iteration]) -> None:
             with lock:
@@ -67,26 +66,18 @@ class SharedLoop:
                         continue
                     it = iteration(step, loop_key, key, claim[2], claim[3], total, scope)
                     commits.submit(it)
-                    with lock:  # removed by the collector, in batches: a claim left by a crash
-                        committed.append(it.idx)  # after the commit is dropped (done_before)
+                    work.work_remove(run_id, loop_key, [it.idx])
                     count([it])
             except BaseException as exc:
                 errors.append(exc)
                 state["stop"] = "error"
 
-        def remove_committed() -> None:
-            with lock:
-                indices, committed[:] = list(committed), []
-            work.work_remove(run_id, loop_key, indices)
-
         def collect() -> None:
             try:
                 while not stopped():
-                    remove_committed()
                     done = work.work_collect(run_id, loop_key)
                     if not done:
                         if not any(t.is_alive() for t in threads):
-                            remove_committed()
                             return
                         time.sleep(0.05)
                         continue
@@ -118,7 +109,6 @@ class SharedLoop:
             for t in threads:
                 t.join()
             collector.join()
-            remove_committed()  # the loop stopped, or the collector did: none is left behind
 
 
 __all__ = ["SharedLoop"]
