@@ -91,3 +91,56 @@ def write_flow(tmp_path: Path):
 
 
 PYTHON = sys.executable
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-protocol server on 127.0.0.1 (moto's standalone server, a subprocess of its
+    own, spoken to over HTTP by boto3): its endpoint URL. Skips, saying why, when moto's
+    server is not installed (fails in CI)."""
+    import importlib.util
+    import socket
+    import subprocess
+    import time
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        message = "no moto server: pip install 'moto[server]' (the dev extra has it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    port = _free_port()
+    proc = subprocess.Popen([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's S3 server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def s3_blobs_url(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://BUCKET/prefix`` of a fresh bucket on the test S3 server, with the AWS_* variables
+    boto3 reads pointing at it."""
+    import boto3
+    for name, value in (("AWS_ENDPOINT_URL", s3_server), ("AWS_ACCESS_KEY_ID", "test"),
+                        ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/tether/blobs"

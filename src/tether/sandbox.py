@@ -21,13 +21,14 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from . import limits
 from .errors import TemplateError
 
-MAX_OUTPUT = 1024 * 1024          # characters of one render
+MAX_OUTPUT = limits.RENDER_MAX_CHARS  # characters of one render
 MAX_RANGE = 100_000               # elements of one range()
 MAX_ITERATIONS = 1_000_000        # loop iterations, range elements and calls of one render
 MAX_SEQUENCE = 1024 * 1024        # length of a string or list built by * or +
-MAX_VALUE = 16 * 1024 * 1024      # characters (estimated as JSON) of a value an expression computes
+MAX_VALUE = limits.VALUE_MAX_BYTES  # characters (estimated as JSON) of a value an expression computes
 MAX_POWER_BITS = 64 * 1024        # bits of an integer built by **
 MAX_FORMAT_WIDTH = 10_000         # width or precision in % and format()
 MAX_RENDER_SECONDS = 0.5          # wall time of one render
@@ -155,6 +156,31 @@ def text_size(value: Any, limit: int) -> int:
         if total > limit:
             raise TemplateError(f"the template would build a value longer than {limit} characters")
     return total
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data already (dicts with string keys, lists, strings,
+    numbers, booleans, None: no views, tuples or subclasses), checked without copying it,
+    so it can be passed on as it is."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is dict:
+            for k, item in v.items():
+                if type(k) is not str:
+                    return False
+                if type(item) in _SCALARS:
+                    continue
+                stack.append(item)
+        elif t is list:
+            stack.extend(item for item in v if type(item) not in _SCALARS)
+        elif t not in _SCALARS:
+            return False
+    return True
 
 
 class BoundedRange:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import UsageError
 
@@ -25,6 +26,16 @@ def _whole_number(text: str) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def _blob_url(text: str) -> str | None:
+    """``text`` if it names a blob store: ``file:///absolute/path`` or ``s3://bucket[/prefix]``."""
+    parts = urlsplit(text)
+    if parts.scheme == "file" and not parts.netloc and parts.path.startswith("/") and parts.path != "/":
+        return text
+    if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+        return text
+    return None
 
 
 def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], accepts: str,
@@ -51,6 +62,7 @@ class Settings:
     api_tokens: str = ""                  # TETHER_API_TOKENS: ROLE:TOKEN,ROLE:TOKEN
     api_tokens_file: str | None = None    # TETHER_API_TOKENS_FILE: the same pairs, one a line
     allowed_tools: str | None = None      # TETHER_ALLOWED_TOOLS: tools of flows sent to the server
+    blobs: str | None = None              # TETHER_BLOBS: file:///path or s3://bucket/prefix (None: the db)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -66,6 +78,7 @@ class Settings:
             api_tokens=env.get("TETHER_API_TOKENS", ""),
             api_tokens_file=env.get("TETHER_API_TOKENS_FILE") or None,
             allowed_tools=env.get("TETHER_ALLOWED_TOOLS"),
+            blobs=_read(env, "TETHER_BLOBS", _blob_url, "file:///absolute/path or s3://bucket/prefix", None),
         )
         given = {k: v for k, v in flags.items() if v is not None}
         return replace(settings, **given) if given else settings

@@ -55,6 +55,7 @@ from .sandbox import (  # noqa: F401
     check_sum,
     check_width,
     new_budget,
+    plain_json,
     render_budget,
     text_size,
 )
@@ -445,6 +446,8 @@ def render(source: Any, scope: Mapping[str, Any], where: str = "") -> Any:
                 value = _walk_path(scope, compiled.path)  # type: ignore[arg-type]
             except _Fallback:
                 value = _evaluate(compiled.fn, scope)
+            if type(value) in (dict, list) and plain_json(value):
+                return value  # passed through as it is: no copy, no render limit
         elif compiled.kind == "expr":
             value = _evaluate(compiled.fn, scope)
             if type(value) in _CONTAINERS:

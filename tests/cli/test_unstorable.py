@@ -250,6 +250,8 @@ class _Body(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/big":
             body = json.dumps({"items": ["y" * 100] * 110_000}).encode()  # about 11.6 MB
+        elif self.path == "/huge":
+            body = b"z" * (17 * 1024 * 1024)  # over the 16 MiB value limit
         else:
             body = b'{"id": 12345678901234567890123, "ok": true}'
         self.send_response(200)
@@ -283,6 +285,20 @@ outputs:
 """)
     doc = json.loads(tether("run", flow, "-i", f"url={http_url}", "--json", code=0).stdout)
     assert doc["outputs"] == {"n": 110_000, "text": None}
+
+
+def test_an_http_body_over_the_value_limit_fails_the_step_instead_of_being_cut(tmp_path, tether, http_url):
+    flow = flow_file(tmp_path, """
+name: huge
+inputs: {url: {type: string, required: true}}
+steps:
+  - id: fetch
+    tool: http
+    with: {url: "{{ inputs.url }}/huge"}
+""")
+    doc = json.loads(tether("run", flow, "-i", f"url={http_url}", "--json", code=1).stdout)
+    assert doc["error"]["type"] == "UnstorableValue"
+    assert "body of 17,825,792 bytes, above the value limit of 16,777,216 bytes" in doc["error"]["message"]
 
 
 def test_an_http_integer_beyond_64_bits_fails_the_step(tmp_path, tether, http_url):

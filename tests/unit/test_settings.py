@@ -24,6 +24,9 @@ def test_values_from_the_environment_and_flags_on_top():
     assert (s.api_tokens, s.allowed_tools) == ("read:12345678", "shell")
     assert Settings.from_env(env, db="sqlite:///x.db", lease_seconds=None).db == "sqlite:///x.db"
     assert Settings.from_env({"TETHER_LEASE_SECONDS": "  "}).lease_seconds == 30.0
+    assert Settings.from_env({}).blobs is None
+    for url in ("file:///var/tether/blobs", "s3://bucket", "s3://bucket/some/prefix"):
+        assert Settings.from_env({"TETHER_BLOBS": url}).blobs == url
 
 
 def test_settings_are_frozen():
@@ -37,6 +40,10 @@ def test_settings_are_frozen():
     ("TETHER_LEASE_SECONDS", "nan", "a number of seconds > 0"),
     ("TETHER_MAX_RECOVERIES", "-1", "a whole number >= 0"),
     ("TETHER_MAX_RECOVERIES", "2.5", "a whole number >= 0"),
+    ("TETHER_BLOBS", "/tmp/blobs", "file:///absolute/path or s3://bucket/prefix"),
+    ("TETHER_BLOBS", "file://relative/blobs", "file:///absolute/path or s3://bucket/prefix"),
+    ("TETHER_BLOBS", "s3:///no-bucket", "file:///absolute/path or s3://bucket/prefix"),
+    ("TETHER_BLOBS", "gs://bucket", "file:///absolute/path or s3://bucket/prefix"),
 ])
 def test_a_bad_value_names_the_variable_and_what_it_accepts(name, value, accepts):
     with pytest.raises(UsageError) as caught:

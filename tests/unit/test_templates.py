@@ -146,3 +146,16 @@ def test_native_expression_round_trips_any_json_value(value):
     s = {"vars": AttrView.of({"v": value}, "vars")}
     assert render("{{ vars.v }}", s) == value
     assert render("{{ vars['v'] }}", s) == value
+
+
+def test_a_bare_path_passes_a_value_through_without_a_copy_or_the_render_limit():
+    from tether import limits
+    big = {"rows": ["x" * 1000] * 3000}  # 3 MB as JSON: over the render limit
+    text = "y" * (limits.RENDER_MAX_CHARS + 1)
+    sc = scope(result=big, s=text, steps=AttrView.of({"f": {"result": big}}, "steps"))
+    for source in ("{{ result }}", "${result}", "{{ steps.f.result }}"):
+        assert render(source, sc) is big
+    assert render("{{ result.rows }}", sc) is big["rows"]
+    assert render("{{ s }}", sc) is text
+    with pytest.raises(TemplateError, match="longer than 1048576"):
+        render("{{ s ~ '' }}", sc)  # what an expression builds is held to the render limit

@@ -11,44 +11,35 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     ConflictError,
-    CorruptRecord,
-    FlowError,
     Interrupted,
-    MaxRecoveriesExceeded,
     NotFound,
-    TetherError,
     UsageError,
 )
 from ..ids import check_run_id, check_var_name, new_run_id
-from ..ids import new_run_id as new_run_id_
+from ..queries import checkpoints, run_reads
 from ..settings import Settings
 from ..store import codec, open_store
 from ..store.base import (
     EventRecord,
-    EventWrite,
     HistoryRecord,
     RunRecord,
     SharedRecord,
     StepRecord,
     Store,
-    Takeover,
     VarRecord,
-    VarWrite,
-    hidden_ranges,
-    is_hidden,
-    latest_visible_steps,
     now,
 )
+from . import control, var_writes
 from .lease import owner_id
-from .lifecycle import abandoned_here, check_transition, owner_alive, status_of
+from .lifecycle import status_of
+from .listeners import Listeners
+from .stored_run import computed_var, stored_flow
+from .var_writes import masked, revealed
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
     from ..vault import Vault
     from .resume import EnvChange  # noqa: F401
-
-set_ = set  # the builtin, for methods whose keyword argument is named ``set``
-
 
 def preload() -> None:
     """Import what running a flow needs (pydantic models, Jinja, cryptography). The engine
@@ -62,7 +53,6 @@ log = logging.getLogger(__name__)
 # The cursor of a run whose first commit (initial variables, `run.started`) has not
 # happened yet: a process killed in between leaves it so, and resume starts it fresh.
 UNSTARTED = {"next": None, "unstarted": True}
-EVENT_KINDS = ("run.", "step.", "var.")
 
 
 @dataclass(frozen=True)
@@ -93,11 +83,11 @@ class Engine:
                  max_recoveries: int | None = None, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.store: Store = (db if db is not None and not isinstance(db, str)
-                             else open_store(db or self.settings.db))
+                             else open_store(db or self.settings.db, settings=self.settings))
         self.lease_seconds = lease_seconds or self.settings.lease_seconds
         # automatic takeovers of a run without progress before it is failed (work_once)
         self.max_recoveries = max_recoveries if max_recoveries is not None else self.settings.max_recoveries
-        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+        self.listeners = Listeners()
         self._lock = threading.Lock()
         self._vault: Vault | None = None
         self._runners: set[Any] = set()  # runs executing in this process (interrupt_all)
@@ -115,21 +105,7 @@ class Engine:
         """Call ``callback(payload)`` after each committed event of that name (``step.completed``,
         ``var.set``...), or of a family (``step.*``, ``*``). Callbacks run in the run's thread;
         an exception in one is logged and never affects the run."""
-        if not (event == "*" or event.startswith(EVENT_KINDS) or event.startswith("loop.")):
-            raise UsageError(f"unknown event {event!r}: use run.*, step.*, var.* or an exact name")
-        with self._lock:
-            self._listeners.setdefault(event, []).append(callback)
-
-    def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        if not self._listeners:
-            return
-        family = event.split(".", 1)[0] + ".*"
-        for key in (event, family, "*"):
-            for cb in self._listeners.get(key, ()):
-                try:
-                    cb({"event": event, **payload})
-                except Exception:  # a listener's bug must not break the run
-                    log.exception("event listener for %s failed", event)
+        self.listeners.add(event, callback)
 
     # ------------------------------------------------------------ runs
     def load(self, flow: str | os.PathLike[str] | LoadedFlow) -> LoadedFlow:
@@ -187,36 +163,13 @@ class Engine:
         taken over more than ``max_recoveries`` times without progress is failed with
         MaxRecoveriesExceeded instead of run again. Setting ``release`` makes the run stop
         after its current step and go back to ``pending``."""
-        from ..env import read_env
-        from .resume import compare_env
-        record = self.store.claim_run(owner or owner_id(), self.lease_seconds, abandoned_here(self.store))
-        if record is None:
+        from .claims import claim
+        claimed = claim(self.store, owner or owner_id(), self.lease_seconds, self.max_recoveries)
+        if claimed is None:
             return None
-        if record.recoveries > self.max_recoveries:
-            return self._fail_claimed(record, MaxRecoveriesExceeded(
-                f"run {record.run_id} exceeded its recoveries: it was taken over {record.recoveries - 1} "
-                f"time(s) after its process died, and the process died again each time without a new "
-                f"checkpoint (TETHER_MAX_RECOVERIES={self.max_recoveries}); find out what kills it "
-                f"(memory, a crash in a step), then `tether resume {record.run_id}`"))
-        loaded = self.stored_flow(record)
-        current = read_env(loaded.flow, dict(os.environ))
-        unstarted = isinstance(record.cursor, dict) and record.cursor.get("unstarted")
-        try:
-            env = current if unstarted else compare_env(loaded.flow, record.env_snapshot, current)[1]
-        except TetherError as exc:
-            return self._fail_claimed(record, exc)
-        return self._execute(loaded, record, env, release=release)
-
-    def _fail_claimed(self, record: RunRecord, exc: TetherError) -> Run:
-        from ..store.base import Commit, RunUpdate
-        step = record.cursor.get("next") if isinstance(record.cursor, dict) else None
-        error = {"type": type(exc).__name__, "message": exc.message, "step": step}
-        self.store.commit(Commit(record.run_id, record.lease_epoch,
-                                 events=(EventWrite("run.failed", None, {"error": error}),),
-                                 run=RunUpdate(cursor=record.cursor, status="failed", error=error,
-                                               finished=True)))
-        self.store.release_lease(record.run_id, record.lease_epoch)
-        return self.get_run(record.run_id)
+        if claimed.loaded is None or claimed.env is None:  # failed at once
+            return self.get_run(claimed.record.run_id)
+        return self._execute(claimed.loaded, claimed.record, claimed.env, release=release)
 
     def _execute(self, loaded: LoadedFlow, record: RunRecord, env: dict[str, str | None],
                  resume_set: dict[str, Any] | None = None, release: threading.Event | None = None) -> Run:
@@ -224,9 +177,9 @@ class Engine:
         from ..flow import computed_dependencies
         from .runner import Runner
         runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                        ttl=self.lease_seconds, emit=self._emit,
+                        ttl=self.lease_seconds, emit=self.listeners.emit,
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault,
-                        listening=lambda: bool(self._listeners))
+                        listening=self.listeners.any)
         runner.resume_set = dict(resume_set or {})
         if release is not None:
             runner.release = release
@@ -273,17 +226,7 @@ class Engine:
     # ------------------------------------------------------------ resume
     def stored_flow(self, record: RunRecord) -> LoadedFlow:
         """The flow a run started with (its text is stored with the run)."""
-        from ..flow import load_flow_text, load_trusted
-        base = str(Path(record.flow_path).parent) if record.flow_path else "."
-        name = record.flow_path or f"<run {record.run_id}>"
-        data = record.flow_data if record.flow_data is not None else self.store.flow_data(record.run_id)
-        try:
-            if data is not None:
-                return load_trusted(data, record.flow_text, name, base)
-            return load_flow_text(record.flow_text, name, base)
-        except (FlowError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-            raise CorruptRecord(f"run {record.run_id}: the stored flow no longer loads (damaged?): "
-                                f"{exc}") from None
+        return stored_flow(self.store, record)
 
     def resume(self, run_id: str, *, set: dict[str, Any] | None = None, from_step: str | None = None,
                retry_failed: bool = False,
@@ -322,118 +265,35 @@ class Engine:
                             loaded.data)
         return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()))
 
-    # ------------------------------------------------------------ time travel
+    # ------------------------------------------------------------ time travel (queries.checkpoints)
     def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
-        """Every checkpoint: ``{seq, at, steps, events, vars}``. ``steps`` names the steps
-        and loop iterations (``LOOP_KEY[INDEX]``) it committed, ``vars`` each variable it
-        wrote once, ``at`` is the latest time recorded with it (its commit time when it
-        wrote an event or a variable)."""
-        check_run_id(run_id)
-        self.store.load_run(run_id)
-        out: dict[int, dict[str, Any]] = {}
-
-        def row(seq: int, at: float | None) -> dict[str, Any]:
-            cp = out.setdefault(seq, {"seq": seq, "at": at, "steps": [], "events": [], "vars": []})
-            if at is not None and (cp["at"] is None or at > cp["at"]):
-                cp["at"] = at
-            return cp
-        for e in self.store.events(run_id):
-            cp = row(e.seq, e.at)
-            cp["events"].append(e.type)
-            if e.step_id and e.step_id not in cp["steps"]:
-                cp["steps"].append(e.step_id)
-        for seq, loop_key, idx, finished_at in self.store.iteration_checkpoints(run_id):
-            row(seq, finished_at)["steps"].append(f"{loop_key}[{idx}]")
-        for seq, name, at in self.store.var_changes(run_id):
-            cp = row(seq, at)
-            if name not in cp["vars"]:
-                cp["vars"].append(name)
-        return [out[k] for k in sorted(out)]
+        """Every checkpoint of the run: ``{seq, at, steps, events, vars}`` (see
+        :func:`tether.queries.checkpoints.checkpoints`)."""
+        return checkpoints.checkpoints(self.store, run_id)
 
     def checkpoint_of(self, run_id: str, ref: str | int) -> int:
         """A checkpoint given as a seq number or a step id (the step's latest commit)."""
-        record = self.store.load_run(check_run_id(run_id))
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            seq = int(ref)
-            if not 0 <= seq <= record.seq:
-                raise NotFound(f"run {run_id} has checkpoints 0..{record.seq}, not {seq}")
-            return seq
-        hidden = hidden_ranges(record.cursor)
-        seqs = [r.seq for r in self.store.steps(run_id) if r.step_id == ref and not is_hidden(r.seq, hidden)]
-        if not seqs:
-            raise NotFound(f"run {run_id} has no committed step {ref!r}")
-        return max(seqs)
+        return checkpoints.checkpoint_of(self.store, run_id, ref)
 
     def state_at(self, run_id: str, ref: str | int) -> dict[str, Any]:
         """Variables as of a checkpoint (secret ones as ``***``)."""
-        seq = self.checkpoint_of(run_id, ref)
-        secret = {n for n, v in self.store.read_vars(run_id).items() if v.secret}
-        return {n: ("***" if n in secret else v) for n, v in self.store.state_at(run_id, seq).items()}
+        return checkpoints.state_at(self.store, run_id, ref)
 
     def diff(self, run_id: str, a: str | int, b: str | int) -> dict[str, Any]:
         """Variables added, removed and changed from checkpoint ``a`` to ``b``."""
-        sa, sb = self.checkpoint_of(run_id, a), self.checkpoint_of(run_id, b)
-        va, vb = self.state_at(run_id, sa), self.state_at(run_id, sb)
-        return {"from": sa, "to": sb,
-                "added": {n: vb[n] for n in sorted(vb.keys() - va.keys())},
-                "removed": {n: va[n] for n in sorted(va.keys() - vb.keys())},
-                "changed": {n: {"from": va[n], "to": vb[n]} for n in sorted(va.keys() & vb.keys())
-                            if codec.dumps(va[n]) != codec.dumps(vb[n])}}
+        return checkpoints.diff(self.store, run_id, a, b)
 
     def fork(self, run_id: str, *, from_step: str | None = None, set: dict[str, Any] | None = None,
              new_run_id: str | None = None) -> Run:
         """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
         the checkpoint before ``from_step`` first started (default: its last checkpoint).
         The original is not changed."""
-        from ..env import read_env, snapshot
-        from .resume import first_start
+        from .fork import create_fork
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
-        hidden = hidden_ranges(src.cursor)
-        nxt: str | None  # the new run's first step (None: the original had finished)
-        if from_step is not None:
-            if from_step not in loaded.flow.step_index():
-                raise UsageError(f"--from: the flow has no step {from_step!r}")
-            start = first_start(self.store, run_id, from_step, hidden)
-            if start is None:
-                raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}")
-            target, nxt = start - 1, from_step
-        else:
-            target = src.seq
-            nxt = src.cursor.get("next") if isinstance(src.cursor, dict) else None
-        env = read_env(loaded.flow)
-        rid = check_run_id(new_run_id) if new_run_id else new_run_id_()
-        secret = ({n for n, v in self.store.read_vars(run_id).items() if v.secret}
-                  | set_(loaded.flow.secret_vars))
-        set_writes = []  # checked before the new run exists: a bad entry creates nothing
-        for name, value in (set or {}).items():
-            check_var_name(name)
-            stored = self.vault.encrypt(value, f"set.{name}") if name in secret else value
-            set_writes.append(VarWrite(name, codec.encode(stored, field=f"set.{name}"), "user_defined", "run",
-                                       "fork", name in secret))
-        t = now()
-        record, created = self.store.create_run(RunRecord(
-            run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
-            inputs=src.inputs, parent_id=src.run_id, created_at=t, started_at=t, cursor={"next": nxt},
-            durability=src.durability, env_snapshot=snapshot(loaded.flow, env, os.urandom(16)),
-            flow_data=self.store.flow_data(run_id)),
-            owner_id(), self.lease_seconds)
-        if not created:
-            raise ConflictError(f"run {rid} already exists")
-        writes = [VarWrite(n, codec.encode(v), "step_result", "run", "fork", n in secret)
-                  for n, v in self.store.state_at(run_id, target).items()] + set_writes
-        steps = sorted(latest_visible_steps((r for r in self.store.steps(run_id) if r.seq <= target),
-                                            hidden).values(), key=lambda r: r.seq)
-        from ..store.base import Commit, RunUpdate, StepWrite
-        copies = tuple(StepWrite(r.step_id, r.status, r.attempts,
-                                 None if r.inputs is None else codec.encode(r.inputs),
-                                 None if r.result is None else codec.encode(r.result), r.error, r.meta,
-                                 r.started_at, r.finished_at, r.idempotency_key) for r in steps)
-        self.store.commit(Commit(rid, record.lease_epoch, copies, tuple(writes),
-                                 (EventWrite("run.forked", None, {"from_run": run_id, "from_seq": target,
-                                                                  "from_step": from_step}),),
-                                 RunUpdate(cursor={"next": nxt}), durability=src.durability))
-        return self._execute(loaded, self.store.load_run(rid), env, resume_set=set)
+        record, env = create_fork(self.store, self.vault, src, loaded, from_step=from_step, values=set,
+                                  fork_id=new_run_id, lease_seconds=self.lease_seconds)
+        return self._execute(loaded, record, env, resume_set=set)
 
     def verify(self, run_id: str) -> dict[str, Any]:
         """Re-render the recorded templates of the run's completed steps against the state as of
@@ -448,33 +308,11 @@ class Engine:
     # ------------------------------------------------------------ control
     def pause(self, run_id: str) -> str:
         """Ask the running run to stop after its current step; returns its status now."""
-        record = self.store.load_run(check_run_id(run_id))
-        status = status_of(record)
-        if status != "running":
-            raise UsageError(f"run {run_id} is {status}; only a running run can be paused")
-        self.store.request(run_id, "pause")
-        return status
+        return control.pause(self.store, run_id)
 
     def cancel(self, run_id: str) -> str:
-        """Stop the run now: a running step's process group is killed by its owner. A run
-        with no live owner is marked cancelled here, and what its dead owner's step left
-        running on this machine is killed. Returns the status it had."""
-        record = self.store.load_run(check_run_id(run_id))
-        status = status_of(record)
-        check_transition(run_id, "running" if status == "interrupted" else record.status, "cancelled")
-        if status == "running":
-            self.store.request(run_id, "cancel")
-            return status
-        alive = owner_alive(record.lease_owner)
-        taken = self.store.acquire_lease(run_id, owner_id(), self.lease_seconds,
-                                         steal_epoch=record.lease_epoch if alive is False else None,
-                                         takeover=Takeover("cancelled", record.cursor,
-                                                           events=(EventWrite("run.cancelled", None, {}),),
-                                                           expect_status=(record.status,)))
-        self.store.release_lease(run_id, taken.lease_epoch)
-        from ..procs import kill_left_over
-        kill_left_over(record.processes)  # what a dead owner's step left running on this machine
-        return status
+        """Stop the run now (see :func:`tether.engine.control.cancel`); returns the status it had."""
+        return control.cancel(self.store, run_id, self.lease_seconds)
 
     def run_text(self, text: str, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Like :meth:`run` for flow text (imports resolve against the current folder)."""
@@ -500,26 +338,19 @@ class Engine:
     def runs(self, status: str | None = None, limit: int = 50, before: str | None = None) -> list[RunRecord]:
         """Runs, newest first; ``status`` may be ``interrupted``; UsageError for a status
         that does not exist."""
-        from .lifecycle import check_status
-        if check_status(status) in ("interrupted", "running"):
-            return [r for r in self.store.list_runs("running", limit * 4, before)
-                    if status_of(r) == status][:limit]
-        return self.store.list_runs(status, limit, before)
+        return run_reads.runs(self.store, status, limit, before)
 
     def steps(self, run_id: str) -> list[StepRecord]:
         return self.store.steps(check_run_id(run_id))
 
     def events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
-        check_run_id(run_id)
-        self.store.load_run(run_id)
-        return self.store.events(run_id, after_seq)
+        """The run's events after checkpoint ``after_seq``; NotFound for an unknown run."""
+        return run_reads.events(self.store, run_id, after_seq)
 
     # ------------------------------------------------------------ variables
     def vars(self, run_id: str) -> dict[str, Any]:
         """``{name: value}`` of the run's current variables (secret ones as ``***``)."""
-        check_run_id(run_id)
-        self.store.load_run(run_id)
-        return {n: ("***" if v.secret else v.value) for n, v in sorted(self.store.read_vars(run_id).items())}
+        return run_reads.current_vars(self.store, run_id)
 
     def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
         """One variable with its metadata; counts as an access. NotFound if absent.
@@ -527,84 +358,30 @@ class Engine:
         try:
             rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
         except NotFound:
-            return self._computed_var(run_id, name)
-        return self._reveal(rec) if reveal else _masked(rec)
-
-    def _computed_var(self, run_id: str, name: str) -> VarRecord:
-        """A computed variable of the run, evaluated now against its committed state exactly as
-        a template of the run would see it (type ``computed``, version 0); NotFound when the
-        run's flow has no such computed variable."""
-        from ..env import mask, recorded_env, secret_values
-        from ..flow import computed_dependencies
-        from .runner import Runner
-        record = self.store.load_run(run_id)
-        loaded = self.stored_flow(record)
-        if name not in loaded.flow.computed:
-            raise NotFound(f"run {run_id} has no variable {name!r}")
-        env = recorded_env(loaded.flow, record.env_snapshot)
-        runner = Runner(self.store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
-                        ttl=self.lease_seconds, emit=lambda *_: None,
-                        computed_deps=computed_dependencies(loaded.flow),
-                        vault=self.vault, listening=lambda: False)
-        runner.load_committed()
-        value = mask(runner.state.get(name), runner.secrets)
-        t = now()
-        return VarRecord(name, value, "computed", "run", 0, None, t, t, t, 0)
-
-    def _reveal(self, rec: VarRecord) -> VarRecord:
-        if not rec.secret:
-            return rec
-        from dataclasses import replace
-        return replace(rec, value=self.vault.decrypt(rec.value, f"variable {rec.name}"))
+            return computed_var(self.store, self.vault, run_id, name, self.lease_seconds)
+        return revealed(self.vault, rec) if reveal else masked(rec)
 
     def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
                 scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:
         """Write a ``user_defined`` variable as its own checkpoint; ConflictError when
         ``expected_version`` is given and stale. A running run sees it from its next step.
         A ``secret`` value is stored encrypted and shown as ``***``."""
-        check_run_id(run_id)
-        check_var_name(name)
-        if scope not in ("run", "temp"):
-            raise UsageError(f"scope must be 'run' or 'temp', not {scope!r}")
-        stored = self.vault.encrypt(value, f"vars.{name}") if secret else value
-        write = VarWrite(name, codec.encode(stored, field=f"vars.{name}"), "user_defined", scope, source,
-                         secret)
-        return _masked(self.store.set_var(run_id, write, expected_version))
+        return var_writes.set_var(self.store, self.vault, run_id, name, value, expected_version,
+                                  scope=scope, source=source, secret=secret)
 
     def set_vars(self, run_id: str, values: Mapping[str, Any], *, source: str = "api") -> int:
-        """Write several ``user_defined`` variables as one checkpoint, all or none: every name
-        and value is checked before anything is written. Returns the checkpoint's seq."""
-        check_run_id(run_id)
-        writes = tuple(VarWrite(check_var_name(name), codec.encode(value, field=f"vars.{name}"),
-                                "user_defined", "run", source)
-                       for name, value in values.items())
-        if not writes:
-            return self.store.load_run(run_id).seq
-        return self.store.set_vars(run_id, writes)
+        """Write several ``user_defined`` variables as one checkpoint, all or none. Returns
+        the checkpoint's seq."""
+        return var_writes.set_vars(self.store, run_id, values, source=source)
 
     def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,
                    source: str = "api") -> bool:
         """Remove a variable (its history is kept); NotFound if it does not exist."""
-        if not self.store.delete_var(check_run_id(run_id), check_var_name(name), source, expected_version):
-            raise NotFound(f"run {run_id} has no variable {name!r}")
-        return True
+        return var_writes.delete_var(self.store, run_id, name, expected_version, source=source)
 
     def history(self, run_id: str, name: str) -> list[HistoryRecord]:
         """Every write of the variable, oldest first; NotFound if it never existed."""
-        check_run_id(run_id)
-        check_var_name(name)
-        self.store.load_run(run_id)
-        rows = self.store.var_history(run_id, name)
-        if not rows:
-            raise NotFound(f"run {run_id} has no variable {name!r}")
-        try:
-            secret = self.store.read_var(run_id, name).secret
-        except NotFound:
-            secret = False
-        if secret:
-            from dataclasses import replace
-            rows = [replace(h, value=None if h.deleted else "***") for h in rows]
-        return rows
+        return run_reads.history(self.store, run_id, name)
 
     # ------------------------------------------------------------ shared variables (§4.5)
     def shared(self) -> dict[str, Any]:
@@ -634,9 +411,3 @@ class Engine:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def _masked(rec: VarRecord) -> VarRecord:
-    if not rec.secret:
-        return rec
-    from dataclasses import replace
-    return replace(rec, value="***")

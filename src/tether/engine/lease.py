@@ -8,12 +8,37 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from ..errors import LeaseLost, StoreError
 from ..store.base import Store
 
 log = logging.getLogger(__name__)
 _NONCE = secrets.token_hex(3)
+
+
+class Clock(Protocol):
+    """The time a heartbeat and a named lock keep: tests give one that advances only when
+    told, so renewals are exact and no test sleeps for a lease's time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``event``; whether it is set."""
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic`` and ``Event.wait``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        return event.wait(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
 
 
 def owner_id() -> str:
@@ -24,16 +49,17 @@ def owner_id() -> str:
 class Heartbeat:
     """Renews a run's lease every third of its time-to-live until stopped.
 
-    ``lost`` becomes true when another owner took the run over; the runner's next
-    commit is then refused by the store anyway (fencing), so nothing is written.
+    When another owner took the run over, renewals stop (with a warning); the runner's
+    next commit is refused by the store anyway (fencing), so nothing is written. Between
+    renewals it polls the run every ``POLL_SECONDS`` for a cancel or pause request.
     """
 
     POLL_SECONDS = 0.5
 
     def __init__(self, store: Store, run_id: str, epoch: int, ttl: float,
-                 on_control: Callable[[str], None] | None = None) -> None:
+                 on_control: Callable[[str], None] | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store, self.run_id, self.epoch, self.ttl = store, run_id, epoch, ttl
-        self.on_control = on_control
+        self.on_control, self.clock = on_control, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"tether-lease-{run_id}")
 
@@ -43,8 +69,9 @@ class Heartbeat:
 
     def _loop(self) -> None:
         renew_every = self.ttl / 3
-        next_renewal = time.monotonic() + renew_every
-        while not self._stop.wait(min(self.POLL_SECONDS, renew_every)):
+        clock = self.clock
+        next_renewal = clock.monotonic() + renew_every
+        while not clock.wait(self._stop, min(self.POLL_SECONDS, renew_every)):
             if self.on_control is not None:  # a cancel must reach a step that is running now
                 try:
                     control = self.store.poll(self.run_id)[1]
@@ -52,9 +79,9 @@ class Heartbeat:
                     control = None
                 if control:
                     self.on_control(control)
-            if time.monotonic() < next_renewal:
+            if clock.monotonic() < next_renewal:
                 continue
-            next_renewal = time.monotonic() + renew_every
+            next_renewal = clock.monotonic() + renew_every
             try:
                 self.store.renew_lease(self.run_id, self.epoch, self.ttl)
             except LeaseLost:
@@ -80,8 +107,10 @@ class NamedLock:
     time-to-live, so a holder that dies frees it within ``ttl`` seconds. Waiting polls
     with a growing pause (up to 0.2 s) and gives up when ``stopping()`` becomes true."""
 
-    def __init__(self, store: Store, name: str, owner: str, ttl: float, stopping: Callable[[], bool]) -> None:
+    def __init__(self, store: Store, name: str, owner: str, ttl: float, stopping: Callable[[], bool],
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.store, self.name, self.owner, self.ttl, self.stopping = store, name, owner, ttl, stopping
+        self.clock = clock
         self._done = threading.Event()
 
     def __enter__(self) -> NamedLock:
@@ -89,13 +118,13 @@ class NamedLock:
         while not self.store.lock_acquire(self.name, self.owner, self.ttl):
             if self.stopping():
                 raise LockStopped(self.name)
-            time.sleep(pause)
+            self.clock.wait(self._done, pause)  # not set while waiting: a sleep on the clock
             pause = min(pause * 1.5, 0.2)
         threading.Thread(target=self._renew, daemon=True, name=f"tether-lock-{self.name}").start()
         return self
 
     def _renew(self) -> None:
-        while not self._done.wait(self.ttl / 3):
+        while not self.clock.wait(self._done, self.ttl / 3):
             try:
                 if not self.store.lock_renew(self.name, self.owner, self.ttl):
                     log.warning("lock %s: lost (held longer than its lease without renewal)", self.name)

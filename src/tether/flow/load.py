@@ -8,10 +8,11 @@ from typing import Any
 
 import yaml
 
+from .. import limits
 from ..errors import FlowError
 
 Path_ = tuple[str | int, ...]
-MAX_FLOW_BYTES = 4 * 1024 * 1024
+MAX_FLOW_BYTES = limits.FLOW_MAX_BYTES
 # Nodes that YAML aliases may add to a document beyond its own: anchors for shared
 # settings add a few, nested aliases ("billion laughs") would add billions.
 MAX_ALIAS_NODES = 100_000

@@ -14,7 +14,7 @@ re-exported here.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +43,8 @@ from .records import (
 )
 
 __all__ = [
+    "BlobReferences",
+    "BlobStore",
     "Commit",
     "CommitResult",
     "Commits",
@@ -194,8 +196,9 @@ class RunReads(Protocol):
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         """One variable; NotFound if absent. ``count_access`` records a read."""
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        """Every write of the variable, oldest first."""
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
+        """Every write of the variable, oldest first; with ``last``, only the latest ``last``
+        writes (still oldest first), read without touching the others."""
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
         """``(seq, name, at)`` of every variable write, in checkpoint order (``at``: when
@@ -278,7 +281,54 @@ class SharedVariables(Protocol):
         """Let go of the lock if ``owner`` holds it."""
 
 
-class Store(RunsAndLeases, Commits, VariableWrites, RunReads, LoopStorage, SharedVariables, Protocol):
+@runtime_checkable
+class BlobStore(Protocol):
+    """Payloads of offloaded values (see :mod:`tether.store.codec`), keyed by the sha256 hex
+    of the value's JSON text: the database's own table (the default), a folder
+    (``file://``) or an S3 bucket (``s3://``), chosen by ``TETHER_BLOBS``. Content
+    addressed, so a payload is stored once however many rows and runs refer to it. A
+    hash that is not 64 lowercase hex digits is CorruptRecord, before it touches a path
+    or a key."""
+
+    url: str
+
+    def get(self, digest: str) -> bytes | None:
+        """The payload stored under ``digest``, or None when there is none."""
+
+    def put(self, digest: str, payload: bytes) -> None:
+        """Store ``payload`` under ``digest`` durably before returning (a folder: temp file,
+        fsync, rename, fsync of the folder), so a commit made afterwards never refers to a
+        missing blob. Idempotent; storing an existing blob again marks it as used now (its
+        modification time), so a gc that spares recent blobs spares it."""
+
+    def iter_hashes(self, older_than: float | None = None) -> Iterator[str]:
+        """Every digest stored (any order), for gc; with ``older_than`` (epoch seconds),
+        only blobs last stored or marked used before then (a folder: mtime; S3:
+        LastModified, the server's clock). A database's own table lists every blob: its
+        blobs are written in the transaction that refers to them, so none is ever waiting
+        for its commit."""
+
+    def delete(self, digests: Iterable[str]) -> int:
+        """Remove these blobs (missing ones are skipped); how many were removed."""
+
+    def close(self) -> None:
+        """Release clients and connections."""
+
+
+class BlobReferences(Protocol):
+    """Where a store keeps its offloaded payloads and which of them its rows refer to."""
+
+    blobs: BlobStore
+    blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
+
+    def referenced_hashes(self) -> set[str]:
+        """The digest of every offloaded value any row of the store refers to (variables and
+        their history, step inputs and results, iterations, loop elements, run inputs,
+        outputs and flows): what gc must keep."""
+
+
+class Store(RunsAndLeases, Commits, VariableWrites, RunReads, LoopStorage, SharedVariables,
+            BlobReferences, Protocol):
     """A state backend: every required role. Every method is safe to call from several threads."""
 
     url: str

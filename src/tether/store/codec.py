@@ -5,7 +5,8 @@ Stores never see Python objects, only the tagged bytes made here:
 * ``j`` + JSON text — small values, stored as they are;
 * ``z`` + zstd(JSON) — values of at least ``COMPRESS_MIN`` bytes that compress;
 * ``h`` + sha256 hex — values of at least ``OFFLOAD_MIN`` bytes, whose (compressed)
-  payload lives once in the store's blob table, keyed by content hash.
+  payload lives once in the store's blob store (its own table, a folder or a bucket:
+  ``TETHER_BLOBS``), keyed by the hash of the value's JSON text.
 
 Only JSON is ever decoded: nothing read from a store can revive an object. What is
 encoded is checked first, here and only here: a value larger than ``MAX_VALUE_BYTES``,
@@ -20,6 +21,8 @@ import hashlib
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +30,23 @@ from typing import Any
 import orjson
 import zstandard
 
+from .. import limits
 from ..errors import CorruptRecord, UnstorableValue
 
-COMPRESS_MIN = 1024
-OFFLOAD_MIN = 256 * 1024
-MAX_VALUE_BYTES = 16 * 1024 * 1024
-MAX_DEPTH = 64
+# the limits are defined once, in tether.limits
+COMPRESS_MIN = limits.COMPRESS_MIN_BYTES
+OFFLOAD_MIN = limits.OFFLOAD_MIN_BYTES
+MAX_VALUE_BYTES = limits.VALUE_MAX_BYTES
+MAX_DEPTH = limits.MAX_DEPTH
 MIN_INT, MAX_INT = -(2 ** 63), 2 ** 64 - 1  # the integers JSON values are stored with
 
 _cctx = zstandard.ZstdCompressor(level=3)
+# The last few offloaded encodings, by digest: a large value written twice in a row (a step's
+# result and the variable set from it, a loop's elements) is compressed once.
+MEMO_BYTES = 8 * 1024 * 1024  # of payloads held; a larger payload is not kept
+_memo: OrderedDict[str, Encoded] = OrderedDict()
+_memo_size = [0]
+_memo_lock = threading.Lock()
 _dctx = zstandard.ZstdDecompressor()
 
 
@@ -167,12 +178,26 @@ def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value"
     n = len(raw)
     if n < COMPRESS_MIN:
         return Encoded(b"j" + raw)
+    if n < OFFLOAD_MIN:
+        packed = _cctx.compress(raw)
+        return Encoded(b"z" + packed) if len(packed) < n else Encoded(b"j" + raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    with _memo_lock:
+        found = _memo.get(digest)
+    if found is not None:  # the same value again (a step's result and the variable set from it)
+        return found
     packed = _cctx.compress(raw)
     body, tag = (packed, b"z") if len(packed) < n else (raw, b"j")
-    if n < OFFLOAD_MIN:
-        return Encoded(tag + body)
-    digest = hashlib.sha256(raw).hexdigest()
-    return Encoded(b"h" + digest.encode(), (digest, tag + body))
+    enc = Encoded(b"h" + digest.encode(), (digest, tag + body))
+    size = len(body) + 1
+    if size <= MEMO_BYTES:
+        with _memo_lock:
+            if digest not in _memo:
+                _memo[digest] = enc
+                _memo_size[0] += size
+            while _memo_size[0] > MEMO_BYTES:
+                _memo_size[0] -= len(_memo.popitem(last=False)[1].blob[1])  # type: ignore[index]
+    return enc
 
 
 def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
@@ -196,7 +221,8 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
                 raise CorruptRecord(f"{what}: offloaded value without a blob store")
             payload = load_blob(body.decode("ascii"))
             if payload is None:
-                raise CorruptRecord(f"{what}: offloaded value {body.decode('ascii')} is missing")
+                raise CorruptRecord(f"{what}: offloaded value {body.decode('ascii')} is missing from the "
+                                    "blob store (is TETHER_BLOBS what it was when the value was written?)")
             return decode(payload, None, what=what)
     except CorruptRecord:
         raise
@@ -208,3 +234,14 @@ def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
 def dumps_text(value: Any) -> str:
     """JSON text of ``value`` (for small metadata columns)."""
     return dumps(value).decode()
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def check_digest(digest: str) -> str:
+    """``digest`` if it is a blob key :func:`encode` makes (64 lowercase hex digits), so it
+    is safe in a path or an object key; else CorruptRecord."""
+    if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
+        raise CorruptRecord(f"blob key {str(digest)[:80]!r} is not a sha256 hex digest")
+    return digest

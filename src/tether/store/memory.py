@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import ConflictError, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec
 from .base import (
+    BlobStore,
     Commit,
     CommitResult,
     EventRecord,
@@ -21,19 +22,20 @@ from .base import (
     HistoryRecord,
     IterationRecord,
     RunRecord,
-    SharedRecord,
     StepRecord,
     Takeover,
     VarRecord,
     VarWrite,
     now,
 )
+from .blob_memory import MemoryBlobs, blob_digests
+from .memory_shared import MemoryShared
 
 
-class MemoryStore:
+class MemoryStore(MemoryShared):
     """A Store in process memory (``memory://``)."""
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", blobs: BlobStore | None = None) -> None:
         self.url = url
         self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
@@ -41,7 +43,8 @@ class MemoryStore:
         self._history: dict[str, list[tuple]] = {}
         self._steps: dict[str, list[tuple]] = {}
         self._events: dict[str, list[tuple]] = {}
-        self._blobs: dict[str, bytes] = {}
+        self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobs(url)
+        self.blobs_url = None if blobs is None else blobs.url
         self._loops: dict[tuple[str, str], list[bytes]] = {}
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
         # value, version, immutable, deleted, at
@@ -50,14 +53,23 @@ class MemoryStore:
         self._recovery_seq: dict[str, int] = {}  # the seq after a run's last automatic takeover
 
     def _decode(self, data: bytes | None, what: str) -> Any:
-        return None if data is None else codec.decode(data, self._blobs.get, what=what)
+        return None if data is None else codec.decode(data, self.blobs.get, what=what)
 
     def _keep(self, enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
         if enc.blob is not None:
-            self._blobs.setdefault(*enc.blob)
+            self.blobs.put(*enc.blob)
         return enc.data
+
+    def referenced_hashes(self) -> set[str]:
+        with self._lock:
+            found = {d for rows in self._history.values() for r in rows for d in blob_digests(r)}
+            found.update(d for rows in self._steps.values() for r in rows for d in blob_digests(r))
+            found.update(d for rows in self._loops.values() for d in blob_digests(rows))
+            found.update(d for its in self._iterations.values() for r in its.values()
+                         for d in blob_digests(r))
+            return found
 
     def _run(self, run_id: str) -> RunRecord:
         try:
@@ -180,64 +192,6 @@ class MemoryStore:
             return [(r.run_id, r.lease_owner, r.lease_epoch) for r in self._runs.values()
                     if r.status == "running" and r.lease_expires >= t and r.lease_owner
                     and r.lease_owner.startswith(owner_prefix)]
-
-    # ------------------------------------------------------------ shared variables and locks
-    def shared_get(self, name: str) -> SharedRecord:
-        with self._lock:
-            row = self._shared.get(name)
-            if row is None or row[3]:
-                raise NotFound(f"no shared variable {name!r}")
-            return SharedRecord(name, codec.loads(codec.dumps(row[0])), row[1], row[2], row[4])
-
-    def shared_list(self) -> list[SharedRecord]:
-        with self._lock:
-            return [self.shared_get(n) for n in sorted(self._shared) if not self._shared[n][3]]
-
-    def _shared_check(self, name: str, expected_version: int | None) -> int:
-        _, stored, immutable, deleted, _ = self._shared.get(name, (None, 0, False, True, 0.0))
-        if immutable and not deleted:
-            raise ConflictError(f"shared variable {name!r} is immutable")
-        current = 0 if deleted else stored
-        if expected_version is not None and current != expected_version:
-            raise ConflictError(f"shared variable {name!r} is at version {current}, not {expected_version}")
-        return stored
-
-    def shared_set(self, name: str, value: Any, *, expected_version: int | None = None,
-                   immutable: bool = False) -> SharedRecord:
-        codec.encode(value, max_bytes=codec.OFFLOAD_MIN - 1, field=f"shared.{name}")
-        with self._lock:
-            stored = self._shared_check(name, expected_version)
-            self._shared[name] = (codec.loads(codec.dumps(value)), stored + 1, immutable, False, now())
-            return self.shared_get(name)
-
-    def shared_delete(self, name: str, *, expected_version: int | None = None) -> bool:
-        with self._lock:
-            stored = self._shared_check(name, expected_version)
-            if name not in self._shared or self._shared[name][3]:
-                return False
-            self._shared[name] = (None, stored + 1, False, True, now())
-            return True
-
-    def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:
-        with self._lock:
-            t = now()
-            holder = self._locks.get(name)
-            if holder is not None and holder[0] != owner and holder[1] >= t:
-                return False
-            self._locks[name] = (owner, t + ttl)
-            return True
-
-    def lock_renew(self, name: str, owner: str, ttl: float) -> bool:
-        with self._lock:
-            if self._locks.get(name, ("",))[0] != owner:
-                return False
-            self._locks[name] = (owner, now() + ttl)
-            return True
-
-    def lock_release(self, name: str, owner: str) -> None:
-        with self._lock:
-            if self._locks.get(name, ("",))[0] == owner:
-                del self._locks[name]
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._lock:
@@ -477,10 +431,12 @@ class MemoryStore:
             self._events[run_id].append((seq, 0, "var.deleted", None, {"name": name, "source": source}, t))
             return True
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
         with self._lock:
             self._run(run_id)
             rows = sorted((h for h in self._history[run_id] if h[0] == name), key=lambda h: h[1])
+            if last is not None:
+                rows = rows[len(rows) - max(int(last), 0):]
             return [HistoryRecord(name, h[1], h[2], self._decode(h[3], f"run {run_id}: {name}"),
                                   h[4], h[5], h[6]) for h in rows]
 
@@ -539,7 +495,7 @@ class MemoryStore:
                     "vars": sum(map(len, self._vars.values())),
                     "var_history": sum(map(len, self._history.values())),
                     "events": sum(map(len, self._events.values())),
-                    "blobs": len(self._blobs), "bytes": 0}
+                    "blobs": sum(1 for _ in self.blobs.iter_hashes()), "bytes": 0}
 
     def close(self) -> None:
         pass

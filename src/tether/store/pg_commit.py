@@ -47,6 +47,8 @@ class PgCommit:
     _refusal: Callable[[Any, Commit], ConflictError]
     _where: Callable[[], str]
     _put_blob: Callable[[Any, codec.Encoded | None], bytes | None]
+    _blobs_first: Callable[[Any], None]
+    _external: bool
     # the (seq, control) each run's latest commit through this store returned
     _committed: dict[str, tuple[int, str | None]]
 
@@ -54,8 +56,11 @@ class PgCommit:
         """Apply ``c`` whole or not at all, advancing the run's seq by one; LeaseLost or
         (fenced) StateMoved, with nothing written, when the fence refuses it. Durable when
         it returns (synchronous commit)."""
+        self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
         blobs: list[codec.Encoded] = []
         params, parts = _params(c, blobs)
+        if self._external:
+            blobs = []  # stored above: nothing goes into the table
         sql = _statement(c.run is not None, c.fenced, parts)
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()

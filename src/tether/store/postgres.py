@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
@@ -29,6 +29,9 @@ from .pg_loop_work import LoopWork
 from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
 from .sql_common import SQLCommon
 from .sql_statements import COUNT_LOOP_ITEMS, INSERT_RUN, INSERT_RUN_SPEC, LOAD_RUN, POLL
+
+if TYPE_CHECKING:
+    from .base import BlobStore
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _INSERT_RUN = INSERT_RUN.replace("?", "%s") + " ON CONFLICT (run_id) DO NOTHING"
@@ -64,7 +67,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
             "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")[0][0])
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, blobs: BlobStore | None = None) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
         self._psycopg = psycopg
@@ -74,6 +77,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._listening, self._sweeping = threading.Lock(), threading.Lock()
         self._committed: dict[str, tuple[int, str | None]] = {}
         self.url = url
+        self._init_blobs(blobs)
         conninfo, schema = _conninfo(url)
         self.schema = schema
         kwargs: dict[str, Any] = {"autocommit": True}  # transactions are explicit: conn.transaction()
@@ -354,7 +358,7 @@ def _cause(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def open_postgres(url: str) -> PostgresStore:
+def open_postgres(url: str, blobs: BlobStore | None = None) -> PostgresStore:
     """Open ``postgresql://user:password@host:port/db[?schema=name]``."""
     try:
         import psycopg  # noqa: F401
@@ -362,4 +366,4 @@ def open_postgres(url: str) -> PostgresStore:
     except ImportError:
         raise UsageError("the PostgreSQL store needs psycopg and psycopg_pool: "
                          "pip install 'tether[postgres]'") from None
-    return PostgresStore(url)
+    return PostgresStore(url, blobs=blobs)

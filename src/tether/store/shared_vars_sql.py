@@ -6,11 +6,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .. import limits
 from ..errors import ConflictError, NotFound
 from . import codec, row_checks
 from .base import SharedRecord, now
 
-MAX_SHARED_BYTES = codec.OFFLOAD_MIN - 1  # shared values stay inline: no blob to share
+MAX_SHARED_BYTES = limits.OFFLOAD_MIN_BYTES - 1  # shared values stay inline: no blob to share
 
 
 class SharedSQL:

@@ -26,6 +26,7 @@ from .base import (
     now,
 )
 from .shared_vars_sql import SharedSQL
+from .sql_blobs import SQLBlobs
 from .sql_statements import (
     CURRENT,
     FLUSH_READS,
@@ -40,7 +41,7 @@ from .sql_statements import (
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
 
-class SQLCommon(SharedSQL):
+class SQLCommon(SQLBlobs, SharedSQL):
     """Store methods written once for both SQL backends."""
 
     url: str
@@ -48,21 +49,8 @@ class SQLCommon(SharedSQL):
     _query: Callable[..., list[tuple]]
 
     # ------------------------------------------------------------ values
-    def _load_blob(self, digest: str) -> bytes | None:
-        rows = self._query(self._q("SELECT data FROM blobs WHERE hash = ?"), (digest,))
-        return bytes(rows[0][0]) if rows else None
-
     def _decode(self, data: Any, what: str) -> Any:
         return None if data is None else codec.decode(data, self._load_blob, what=what)
-
-    def _put_blob(self, db: Any, enc: codec.Encoded | None) -> bytes | None:
-        """The row's bytes for ``enc``; an offloaded payload goes into ``blobs`` once."""
-        if enc is None:
-            return None
-        if enc.blob is not None:
-            db.execute(self._q("INSERT INTO blobs (hash, data) VALUES (?, ?) "
-                               "ON CONFLICT (hash) DO NOTHING"), enc.blob)
-        return enc.data
 
     def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
         db.execute(self._q(INSERT_EVENT), (run_id, seq, idx, e.type, e.step_id,
@@ -141,6 +129,7 @@ class SQLCommon(SharedSQL):
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
         t = now()
+        self._blobs_first(takeover)
         with self._tx() as db:
             row = db.execute(self._q("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs "
                                      "WHERE run_id = ?" + self._for_update), (run_id,)).fetchone()
@@ -283,6 +272,7 @@ class SQLCommon(SharedSQL):
     def set_vars(self, run_id: str, writes: Sequence[VarWrite],
                  expected_versions: Mapping[str, int] | None = None) -> int:
         t = now()
+        self._blobs_first(writes)
         with self._tx() as db:
             self._lock_run(db, run_id)
             for name, expected in (expected_versions or {}).items():
@@ -314,9 +304,13 @@ class SQLCommon(SharedSQL):
                                EventWrite("var.deleted", None, {"name": name, "source": source}), t)
         return True
 
-    def var_history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        rows = self._query(self._q("SELECT version, seq, value, source_step, at, deleted FROM var_history "
-                                   "WHERE run_id = ? AND name = ? ORDER BY version"), (run_id, name))
+    def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
+        sql = ("SELECT version, seq, value, source_step, at, deleted FROM var_history "
+               "WHERE run_id = ? AND name = ? ORDER BY version")
+        if last is None:
+            rows = self._query(self._q(sql), (run_id, name))
+        else:
+            rows = self._query(self._q(sql + " DESC LIMIT ?"), (run_id, name, max(int(last), 0)))[::-1]
         what = f"run {run_id}: variable {name} history"
         return [HistoryRecord(name, row_checks.integer(r[0], what, "version"),
                               row_checks.integer(r[1], what, "seq"),

@@ -72,3 +72,16 @@ def fenced(statement: str, fence: bool) -> str:
     """``statement`` (one of the ADVANCE statements) with the seq fence when ``fence``,
     returning the new seq."""
     return statement + FENCE_SEQ + RETURNING_SEQ if fence else statement + RETURNING_SEQ
+
+# ---------------------------------------------------------------- the blobs table
+GET_BLOB = "SELECT data FROM blobs WHERE hash = ?"
+PUT_BLOB = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
+LIST_BLOBS = "SELECT hash FROM blobs"
+DELETE_BLOB = "DELETE FROM blobs WHERE hash = ?"
+# the digest of every offloaded value a row refers to (tag b"h", then the digest); one
+# parameter per column, each b"h"
+BLOB_COLUMNS = (("run_specs", "inputs"), ("run_specs", "flow_data"), ("runs", "outputs"),
+                ("steps", "inputs"), ("steps", "result"), ("iterations", "result"),
+                ("var_history", "value"), ("loop_items", "item"))
+REFERENCED_BLOBS = " UNION ".join(f"SELECT substr({col}, 2) FROM {table} WHERE substr({col}, 1, 1) = ?"
+                                  for table, col in BLOB_COLUMNS)

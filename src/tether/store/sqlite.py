@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .base import Commit, CommitResult, RunRecord, now
+from .base import BlobStore, Commit, CommitResult, RunRecord, now
 from .sql_common import SQLCommon
 from .sql_statements import (
     ADVANCE,
@@ -71,9 +71,11 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class SQLiteStore(SQLiteLoops, SQLCommon):
     """A Store on one SQLite file (or ``:memory:``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, url: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, url: str | None = None,
+                 blobs: BlobStore | None = None) -> None:
         self.path = str(path)
         self.url = url or f"sqlite:///{self.path}"
+        self._init_blobs(blobs)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -245,6 +247,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
         t = now()
+        self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
         with self._lock:
             if c.durability != self._sync:  # pragmas that cannot change inside a transaction
                 full = c.durability == "full"
@@ -313,9 +316,10 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             self._db.close()
 
 
-def open_sqlite(url: str, *, create_folder: bool = True) -> SQLiteStore:
+def open_sqlite(url: str, *, create_folder: bool = True, blobs: BlobStore | None = None) -> SQLiteStore:
     """Open ``sqlite:///relative/or/absolute/path`` (``sqlite:///:memory:`` too). Without
-    ``create_folder``, a folder that does not exist is a UsageError."""
+    ``create_folder``, a folder that does not exist is a UsageError. ``blobs``: where
+    offloaded values go (None: the database's own table)."""
     path = url[len("sqlite://"):]
     if path.startswith("/"):
         path = path[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
@@ -325,4 +329,4 @@ def open_sqlite(url: str, *, create_folder: bool = True) -> SQLiteStore:
     if not create_folder and path != ":memory:" and not folder.is_dir():
         raise UsageError(f"store {url}: the folder {folder} does not exist",
                          hint="create it first, or check the path (sqlite:///relative.db, sqlite:////absolute.db)")
-    return SQLiteStore(path, url=url)
+    return SQLiteStore(path, url=url, blobs=blobs)

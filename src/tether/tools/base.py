@@ -30,6 +30,7 @@ class ToolContext:
     writes: dict[str, Any] = field(default_factory=dict)
     run_child: Callable[..., Any] | None = None
     processes: Any = None  # tether.procs.ProcessGroups: a tool that starts processes registers their groups
+    blobs_url: str | None = None  # the store's TETHER_BLOBS, for the processes a step starts
     _save: Callable[[str, Any], None] | None = None
     _load: Callable[[str], Any] | None = None
 

@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import orjson
 
+from .. import limits
 from ..errors import ToolError
 from ..store import codec
 from .base import ToolContext, ToolResult
 
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = limits.VALUE_MAX_BYTES  # a larger response body fails the attempt, never cut short
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 
@@ -73,7 +74,10 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise ToolError(f"http: request to {url} timed out: {exc}", type_="TimeoutError") from None
     except httpx.HTTPError as exc:
         raise ToolError(f"http: request to {url} failed: {exc}", type_="ConnectionError") from None
-    raw = resp.content[:MAX_BODY]
+    raw = resp.content
+    if len(raw) > MAX_BODY:
+        raise ToolError(f"http: {resp.request.method} {url} returned a body of {len(raw):,} bytes, above the "
+                        f"value limit of {MAX_BODY:,} bytes", type_="UnstorableValue", retryable=False)
     try:  # integers beyond 64 bits are read exactly (and then refused by the store), never as floats
         data = codec.loads_exact(raw) if raw else None
     except orjson.JSONDecodeError:

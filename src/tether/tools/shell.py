@@ -12,11 +12,12 @@ from typing import Any
 
 import orjson
 
+from .. import limits
 from ..errors import ToolError
 from ..procs import die_with_parent, group_alive
 from .base import ToolContext, ToolResult
 
-MAX_CAPTURE = 4 * 1024 * 1024
+MAX_CAPTURE = limits.CAPTURE_MAX_BYTES
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
 
@@ -88,6 +89,8 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     env = dict(os.environ)
     env.update(TETHER_RUN_ID=ctx.run_id, TETHER_STEP=ctx.step_id, TETHER_DB=ctx.db_url,
                TETHER_IDEMPOTENCY_KEY=ctx.idempotency_key, TETHER_ATTEMPT=str(ctx.attempt))
+    if ctx.blobs_url:  # the step's `tether vars` must find the run's large values where they are
+        env["TETHER_BLOBS"] = ctx.blobs_url
     extra = args.get("env") or {}
     if not isinstance(extra, dict):
         raise ToolError("shell: 'env' must be a mapping", type_="ArgumentError", retryable=False)
