@@ -2,8 +2,9 @@
 
 The statement (:func:`pg_statements.commit_statement`) advances the run's seq with the
 fenced ``UPDATE runs`` and writes the history rows, step records, events, iterations and
-read counts only if that UPDATE matched; its text never changes (the rows travel as
-arrays), so psycopg prepares it once per connection. On its own (autocommit) it is its
+read counts only if that UPDATE matched; its text depends only on which parts a commit
+has (the rows travel as arrays), so psycopg prepares each variant once per connection
+(used 5 times) and the server keeps a generic plan of it. On its own (autocommit) it is its
 own transaction; when the commit offloads large values into ``blobs``, or runs inside
 :meth:`PostgresStore.hold`, it travels in one pipeline with those inserts between BEGIN
 and COMMIT (a savepoint inside a hold). Commits are synchronous: a commit returns once the
@@ -28,6 +29,8 @@ _COMMIT: dict[tuple[bool, bool, frozenset[str]], str] = {}
 
 
 def _statement(given: bool, fence: bool, parts: frozenset[str]) -> str:
+    """The commit statement for a commit with run fields (``given``), fenced on the seq
+    (``fence``), writing ``parts``; built once per variant."""
     key = (given, fence, parts)
     sql = _COMMIT.get(key)
     if sql is None:
