@@ -18,7 +18,7 @@ if ((${#need[@]})); then
         || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "${need[@]}" >/dev/null; }
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,server,s3]'
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev,postgres,server,s3,models]'
 
 # Linters first: a finding fails the script before the (long) suite starts.
 python3 -m ruff check .

@@ -28,6 +28,22 @@ def _whole_number(text: str) -> int | None:
     return value if value >= 0 else None
 
 
+def _http_url(text: str) -> str | None:
+    return text if text.startswith(("http://", "https://")) else None
+
+
+def _models_file(text: str) -> Mapping[str, Any] | None:
+    """The ``{NAME: {...}}`` object in the JSON file ``text`` names (read-only), or None."""
+    import json
+    import types
+    try:
+        with open(text, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        return None
+    return types.MappingProxyType({str(k): types.MappingProxyType(v) for k, v in data.items()})
 def _blob_url(text: str) -> str | None:
     """``text`` if it names a blob store: ``file:///absolute/path`` or ``s3://bucket[/prefix]``."""
     parts = urlsplit(text)
@@ -62,6 +78,9 @@ class Settings:
     api_tokens: str = ""                  # TETHER_API_TOKENS: ROLE:TOKEN,ROLE:TOKEN
     api_tokens_file: str | None = None    # TETHER_API_TOKENS_FILE: the same pairs, one a line
     allowed_tools: str | None = None      # TETHER_ALLOWED_TOOLS: tools of flows sent to the server
+    model_base_url: str | None = None     # TETHER_MODEL_BASE_URL: default endpoint of `tool: model`
+    model_prices: Mapping[str, Any] | None = None  # TETHER_MODEL_PRICES: a JSON file shaped like `models:`
+    model_cassette: str | None = None     # TETHER_MODEL_CASSETTE: record/replay model calls (JSONL)
     blobs: str | None = None              # TETHER_BLOBS: file:///path or s3://bucket/prefix (None: the db)
 
     @classmethod
@@ -78,6 +97,11 @@ class Settings:
             api_tokens=env.get("TETHER_API_TOKENS", ""),
             api_tokens_file=env.get("TETHER_API_TOKENS_FILE") or None,
             allowed_tools=env.get("TETHER_ALLOWED_TOOLS"),
+            model_base_url=_read(env, "TETHER_MODEL_BASE_URL", _http_url, "an http:// or https:// URL", None),
+            model_prices=_read(env, "TETHER_MODEL_PRICES", _models_file,
+                               "a readable JSON file of {NAME: {input_per_million, output_per_million, ...}}",
+                               None),
+            model_cassette=env.get("TETHER_MODEL_CASSETTE") or None,
             blobs=_read(env, "TETHER_BLOBS", _blob_url, "file:///absolute/path or s3://bucket/prefix", None),
         )
         given = {k: v for k, v in flags.items() if v is not None}

@@ -93,6 +93,7 @@ def test_the_store_lists_the_blobs_its_rows_refer_to(store):
     refs = store.referenced_hashes()
     assert refs == {codec.encode(big).data[1:].decode(), codec.encode([big, 1]).data[1:].decode()}
     assert refs <= set(store.blobs.iter_hashes())
+    assert store.own_blobs is store.blobs and store.blobs_url is None
     assert store.read_var("r1", "big").value == big
 
 
@@ -113,6 +114,7 @@ def test_offloaded_values_go_to_tether_blobs_once_across_runs(sql_url, external)
         assert list(store.blobs.iter_hashes()) == [digest]  # stored once, outside the database
         assert store.referenced_hashes() == {digest}
         assert store.stats()["blobs"] == 0  # nothing in the database's own table
+        assert list(store.own_blobs.iter_hashes()) == [] and store.blobs_url == external
     finally:
         store.close()
     again = open_store(sql_url, settings=settings)  # a new process: nothing cached

@@ -110,3 +110,14 @@ def test_sqlite_corrupt_value_is_a_typed_error_naming_the_run(tmp_path: Path):
     with pytest.raises(CorruptRecord, match="run r1: variable x"):
         s.read_vars("r1")
     s.close()
+
+
+def test_events_of_type_lists_one_kind_in_order(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, events=(EventWrite("tool.result", "a", {"key": "k1"}),
+                                                       EventWrite("checkpoint", "a", {"name": "x"}))))
+    store.commit(Commit("r1", run.lease_epoch, events=(EventWrite("tool.result", "b", {"key": "k2"}),)))
+    found = store.events_of_type("r1", "tool.result")
+    assert [(e.step_id, e.data) for e in found] == [("a", {"key": "k1"}), ("b", {"key": "k2"})]
+    assert found[0].seq < found[1].seq
+    assert store.events_of_type("r1", "step.completed") == []  # step records are not stored events

@@ -33,6 +33,18 @@ def test_template_scenario_reports_renders_and_the_cache_hit_rate():
     assert doc["cache_hit_rate_10k_loop"] > 0.99
 
 
+def test_blob_store_scenario(s3_blobs_url):  # the fixture's AWS_* point bench.blobs at the test server
+    import os
+    proc = subprocess.run([sys.executable, "-m", "bench.blobs", "--steps", "3", "--runs", "1", "--small", "5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["db"]["blob_bytes"] == 0 and doc["file"]["blob_bytes"] > 3 * 500_000
+    assert doc["s3"]["blob_bytes"] > 3 * 500_000
+    assert doc["file"]["db_bytes"] < doc["db"]["db_bytes"] / 10
+
+
 # ---------------------------------------------------------------- PostgreSQL (issue 17)
 def pg_worker(url: str, *args: str, python: str = sys.executable, **env: str) -> dict:
     import os

@@ -83,14 +83,12 @@ def test_charts_only_for_numbers() -> None:
     assert svg.count(",") <= 402 + 10 and 'role="img"' in svg
 
 
-def test_model_use_is_summed_from_step_meta() -> None:
+def test_model_use_is_the_runs_usage() -> None:
     from tether.server.ui.run_view import spend
-    from tether.store.records import StepRecord
-    steps = [StepRecord("a", "completed", meta={"model": "m", "total_tokens": 120, "cost": 0.002}),
-             StepRecord("b", "completed", meta={"total_tokens": 30, "cost": None}),
-             StepRecord("c", "completed", meta=None)]
-    assert spend(steps) == {"tokens": 150, "cost": 0.002}
-    assert spend([StepRecord("c", "completed")]) == {}
+    assert spend({"input_tokens": 100, "output_tokens": 50, "cost": 0.002, "calls": 2}) == {
+        "tokens": 150, "cost": 0.002}
+    assert spend({"input_tokens": 10, "output_tokens": 5, "cost": None, "calls": 1}) == {"tokens": 15}
+    assert spend({"input_tokens": 0, "output_tokens": 0, "cost": None, "calls": 0}) == {}
 
 
 def test_without_tokens_only_a_loopback_host_name_is_served() -> None:

@@ -50,3 +50,26 @@ def pause_lines(run_id: str, pause: Any) -> list[str]:
     message = pause.get("message")
     return [f"  paused{where}" + (f": {message}" if message not in (None, "") else ""),
             f"  continue with: tether resume {run_id} [--set NAME=VALUE ...]"]
+
+
+def money(cost: Any) -> str:
+    """A cost for people: up to 6 decimals, trailing zeros dropped; empty for None."""
+    if cost is None:
+        return ""
+    return f"{cost:.6f}".rstrip("0").rstrip(".") if cost else "0"
+
+
+def usage_lines(by_step: dict[str, dict[str, Any]], total: dict[str, Any]) -> list[str]:
+    """The model calls of a run for people: tokens and cost per step, then the run's total
+    (child runs included). Nothing for a run that called no model."""
+    if not total.get("calls"):
+        return []
+
+    def line(u: dict[str, Any]) -> str:
+        cost = f", cost {money(u['cost'])}" if u.get("cost") is not None else ""
+        calls = f"{u['calls']} call{'s' if u['calls'] != 1 else ''}"
+        return f"{calls}, {u['input_tokens']} input + {u['output_tokens']} output tokens{cost}"
+    out = ["  model usage:"]
+    out += [f"    step {sid}: {line(u)}" for sid, u in by_step.items()]
+    out.append(f"    total: {line(total)}")
+    return out

@@ -11,15 +11,16 @@ from ..views import run_doc, step_doc
 from .app import guard, open_engine
 from .args import pairs
 from .output import console, iso, print_json, short
-from .report import error_block, error_lines, pause_lines
+from .report import error_block, error_lines, money, pause_lines, usage_lines
 from .running import announce, interruptible, with_progress
 
 EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "running": 0, "pending": 0,
                   "interrupted": 1}
 
 
-def report_run(run: Any, as_json: bool) -> None:
-    """Print how ``run`` ended and exit with the code of its status."""
+def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
+    """Print how ``run`` ended (for people, with its model usage when ``engine`` is given and
+    it called a model) and exit with the code of its status."""
     if as_json:
         print_json(run_doc(run))
     else:
@@ -32,6 +33,10 @@ def report_run(run: Any, as_json: bool) -> None:
             con.print(line, markup=False)
         for k, v in (run.outputs or {}).items():
             con.print(f"  {k} = {short(v, 200)}", markup=False)
+        if engine is not None:
+            from ..queries import usage
+            for line in usage_lines({}, usage(engine, run.id)):
+                con.print(line, markup=False)
     raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
 
 
@@ -76,7 +81,7 @@ def run(
         flow, inputs, run_id=run_id, on_start=lambda rid: announce(rid, as_json))))
     if not result.created and not as_json:
         console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
-    report_run(result, as_json)
+    report_run(result, as_json, engine)
 
 
 def print_env_report(kind: str, data: Any) -> None:
@@ -128,7 +133,7 @@ def resume(
     result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.resume(
         run_id, set=pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
         rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=print_env_report)))
-    report_run(result, as_json)
+    report_run(result, as_json, engine)
 
 
 @guard
@@ -173,25 +178,31 @@ def runs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, newest first."""
-    records = open_engine().runs(status, limit)
+    engine = open_engine()
+    records = engine.runs(status, limit)
     from ..engine.lifecycle import status_of
+    from ..queries import own_usage
     docs = [{"run_id": r.run_id, "name": r.name, "status": status_of(r), "parent_id": r.parent_id,
-             "created_at": iso(r.created_at), "finished_at": iso(r.finished_at), "seq": r.seq}
+             "created_at": iso(r.created_at), "finished_at": iso(r.finished_at), "seq": r.seq,
+             "cost": own_usage(engine, r.run_id)[0]["cost"]}
             for r in records]
     if as_json:
         print_json(docs)
         return
     from rich.table import Table
-    table = Table("run", "flow", "status", "started", "checkpoints")
+    costs = any(d["cost"] is not None for d in docs)
+    table = Table("run", "flow", "status", "started", "checkpoints", *(["cost"] if costs else []))
     table.columns[0].no_wrap = True
     for d in docs:
-        table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]))
+        table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]),
+                      *([money(d["cost"])] if costs else []))
     console().print(table)
 
 
 @guard
 def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one run: status, outputs, error and its step records."""
+    from ..queries import own_usage, usage
     engine = open_engine()
     rec = engine.record(run_id)
     steps = engine.steps(run_id)
@@ -199,7 +210,7 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
     doc = {"run_id": rec.run_id, "status": status_of(rec), "outputs": rec.outputs, "error": rec.error,
            "flow": rec.name, "parent_id": rec.parent_id, "created_at": iso(rec.created_at),
            "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at), "seq": rec.seq,
-           "steps": [step_doc(s) for s in steps]}
+           "steps": [step_doc(s) for s in steps], "usage": usage(engine, run_id)}
     if as_json:
         print_json(doc)
         return
@@ -224,5 +235,7 @@ def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, 
         if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
             for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
                 con.print(line, markup=False)
+    for line in usage_lines(own_usage(engine, run_id)[1], doc["usage"]):
+        con.print(line, markup=False)
     for k, v in (rec.outputs or {}).items():
         con.print(f"  output {k} = {short(v, 200)}", markup=False)

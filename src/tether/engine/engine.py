@@ -181,6 +181,7 @@ class Engine:
                         computed_deps=computed_dependencies(loaded.flow), vault=self.vault,
                         listening=self.listeners.any)
         runner.resume_set = dict(resume_set or {})
+        runner.settings = self.settings
         if release is not None:
             runner.release = release
         runner.run_child = lambda path, inputs, child_id: self._run_child(path, inputs, child_id,

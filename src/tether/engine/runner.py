@@ -35,6 +35,7 @@ from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render_deep
 from ..variables import VarState
 from ..vault import Vault
 from .attempts import StepFailed
+from .durable import DurableResults
 from .lease import Heartbeat, owner_id
 from .loops import Loops
 from .run_commits import RunCommits
@@ -79,6 +80,9 @@ class Runner:
         self.retry_loops: dict[str, str] = dict(cursor.get("retry", {}))
         self.resuming_failed: str | None = None
         self.run_child: Callable[..., Any] | None = None
+        self.settings: Any = None  # the engine's Settings, handed to tools
+        self.durable = DurableResults(store, run.run_id, self.hidden, self.secrets,
+                                      lambda e: self.commits.settle(lambda: self.commits.commit(events=(e,))))
         steps_view = AttrView(self._step_view, self._step_ids, "steps")
         shared_view = AttrView(self._shared_value, lambda: [r.name for r in store.shared_list()], "shared")
         self.base: dict[str, Any] = run_scope(inputs=run.inputs or {}, state=self.state, env=env,

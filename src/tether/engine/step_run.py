@@ -22,11 +22,12 @@ from ..procs import ProcessGroups
 from ..store import codec
 from ..store.base import EventWrite, RunUpdate, StepRecord, StepWrite, Store, VarWrite
 from ..templates import BARE_KEY, AttrView, render, render_deep
-from ..tools import ToolContext, get_tool
+from ..tools import ToolContext, get_tool, is_durable
 from ..tools.base import ChildPaused
 from ..variables import VarState
 from ..views import iso
 from .attempts import NO_RETRY, StepFailed, run_attempts
+from .durable import DurableResults
 from .lease import LockStopped, NamedLock, owner_id
 from .run_commits import RunCommits
 from .run_stops import FailRun, StopRun
@@ -59,6 +60,8 @@ class StepHost(Protocol):
     release: threading.Event
     processes: ProcessGroups
     run_child: Callable[..., Any] | None
+    settings: Any               # the engine's Settings, handed to tools
+    durable: DurableResults     # committed results of tools whose result is durable (tool: model)
     visits: dict[str, int]      # step id -> finished executions (the idempotency key's visit)
     last_error: dict[str, str] | None
     retry_loops: dict[str, str]
@@ -371,17 +374,24 @@ class StepRun:
                                h.loaded.base_dir, timeout, h.store.url, h.cancel,
                                run_child=h.run_child, blobs_url=h.store.blobs_url,
                                _save=lambda n, d: self.h.save_checkpoint(step.id, n, d),
-                               _load=self.h.load_checkpoint, processes=self.h.processes)
+                               _load=self.h.load_checkpoint, processes=self.h.processes,
+                               flow=h.flow, settings=h.settings)
 
         def on_retry(attempt: int, error: dict[str, Any], delay: float) -> None:
             log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.h.run_id, step.id,
                      attempt, mask(error["message"], self.h.secrets), delay, extra={"run_id": self.h.run_id})
+        durable = is_durable(step.tool)  # type: ignore[arg-type]  # a step with a tool
+        if durable and (saved := self.h.durable.lookup(key)) is not None:
+            return saved  # committed by an earlier execution of this step: not called again
         try:
-            return run_attempts(get_tool(step.tool), args, retry, make_ctx, self.h.cancel,
-                                on_retry, where or f"step {step.id!r}")
+            outcome = run_attempts(get_tool(step.tool), args, retry, make_ctx, self.h.cancel,
+                                   on_retry, where or f"step {step.id!r}")
         except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
             raise StopRun("paused", step.id, {"step": step.id, "child": paused.child_id,
                                             "message": paused.message}) from None
+        if durable:
+            self.h.durable.record(step.id, key, outcome)  # before vars are rendered: paid once
+        return outcome
 
     def _pause_step(self, step: Step, scope: dict[str, Any], key: str, writes: list[VarWrite]) -> Any:
         """``tool: pause``: the first time, stop the run as paused here; when resumed, the

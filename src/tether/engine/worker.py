@@ -159,6 +159,8 @@ def help_once(engine: Any, owner: str) -> bool:
                     vault=engine.vault, listening=lambda: False)
     runner.load_committed()  # read only: this process never commits to the run
     runner.processes.persist = None  # nor records its processes there (they still die with it)
+    runner.durable.read_only = True  # nor commits durable tool results (a model answer is at least once here)
+    runner.settings = engine.settings
     step_id, key = loop_step_key(run_id, loop_key)
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
     stop = threading.Event()

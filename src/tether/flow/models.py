@@ -223,6 +223,29 @@ class MapSpec(_Frozen):
         return self
 
 
+KeyEnv = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                               description="the variable holding the API key (not TETHER_*)")]
+
+
+class ModelSpec(_Frozen):
+    """One entry of the top-level ``models:`` block: how ``tool: model`` reaches a model
+    named by the block's key, and what its tokens cost (any currency unit per million)."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    api_key_env: KeyEnv | None = None
+    model: str | None = Field(None, min_length=1, description="the provider's model id, when it differs")
+    input_per_million: float | None = Field(None, ge=0)
+    output_per_million: float | None = Field(None, ge=0)
+    max_concurrency: int | None = Field(None, ge=1, le=1024)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_ours(cls, value: str | None) -> str | None:
+        if value is not None and value.upper().startswith("TETHER_"):
+            raise ValueError("Tether's own TETHER_* settings are never sent to a model server")
+        return value
+
+
 class Flow(_Frozen):
     """A whole flow file."""
 
@@ -237,6 +260,8 @@ class Flow(_Frozen):
     temp_vars: list[Identifier] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    models: dict[Annotated[str, Field(min_length=1, max_length=200)], ModelSpec] = Field(
+        default_factory=dict)
     steps: list[Step] = Field(default_factory=list)
     setup: list[Step] = Field(default_factory=list)
     map: MapSpec | None = None

@@ -22,6 +22,7 @@ from .models import (
     Flow,
     InputSpec,
     MapSpec,
+    ModelSpec,
     NextRule,
     RepeatSpec,
     RetrySpec,
@@ -53,6 +54,8 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
         return InputSpec
     if len(shape) == 2 and shape[0] == "env":
         return EnvSpec
+    if len(shape) == 2 and shape[0] == "models":
+        return ModelSpec
     return table.get(shape)
 
 
@@ -334,12 +337,32 @@ def _graph_problems(source: Source) -> list[str]:
         tool = st.get("tool")
         if isinstance(tool, str) and tool not in tools:
             problems.append(f"{source.where(path + ('tool',))}: unknown tool {tool!r}{hint(tool, tools)}")
+    problems += _model_step_problems(source)
     computed = _names(data, "computed")
     for kind in ("secret_vars", "temp_vars"):
         names = data.get(kind)
         for j, name in enumerate(names if isinstance(names, list) else []):
             if name in computed:
                 problems.append(f"{source.where((kind, j))}: {name!r} is a computed variable")
+    return problems
+
+
+def _model_step_problems(source: Source) -> list[str]:
+    """``tool: model`` steps: ``with.model`` is given, and a literal name is configured in
+    ``models:`` unless the step gives its own ``base_url``."""
+    models = _names(source.data, "models")
+    problems = []
+    for path, st in all_steps(source.data):
+        if st.get("tool") != "model":
+            continue
+        args = st.get("with")
+        if not isinstance(args, dict) or "model" not in args:
+            problems.append(f"{source.where(path + ('tool',))}: a model step needs 'with: {{model: NAME}}'")
+            continue
+        name = args["model"]
+        if isinstance(name, str) and not is_template(name) and name not in models and "base_url" not in args:
+            problems.append(f"{source.where(path + ('with', 'model'))}: model {name!r} is not configured: "
+                            f"add it under 'models:' or give the step a 'base_url'{hint(name, models)}")
     return problems
 
 

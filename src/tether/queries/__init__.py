@@ -24,14 +24,17 @@ from .documents import (
     variables,
 )
 from .pages import children, env_report, history_tail, loop_summary, scan_runs, variable_doc
+from .usage import child_runs, own_usage, usage
 
 __all__ = [
+    "child_runs",
     "children",
     "env_report",
     "events",
     "has_ended",
     "history_tail",
     "loop_summary",
+    "own_usage",
     "run_detail",
     "runs_page",
     "scan_runs",
@@ -40,6 +43,7 @@ __all__ = [
     "step",
     "steps",
     "store_kind",
+    "usage",
     "var_history",
     "variable_doc",
     "variables",

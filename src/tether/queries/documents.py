@@ -7,6 +7,7 @@ from typing import Any
 from ..engine.lifecycle import status_of
 from ..errors import TetherError
 from ..views import event_doc, iso, shared_doc, step_doc, var_doc
+from .usage import usage
 
 
 def store_kind(engine: Any) -> str:
@@ -49,7 +50,8 @@ FINAL = ("completed", "failed", "cancelled")
 
 def run_detail(engine: Any, run_id: str) -> dict[str, Any]:
     """One run as the API shows it: status, outputs, error, times, checkpoints, the step
-    it is at, its completed and pending steps and progress; NotFound for an unknown run."""
+    it is at, its completed and pending steps, progress and model usage; NotFound for an
+    unknown run."""
     rec = engine.record(run_id)
     steps = engine.steps(run_id)
     done = [s.step_id for s in steps if s.status in ("completed", "skipped")]
@@ -65,7 +67,8 @@ def run_detail(engine: Any, run_id: str) -> dict[str, Any]:
             "checkpoints": rec.seq,
             "current_step": cursor.get("next") if status_of(rec) not in FINAL else None,
             "completed_steps": done, "pending_steps": pending,
-            "progress": {"done": len(set(done) & set(flow_steps)), "total": len(flow_steps)}}
+            "progress": {"done": len(set(done) & set(flow_steps)), "total": len(flow_steps)},
+            "usage": usage(engine, rec.run_id)}
 
 
 def runs_page(engine: Any, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:

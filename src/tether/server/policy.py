@@ -2,7 +2,8 @@
 shell step, or python ``code:``, is code execution.
 
 Comma-separated entries: a tool name (``http``, ``shell``, ``python``, ``flow``,
-``pause``, or a plugin's) allows it fully; ``python:MODULE`` allows python steps that
+``pause``, ``model``, or a plugin's) allows it fully (a model step sends the key its
+``api_key_env`` names to the server it names); ``python:MODULE`` allows python steps that
 call a ``function:`` from MODULE or its submodules (and no ``code:``). Unset: every
 tool is allowed (the server still needs tokens to listen beyond loopback)."""
 from __future__ import annotations

@@ -219,6 +219,11 @@ class RunReads(Protocol):
         also listed as a ``step.<status>`` event ``{attempts, error}`` at its commit's seq
         (idx 0.. by step id); a commit's other events follow it."""
 
+    def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
+        """The run's stored events of one type (never step records), in ``(seq, idx)``
+        order: what a reader of one kind of event (durable tool results) needs without
+        reading the whole timeline."""
+
 
 class LoopStorage(Protocol):
     """A loop's collection, stored once element by element, and one record per iteration
@@ -318,8 +323,10 @@ class BlobStore(Protocol):
 class BlobReferences(Protocol):
     """Where a store keeps its offloaded payloads and which of them its rows refer to."""
 
-    blobs: BlobStore
+    blobs: BlobStore  # where offloaded values are written and read
     blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
+    own_blobs: BlobStore  # the database's own table: ``blobs`` unless TETHER_BLOBS is set, and
+    #                       then still read for values written before it was
 
     def referenced_hashes(self) -> set[str]:
         """The digest of every offloaded value any row of the store refers to (variables and

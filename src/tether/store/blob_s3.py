@@ -6,6 +6,8 @@ The endpoint, region and credentials come from boto3's usual sources
 is durable when S3 acknowledges it, which is before the commit that refers to it."""
 from __future__ import annotations
 
+import importlib.util
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,20 +27,29 @@ def _missing(exc: Any) -> bool:
 class S3Blobs:
     """A BlobStore in ``bucket`` under ``prefix`` (``s3://bucket/prefix``)."""
 
-    def __init__(self, bucket: str, prefix: str = "", url: str | None = None, client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", url: str | None = None) -> None:
+        """Checks that boto3 is installed (UsageError otherwise); the client itself, and
+        boto3's import (~0.3 s), wait for the first blob this process reads or writes."""
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = url or f"s3://{bucket}/{self.prefix}"
-        if client is None:
-            try:
+        if importlib.util.find_spec("boto3") is None:
+            raise UsageError(f"TETHER_BLOBS={self.url} needs boto3: pip install 'tether[s3]'")
+        self._client: Any = None
+        self._errors: tuple[type[Exception], ...] = ()
+        self._lock = threading.Lock()
+
+    @property
+    def _s3(self) -> Any:
+        with self._lock:
+            if self._client is None:
                 import boto3
-            except ImportError:
-                raise UsageError(f"TETHER_BLOBS={self.url} needs boto3: pip install 'tether[s3]'") from None
-            from botocore.config import Config
-            client = boto3.client("s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
-        self._s3 = client
-        from botocore.exceptions import BotoCoreError, ClientError
-        self._errors: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+                from botocore.config import Config
+                from botocore.exceptions import BotoCoreError, ClientError
+                self._errors = (BotoCoreError, ClientError)
+                self._client = boto3.client("s3", config=Config(retries={"max_attempts": 5,
+                                                                         "mode": "standard"}))
+            return self._client
 
     def _key(self, digest: str) -> str:
         return self.prefix + check_digest(digest)
@@ -104,4 +115,5 @@ class S3Blobs:
         return removed
 
     def close(self) -> None:
-        self._s3.close()
+        if self._client is not None:
+            self._client.close()

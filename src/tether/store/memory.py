@@ -45,6 +45,7 @@ class MemoryStore(MemoryShared):
         self._events: dict[str, list[tuple]] = {}
         self.blobs: BlobStore = blobs if blobs is not None else MemoryBlobs(url)
         self.blobs_url = None if blobs is None else blobs.url
+        self.own_blobs = self.blobs
         self._loops: dict[tuple[str, str], list[bytes]] = {}
         self._iterations: dict[tuple[str, str], dict[int, tuple]] = {}
         # value, version, immutable, deleted, at
@@ -483,6 +484,11 @@ class MemoryStore(MemoryShared):
                                            {"attempts": r[3], "error": r[6]}, r[9]))
         out.sort(key=lambda e: (e.seq, e.idx))
         return out if limit is None else out[:limit]
+
+    def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
+        with self._lock:
+            self._run(run_id)
+            return [EventRecord(*e) for e in self._events[run_id] if e[2] == type_]
 
     def stats(self) -> dict[str, int]:
         with self._lock:

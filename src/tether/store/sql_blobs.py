@@ -60,10 +60,11 @@ class SQLBlobs:
     _q: Callable[[str], str]
     blobs: BlobStore
     blobs_url: str | None = None
+    own_blobs: BlobStore
     _external: bool = False
 
     def _init_blobs(self, external: BlobStore | None) -> None:
-        self._table = CachedBlobs(TableBlobs(self.url, self._query, self._tx, self._q))
+        self._table = self.own_blobs = CachedBlobs(TableBlobs(self.url, self._query, self._tx, self._q))
         self._external = external is not None
         self.blobs_url = None if external is None else external.url
         self.blobs = external if external is not None else self._table

@@ -373,6 +373,11 @@ class SQLCommon(SQLBlobs, SharedSQL):
             raise CorruptRecord(f"run {run_id}: events cannot be read: {exc}") from None
         return [sqlrows.event_record(run_id, r) for r in found]
 
+    def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
+        found = self._query(self._q("SELECT seq, idx, type, step_id, data, at FROM events "
+                                    "WHERE run_id = ? AND type = ? ORDER BY seq, idx"), (run_id, type_))
+        return [sqlrows.event_record(run_id, r) for r in found]
+
     def _bytes(self) -> int:
         """The space the store's tables take."""
         raise NotImplementedError

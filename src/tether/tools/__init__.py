@@ -10,7 +10,7 @@ from .base import Tool, ToolContext, ToolResult
 
 BUILTIN = {"shell": "tether.tools.shell:run", "python": "tether.tools.python:run",
            "http": "tether.tools.http:run", "pause": "tether.tools.pause:run",
-           "flow": "tether.tools.flow:run"}
+           "flow": "tether.tools.flow:run", "model": "tether.tools.model:run"}
 
 
 @lru_cache(maxsize=1)
@@ -36,4 +36,11 @@ def get_tool(name: str) -> Callable[..., ToolResult]:
     return ep.load()  # type: ignore[attr-defined]
 
 
-__all__ = ["Tool", "ToolContext", "ToolResult", "get_tool", "known_tools"]
+def is_durable(name: str) -> bool:
+    """Whether tool ``name`` declares its result durable (``durable = True`` on its callable):
+    the engine commits such a result as soon as the tool returns and reuses it instead of
+    calling the tool again for the same step execution (a model call is paid once)."""
+    return bool(getattr(get_tool(name), "durable", False))
+
+
+__all__ = ["Tool", "ToolContext", "ToolResult", "get_tool", "is_durable", "known_tools"]

@@ -30,6 +30,8 @@ class ToolContext:
     writes: dict[str, Any] = field(default_factory=dict)
     run_child: Callable[..., Any] | None = None
     processes: Any = None  # tether.procs.ProcessGroups: a tool that starts processes registers their groups
+    flow: Any = None       # the run's Flow: top-level blocks a tool reads (``models:``)
+    settings: Any = None   # the engine's tether.settings.Settings (None: read from the environment)
     blobs_url: str | None = None  # the store's TETHER_BLOBS, for the processes a step starts
     _save: Callable[[str, Any], None] | None = None
     _load: Callable[[str], Any] | None = None

@@ -44,3 +44,11 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     err = child.error or {}
     raise ToolError(f"child run {child.id} {child.status}: {err.get('type', '')}: {err.get('message', '')}",
                     type_="ChildRunFailed", result={"child_run_id": child.id, "status": child.status})
+
+
+def is_child_run_id(parent_id: str, run_id: str) -> bool:
+    """Whether ``run_id`` has the shape of a child that a step of run ``parent_id`` started
+    (as opposed to a fork of it, which also names it as parent)."""
+    prefix = f"{parent_id[:48]}-"
+    tail = run_id[len(prefix):]
+    return run_id.startswith(prefix) and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail)

@@ -29,19 +29,15 @@ def parsed_flow(engine: Any, run_id: str, flow_text: str) -> Any:
         return None
 
 
-def spend(steps: list[Any]) -> dict[str, float]:
-    """Tokens and cost the steps' ``meta`` recorded (``total_tokens`` as ``tool: model``
-    writes it, or ``tokens`` / ``usage.total_tokens``; ``cost``), summed; empty when no step
-    recorded any."""
-    out: dict[str, float] = {}
-    for s in steps:
-        meta = s.meta if isinstance(s.meta, dict) else {}
-        found = meta.get("usage")
-        usage: dict[str, Any] = found if isinstance(found, dict) else {}
-        tokens = meta.get("total_tokens", meta.get("tokens", usage.get("total_tokens")))
-        for key, value in (("tokens", tokens), ("cost", meta.get("cost"))):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = out.get(key, 0) + value
+def spend(usage: dict[str, Any]) -> dict[str, float]:
+    """What the page shows of a run's model usage (``queries.usage``: its calls, loops and
+    child runs): ``tokens`` (input + output) and ``cost`` when there is one; empty when the
+    run called no model."""
+    if not usage.get("calls"):
+        return {}
+    out: dict[str, float] = {"tokens": usage["input_tokens"] + usage["output_tokens"]}
+    if usage.get("cost") is not None:
+        out["cost"] = usage["cost"]
     return out
 
 
@@ -148,7 +144,7 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
             "vars": variables(engine, run_id, at), "at": at,
             "env": queries.env_report(engine, rec, parsed_flow(engine, run_id, rec.flow_text)),
             "children": [run_row(c, now) for c in queries.children(engine, rec, steps)],
-            "parent": run_row(parent, now) if parent else None, "spend": spend(steps),
+            "parent": run_row(parent, now) if parent else None, "spend": spend(queries.usage(engine, run_id)),
             "started_steps": started,
             "live": row["status"] in LIVE, "can_delete": hasattr(engine, "delete_run")}
 

@@ -37,6 +37,9 @@ def runs_page(engine: Any, params: dict[str, str]) -> dict[str, Any]:
     found, next_cursor = queries.scan_runs(engine, status=status, flow=flow, id_prefix=q, limit=PAGE,
                                            cursor=cursor)
     at = time.time()
+    rows = [run_row(r, at) for r in found]
+    for row in rows:  # a run's own model cost (its children are rows of their own)
+        row["cost"] = queries.own_usage(engine, row["run_id"])[0]["cost"]
     keep = {k: v for k, v in (("status", status), ("flow", flow), ("q", q)) if v}
-    return {"runs": [run_row(r, at) for r in found], "next_cursor": next_cursor, "filters": keep,
+    return {"runs": rows, "next_cursor": next_cursor, "filters": keep,
             "statuses": STATUSES, "paged": cursor is not None}
