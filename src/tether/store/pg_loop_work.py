@@ -20,7 +20,8 @@ from .base import SharedLoopWork, now
 from .pg_statements import (
     ASYNC_COMMIT,
     NOTIFY_RUNS,
-    WORK_CLAIM,
+    WORK_CLAIM_ANY,
+    WORK_CLAIM_LOOP,
     WORK_COLLECT,
     WORK_DONE,
     WORK_LEFT,
@@ -78,8 +79,9 @@ class LoopWork(SharedLoopWork):
         """Claim one open iteration (or one whose claim expired), of any loop or of one:
         ``(run_id, loop_key, index, element)``."""
         t = now()
-        rows, _ = self._unflushed(WORK_CLAIM, {"owner": owner, "expires": t + ttl, "now": t,
-                                               "run": run_id, "loop": loop_key})
+        sql = WORK_CLAIM_ANY if run_id is None else WORK_CLAIM_LOOP
+        rows, _ = self._unflushed(sql, {"owner": owner, "expires": t + ttl, "now": t, "run": run_id,
+                                        "loop": loop_key})
         if not rows:
             return None
         row = rows[0]

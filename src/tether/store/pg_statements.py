@@ -104,17 +104,21 @@ WORK_PUBLISH = ("INSERT INTO loop_work (run_id, loop_key, idx, state) "
                 "SELECT %s, %s, unnest(%s::int[]), 'open' "
                 "ON CONFLICT DO NOTHING")
 # claim one open iteration (or one whose claim expired) and return it with its element;
-# parameters: owner, expires, now, then the run and loop (or NULL, NULL for any loop)
-WORK_CLAIM = (
-    "WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
-    "WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)) "
-    "AND (%(run)s::text IS NULL OR (w.run_id = %(run)s AND w.loop_key = %(loop)s)) "
-    "ORDER BY w.idx LIMIT 1 FOR UPDATE SKIP LOCKED), "
-    "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
-    "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
-    "RETURNING w.run_id, w.loop_key, w.idx) "
-    "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
-    "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx")
+# parameters: owner, expires, now, and (one loop's) the run and loop. Two texts, not one
+# with an optional filter: each keeps a generic plan that uses its index.
+def _work_claim(where: str) -> str:
+    return ("WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
+            f"WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)){where} "
+            "ORDER BY w.idx LIMIT 1 FOR UPDATE SKIP LOCKED), "
+            "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
+            "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
+            "RETURNING w.run_id, w.loop_key, w.idx) "
+            "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
+            "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx")
+
+
+WORK_CLAIM_ANY = _work_claim("")
+WORK_CLAIM_LOOP = _work_claim(" AND w.run_id = %(run)s AND w.loop_key = %(loop)s")
 WORK_RENEW = ("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
               "AND owner = %s AND state = 'claimed'")
 WORK_DONE = ("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
