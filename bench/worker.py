@@ -29,7 +29,10 @@ def _wal_size(path: Path) -> int:
 
 
 # ------------------------------------------------------------------ B1 / B2: steps
-def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[float, int]]:
+def tether_steps(durability: str, steps: int = STEPS,
+                 pg: bool = False) -> Callable[[Path], tuple[float, int]]:
+    """Tether's B1 flow on a fresh SQLite file, or (``pg``) a fresh schema of the bench's
+    PostgreSQL server (``TETHER_BENCH_PG``)."""
     from bench.steps import flow_text
     from tether import Engine
     from tether.flow import load_flow_text
@@ -37,11 +40,19 @@ def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[
 
     def once(folder: Path) -> tuple[float, int]:
         db = folder / "tether.db"
-        engine = Engine(f"sqlite:///{db}")
+        if pg:
+            from bench.peers import pg_url
+            engine = Engine(f"{pg_url()}?schema=bench_{os.getpid()}_{time.time_ns()}")
+        else:
+            engine = Engine(f"sqlite:///{db}")
         t = time.perf_counter()
         run = engine.run(loaded)
         elapsed = time.perf_counter() - t
         assert run.status == "completed" and run.vars["c"] == steps
+        if pg:  # the schema stays: the bench's database is dropped at the end
+            size = engine.store.stats()["bytes"]
+            engine.close()
+            return elapsed / steps * 1e6, size
         engine.close()
         return elapsed / steps * 1e6, _wal_size(db)
     return once
@@ -75,7 +86,7 @@ def dbos_steps() -> Callable[[Path], tuple[float, int]]:
     return once
 
 
-def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
+def langgraph_steps(nosync: bool = False) -> Callable[[Path], tuple[float, int]]:
     from typing import TypedDict
 
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -94,6 +105,9 @@ def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
     def once(folder: Path) -> tuple[float, int]:
         db = folder / "langgraph.sqlite"
         conn = sqlite3.connect(db, check_same_thread=False)
+        if nosync:  # WAL, no sync per commit (Tether's `normal`)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         app = graph.compile(checkpointer=SqliteSaver(conn))
         t = time.perf_counter()
         out = app.invoke({"c": 0}, {"configurable": {"thread_id": "bench"}, "recursion_limit": STEPS + 10})
@@ -107,7 +121,16 @@ def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
 STEP_SYSTEMS: dict[str, Callable[[], Callable[[Path], tuple[float, int]]]] = {
     "tether-normal": lambda: tether_steps("normal"), "tether-full": lambda: tether_steps("full"),
     "dbos": dbos_steps, "langgraph": langgraph_steps,
+    "tether-pg-normal": lambda: tether_steps("normal", pg=True),
+    "tether-pg-full": lambda: tether_steps("full", pg=True),
 }
+
+
+def step_system(name: str) -> Callable[[Path], tuple[float, int]]:
+    if name in STEP_SYSTEMS:
+        return STEP_SYSTEMS[name]()
+    from bench.peers import PEER_SYSTEMS
+    return PEER_SYSTEMS[name]()
 
 
 def measure(fn: Callable[[Path], Any], runs: int) -> list[Any]:
@@ -201,9 +224,21 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.scenario == "steps":
-        results = measure(STEP_SYSTEMS[args.system](), args.runs)
+        results = measure(step_system(args.system), args.runs)
         doc: dict[str, Any] = {"us_per_step": [r[0] for r in results],
                                "bytes_per_step": [r[1] / STEPS for r in results]}
+    elif args.scenario == "pg-loops":  # 10,000 no-op iterations in one process, parallel 1 and 8
+        from bench.loops import one
+        from bench.peers import pg_url
+        items = int(os.environ.get("TETHER_BENCH_LOOP_ITEMS", "10000"))
+        with tempfile.TemporaryDirectory() as tmp:
+            one(500, int(args.system), pg_url(), Path(tmp), -1, False)
+            doc = {"iterations_per_s": [one(items, int(args.system), pg_url(), Path(tmp), k, False)
+                                        for k in range(args.runs)], "items": items}
+    elif args.scenario == "dbos-queue":  # the same 5 ms items through a DBOS queue of 16
+        from bench.peers import dbos_queue
+        items = int(os.environ.get("TETHER_BENCH_QUEUE_ITEMS", "10000"))
+        doc = {"iterations_per_s": measure(dbos_queue(items, 5.0), args.runs), "items": items}
     elif args.scenario == "growth":
         doc = growth(args.runs)
     elif args.scenario == "loops":
