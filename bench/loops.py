@@ -1,9 +1,9 @@
 """Loop throughput: N no-op python iterations at a given parallelism.
 
-    python -m bench.loops [--items 100000] [--parallel 1] [--runs 3] [--db sqlite|memory]
+    python -m bench.loops [--items 100000] [--parallel 1] [--runs 3] [--db sqlite|memory|postgresql://...]
 
 Prints committed iterations per second (median of the runs) and the process's
-peak RSS. Each run uses a fresh SQLite file.
+peak RSS. Each run uses a fresh SQLite file (or PostgreSQL schema).
 """
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ def one(items: int, parallel: int, backend: str, folder: Path, k: int, count: bo
     if items > 100_000:
         text = text.replace('"{{ range(inputs.n) | list }}"', '"{{ vars.big }}"')
     loaded = load_flow_text(text, "bench.yaml", str(Path(__file__).resolve().parent.parent))
-    engine = Engine(f"sqlite:///{folder / f'l{k}.db'}" if backend == "sqlite" else "memory://")
+    if backend.startswith("postgres"):  # a fresh schema per run
+        engine = Engine(f"{backend}?schema=bench_loops_{k + 1}_{time.time_ns()}")
+    else:
+        engine = Engine(f"sqlite:///{folder / f'l{k}.db'}" if backend == "sqlite" else "memory://")
     t = time.perf_counter()
     if items > 100_000:
         raise SystemExit("use --items <= 100000 (range limit); bench.memory covers 1,000,000")
@@ -55,7 +58,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--db", choices=["sqlite", "memory"], default="sqlite")
+    ap.add_argument("--db", default="sqlite", help="sqlite, memory or a postgresql:// URL")
     ap.add_argument("--count", action="store_true",
                     help="also increment a counter variable in every iteration")
     ap.add_argument("--json", action="store_true")

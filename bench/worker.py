@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,10 @@ def _wal_size(path: Path) -> int:
 
 
 # ------------------------------------------------------------------ B1 / B2: steps
-def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[float, int]]:
+def tether_steps(durability: str, steps: int = STEPS,
+                 pg: bool = False) -> Callable[[Path], tuple[float, int]]:
+    """Tether's B1 flow on a fresh SQLite file, or (``pg``) a fresh schema of the bench's
+    PostgreSQL server (``TETHER_BENCH_PG``)."""
     from bench.steps import flow_text
     from tether import Engine
     from tether.flow import load_flow_text
@@ -38,11 +40,19 @@ def tether_steps(durability: str, steps: int = STEPS) -> Callable[[Path], tuple[
 
     def once(folder: Path) -> tuple[float, int]:
         db = folder / "tether.db"
-        engine = Engine(f"sqlite:///{db}")
+        if pg:
+            from bench.peers import pg_url
+            engine = Engine(f"{pg_url()}?schema=bench_{os.getpid()}_{time.time_ns()}")
+        else:
+            engine = Engine(f"sqlite:///{db}")
         t = time.perf_counter()
         run = engine.run(loaded)
         elapsed = time.perf_counter() - t
         assert run.status == "completed" and run.vars["c"] == steps
+        if pg:  # the schema stays: the bench's database is dropped at the end
+            size = engine.store.stats()["bytes"]
+            engine.close()
+            return elapsed / steps * 1e6, size
         engine.close()
         return elapsed / steps * 1e6, _wal_size(db)
     return once
@@ -76,7 +86,7 @@ def dbos_steps() -> Callable[[Path], tuple[float, int]]:
     return once
 
 
-def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
+def langgraph_steps(nosync: bool = False) -> Callable[[Path], tuple[float, int]]:
     from typing import TypedDict
 
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -95,6 +105,9 @@ def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
     def once(folder: Path) -> tuple[float, int]:
         db = folder / "langgraph.sqlite"
         conn = sqlite3.connect(db, check_same_thread=False)
+        if nosync:  # WAL, no sync per commit (Tether's `normal`)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         app = graph.compile(checkpointer=SqliteSaver(conn))
         t = time.perf_counter()
         out = app.invoke({"c": 0}, {"configurable": {"thread_id": "bench"}, "recursion_limit": STEPS + 10})
@@ -108,7 +121,16 @@ def langgraph_steps() -> Callable[[Path], tuple[float, int]]:
 STEP_SYSTEMS: dict[str, Callable[[], Callable[[Path], tuple[float, int]]]] = {
     "tether-normal": lambda: tether_steps("normal"), "tether-full": lambda: tether_steps("full"),
     "dbos": dbos_steps, "langgraph": langgraph_steps,
+    "tether-pg-normal": lambda: tether_steps("normal", pg=True),
+    "tether-pg-full": lambda: tether_steps("full", pg=True),
 }
+
+
+def step_system(name: str) -> Callable[[Path], tuple[float, int]]:
+    if name in STEP_SYSTEMS:
+        return STEP_SYSTEMS[name]()
+    from bench.peers import PEER_SYSTEMS
+    return PEER_SYSTEMS[name]()
 
 
 def measure(fn: Callable[[Path], Any], runs: int) -> list[Any]:
@@ -183,24 +205,15 @@ steps:
     return out
 
 
-# ------------------------------------------------------------------ B6: CLI start-up
+# ------------------------------------------------------------------ B6: CLI start-up, B7: history
 def cli_startup(runs: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{tmp}/cli.db"
-        flow = Path(tmp) / "f.yaml"
-        flow.write_text("name: cli\nvars: {a: 1}\nsteps: [{id: s, vars: {b: 2}}]\n")
-        exe = [sys.executable, "-m", "tether", "--db", db]
-        run_id = json.loads(subprocess.run(exe + ["run", str(flow), "--json"], capture_output=True,
-                                           text=True, check=True).stdout)["run_id"]
-        out = {}
-        for name, args in (("help_ms", ["--help"]), ("vars_ms", ["vars", run_id])):
-            times = []
-            for _ in range(runs + 1):
-                t = time.perf_counter()
-                subprocess.run(exe + args, capture_output=True, check=True)
-                times.append((time.perf_counter() - t) * 1000)
-            out[name] = times[1:]
-        return out
+    from bench.startup import measure as startup
+    return startup(runs)
+
+
+def history(runs: int) -> dict[str, Any]:
+    from bench.history import measure as by_history
+    return by_history(1000, 100_000, runs)
 
 
 def main() -> None:
@@ -211,9 +224,21 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.scenario == "steps":
-        results = measure(STEP_SYSTEMS[args.system](), args.runs)
+        results = measure(step_system(args.system), args.runs)
         doc: dict[str, Any] = {"us_per_step": [r[0] for r in results],
                                "bytes_per_step": [r[1] / STEPS for r in results]}
+    elif args.scenario == "pg-loops":  # 10,000 no-op iterations in one process, parallel 1 and 8
+        from bench.loops import one
+        from bench.peers import pg_url
+        items = int(os.environ.get("TETHER_BENCH_LOOP_ITEMS", "10000"))
+        with tempfile.TemporaryDirectory() as tmp:
+            one(500, int(args.system), pg_url(), Path(tmp), -1, False)
+            doc = {"iterations_per_s": [one(items, int(args.system), pg_url(), Path(tmp), k, False)
+                                        for k in range(args.runs)], "items": items}
+    elif args.scenario == "dbos-queue":  # the same 5 ms items through a DBOS queue of 16
+        from bench.peers import dbos_queue
+        items = int(os.environ.get("TETHER_BENCH_QUEUE_ITEMS", "10000"))
+        doc = {"iterations_per_s": measure(dbos_queue(items, 5.0), args.runs), "items": items}
     elif args.scenario == "growth":
         doc = growth(args.runs)
     elif args.scenario == "loops":
@@ -229,6 +254,8 @@ def main() -> None:
         doc = templates(args.runs)
     elif args.scenario == "cli":
         doc = cli_startup(args.runs)
+    elif args.scenario == "history":
+        doc = history(args.runs)
     else:
         raise SystemExit(f"unknown scenario {args.scenario}")
     print(json.dumps(doc))

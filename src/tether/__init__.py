@@ -1,8 +1,6 @@
 """Tether: YAML workflows whose variables and state survive every crash."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .errors import (
     ConflictError,
     CorruptRecord,
@@ -19,7 +17,10 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `tether --help` needs nothing more
 if TYPE_CHECKING:
+    from typing import Any
+
     from .engine.engine import Engine, Run
 
 

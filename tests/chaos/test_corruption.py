@@ -70,6 +70,7 @@ HOSTILE = (
     + [("iterations", c, v) for c in ("error", "status") for v in TEXTS]
     + [("iterations", c, v) for c in ("seq", "finished_at") for v in ("bogus", -1.5)]
     + [("var_history", "at", v) for v in ("bogus", b"\x00")]
+    + [("var_current", c, v) for c in ("version", "created_at") for v in ("bogus", None, -1)]
     + [("loop_items", "item", v) for v in BLOBS]
     + [("blobs", "data", v) for v in BLOBS]
     + [("shared_vars", "value", v) for v in BLOBS]

@@ -65,3 +65,16 @@ def test_iteration_records_and_the_counts_computed_from_them(store):
     assert store.finished_indices("r1", "each", 0, 5, include_failed=False) == {0, 1, 3}
     assert store.finished_per_batch("r1", "each", 2) == {0: 2, 1: 1, 2: 1}
     assert store.finished_per_batch("r1", "each", 2, include_failed=False) == {0: 2, 1: 1}
+
+
+def test_last_iteration_is_the_record_with_the_highest_index(store):
+    run, _ = started(store)
+    assert store.last_iteration("r1", "each") is None
+    store.commit(Commit("r1", run.lease_epoch, iterations=(iteration(0, result="a"), iteration(2, "failed"))))
+    store.commit(Commit("r1", run.lease_epoch, iterations=(iteration(1, result="b"),)))
+    last = store.last_iteration("r1", "each")
+    assert last is not None and (last.idx, last.status, last.error, last.seq) == (2, "failed", {"type": "Boom"}, 2)
+    store.commit(Commit("r1", run.lease_epoch, iterations=(iteration(4, result={"x": 4}),)))
+    last = store.last_iteration("r1", "each")
+    assert last is not None and (last.idx, last.result, last.loop_key) == (4, {"x": 4}, "each")
+    assert store.last_iteration("r1", "other") is None

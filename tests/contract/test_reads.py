@@ -62,6 +62,26 @@ def test_delete_keeps_history_and_recreation_continues_versions(store):
     assert store.state_at("r1", 2) == {}
 
 
+def test_current_value_and_creation_time_are_those_of_the_latest_write_and_creation(store):
+    """What ``read_var(s)`` returns is each variable's latest history row, with the time of
+    its latest (re)creation, however many writes came before; deleted ones are absent."""
+    run, _ = new_run(store)
+    for value in range(50):
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("n", value), var("k", value % 2))))
+    first = store.var_history("r1", "n")[0].at
+    assert [h.version for h in store.var_history("r1", "n")][-1] == 50
+    n = store.read_var("r1", "n")
+    assert (n.value, n.version, n.created_at, n.seq) == (49, 50, first, 50)
+    assert store.delete_var("r1", "k", "cli")
+    assert store.read_vars("r1").keys() == {"n"}
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("k", "again"),)))
+    k = store.read_var("r1", "k")
+    recreated = store.var_history("r1", "k")[-1].at
+    assert (k.value, k.version, k.created_at) == ("again", 52, recreated) and recreated >= first
+    assert {name: rec.version for name, rec in store.read_vars("r1").items()} == {"n": 50, "k": 52}
+    assert store.stats()["vars"] == 2
+
+
 def test_checkpoint_contents_name_variable_writes_and_iterations_with_their_times(store):
     run, _ = new_run(store)
     first = store.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1), var("x", 2), var("y", 3))))

@@ -133,3 +133,69 @@ def test_an_old_postgres_schema_migrates_to_the_fresh_one_keeping_its_runs():
     finally:
         drop_schema(old_url)
         drop_schema(new_url)
+
+
+def var_current_version(dialect: str) -> int:
+    folder = resources.files("tether.store") / "migrations" / dialect
+    (entry,) = (e for e in folder.iterdir() if e.name.endswith("_var_current.sql"))
+    return int(entry.name.split("_", 1)[0])
+
+
+def written(store) -> dict:
+    """A run whose variables were written, rewritten, deleted and recreated; its read-back."""
+    from tether.store.base import Commit
+
+    from .helpers import new_run, var
+    run, _ = new_run(store)
+    for value in range(5):
+        store.commit(Commit("r1", run.lease_epoch, vars=(var("n", value), var("gone", value))))
+    store.delete_var("r1", "gone", "cli")
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("t", 1),)))
+    store.delete_var("r1", "t", "cli")
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("t", 2),)))
+    return {n: (r.value, r.version, r.created_at, r.updated_at, r.seq) for n, r in store.read_vars("r1").items()}
+
+
+def test_a_sqlite_database_from_before_var_current_is_backfilled(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    s = open_store(url)
+    expected = written(s)
+    s.close()
+    db = sqlite3.connect(tmp_path / "b.db")
+    db.execute("DROP TRIGGER var_history_current")
+    db.execute("DROP TABLE var_current")
+    db.execute(f"PRAGMA user_version = {var_current_version('sqlite') - 1}")
+    db.commit()
+    db.close()
+    s = open_store(url)
+    try:
+        assert {n: (r.value, r.version, r.created_at, r.updated_at, r.seq)
+                for n, r in s.read_vars("r1").items()} == expected
+        assert expected.keys() == {"n", "t"} and expected["t"][1] == 3
+    finally:
+        s.close()
+
+
+def test_a_postgres_schema_from_before_var_current_is_backfilled():
+    psycopg = pytest.importorskip("psycopg")
+    from tests.conftest import PG_URL, drop_schema, postgres_url
+    url = postgres_url()
+    schema = url.rsplit("schema=", 1)[1]
+    try:
+        s = open_store(url)
+        expected = written(s)
+        s.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn, conn.transaction():
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("DROP TRIGGER var_history_current ON var_history")
+            conn.execute("DROP FUNCTION tether_var_current()")
+            conn.execute("DROP TABLE var_current")
+            conn.execute("DELETE FROM tether_schema WHERE version >= %s", (var_current_version("postgres"),))
+        s = open_store(url)
+        try:
+            assert {n: (r.value, r.version, r.created_at, r.updated_at, r.seq)
+                    for n, r in s.read_vars("r1").items()} == expected
+        finally:
+            s.close()
+    finally:
+        drop_schema(url)

@@ -43,3 +43,66 @@ def test_blob_store_scenario(s3_blobs_url):  # the fixture's AWS_* point bench.b
     assert doc["db"]["blob_bytes"] == 0 and doc["file"]["blob_bytes"] > 3 * 500_000
     assert doc["s3"]["blob_bytes"] > 3 * 500_000
     assert doc["file"]["db_bytes"] < doc["db"]["db_bytes"] / 10
+
+
+def test_startup_and_history_scenarios_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from bench import history, startup
+    url = startup.store_with_runs(tmp_path, 3)
+    times = startup.launch_ms([*startup.tether_command(), "--db", url, "vars", "run0002"], 1)
+    assert len(times) == 1 and times[0] > 0
+    assert len(startup.flow_load_ms(1, steps=20)) == 1
+    found = history.measure(5, 50, 1)
+    assert set(found) == {"resume_ms_5", "vars_ms_5", "resume_ms_50", "vars_ms_50"}
+
+
+# ---------------------------------------------------------------- PostgreSQL (issue 17)
+def pg_worker(url: str, *args: str, python: str = sys.executable, **env: str) -> dict:
+    import os
+    proc = subprocess.run([python, "-m", "bench.worker", *args, "--runs", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TETHER_BENCH_PG=url, **env))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+PEERS_PYTHON = __import__("os").environ.get("TETHER_BENCH_PEERS_PYTHON", sys.executable)  # read before
+# the tests clear TETHER_* variables
+
+
+@pytest.fixture
+def bench_pg():
+    from tests.conftest import PG_URL, postgres_url
+    postgres_url()  # skips without a server
+    sys.path.insert(0, str(ROOT))
+    from bench.pgserver import postgres
+    with postgres(PG_URL) as url:  # a fresh database of TETHER_TEST_PG's server, dropped after
+        yield url
+
+
+def test_postgres_step_scenario_runs_tether(bench_pg):
+    doc = pg_worker(bench_pg, "steps", "tether-pg-normal")
+    assert doc["us_per_step"][0] > 0 and doc["bytes_per_step"][0] > 0
+
+
+def test_postgres_loop_scenario_runs(bench_pg):
+    doc = pg_worker(bench_pg, "pg-loops", "1", TETHER_BENCH_LOOP_ITEMS="200")
+    assert doc["items"] == 200 and doc["iterations_per_s"][0] > 0
+
+
+def _peers_python() -> str:
+    """The interpreter with the peers (TETHER_BENCH_PEERS_PYTHON, else this one) if it has DBOS."""
+    python = PEERS_PYTHON
+    if subprocess.run([python, "-c", "import dbos"], capture_output=True).returncode != 0:
+        pytest.skip("DBOS is not installed (pip install dbos, or set TETHER_BENCH_PEERS_PYTHON)")
+    return python
+
+
+def test_postgres_step_scenario_runs_dbos_on_the_same_server(bench_pg):
+    doc = pg_worker(bench_pg, "steps", "dbos-pg", python=_peers_python())
+    assert doc["us_per_step"][0] > 0
+
+
+def test_dbos_queue_scenario_runs(bench_pg):
+    doc = pg_worker(bench_pg, "dbos-queue", python=_peers_python(), TETHER_BENCH_QUEUE_ITEMS="50")
+    assert doc["items"] == 50 and doc["iterations_per_s"][0] > 0

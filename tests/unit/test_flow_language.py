@@ -97,3 +97,41 @@ def test_schema_describes_the_language():
 @pytest.mark.parametrize("text,seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), (2, 2.0)])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+
+
+FLOW_WITH_EVERYTHING = """name: every_kind
+inputs: {n: {type: integer, default: 3}, on: true, ratio: 0.5, nothing: null}
+vars: &shared {a: 1, "quoted key": 'single', when: 2026-01-01}
+computed: {b: "{{ vars.a + 1 }}"}
+steps:
+  - id: one
+    vars:
+      <<: *shared
+      list: [1, two, 3.0, {x: y}]
+      text: |
+        line one
+        line two
+  - {id: two, next: end}
+"""
+
+
+def test_libyaml_and_the_python_parser_give_the_same_document_and_positions():
+    import yaml
+
+    from tether.flow import load
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml")
+    fast = load.parse_text(FLOW_WITH_EVERYTHING, "f.yaml")
+    slow = load.Source("f.yaml", FLOW_WITH_EVERYTHING, None)
+    slow.data = load.parse_source(slow, yaml.SafeLoader)
+    assert fast.data == slow.data and fast.values == slow.values and fast.keys == slow.keys
+    assert fast.where(("steps", 0, "vars", "list", 3, "x")) == "f.yaml:9:31"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: *nope", "f.yaml:1:4: YAML syntax error: found undefined alias 'nope'"),
+    ("a: [1, 2", "f.yaml:1:9: YAML syntax error: expected ',' or ']', but got '<stream end>'"),
+    ("a: b: c", "f.yaml:1:5: YAML syntax error: mapping values are not allowed here"),
+])
+def test_yaml_errors_read_as_the_python_parser_words_them(text: str, expected: str):
+    assert problems(text) == [expected]

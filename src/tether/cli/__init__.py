@@ -1,29 +1,101 @@
 """The ``tether`` command line. Every command has ``--json``; errors never show a
-traceback unless ``--debug`` is given. Heavy modules are imported inside commands.
+traceback unless ``--debug`` is given. A command imports only what it uses.
 
-  app.py       the Typer app, global options, the error boundary, ``main``
+  root.py      the Typer app, global options, the error boundary, ``main``
   output.py    consoles, the JSON document, short texts;  args.py: NAME=VALUE values
+  coerce.py    plain values coerced without pydantic;  help_text.py: ``tether --help``
   report.py    how failures and pauses read;  running.py: a run in the foreground
   runs.py      run, resume, fork, pause, cancel, runs, show
   vars.py      the ``vars`` sub-app;  inspect.py: verify, checkpoints, diff, trace,
                validate, schema, stats;  services.py: shared, serve, worker;
   retention.py gc, rm
 
-This module registers the commands on the app, in the order ``--help`` lists them."""
+This module knows every command (``COMMANDS``, in the order ``--help`` lists them) and
+registers on the app only the one being run: `tether vars RUN` neither imports nor builds
+the others. ``app`` (for tests and embedding) has all of them."""
 from __future__ import annotations
 
-from . import inspect, retention, runs, services, vars
-from .app import app, main
-from .services import SHARED_HELP
+import sys
 
-for command in (runs.run, runs.resume, runs.fork, runs.pause, runs.cancel, inspect.verify,
-                inspect.checkpoints, inspect.diff, runs.runs, runs.show):
-    app.command()(command)
-app.add_typer(vars.app)
-for command in (inspect.trace, inspect.validate, inspect.schema, inspect.stats, retention.gc, retention.rm):
-    app.command()(command)
-app.command("shared", help=SHARED_HELP)(services.shared)
-app.command()(services.serve)
-app.command()(services.worker)
+TYPE_CHECKING = False  # as typing's, without importing typing on `tether --help`
+if TYPE_CHECKING:
+    from typing import Any
 
-__all__ = ["app", "main"]
+# name: (module, attribute); "vars" is the vars sub-app. The order is --help's.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("runs", "run"), "resume": ("runs", "resume"), "fork": ("runs", "fork"),
+    "pause": ("runs", "pause"), "cancel": ("runs", "cancel"), "verify": ("inspect", "verify"),
+    "checkpoints": ("inspect", "checkpoints"), "diff": ("inspect", "diff"), "runs": ("runs", "runs"),
+    "show": ("runs", "show"), "vars": ("vars", "app"), "trace": ("inspect", "trace"),
+    "validate": ("inspect", "validate"), "schema": ("inspect", "schema"), "stats": ("inspect", "stats"),
+    "gc": ("retention", "gc"), "rm": ("retention", "rm"),
+    "shared": ("services", "shared"), "serve": ("services", "serve"), "worker": ("services", "worker"),
+}
+_GLOBAL_OPTIONS_WITH_VALUE = ("--db",)
+
+
+def command_word(args: list[str]) -> str | None:
+    """The command named on a command line (after the global options), or None (none
+    named, or ``--help`` before it: the root's help lists every command)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--help":
+            return None
+        if arg in _GLOBAL_OPTIONS_WITH_VALUE:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return arg
+    return None
+
+
+_registered: list[str] = []
+
+
+def build(only: str | None = None) -> Any:
+    """The Typer app with command ``only`` registered, or every command (when ``only`` is
+    None or not a command: the parser then lists them or suggests one)."""
+    import importlib
+
+    from .root import app
+    names = [only] if only in COMMANDS else list(COMMANDS)
+    if _registered == names:
+        return app
+    app.registered_commands.clear()
+    app.registered_groups.clear()
+    _registered[:] = names
+    for name in names:
+        module_name, attribute = COMMANDS[name]
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        if name == "vars":
+            app.add_typer(module.app)
+        elif name == "shared":
+            app.command("shared", help=module.SHARED_HELP)(module.shared)
+        else:
+            app.command(name)(getattr(module, attribute))
+    return app
+
+
+def main() -> None:
+    """Console-script entry point: ``tether --help`` from its text, any other command line
+    through the app with only its command registered."""
+    from .help_text import root_help
+    text = root_help(sys.argv[1:])
+    if text is not None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    build(command_word(sys.argv[1:]))
+    from .root import main as run
+    run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["COMMANDS", "app", "build", "command_word", "main"]

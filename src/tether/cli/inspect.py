@@ -8,9 +8,9 @@ from typing import Any
 import typer
 
 from ..views import event_doc
-from .app import guard, open_engine
 from .output import console, iso, print_json, short
 from .report import error_doc, error_lines
+from .root import guard, open_engine
 
 
 @guard

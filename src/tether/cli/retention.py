@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from .app import guard, open_engine
 from .output import console, print_json
+from .root import guard, open_engine
 
 
 def size(n: int) -> str:

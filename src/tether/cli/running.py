@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from .app import state
 from .output import console
+from .root import state
 
 
 class LoopProgress:

@@ -8,10 +8,10 @@ from typing import Any
 import typer
 
 from ..views import run_doc, step_doc
-from .app import guard, open_engine
 from .args import pairs
 from .output import console, iso, print_json, short
 from .report import error_block, error_lines, money, pause_lines, usage_lines
+from .root import guard, open_engine
 from .running import announce, interruptible, with_progress
 
 EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "running": 0, "pending": 0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from ..views import shared_doc
-from .app import guard, open_engine, settings
 from .args import parse_value
 from .output import console, print_json, short
+from .root import guard, open_engine, settings
 
 SHARED_HELP = """Shared variables: values that outlive one run, read in templates as shared.NAME.
 

@@ -8,9 +8,9 @@ import typer
 from typer.core import TyperGroup
 
 from ..views import var_doc
-from .app import guard, open_engine
 from .args import parse_value
 from .output import console, iso, print_json, short
+from .root import guard, open_engine
 
 VARS_HELP = """Read and write run variables.
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +12,7 @@ from ..errors import LeaseLost, StoreError
 from ..store.base import Store
 
 log = logging.getLogger(__name__)
-_NONCE = secrets.token_hex(3)
+_NONCE = os.urandom(3).hex()  # as secrets.token_hex(3), without importing secrets (hashlib, hmac)
 
 
 class Clock(Protocol):
@@ -43,6 +41,7 @@ SYSTEM_CLOCK = SystemClock()
 
 def owner_id() -> str:
     """``host:pid:nonce`` — names this process as a lease holder."""
+    import socket  # here: a read command never needs it
     return f"{socket.gethostname()}:{os.getpid()}:{_NONCE}"
 
 

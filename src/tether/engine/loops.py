@@ -28,7 +28,8 @@ from ..errors import TemplateError, UnstorableValue
 from ..flow.models import Step
 from ..store import codec
 from ..store.base import EventWrite, SharedLoopWork
-from ..templates import BARE_KEY, AttrView, jsonpath, render, render_deep
+from ..template_functions import jsonpath
+from ..templates import BARE_KEY, AttrView, render, render_deep
 from .attempts import StepFailed
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
@@ -232,9 +233,10 @@ class Loops:
     def run_repeat(self, step: Step, scope: dict[str, Any], loop_key: str, key: str) -> LoopOutcome:
         """Run ``do`` until ``repeat.until`` is true after an iteration, or ``repeat.max`` times."""
         assert step.repeat is not None
-        done = self.host.store.iterations(self.host.run_id, loop_key)
-        start = len(done)
-        if start and self._until(step, scope, start - 1, done[-1].result):
+        # iterations are recorded in index order from 0, so the last record says how many ran
+        last = self.host.store.last_iteration(self.host.run_id, loop_key)
+        start = 0 if last is None else last.idx + 1
+        if last is not None and self._until(step, scope, last.idx, last.result):
             return LoopOutcome(loop_key, start, self.host.store.iteration_counts(self.host.run_id, loop_key))
         for idx in range(start, step.repeat.max):
             if self.host.stopping():

@@ -212,7 +212,6 @@ def delete_run(store: Store, run_id: str) -> dict[str, Any]:
 
 def flow_retention(store: Store, briefs: Sequence[RunBrief]) -> dict[str, float]:
     """``{flow name: seconds}`` of the flows whose latest run's flow says ``retention:``."""
-    from ..flow.models import parse_duration
     out: dict[str, float] = {}
     latest: dict[str, str] = {}
     for b in briefs:  # newest first
@@ -222,6 +221,7 @@ def flow_retention(store: Store, briefs: Sequence[RunBrief]) -> dict[str, float]
             data = store.flow_data(run_id)
             value = data.get("retention") if isinstance(data, dict) else None
             if value is not None:
+                from ..flow.models import parse_duration  # pydantic: only when a flow says it
                 out[name] = parse_duration(value)
         except (NotFound, CorruptRecord, ValueError):  # gone meanwhile, or unreadable: no retention
             continue

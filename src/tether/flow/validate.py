@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, cast
 
 from jinja2 import nodes
@@ -195,6 +196,19 @@ def references(ast: nodes.Node) -> Iterator[tuple[str, str]]:
             yield base.name, node.arg.value
 
 
+@lru_cache(maxsize=4096)
+def _template_references(text: str) -> tuple[tuple[str, str], ...] | str:
+    """The ``(root, name)`` references of template ``text`` whose root it does not assign
+    itself (a ``set`` or a loop variable), or its syntax error's message. Cached by text: a
+    flow's templates repeat (the same expression in many steps), and parsing one is ~100 µs."""
+    try:
+        ast = parse_ast(text)
+    except TemplateError as exc:
+        return exc.message
+    assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return tuple((root, name) for root, name in references(ast) if root not in assigned)
+
+
 def _steps(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     steps = data.get("steps")
     return [(i, st) for i, st in enumerate(steps) if isinstance(st, dict)] if isinstance(steps, list) else []
@@ -215,14 +229,12 @@ def _reference_problems(source: Source) -> list[str]:
     declare = {"inputs": "declare it under 'inputs:'", "workload": "declare it under 'inputs:'",
                "env": "declare it under 'env:'", "steps": "no step has that id"}
     for path, text in flow_templates(data):
-        try:
-            ast = parse_ast(text)
-        except TemplateError as exc:
-            problems.append(f"{source.where(path)}: template {text!r}: {exc.message}")
+        found = _template_references(text)
+        if isinstance(found, str):
+            problems.append(f"{source.where(path)}: template {text!r}: {found}")
             continue
-        assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
-        for root, name in references(ast):
-            if root in known and root not in assigned and name not in known[root]:
+        for root, name in found:
+            if root in known and name not in known[root]:
                 problems.append(f"{source.where(path)}: unknown {label[root]} {root}.{name}"
                                 f"{hint(name, known[root]) or ' (' + declare[root] + ')'}")
     return problems

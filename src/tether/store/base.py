@@ -250,6 +250,10 @@ class LoopStorage(Protocol):
                    status: str | None = None) -> list[IterationRecord]:
         """Iteration records of a loop with ``start <= idx < stop``, by index, optionally of one status."""
 
+    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
+        """The loop's iteration record with the highest index (None before its first), found
+        without reading the others: what a resumed ``repeat`` continues from."""
+
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         """``{status: count}`` over a loop's iteration records."""
 

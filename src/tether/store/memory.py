@@ -1,8 +1,6 @@
 """The reference store: plain dictionaries behind one lock, gone when the process ends.
-
-It encodes values exactly as the durable stores do, so the contract suite
-exercises the same codec paths on every backend.
-"""
+It encodes values exactly as the durable stores do, so the contract suite exercises the
+same codec paths on every backend."""
 from __future__ import annotations
 
 import threading
@@ -323,13 +321,14 @@ class MemoryStore(MemoryRetention, MemoryShared):
                    status: str | None = None) -> list[IterationRecord]:
         with self._lock:
             rows = dict(self._iterations.get((run_id, loop_key), {}))
-        out = []
-        for idx in sorted(rows):
-            r = rows[idx]
-            if idx >= start and (stop is None or idx < stop) and (status is None or r[0] == status):
-                out.append(IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), r[3],
-                                           r[4], r[5], r[6]))
-        return out
+        return [IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), *r[3:7])
+                for idx, r in sorted(rows.items())
+                if idx >= start and (stop is None or idx < stop) and (status is None or r[0] == status)]
+
+    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
+        with self._lock:
+            last = max(self._iterations.get((run_id, loop_key), {}), default=None)
+        return None if last is None else self.iterations(run_id, loop_key, last, last + 1)[0]
 
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:

@@ -2,16 +2,33 @@
 loop's unfinished iterations; any worker claims one with ``FOR UPDATE SKIP LOCKED``,
 runs its body and stores the outcome; the owner alone commits iterations, so variable
 writes are still rendered one at a time against the latest values. A claim has a
-lease: a worker that dies leaves its iterations to be claimed again."""
+lease: a worker that dies leaves its iterations to be claimed again.
+
+Each call is one statement in one round trip. Claims, renewals, outcomes and removals
+commit without waiting for the WAL flush (:data:`pg_statements.ASYNC_COMMIT`): one lost
+to a server crash is done again, and the owner's commit of an iteration, which is
+synchronous, flushes every earlier record with it."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ..errors import StoreError
 from . import codec
 from .base import SharedLoopWork, now
-from .pg_statements import NOTIFY_RUNS
+from .pg_statements import (
+    ASYNC_COMMIT,
+    NOTIFY_RUNS,
+    WORK_CLAIM_ANY,
+    WORK_CLAIM_LOOP,
+    WORK_COLLECT,
+    WORK_DONE,
+    WORK_LEFT,
+    WORK_PUBLISH,
+    WORK_REMOVE,
+    WORK_RENEW,
+)
 
 
 class LoopWork(SharedLoopWork):
@@ -21,14 +38,40 @@ class LoopWork(SharedLoopWork):
     _tx: Callable[[], AbstractContextManager[Any]]
     _query: Callable[..., list[tuple]]
     _decode: Callable[[Any, str], Any]
+    _psycopg: Any
+    _connection: Callable[[], Any]
+    _pool: Any
+    _where: Callable[[], str]
+    _committed: dict[str, tuple[int, str | None]]
+
+    def _unflushed(self, sql: str, params: Any) -> tuple[list[tuple], int]:
+        """Run one writing statement in its own transaction, committed without waiting for
+        the WAL flush, in one round trip; its rows and row count."""
+        self._committed.clear()  # a write of ours: poll() must look
+        conn = self._connection()
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                conn.execute(ASYNC_COMMIT)
+                cur = conn.execute(sql, params)
+                conn.execute("COMMIT")
+            return (cur.fetchall() if cur.description else []), cur.rowcount
+        except self._psycopg.Error as exc:
+            try:
+                if not conn.closed and conn.info.transaction_status != 0:
+                    conn.execute("ROLLBACK")
+            except Exception:  # a broken connection: the pool discards it
+                pass
+            raise StoreError(f"write to {self._where()} failed: {str(exc).strip() or type(exc).__name__}") \
+                from None
+        finally:
+            self._pool.putconn(conn)
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
-        """Offer these iterations (already offered or done ones are left as they are)."""
+        """Offer these iterations (already offered or done ones are left as they are);
+        durable when it returns."""
         with self._tx() as db:
-            with db.cursor() as cur:
-                cur.executemany("INSERT INTO loop_work (run_id, loop_key, idx, state) "
-                                "VALUES (%s, %s, %s, 'open') ON CONFLICT DO NOTHING",
-                                [(run_id, loop_key, i) for i in indices])
+            db.execute(WORK_PUBLISH, (run_id, loop_key, list(indices)))
             db.execute(NOTIFY_RUNS)
 
     def work_claim(self, owner: str, ttl: float, run_id: str | None = None,
@@ -36,49 +79,29 @@ class LoopWork(SharedLoopWork):
         """Claim one open iteration (or one whose claim expired), of any loop or of one:
         ``(run_id, loop_key, index, element)``."""
         t = now()
-        where, params = "(w.state = 'open' OR (w.state = 'claimed' AND w.expires < %s))", list[Any]([t])
-        if run_id is not None:
-            where += " AND w.run_id = %s AND w.loop_key = %s"
-            params += [run_id, loop_key]
-        with self._tx() as db:
-            row = db.execute(f"SELECT w.run_id, w.loop_key, w.idx, i.item FROM loop_work w JOIN loop_items i "
-                             "ON i.run_id = w.run_id AND i.loop_key = w.loop_key AND i.idx = w.idx "
-                             f"WHERE {where} ORDER BY w.idx LIMIT 1 FOR UPDATE OF w SKIP LOCKED",
-                             params).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE loop_work SET state = 'claimed', owner = %s, expires = %s "
-                       "WHERE run_id = %s AND loop_key = %s AND idx = %s", (owner, t + ttl, *row[:3]))
+        sql = WORK_CLAIM_ANY if run_id is None else WORK_CLAIM_LOOP
+        rows, _ = self._unflushed(sql, {"owner": owner, "expires": t + ttl, "now": t, "run": run_id,
+                                        "loop": loop_key})
+        if not rows:
+            return None
+        row = rows[0]
         return row[0], row[1], row[2], self._decode(row[3], f"run {row[0]}: loop {row[1]} element")
 
     def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
-        with self._tx() as db:
-            return db.execute("UPDATE loop_work SET expires = %s "
-                              "WHERE run_id = %s AND loop_key = %s AND idx = %s "
-                              "AND owner = %s AND state = 'claimed'",
-                              (now() + ttl, run_id, loop_key, idx, owner)).rowcount == 1
+        return self._unflushed(WORK_RENEW, (now() + ttl, run_id, loop_key, idx, owner))[1] == 1
 
     def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
-        with self._tx() as db:
-            return db.execute("UPDATE loop_work SET state = 'done', outcome = %s "
-                              "WHERE run_id = %s AND loop_key = %s AND idx = %s AND owner = %s "
-                              "AND state = 'claimed'",
-                              (codec.dumps_text(outcome), run_id, loop_key, idx, owner)).rowcount == 1
+        return self._unflushed(WORK_DONE, (codec.dumps_text(outcome), run_id, loop_key, idx, owner))[1] == 1
 
     def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
         """Outcomes stored by workers, not yet committed by the owner."""
-        return [(r[0], codec.loads(r[1])) for r in self._query(
-            "SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
-            "ORDER BY idx LIMIT %s", (run_id, loop_key, limit))]
+        return [(r[0], codec.loads(r[1])) for r in self._query(WORK_COLLECT, (run_id, loop_key, limit))]
 
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         if indices:
-            with self._tx() as db:
-                db.execute("DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)",
-                           (run_id, loop_key, list(indices)))
+            self._unflushed(WORK_REMOVE, (run_id, loop_key, list(indices)))
 
     def work_left(self, run_id: str, loop_key: str) -> int:
         """Iterations still offered, claimed or done but not committed."""
-        return self._query("SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s",
-                           (run_id, loop_key))[0][0]
+        return self._query(WORK_LEFT, (run_id, loop_key))[0][0]

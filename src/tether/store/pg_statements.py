@@ -16,3 +16,119 @@ LOOP_WORK_TABLE = ("loop_work", "coalesce(length(outcome), 0)", ())
 # while retention deletes blobs: commits that insert a blob wait, and those that did
 # have committed (their references are seen), so no blob is deleted as it gains a reference
 LOCK_BLOBS = "LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE"
+
+# ---------------------------------------------------------------- the commit (store/pg_commit.py)
+def _named(statement: str, names: tuple[str, ...]) -> str:
+    """``statement`` with its ``?`` placeholders named, in order."""
+    parts = statement.split("?")
+    assert len(parts) == len(names) + 1, statement
+    return parts[0] + "".join(f"%({n})s{rest}" for n, rest in zip(names, parts[1:], strict=True))
+
+
+def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]) -> str:
+    """A whole commit as one statement (one round trip, its own transaction in autocommit):
+    ``advance`` (a fenced ``UPDATE runs … RETURNING seq``, its placeholders ``names``), then
+    the rows of the ``parts`` the commit has — ``vars`` (history rows, each name written once)
+    or ``vars*`` (a name written more than once), ``steps``, ``events``, ``iterations``,
+    ``reads`` — given as arrays and written only if the UPDATE matched. No row back: refused,
+    nothing written; else the new seq, the run's control request, and the names and versions
+    (0: deleted) of the history rows written, in version order. A variable's version follows
+    its latest row, read with the statement's snapshot: a writer committing in between also
+    advanced the seq, so the fence refuses this commit."""
+    adv = _named(advance, names).replace(" RETURNING seq", " RETURNING seq, control")
+    ctes = [f"adv AS ({adv})"]
+    history = "vars" in parts or "vars*" in parts
+    if history:
+        ctes.append(
+            "w AS (SELECT * FROM unnest(%(v_name)s::text[], %(v_value)s::bytea[], %(v_src)s::text[], "
+            "%(v_del)s::int[], %(v_type)s::text[], %(v_scope)s::text[], %(v_secret)s::int[]) WITH ORDINALITY "
+            "AS w(name, value, src, del, type, scope, secret, ord))")
+        latest = ("LEFT JOIN LATERAL (SELECT h.version, h.deleted FROM var_history h "
+                  "WHERE h.run_id = %(run)s AND h.name = w.name ORDER BY h.version DESC LIMIT 1) p ON true")
+        if "vars*" in parts:
+            # whether the variable existed before each write: its latest row, or the write
+            # before it in this commit; a deletion of a variable that does not exist writes
+            # nothing and takes no version
+            ctes.append(
+                "x AS (SELECT w.*, p.version AS pv, CASE WHEN lag(w.del) OVER k IS NULL "
+                f"THEN coalesce(p.deleted, 1) = 0 ELSE lag(w.del) OVER k = 0 END AS existed FROM w {latest} "
+                "WINDOW k AS (PARTITION BY w.name ORDER BY w.ord))")
+            ctes.append(
+                "y AS (SELECT x.*, coalesce(x.pv, 0) + sum(CASE WHEN x.del = 0 OR x.existed "
+                "THEN 1 ELSE 0 END) OVER (PARTITION BY x.name ORDER BY x.ord) AS version FROM x)")
+        else:
+            ctes.append(f"y AS (SELECT w.*, coalesce(p.version, 0) + 1 AS version, "
+                        f"coalesce(p.deleted, 1) = 0 AS existed FROM w {latest})")
+        ctes.append(
+            "h AS (INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, "
+            "type, scope, secret, created_at) SELECT %(run)s, y.name, y.version, adv.seq, y.value, y.src, "
+            "%(t)s::float8, y.del, y.type, y.scope, y.secret, "
+            "CASE WHEN y.del = 1 OR y.existed THEN NULL ELSE %(t)s::float8 END "
+            "FROM adv, y WHERE y.del = 0 OR y.existed RETURNING name, version, deleted)")
+    if "steps" in parts:
+        ctes.append(
+            "s AS (INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, meta, "
+            "started_at, finished_at, idempotency_key) SELECT %(run)s, adv.seq, x.* FROM adv, "
+            "unnest(%(s_id)s::text[], %(s_status)s::text[], %(s_attempts)s::int[], %(s_inputs)s::bytea[], "
+            "%(s_result)s::bytea[], %(s_error)s::text[], %(s_meta)s::text[], %(s_started)s::float8[], "
+            "%(s_finished)s::float8[], %(s_key)s::text[]) AS x)")
+    if "events" in parts:
+        ctes.append(
+            "e AS (INSERT INTO events (run_id, seq, idx, type, step_id, data, at) SELECT %(run)s, adv.seq, "
+            "x.* FROM adv, unnest(%(e_idx)s::int[], %(e_type)s::text[], %(e_step)s::text[], "
+            "%(e_data)s::text[], "
+            "%(e_at)s::float8[]) AS x)")
+    if "iterations" in parts:
+        ctes.append(
+            "i AS (INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
+            "started_at, finished_at) SELECT %(run)s, x.k, x.i, x.st, x.a, x.r, x.err, adv.seq, x.sa, x.fa "
+            "FROM adv, unnest(%(i_key)s::text[], %(i_idx)s::int[], %(i_status)s::text[], "
+            "%(i_attempts)s::int[], %(i_result)s::bytea[], %(i_error)s::text[], %(i_started)s::float8[], "
+            "%(i_finished)s::float8[]) AS x(k, i, st, a, r, err, sa, fa) "
+            "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
+            "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
+            "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at)")
+    if "reads" in parts:
+        ctes.append(
+            "r AS (INSERT INTO var_reads (run_id, name, accessed_at, access_count) SELECT %(run)s, x.* "
+            "FROM adv, unnest(%(r_name)s::text[], %(r_at)s::float8[], %(r_count)s::bigint[]) AS x "
+            "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
+            "excluded.access_count, accessed_at = excluded.accessed_at)")
+    written = ("(SELECT array_agg(name ORDER BY version) FROM h), "
+               "(SELECT array_agg(CASE WHEN deleted = 1 THEN 0 ELSE version END ORDER BY version) FROM h)"
+               if history else "NULL::text[], NULL::int[]")
+    return f"WITH {', '.join(ctes)} SELECT adv.seq, adv.control, {written} FROM adv"
+
+
+# ---------------------------------------------------------------- shared loops (store/pg_loop_work.py)
+# Loop work rows are bookkeeping: a claim, outcome or removal lost to a server crash is
+# done again (an iteration's body may run twice, its commit never), so their transactions
+# do not wait for the WAL flush. A loop's publication does.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off"
+WORK_PUBLISH = ("INSERT INTO loop_work (run_id, loop_key, idx, state) "
+                "SELECT %s, %s, unnest(%s::int[]), 'open' "
+                "ON CONFLICT DO NOTHING")
+# claim one open iteration (or one whose claim expired) and return it with its element;
+# parameters: owner, expires, now, and (one loop's) the run and loop. Two texts, not one
+# with an optional filter: each keeps a generic plan that uses its index.
+def _work_claim(where: str) -> str:
+    return ("WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
+            f"WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)){where} "
+            "ORDER BY w.idx LIMIT 1 FOR UPDATE SKIP LOCKED), "
+            "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
+            "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
+            "RETURNING w.run_id, w.loop_key, w.idx) "
+            "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
+            "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx")
+
+
+WORK_CLAIM_ANY = _work_claim("")
+WORK_CLAIM_LOOP = _work_claim(" AND w.run_id = %(run)s AND w.loop_key = %(loop)s")
+WORK_RENEW = ("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
+              "AND owner = %s AND state = 'claimed'")
+WORK_DONE = ("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
+             "AND idx = %s AND owner = %s AND state = 'claimed'")
+WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
+                "ORDER BY idx LIMIT %s")
+WORK_REMOVE = "DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)"
+WORK_LEFT = "SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s"

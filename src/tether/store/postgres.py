@@ -15,7 +15,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import LeaseLost, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .base import Commit, CommitResult, EventWrite, RunRecord, SweeperElection, VarWrite, WakeUps, now
+from .base import EventWrite, RunRecord, SweeperElection, WakeUps, now
+from .pg_commit import PgCommit
 from .pg_loop_work import LoopWork
 from .pg_statements import (
     LISTEN_RUNS,
@@ -35,49 +36,16 @@ from .pg_statements import (
     UNLOCK_SWEEPER,
 )
 from .sql_common import SQLCommon
-from .sql_statements import (
-    ADVANCE,
-    ADVANCE_RUN,
-    COUNT_LOOP_ITEMS,
-    FLUSH_READS,
-    INSERT_RUN,
-    INSERT_RUN_SPEC,
-    INSERT_STEP,
-    LOAD_RUN,
-    POLL,
-    fenced,
-)
+from .sql_statements import COUNT_LOOP_ITEMS, INSERT_RUN, INSERT_RUN_SPEC, LOAD_RUN, POLL
 
 if TYPE_CHECKING:
     from .base import BlobStore
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_UPSERT_ITERATION = ("INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
-                     "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                     "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
-                     "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
-                     "seq = excluded.seq, started_at = excluded.started_at, "
-                     "finished_at = excluded.finished_at")
-# A history row whose version follows the latest one; a deletion only of a variable that
-# exists; created_at only for a (re)created variable. One statement, no read-back.
-_APPEND_HISTORY = (
-    "WITH prev AS (SELECT version, deleted FROM var_history WHERE run_id = %(run)s AND name = %(name)s "
-    "ORDER BY version DESC LIMIT 1) "
-    "INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, type, scope, "
-    "secret, created_at) SELECT %(run)s, %(name)s, coalesce((SELECT version FROM prev), 0) + 1, "
-    "%(seq)s::bigint, "
-    "%(value)s::bytea, %(src)s::text, %(t)s::float8, %(del)s::int, %(type)s::text, %(scope)s::text, "
-    "%(secret)s::int, CASE WHEN %(del)s::int = 1 OR coalesce((SELECT deleted FROM prev), 1) = 0 THEN NULL "
-    "ELSE %(t)s::float8 END "
-    "WHERE %(del)s::int = 0 OR coalesce((SELECT deleted FROM prev), 1) = 0 RETURNING version")
-_FLUSH_READS, _INSERT_STEP = FLUSH_READS.replace("?", "%s"), INSERT_STEP.replace("?", "%s")
 _INSERT_RUN = INSERT_RUN.replace("?", "%s") + " ON CONFLICT (run_id) DO NOTHING"
 _INSERT_RUN_SPEC = INSERT_RUN_SPEC.replace("?", "%s")
 _LOAD_RUN, _POLL = LOAD_RUN.replace("?", "%s"), POLL.replace("?", "%s")
 _COUNT_LOOP_ITEMS = COUNT_LOOP_ITEMS.replace("?", "%s")
-# the fenced commit's first statement, by (run fields given, fenced)
-_ADVANCE = {(given, fence): fenced(sql, fence).replace("?", "%s")
-            for given, sql in ((False, ADVANCE), (True, ADVANCE_RUN)) for fence in (False, True)}
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 
 
@@ -87,7 +55,7 @@ def _migrations() -> list[tuple[int, str]]:
                   for e in folder.iterdir() if e.name.endswith(".sql"))
 
 
-class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
+class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
     """A Store on a PostgreSQL database (or one schema of it)."""
 
     _placeholder = "%s"
@@ -120,13 +88,17 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._listener: Any = None  # wait_for_work's connection, LISTENing on tether_runs
         self._sweeper: Any = None  # the connection holding the sweeper's session lock
         self._listening, self._sweeping = threading.Lock(), threading.Lock()
+        self._committed: dict[str, tuple[int, str | None]] = {}
         self.url = url
         self._init_blobs(blobs)
         conninfo, schema = _conninfo(url)
         self.schema = schema
         kwargs: dict[str, Any] = {"autocommit": True}  # transactions are explicit: conn.transaction()
+        # statements run 5 times are prepared (psycopg); a generic plan spares the commit
+        # statement (pg_commit.py) a re-plan on every execution: half its server time
+        kwargs["options"] = "-c plan_cache_mode=force_generic_plan"
         if schema:
-            kwargs["options"] = f"-c search_path={schema}"
+            kwargs["options"] += f" -c search_path={schema}"
         self._conninfo, self._kwargs = conninfo, kwargs
         try:
             if schema:  # the schema must exist before connections that search it open
@@ -172,6 +144,7 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         """One transaction (inside :meth:`hold`, a savepoint of the held one: another
         connection would wait for the run's row lock this thread holds); driver errors
         become StoreError naming the store."""
+        self._committed.clear()  # a write of ours: poll() must look
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         try:
@@ -231,6 +204,14 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         return sqlrows.run_record(row, self._decode), bool(inserted)
 
     def poll(self, run_id: str) -> tuple[int, str | None]:
+        """The run's seq and control request as of this call, or — once after each commit
+        through this store, without a round trip — as the commit left them (its UPDATE
+        returned both, under the run's row lock): what others wrote since then is seen by
+        the next poll or refuses the next fenced commit, and a request reaches the run by its
+        next commit or the heartbeat's next poll."""
+        answer = self._committed.pop(run_id, None)
+        if answer is not None:
+            return answer
         rows = self._query(_POLL, (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in {_safe(self.url)}")
@@ -305,92 +286,6 @@ class PostgresStore(LoopWork, SQLCommon, WakeUps, SweeperElection):
         finally:
             _rollback(conn)
             self._pool.putconn(conn)
-
-    # ------------------------------------------------------------ commit
-    def commit(self, c: Commit) -> CommitResult:
-        """Two round trips: BEGIN and the fenced UPDATE of the run's row (its result
-        decides everything else), then every insert and COMMIT, pipelined."""
-        t = now()
-        self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
-        held = getattr(self._held, "conn", None)
-        conn = held or self._connection()
-        # inside hold(): a savepoint of the held transaction, on its connection
-        begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
-                             "ROLLBACK TO SAVEPOINT tether_commit") if held
-                            else ("BEGIN", "COMMIT", "ROLLBACK"))
-        try:
-            with conn.pipeline():
-                conn.execute(begin)  # explicit, so that BEGIN and the UPDATE travel together
-                r = c.run
-                # fenced: a concurrent writer's row lock is waited for, then the seq re-checked
-                fenced_on = (c.expected_seq,) if c.fenced else ()
-                if r is None:
-                    row = conn.execute(_ADVANCE[False, c.fenced], (c.run_id, c.epoch, *fenced_on)).fetchone()
-                else:
-                    row = conn.execute(_ADVANCE[True, c.fenced], (
-                        codec.dumps_text(r.cursor), r.status, self._put_blob(conn, r.outputs),
-                        None if r.error is None else codec.dumps_text(r.error), bool(r.finished), t,
-                        c.run_id, c.epoch, *fenced_on)).fetchone()
-                if row is None:
-                    refusal = self._refusal(conn, c)
-                    conn.execute(undo)
-                    raise refusal
-                seq = row[0]
-                written = self._append_vars(conn, c.run_id, c.vars, seq, t)
-                with conn.cursor() as cur:
-                    if c.steps:
-                        cur.executemany(_INSERT_STEP, [(
-                            c.run_id, seq, s.step_id, s.status, s.attempts, self._put_blob(conn, s.inputs),
-                            self._put_blob(conn, s.result),
-                            None if s.error is None else codec.dumps_text(s.error),
-                            None if s.meta is None else codec.dumps_text(s.meta), s.started_at,
-                            s.finished_at, sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key))
-                            for s in c.steps])
-                    for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
-                        self._insert_event(conn, c.run_id, seq, idx, e, t)
-                    if c.iterations:
-                        cur.executemany(_UPSERT_ITERATION, [(
-                            c.run_id, it.loop_key, it.idx, it.status, it.attempts,
-                            self._put_blob(conn, it.result),
-                            None if it.error is None else codec.dumps_text(it.error), seq, it.started_at,
-                            it.finished_at) for it in c.iterations])
-                    if c.accesses:
-                        cur.executemany(_FLUSH_READS, [(c.run_id, name, at, count)
-                                                       for name, count, at in c.accesses])
-                conn.execute(end)
-            versions: dict[str, int] = {}
-            for name, cur, delete in written:
-                got = cur.fetchone()
-                if got is not None:
-                    versions[name] = 0 if delete else got[0]
-        except self._psycopg.Error as exc:
-            _rollback(conn, undo)
-            raise StoreError(f"write to {_safe(self.url)} failed: {_cause(exc)}") from None
-        except BaseException:
-            _rollback(conn, undo)
-            raise
-        finally:
-            if held is None:
-                self._pool.putconn(conn)
-        foreign = c.expected_seq is not None and seq != c.expected_seq + 1
-        return CommitResult(seq, versions, foreign)
-
-    def _append_vars(self, db: Any, run_id: str, writes: Iterable[VarWrite], seq: int,
-                     t: float) -> list[tuple[str, Any, bool]]:
-        """Queue one history row per write (version and creation time computed by the
-        server from the latest row, so nothing is read back before the commit); the
-        cursors give each write's version once the pipeline has run."""
-        out = []
-        for w in writes:
-            cur = db.cursor()
-            cur.execute(_APPEND_HISTORY, {
-                "run": run_id, "name": w.name, "seq": seq, "t": t, "src": w.source_step,
-                "value": None if w.delete else self._put_blob(db, w.value), "del": int(w.delete),
-                "type": None if w.type == "step_result" else w.type,
-                "scope": None if w.scope == "run" else w.scope,
-                "secret": int(w.secret)})
-            out.append((w.name, cur, w.delete))
-        return out
 
     # ------------------------------------------------------------ variables
     # ------------------------------------------------------------ steps and events

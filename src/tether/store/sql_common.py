@@ -29,10 +29,12 @@ from .shared_vars_sql import SharedSQL
 from .sql_blobs import SQLBlobs
 from .sql_retention import SQLRetention
 from .sql_statements import (
+    COUNT_CURRENT,
     CURRENT,
     FLUSH_READS,
     INSERT_EVENT,
     INSERT_HISTORY,
+    LAST_ITERATION,
     LATEST,
     LOAD_RUN,
     NEXT_RECOVERIES,
@@ -235,11 +237,11 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
         return versions
 
     def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        rows = self._query(self._q(CURRENT + " AND h.seq > ?"), (run_id, run_id, since_seq))
+        rows = self._query(self._q(CURRENT + " AND h.seq > ?"), (run_id, since_seq))
         return {r[0]: sqlrows.var_record(run_id, r, self._decode) for r in rows if not r[12]}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
-        sql, params = self._q(CURRENT + " AND h.name = ?"), (run_id, run_id, name)
+        sql, params = self._q(CURRENT + " AND c.name = ?"), (run_id, name)
         rows = self._query(sql, params)
         if not rows or rows[0][12]:
             self.load_run(run_id)
@@ -387,9 +389,7 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
         out = {}
         for table in ("runs", "steps", "var_history", "events", "blobs"):
             out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
-        out["vars"] = self._query(
-            "SELECT count(*) FROM var_history h WHERE deleted = 0 AND version = (SELECT max(version) "
-            "FROM var_history x WHERE x.run_id = h.run_id AND x.name = h.name)")[0][0]
+        out["vars"] = self._query(COUNT_CURRENT)[0][0]
         hits, misses = (f"coalesce(sum(CAST({self._json_text('data', 'template_cache', k)} AS BIGINT)), 0)"
                         for k in ("hits", "misses"))
         row = self._query(f"SELECT {hits}, {misses} FROM events "
@@ -424,6 +424,10 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
             params += (status,)
         return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
                 for r in self._query(self._q(sql + " ORDER BY idx"), params)]
+
+    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
+        rows = self._query(self._q(LAST_ITERATION), (run_id, loop_key))
+        return sqlrows.iteration_record(run_id, loop_key, rows[0], self._decode) if rows else None
 
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:

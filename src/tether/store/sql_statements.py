@@ -3,7 +3,7 @@
 statements stay with it; PostgreSQL's are in :mod:`tether.store.pg_statements`."""
 from __future__ import annotations
 
-from .sqlrows import RUN_COLS, RUNS
+from .sqlrows import ITERATION_COLS, RUN_COLS, RUNS
 
 # ---------------------------------------------------------------- runs
 LOAD_RUN = f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"
@@ -12,6 +12,9 @@ RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = ?"
 
 # ---------------------------------------------------------------- a loop's collection
 COUNT_LOOP_ITEMS = "SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?"
+# a loop's iteration record with the highest index (parameters: run id, loop key)
+LAST_ITERATION = (f"SELECT {ITERATION_COLS} FROM iterations WHERE run_id = ? AND loop_key = ? "
+                  "ORDER BY idx DESC LIMIT 1")
 INSERT_LOOP_ITEM = "INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)"
 
 # ---------------------------------------------------------------- variables, steps, events
@@ -20,17 +23,18 @@ LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = 
           "ORDER BY version DESC LIMIT 1")
 INSERT_HISTORY = ("INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, "
                   "type, scope, secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-# the current row of each variable: its latest history row (deleted ones are filtered by
-# the caller); parameters: run id, run id, then the extra condition's
+# the current row of each variable: the history row ``var_current`` points at (kept by a
+# trigger on every history insert, so this costs O(variables), never O(history); deleted
+# ones are filtered by the caller); parameters: run id, then the extra condition's
 CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.scope, 'run'), h.version, "
-           "h.source_step, coalesce(h.created_at, (SELECT y.created_at FROM var_history y "
-           "WHERE y.run_id = h.run_id AND y.name = h.name AND y.version < h.version "
-           "AND y.created_at IS NOT NULL ORDER BY y.version DESC LIMIT 1)), "
-           "h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, h.deleted "
-           "FROM var_history h "
-           "LEFT JOIN var_reads r ON r.run_id = h.run_id AND r.name = h.name "
-           "WHERE h.run_id = ? AND h.version = (SELECT max(x.version) FROM var_history x "
-           "WHERE x.run_id = ? AND x.name = h.name)")
+           "h.source_step, c.created_at, h.at, r.accessed_at, coalesce(r.access_count, 0), h.secret, h.seq, "
+           "h.deleted "
+           "FROM var_current c CROSS JOIN var_history h "  # CROSS: SQLite walks var_current first
+           "LEFT JOIN var_reads r ON r.run_id = c.run_id AND r.name = c.name "
+           "WHERE c.run_id = ? AND h.run_id = c.run_id AND h.name = c.name AND h.version = c.version")
+# how many variables exist (not deleted) across every run
+COUNT_CURRENT = ("SELECT count(*) FROM var_current c JOIN var_history h "
+                 "ON h.run_id = c.run_id AND h.name = c.name AND h.version = c.version WHERE h.deleted = 0")
 FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
                "excluded.access_count, accessed_at = excluded.accessed_at")
@@ -99,6 +103,7 @@ RUN_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
               "+ coalesce(length(meta), 0)", ("inputs", "result")),
     ("var_history", "coalesce(length(value), 0)", ("value",)),
     ("var_reads", "0", ()),
+    ("var_current", "0", ()),
     ("events", "coalesce(length(data), 0)", ()),
     ("loop_items", "length(item)", ("item",)),
     ("iterations", "coalesce(length(result), 0) + coalesce(length(error), 0)", ("result",)),

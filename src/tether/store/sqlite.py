@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from importlib import resources
 from pathlib import Path
 
 from ..errors import CorruptRecord, NotFound, StoreError, UsageError
@@ -46,7 +45,19 @@ _ADVANCE = {(kind, fence): fenced(sql, fence)
             for fence in (False, True)}
 _UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, "
                      "error, seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_FOLDER = Path(__file__).resolve().parent / "migrations" / "sqlite"
+
+
+def _latest_migration() -> int:
+    """The highest migration number, from the file names alone (no file read, and no
+    ``importlib.resources`` import when the package is a folder, as installed)."""
+    if _FOLDER.is_dir():
+        return max(int(name.split("_", 1)[0]) for name in os.listdir(_FOLDER) if name.endswith(".sql"))
+    return _migrations()[-1][0]
+
+
 def _migrations() -> list[tuple[int, str]]:
+    from importlib import resources
     folder = resources.files("tether.store") / "migrations" / "sqlite"
     found = []
     for entry in folder.iterdir():
@@ -139,9 +150,9 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
         file at once: the version is read again inside the write transaction (``BEGIN
         IMMEDIATE``, which waits for the others) that applies every missing migration and
         records the new version, so exactly one opener applies each."""
-        migrations = _migrations()
-        if self._db.execute("PRAGMA user_version").fetchone()[0] >= migrations[-1][0]:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= _latest_migration():
             return  # up to date: no write lock needed to find out
+        migrations = _migrations()
         with self._tx() as db:
             current = db.execute("PRAGMA user_version").fetchone()[0]
             for version, sql in migrations:

@@ -56,9 +56,21 @@ def run_record(row: tuple, decode: Decode) -> RunRecord:
         raise CorruptRecord(f"run {row[0]!r}: malformed run record: {exc}") from None
 
 
+_TIMES = (float, int, type(None))
+
+
 def var_record(run_id: str, row: tuple, decode: Decode) -> VarRecord:
-    """A VarRecord from a row of the current-value query (VarRecord's columns, then ``deleted``)."""
+    """A VarRecord from a row of the current-value query (VarRecord's columns, then ``deleted``);
+    CorruptRecord naming the variable for a row of the wrong types."""
     what = f"run {run_id}: variable {row[0]}"
+    name, data, kind, scope, version, source, created, updated, accessed, count, secret, seq = row[:12]
+    if (type(kind) is str and type(scope) is str and type(version) is int and type(seq) is int
+            and type(created) in _TIMES and type(updated) in _TIMES and type(accessed) in _TIMES):
+        # a row as Tether writes it (bool is not in _TIMES): none of the checks below can fail
+        return VarRecord(name, decode(data, what), kind, scope, version, source,
+                         None if created is None else float(created),
+                         None if updated is None else float(updated),
+                         None if accessed is None else float(accessed), count, bool(secret), seq)
     try:
         return VarRecord(
             name=row[0], value=decode(row[1], what),

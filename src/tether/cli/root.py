@@ -12,9 +12,11 @@ from typing import Any
 
 import typer
 
+from .coerce import install as install_plain_coercion
 from .output import console, print_json
 from .report import error_doc
 
+install_plain_coercion()
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
                   help="Tether runs YAML workflows whose variables and state survive every crash.\n\n"
