@@ -16,22 +16,21 @@ from .base import (
     Commit,
     CommitResult,
     EventRecord,
-    EventWrite,
     HistoryRecord,
-    IterationRecord,
     RunRecord,
     StepRecord,
-    Takeover,
     VarRecord,
     VarWrite,
     now,
 )
 from .blob_memory import MemoryBlobs, blob_digests
+from .memory_leases import MemoryLeases
+from .memory_loops import MemoryLoops
 from .memory_retention import MemoryRetention
 from .memory_shared import MemoryShared
 
 
-class MemoryStore(MemoryRetention, MemoryShared):
+class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
     """A Store in process memory (``memory://``)."""
 
     def __init__(self, url: str = "memory://", blobs: BlobStore | None = None) -> None:
@@ -123,102 +122,9 @@ class MemoryStore(MemoryRetention, MemoryShared):
         with self._lock:
             self._runs[run_id] = replace(self._run(run_id), control=control)
 
-    # ------------------------------------------------------------ leases
-    def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
+    def flow_data(self, run_id: str) -> Any:
         with self._lock:
-            run = self._run(run_id)
-            t = now()
-            free = (run.lease_owner is None or run.lease_owner == owner or run.lease_expires < t
-                    or steal_epoch == run.lease_epoch)
-            if not free:
-                raise ConflictError(f"run {run_id} is owned by {run.lease_owner} (lease valid for "
-                                    f"{run.lease_expires - t:.0f}s more)")
-            if takeover is not None and takeover.expect_status is not None and \
-                    run.status not in takeover.expect_status:
-                raise ConflictError(f"run {run_id} is {run.status} now; it was taken over meanwhile")
-            run = replace(run, lease_owner=owner, lease_epoch=run.lease_epoch + 1, lease_expires=t + ttl)
-            if takeover is not None:
-                seq = run.seq + (1 if (takeover.vars or takeover.events) else 0)
-                run = replace(run, status=takeover.status, cursor=codec.loads(codec.dumps(takeover.cursor)),
-                              attempt=run.attempt + 1, control=None, error=None, outputs=None,
-                              finished_at=None, seq=seq, recoveries=0)
-                self._recovery_seq.pop(run_id, None)
-                if seq != self._runs[run_id].seq:
-                    self._write_vars(run_id, takeover.vars, seq, t)
-                    for idx, e in enumerate(takeover.events):
-                        self._events[run_id].append((seq, idx, e.type, e.step_id,
-                                                     codec.loads(codec.dumps(e.data)), t))
-            self._runs[run_id] = run
-            return run
-
-    def claim_run(self, owner: str, ttl: float, abandoned: Any = ()) -> RunRecord | None:
-        with self._lock:
-            t = now()
-            dead = set(abandoned)
-            ready = [r for r in self._runs.values()
-                     if r.status == "pending" or (r.status == "running" and (
-                         r.lease_expires < t or (r.run_id, r.lease_epoch) in dead))]
-            if not ready:
-                return None
-            run = min(ready, key=lambda r: (r.created_at, r.run_id))
-            seq = run.seq + 1
-            recoveries = run.recoveries
-            if run.status == "running" or run.lease_owner is not None:  # taken from a dead owner
-                recoveries = 1 if self._progressed(run) else run.recoveries + 1
-                self._recovery_seq[run.run_id] = seq
-            run = replace(run, status="running", lease_owner=owner, lease_epoch=run.lease_epoch + 1,
-                          lease_expires=t + ttl, attempt=run.attempt + (1 if run.seq else 0), control=None,
-                          error=None, finished_at=None, seq=seq, started_at=run.started_at or t,
-                          recoveries=recoveries)
-            self._events[run.run_id].append((seq, 0, "run.claimed", None, {"owner": owner}, t))
-            self._runs[run.run_id] = run
-            return run
-
-    def _progressed(self, run: RunRecord) -> bool:
-        """Whether the run made a checkpoint other than ``step.started`` and ``run.claimed``
-        since its last automatic takeover (True when it had none)."""
-        since = self._recovery_seq.get(run.run_id)
-        if since is None:
-            return True
-        announced = {e[0] for e in self._events[run.run_id]
-                     if e[0] > since and e[2] in ("step.started", "run.claimed")}
-        return run.seq - since > len(announced)
-
-    def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
-        with self._lock:
-            t = now()
-            return [(r.run_id, r.lease_owner, r.lease_epoch) for r in self._runs.values()
-                    if r.status == "running" and r.lease_expires >= t and r.lease_owner
-                    and r.lease_owner.startswith(owner_prefix)]
-
-    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
-        with self._lock:
-            run = self._run(run_id)
-            if run.lease_epoch != epoch:
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            self._runs[run_id] = replace(run, lease_expires=now() + ttl)
-
-    def release_lease(self, run_id: str, epoch: int) -> None:
-        with self._lock:
-            run = self._run(run_id)
-            if run.lease_epoch == epoch:
-                self._runs[run_id] = replace(run, lease_owner=None, lease_expires=0.0)
-
-    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
-        with self._lock:
-            run = self._run(run_id)
-            if run.lease_epoch == epoch:
-                self._runs[run_id] = replace(run, processes=codec.loads(codec.dumps(processes)))
-
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
-        with self._lock:
-            run = self._run(run_id)
-            if run.lease_epoch != epoch:
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            self._runs[run_id] = replace(run, flow_text=flow_text, flow_path=flow_path,
-                                         flow_data=codec.loads(codec.dumps(flow_data)))
+            return self._run(run_id).flow_data
 
     # ------------------------------------------------------------ commit
     def commit(self, c: Commit) -> CommitResult:
@@ -291,70 +197,6 @@ class MemoryStore(MemoryRetention, MemoryShared):
             history.append((w.name, version, seq, data, w.source_step, t, False))
             versions[w.name] = version
         return versions
-
-    # ------------------------------------------------------------ loops
-    def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
-        with self._lock:
-            run = self._run(run_id)
-            if (run_id, loop_key) in self._loops:
-                return len(self._loops[(run_id, loop_key)])
-            if run.lease_epoch != epoch:
-                raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
-            stored = [self._keep(enc) for enc in items]
-            self._loops[(run_id, loop_key)] = stored  # type: ignore[assignment]
-            self._runs[run_id] = replace(run, seq=run.seq + 1)
-            self._events[run_id].append((run.seq + 1, 0, event.type, event.step_id,
-                                         dict(event.data or {}, total=len(stored)), now()))
-            return len(stored)
-
-    def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        with self._lock:
-            items = self._loops.get((run_id, loop_key))
-            return None if items is None else len(items)
-
-    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        with self._lock:
-            items = self._loops.get((run_id, loop_key), [])[start:stop]
-        return [self._decode(i, f"run {run_id}: loop {loop_key} element") for i in items]
-
-    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
-                   status: str | None = None) -> list[IterationRecord]:
-        with self._lock:
-            rows = dict(self._iterations.get((run_id, loop_key), {}))
-        return [IterationRecord(loop_key, idx, r[0], r[1], self._decode(r[2], "iteration"), *r[3:7])
-                for idx, r in sorted(rows.items())
-                if idx >= start and (stop is None or idx < stop) and (status is None or r[0] == status)]
-
-    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
-        with self._lock:
-            last = max(self._iterations.get((run_id, loop_key), {}), default=None)
-        return None if last is None else self.iterations(run_id, loop_key, last, last + 1)[0]
-
-    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
-                         include_failed: bool = True) -> set[int]:
-        with self._lock:
-            rows = self._iterations.get((run_id, loop_key), {})
-            return {i for i, r in rows.items() if start <= i < stop and (include_failed or r[0] != "failed")}
-
-    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
-                           include_failed: bool = True) -> dict[int, int]:
-        with self._lock:
-            out: dict[int, int] = {}
-            for i, r in self._iterations.get((run_id, loop_key), {}).items():
-                if include_failed or r[0] != "failed":
-                    out[i // batch] = out.get(i // batch, 0) + 1
-            return out
-
-    def flow_data(self, run_id: str) -> Any:
-        with self._lock:
-            return self._run(run_id).flow_data
-
-    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        with self._lock:
-            counts: dict[str, int] = {}
-            for r in self._iterations.get((run_id, loop_key), {}).values():
-                counts[r[0]] = counts.get(r[0], 0) + 1
-            return counts
 
     # ------------------------------------------------------------ variables
     def _record(self, run_id: str, name: str, row: dict[str, Any]) -> VarRecord:

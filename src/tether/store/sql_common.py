@@ -17,16 +17,16 @@ from .base import (
     EventRecord,
     EventWrite,
     HistoryRecord,
-    IterationRecord,
     RunRecord,
     StepRecord,
-    Takeover,
     VarRecord,
     VarWrite,
     now,
 )
 from .shared_vars_sql import SharedSQL
 from .sql_blobs import SQLBlobs
+from .sql_leases import SQLLeases
+from .sql_loop_reads import SQLLoopReads
 from .sql_retention import SQLRetention
 from .sql_statements import (
     COUNT_CURRENT,
@@ -34,17 +34,15 @@ from .sql_statements import (
     FLUSH_READS,
     INSERT_EVENT,
     INSERT_HISTORY,
-    LAST_ITERATION,
     LATEST,
     LOAD_RUN,
-    NEXT_RECOVERIES,
     RUN_EXISTS,
 )
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
 
-class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
+class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
     """Store methods written once for both SQL backends."""
 
     url: str
@@ -75,7 +73,7 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
     def _where(self) -> str:
         return self.url
 
-    # ------------------------------------------------------------ runs
+    # ------------------------------------------------------------ runs (leases: sql_leases.py)
     def load_run(self, run_id: str) -> RunRecord:
         rows = self._query(self._q(LOAD_RUN), (run_id,))
         if not rows:
@@ -110,101 +108,6 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
             cur = db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id))
             if cur.rowcount != 1:
                 raise self._missing(run_id)
-
-    def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
-        with self._tx() as db:
-            cur = db.execute(self._q("UPDATE runs SET lease_expires = ? "
-                                     "WHERE run_id = ? AND lease_epoch = ?"),
-                             (now() + ttl, run_id, epoch))
-            if cur.rowcount != 1:
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-
-    def release_lease(self, run_id: str, epoch: int) -> None:
-        with self._tx() as db:
-            db.execute(self._q("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
-                               "WHERE run_id = ? AND lease_epoch = ?"), (run_id, epoch))
-
-    def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
-        with self._tx() as db:
-            db.execute(self._q("UPDATE runs SET processes = ? WHERE run_id = ? AND lease_epoch = ?"),
-                       (codec.dumps_text(processes), run_id, epoch))
-
-    def acquire_lease(self, run_id: str, owner: str, ttl: float,
-                      steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:
-        t = now()
-        self._blobs_first(takeover)
-        with self._tx() as db:
-            row = db.execute(self._q("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs "
-                                     "WHERE run_id = ?" + self._for_update), (run_id,)).fetchone()
-            if row is None:
-                raise self._missing(run_id)
-            holder, epoch, expires, status = row
-            free = holder is None or holder == owner or expires < t or steal_epoch == epoch
-            if not free:
-                raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
-                                    f"{expires - t:.0f}s more)")
-            db.execute(self._q("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? "
-                               "WHERE run_id = ?"),
-                       (owner, epoch + 1, t + ttl, run_id))
-            if takeover is not None:
-                if takeover.expect_status is not None and status not in takeover.expect_status:
-                    raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
-                bump = 1 if (takeover.vars or takeover.events) else 0
-                seq = db.execute(self._q(
-                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, "
-                    "error = NULL, outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, "
-                    "seq = seq + ? "
-                    "WHERE run_id = ? RETURNING seq"),
-                    (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
-                if bump:
-                    self._write_vars(db, run_id, takeover.vars, seq, t)
-                    for idx, e in enumerate(takeover.events):
-                        self._insert_event(db, run_id, seq, idx, e, t)
-            out = db.execute(self._q(LOAD_RUN), (run_id,)).fetchone()
-        return sqlrows.run_record(out, self._decode)
-
-    def claim_run(self, owner: str, ttl: float,
-                  abandoned: Iterable[tuple[str, int]] = ()) -> RunRecord | None:
-        t = now()
-        dead = [x for run_id, epoch in abandoned for x in (run_id, epoch)]
-        with self._tx() as db:  # SQLite: BEGIN IMMEDIATE, one claimer at a time; PostgreSQL: SKIP LOCKED
-            row = db.execute(self._q(
-                "SELECT run_id, seq, status, lease_owner FROM runs "
-                "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ?)"
-                + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * (len(dead) // 2)
-                + " ORDER BY created_at, run_id LIMIT 1" + self._skip_locked), (t, *dead)).fetchone()
-            if row is None:
-                return None
-            run_id, old_seq, status, holder = row
-            recovery = status == "running" or holder is not None  # a sweep leaves the dead owner named
-            seq = db.execute(self._q(
-                "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
-                "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
-                f"started_at = coalesce(started_at, ?), recoveries = CASE WHEN ? THEN {NEXT_RECOVERIES} "
-                "ELSE recoveries END, recovery_seq = CASE WHEN ? THEN seq + 1 ELSE recovery_seq END, "
-                "seq = seq + 1 WHERE run_id = ? RETURNING seq"),
-                (owner, t + ttl, int(old_seq > 0), t, recovery, recovery, run_id)).fetchone()[0]
-            self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
-            out = db.execute(self._q(LOAD_RUN), (run_id,)).fetchone()
-        return sqlrows.run_record(out, self._decode)
-
-    def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
-        return [(r[0], r[1], r[2]) for r in self._query(self._q(
-            "SELECT run_id, lease_owner, lease_epoch FROM runs "
-            "WHERE status = 'running' AND lease_expires >= ? AND substr(lease_owner, 1, ?) = ?"),
-            (now(), len(owner_prefix), owner_prefix))]
-
-    def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
-        with self._tx() as db:
-            if not db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?"
-                                      + self._for_update),
-                              (run_id, epoch)).fetchone():
-                raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            db.execute(self._q("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? "
-                               "WHERE run_id = ?"),
-                       (flow_text, flow_path,
-                        None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))
 
     def flow_data(self, run_id: str) -> Any:
         rows = self._query(self._q("SELECT flow_data FROM run_specs WHERE run_id = ?"), (run_id,))
@@ -397,54 +300,3 @@ class SQLCommon(SQLRetention, SQLBlobs, SharedSQL):
         out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
         out["bytes"] = self._bytes()
         return out
-
-    # ------------------------------------------------------------ loops
-    def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        rows = self._query(self._q("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?"),
-                           (run_id, loop_key))
-        if rows[0][0] is not None:
-            return rows[0][0]
-        started = self._query(self._q("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
-                                      f"{self._json_text('data', 'loop_key')} = ? LIMIT 1"),
-                              (run_id, loop_key))
-        return 0 if started else None
-
-    def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? "
-                                   "AND idx >= ? AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))
-        return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
-
-    def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
-                   status: str | None = None) -> list[IterationRecord]:
-        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
-               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
-        params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 31 - 1)
-        if status is not None:
-            sql += " AND status = ?"
-            params += (status,)
-        return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
-                for r in self._query(self._q(sql + " ORDER BY idx"), params)]
-
-    def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
-        rows = self._query(self._q(LAST_ITERATION), (run_id, loop_key))
-        return sqlrows.iteration_record(run_id, loop_key, rows[0], self._decode) if rows else None
-
-    def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
-                         include_failed: bool = True) -> set[int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0] for r in self._query(self._q(
-            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra),
-            (run_id, loop_key, start, stop))}
-
-    def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
-                           include_failed: bool = True) -> dict[int, int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0]: r[1] for r in self._query(self._q(
-            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?"
-            + extra + " GROUP BY 1"),
-            (int(batch), run_id, loop_key))}
-
-    def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query(self._q(
-            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status"),
-            (run_id, loop_key))}
