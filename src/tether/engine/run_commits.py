@@ -18,6 +18,7 @@ from ..errors import StateMoved, UnstorableValue
 from ..flow.models import Flow
 from ..store import codec
 from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
+from ..store.value_refs import StoredValue, keep_loaded, resolved
 from ..templates import MISSING
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
@@ -60,8 +61,9 @@ class RunCommits:
                     self.state.accesses[name] = self.state.accesses.get(name, 0) + count
                 raise
             self.seq = result.seq
-        for name, version in result.versions.items():
-            self.state.set_version(name, version)
+            for name, version in result.versions.items():
+                self.state.set_version(name, version)
+            self._hold_stored(writes)  # under the lock: writes are staged and committed under it
         if not self.listening():
             return self.seq
         if step_event is not None:  # stored as the step record itself, announced like any event
@@ -72,9 +74,17 @@ class RunCommits:
         for w in writes:
             self.emit("var.deleted" if w.delete else "var.set",
                       {"run_id": self.run_id, "seq": self.seq, "name": w.name, "source_step": w.source_step,
-                       "value": None if w.delete or w.secret else self.state.values.get(w.name),
+                       "value": None if w.delete or w.secret else resolved(self.state.values.get(w.name)),
                        "version": result.versions.get(w.name)})
         return self.seq
+
+    def _hold_stored(self, writes: tuple[VarWrite, ...]) -> None:
+        """After their commit, hold the variables written with an offloaded value as
+        references to the blob store instead of in memory (secret ones stay: their stored
+        value is ciphertext)."""
+        for w in writes:
+            if w.value is not None and w.value.blob is not None and not w.secret:
+                self.state.stored(w.name, StoredValue(w.value.data, w.value.size, self.store.load_blob))
 
     _READS_EVERY = 200      # commits between flushes of template read counts
     _READS_SECONDS = 2.0    # ... or seconds, whichever comes first
@@ -133,13 +143,18 @@ class RunCommits:
         self.seq = seq
 
     def load_vars(self, records: dict[str, Any]) -> None:
-        """Take committed variables into memory, decrypting secret ones."""
+        """Take committed variables into memory, decrypting secret ones; large ones are held
+        as references to the blob store (:mod:`~tether.store.value_refs`)."""
         from dataclasses import replace
         for name, rec in list(records.items()):
             if rec.secret:
                 value = self.vault.decrypt(rec.value, f"run {self.run_id}: variable {name}")
                 records[name] = replace(rec, value=value)
                 self.add_secret(value)
+            else:
+                kept = keep_loaded(rec.value, self.store.load_blob)
+                if kept is not rec.value:
+                    records[name] = replace(rec, value=kept)
         self.state.load(records)
 
     def add_secret(self, value: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..env import mask
@@ -31,6 +32,7 @@ from ..store.base import (
     is_hidden,
     latest_visible_steps,
 )
+from ..store.value_refs import keep_loaded
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render_deep
 from ..variables import VarState
 from ..vault import Vault
@@ -166,7 +168,9 @@ class Runner:
         latest = latest_visible_steps(records, self.hidden)
         latest_loop: StepRecord | None = None
         for rec in latest.values():
-            self.unbuilt[rec.step_id] = rec  # views are built when a template first reads them
+            # views are built when a template first reads them; large values stay in the blob store
+            self.unbuilt[rec.step_id] = replace(rec, inputs=keep_loaded(rec.inputs, self.store.load_blob),
+                                                result=keep_loaded(rec.result, self.store.load_blob))
             if isinstance(rec.meta, dict) and rec.meta.get("loop_key") and (
                     latest_loop is None or rec.seq > latest_loop.seq):
                 latest_loop = rec

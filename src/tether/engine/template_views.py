@@ -8,6 +8,7 @@ from typing import Any
 
 from ..sandbox import AttrView
 from ..store.base import StepRecord, Store
+from ..store.value_refs import resolved
 from ..views import iso
 
 
@@ -65,7 +66,8 @@ def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any
 
 
 def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
-    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, and for a
+    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, a result
+    held as a :class:`~tether.store.value_refs.StoredValue` read back when asked, and for a
     loop step its result list and ``map`` aggregates, read from its iteration records when asked."""
     data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
             "started_at": rec.started_at, "finished_at": rec.finished_at,
@@ -83,6 +85,8 @@ def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
                 cache.append(loop_results(store, run_id, loop, total))
             return cache[0]
         value = data[key]
+        if key == "result":
+            return resolved(value)  # a large result is read back from the blob store
         return iso(value) if key in ("started_at", "finished_at") else value
     return AttrView(get, data.keys, f"steps.{rec.step_id}")
 

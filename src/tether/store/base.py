@@ -321,6 +321,12 @@ class BlobReferences(Protocol):
     blobs: BlobStore
     blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
 
+    def load_blob(self, digest: str) -> bytes | None:
+        """The payload of the offloaded value ``digest`` (through the blob cache), wherever
+        this store put it (with ``TETHER_BLOBS`` set, also its own table, which holds what
+        was written before), or None when it has none. A run reads its large committed
+        values back through it (``store/value_refs.py``)."""
+
     def referenced_hashes(self) -> set[str]:
         """The digest of every offloaded value any row of the store refers to (variables and
         their history, step inputs and results, iterations, loop elements, run inputs,

@@ -55,6 +55,10 @@ class MemoryStore(MemoryShared):
     def _decode(self, data: bytes | None, what: str) -> Any:
         return None if data is None else codec.decode(data, self.blobs.get, what=what)
 
+    def load_blob(self, digest: str) -> bytes | None:
+        """See :meth:`BlobReferences.load_blob`."""
+        return self.blobs.get(digest)
+
     def _keep(self, enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None

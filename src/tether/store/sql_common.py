@@ -50,7 +50,7 @@ class SQLCommon(SQLBlobs, SharedSQL):
 
     # ------------------------------------------------------------ values
     def _decode(self, data: Any, what: str) -> Any:
-        return None if data is None else codec.decode(data, self._load_blob, what=what)
+        return None if data is None else codec.decode(data, self.load_blob, what=what)
 
     def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
         db.execute(self._q(INSERT_EVENT), (run_id, seq, idx, e.type, e.step_id,
