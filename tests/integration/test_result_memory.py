@@ -30,16 +30,22 @@ CHILD = textwrap.dedent("""
     from tether.flow import load_flow_text
     from tether.settings import Settings
 
-    folder, steps, blobs = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] or None
+    folder, steps, blobs, resume = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] or None, sys.argv[4]
     count = 1024 * 1024 // 8
     lines = ["name: many_large_results", "steps:"]
     for i in range(steps):
         lines += [f"  - id: s{i}", "    tool: python", "    with:", "      code: |",
                   "        def main():",
                   f"            return list(range({10_000_000 + i * count}, {10_000_000 + (i + 1) * count}))"]
+    if resume:  # stop at the end: a second process resumes the run
+        lines += ["  - id: stop", "    tool: pause"]
     lines += ["outputs:", '  first: "{{ steps.s0.result[-1] }}"', f'  last: "{{{{ s{steps - 1}.result[0] }}}}"']
     engine = Engine(f"sqlite:///{folder / 'r.db'}", settings=Settings(blobs=blobs))
-    run = engine.run(load_flow_text("\\n".join(lines) + "\\n"))
+    if resume == "resume":
+        run = engine.resume((folder / "run_id").read_text())
+    else:
+        run = engine.run(load_flow_text("\\n".join(lines) + "\\n"))
+        (folder / "run_id").write_text(run.id)
     peak = 0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -48,22 +54,38 @@ CHILD = textwrap.dedent("""
 """)
 
 
+def run_child(folder: Path, steps: int, blobs: str, resume: str = "") -> dict:
+    """Run CHILD in a fresh interpreter; its JSON report (peak RSS as the child's own
+    ``VmHWM``: its ``ru_maxrss`` would include the pytest process it was spawned from,
+    as Linux carries the high-water mark across ``exec``)."""
+    url = f"file://{folder / 'blobs'}" if blobs == "file" else ""
+    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(steps), url, resume],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("blobs", ["db", "file"])
 def test_peak_memory_does_not_grow_with_committed_results(tmp_path, blobs):
-    """60 steps returning ~1 MiB each: a run that kept every result peaked at ~340 MiB;
-    with large results held by reference the peak stays far below 150 MiB. Measured as the
-    child's own ``VmHWM``: its ``ru_maxrss`` would include the pytest process it was
-    spawned from (Linux carries the high-water mark across ``exec``)."""
+    """60 steps returning ~1 MiB each: a run that kept every result peaked at ~360 MiB;
+    with large results held by reference the peak stays far below 150 MiB."""
     steps, count = 60, 1024 * 1024 // 8
-    env = {**os.environ, "PYTHONPATH": SRC}
-    url = f"file://{tmp_path / 'blobs'}" if blobs == "file" else ""
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path), str(steps), url], capture_output=True,
-                         text=True, env=env, timeout=600)
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    doc = run_child(tmp_path, steps, blobs)
     assert doc["status"] == "completed"
     assert doc["outputs"] == {"first": 10_000_000 + count - 1, "last": 10_000_000 + (steps - 1) * count}
     assert doc["peak_mib"] < 150, doc
+
+
+def test_a_resumed_run_does_not_load_every_large_result(tmp_path):
+    """The same 60 results committed by one process, then the run resumed by another: the
+    resuming process reads the step records with their large values left in the blob store
+    (it used to decode all of them at once, ~360 MiB)."""
+    steps, count = 60, 1024 * 1024 // 8
+    assert run_child(tmp_path, steps, "db", "pause")["status"] == "paused"
+    doc = run_child(tmp_path, steps, "db", "resume")
+    assert doc["status"] == "completed"
+    assert doc["outputs"] == {"first": 10_000_000 + count - 1, "last": 10_000_000 + (steps - 1) * count}
+    assert doc["peak_mib"] < 100, doc
 
 
 FLOW = """\

@@ -18,7 +18,7 @@ from ..errors import StateMoved, UnstorableValue
 from ..flow.models import Flow
 from ..store import codec
 from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
-from ..store.value_refs import StoredValue, keep_loaded, resolved
+from ..store.value_refs import StoredValue, resolved
 from ..templates import MISSING
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
@@ -136,25 +136,22 @@ class RunCommits:
         variables, so a write in between can only make that commit retry)."""
         if seq is None:
             seq = self.store.poll(self.run_id)[0]
-        records = self.store.read_vars(self.run_id)
+        records = self.store.read_vars(self.run_id, refs=True)
         for name in [n for n in self.state.values if n not in records]:
             self.state.remove(name)
         self.load_vars(records)
         self.seq = seq
 
     def load_vars(self, records: dict[str, Any]) -> None:
-        """Take committed variables into memory, decrypting secret ones; large ones are held
-        as references to the blob store (:mod:`~tether.store.value_refs`)."""
+        """Take committed variables into memory, decrypting secret ones. Large values may be
+        :class:`~tether.store.value_refs.StoredValue` s (``read_vars(refs=True)``): they are
+        held as such, read back from the blob store when read."""
         from dataclasses import replace
         for name, rec in list(records.items()):
             if rec.secret:
-                value = self.vault.decrypt(rec.value, f"run {self.run_id}: variable {name}")
+                value = self.vault.decrypt(resolved(rec.value), f"run {self.run_id}: variable {name}")
                 records[name] = replace(rec, value=value)
                 self.add_secret(value)
-            else:
-                kept = keep_loaded(rec.value, self.store.load_blob)
-                if kept is not rec.value:
-                    records[name] = replace(rec, value=kept)
         self.state.load(records)
 
     def add_secret(self, value: Any) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from ..env import mask
@@ -32,7 +31,6 @@ from ..store.base import (
     is_hidden,
     latest_visible_steps,
 )
-from ..store.value_refs import keep_loaded
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render_deep
 from ..variables import VarState
 from ..vault import Vault
@@ -158,8 +156,8 @@ class Runner:
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
-        self.commits.load_vars(self.store.read_vars(self.run_id))
-        records = self.store.steps(self.run_id)
+        self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
+        records = self.store.steps(self.run_id, refs=True)  # large values stay in the blob store
         for rec in records:
             # A failed execution that runs again is the same execution (same idempotency key);
             # finished ones count, undone (rewound) ones too: a re-run after a rewind is new.
@@ -168,9 +166,7 @@ class Runner:
         latest = latest_visible_steps(records, self.hidden)
         latest_loop: StepRecord | None = None
         for rec in latest.values():
-            # views are built when a template first reads them; large values stay in the blob store
-            self.unbuilt[rec.step_id] = replace(rec, inputs=keep_loaded(rec.inputs, self.store.load_blob),
-                                                result=keep_loaded(rec.result, self.store.load_blob))
+            self.unbuilt[rec.step_id] = rec  # views are built when a template first reads them
             if isinstance(rec.meta, dict) and rec.meta.get("loop_key") and (
                     latest_loop is None or rec.seq > latest_loop.seq):
                 latest_loop = rec
@@ -195,7 +191,7 @@ class Runner:
             cursor = self.run.cursor
             if self.commits.seq == 0 or (isinstance(cursor, dict) and cursor.get("unstarted")):
                 if self.commits.seq:  # resumed before its first commit: `resume --set` values are stored
-                    self.commits.load_vars(self.store.read_vars(self.run_id))
+                    self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
                 try:
                     self.commits.settle(self.start_fresh)
                 except FailRun as exc:  # its initial variables cannot be made: it ends here

@@ -190,8 +190,10 @@ class RunReads(Protocol):
     """What is committed: variables, their history, step records, events, and the state as of
     any checkpoint."""
 
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        """Current variables written after checkpoint ``since_seq`` (all by default)."""
+    def read_vars(self, run_id: str, since_seq: int = 0, *, refs: bool = False) -> dict[str, VarRecord]:
+        """Current variables written after checkpoint ``since_seq`` (all by default). With
+        ``refs``, an offloaded value is a :class:`~tether.store.value_refs.StoredValue`,
+        read from the blob store only when resolved (a run loading its state)."""
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         """One variable; NotFound if absent. ``count_access`` records a read."""
@@ -211,8 +213,10 @@ class RunReads(Protocol):
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         """Every variable's value as of checkpoint ``seq``."""
 
-    def steps(self, run_id: str) -> list[StepRecord]:
-        """Every step record of the run, in commit order."""
+    def steps(self, run_id: str, *, refs: bool = False) -> list[StepRecord]:
+        """Every step record of the run, in commit order. With ``refs``, offloaded inputs
+        and results are :class:`~tether.store.value_refs.StoredValue` s, read from the blob
+        store only when resolved (a run loading its state does not hold them all at once)."""
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is

@@ -217,6 +217,18 @@ def offload_ref(value: Any) -> tuple[bytes, int] | None:
     return b"h" + hashlib.sha256(raw).hexdigest().encode(), len(raw)
 
 
+def json_size(payload: bytes) -> int:
+    """The length of the JSON text in a blob payload made by :func:`encode` (``j`` or
+    ``z`` + zstd frame); its stored length when the frame does not say."""
+    tag, body = payload[:1], payload[1:]
+    if tag == b"z":
+        with contextlib.suppress(zstandard.ZstdError):
+            size = zstandard.frame_content_size(body)
+            if size >= 0:
+                return int(size)
+    return len(body)
+
+
 def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,
            *, what: str = "value") -> Any:
     """Decode bytes made by :func:`encode`; CorruptRecord naming ``what`` if they are bad."""

@@ -29,7 +29,8 @@ Loader = Callable[[str], "bytes | None"]  # a store's load_blob: digest -> paylo
 
 class StoredValue:
     """A committed value read back from the blob store when asked (:meth:`value`).
-    ``data`` is its row's bytes (``h`` + sha256 hex), ``size`` its JSON length."""
+    ``data`` is its row's bytes (``h`` + sha256 hex), ``size`` its JSON length (0: not
+    known until it is read)."""
 
     __slots__ = ("_load", "data", "size")
 
@@ -60,11 +61,13 @@ class _Decoded:
             if hit is not None:
                 self._lru.move_to_end(ref.data)
                 return hit[1]
-        value = codec.decode(ref.data, ref._load, what=f"stored value {ref.data[1:].decode()}")
+        payload = ref._load(codec.check_digest(ref.data[1:].decode("ascii", "replace")))
+        value = codec.decode(ref.data, lambda _digest: payload, what=f"stored value {ref.data[1:].decode()}")
+        size = ref.size or codec.json_size(payload or b"")
         with self._lock:
             if ref.data not in self._lru:
-                self._lru[ref.data] = (ref.size, value)
-                self._size += ref.size
+                self._lru[ref.data] = (size, value)
+                self._size += size
             while self._size > self.max_bytes and len(self._lru) > 1:
                 self._size -= self._lru.popitem(last=False)[1][0]
         return value
@@ -91,11 +94,19 @@ def keep(value: Any, enc: codec.Encoded | None, load: Loader) -> Any:
     return StoredValue(enc.data, enc.size, load)
 
 
-def keep_loaded(value: Any, load: Loader) -> Any:
-    """:func:`keep` for a value read back from the store (a resumed run): a StoredValue if
-    its JSON text is long enough to have been offloaded, else ``value`` itself."""
-    ref = codec.offload_ref(value)
-    return value if ref is None else StoredValue(ref[0], ref[1], load)
+def lazy_decode(load: Loader) -> Callable[[Any, str], Any]:
+    """A store's row decoder that leaves offloaded values in the blob store: ``h`` + hash
+    becomes a StoredValue (read back when resolved), anything else is decoded now. For a
+    run that loads what it committed (see ``Store.steps``, ``Store.read_vars``)."""
+    def decode(data: Any, what: str) -> Any:
+        if data is None:
+            return None
+        data = bytes(data)
+        if data[:1] == b"h":
+            codec.check_digest(data[1:].decode("ascii", "replace"))
+            return StoredValue(data, 0, load)
+        return codec.decode(data, load, what=what)
+    return decode
 
 
 def resolved(value: Any) -> Any:
@@ -121,4 +132,4 @@ class ResolvedMapping(Mapping[str, Any]):
         return len(self._data)
 
 
-__all__ = ["Loader", "ResolvedMapping", "StoredValue", "clear_decoded", "keep", "keep_loaded", "resolved"]
+__all__ = ["Loader", "ResolvedMapping", "StoredValue", "clear_decoded", "keep", "lazy_decode", "resolved"]
