@@ -172,7 +172,8 @@ class RunCommits:
         encoded = []
         for name, value in values.items():
             old = state.values.get(name, MISSING)
-            if old is not MISSING and same_value(old, value):
+            held = type(old) is StoredValue  # in the blob store: compared by content hash, once encoded
+            if old is not MISSING and not held and same_value(old, value):
                 continue
             field = f"{block}.{name}"
             try:
@@ -180,6 +181,8 @@ class RunCommits:
                 data = codec.encode(stored, field=field)
             except UnstorableValue as exc:
                 raise exc.at(f"step {source!r}") if vtype == "step_result" else exc from None
+            if held and data.data == old.data:
+                continue
             encoded.append((name, value, data))
         out = []
         for name, value, data in encoded:
