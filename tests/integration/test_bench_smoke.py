@@ -31,3 +31,11 @@ def test_template_scenario_reports_renders_and_the_cache_hit_rate():
     doc = worker("templates")
     assert all(doc[k][0] > 0 for k in ("bare_path_us", "expression_us", "string_template_us"))
     assert doc["cache_hit_rate_10k_loop"] > 0.99
+
+
+def test_result_memory_benchmark_runs():
+    proc = subprocess.run([sys.executable, "-m", "bench.result_memory", "--steps", "3", "--mib", "0.5",
+                           "--runs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["steps"] == 3 and doc["median_peak_rss_mib"] > 0
