@@ -203,3 +203,32 @@ def test_a_stored_value_reads_back_equal_and_a_small_one_is_kept_as_it_is():
     small = {"a": 1}
     assert keep(small, codec.encode(small), payloads.get) is small
     assert resolved(small) is small
+
+
+def test_a_large_secret_variable_set_during_a_pause_is_read_decrypted_after_the_resume(tmp_path, write_flow):
+    flow = write_flow("""\
+name: secret_big
+steps:
+  - id: stop
+    tool: pause
+  - id: use
+    tool: python
+    with:
+      code: |
+        def main(ctx):
+            return {"n": len(ctx.vars["token"]), "has": "token" in ctx.vars}
+    vars: {n: "{{ vars.token | length }}"}
+outputs:
+  n: "{{ vars.n }}"
+  tool: "{{ steps.use.result }}"
+""")
+    secret = "s" * (codec.OFFLOAD_MIN + 10)
+    engine = Engine(f"sqlite:///{tmp_path / 's.db'}", settings=Settings(blobs=f"file://{tmp_path / 'blobs'}"))
+    try:
+        paused = engine.run(flow)
+        engine.set_var(paused.id, "token", secret, secret=True)
+        run = engine.resume(paused.id)
+        assert run.status == "completed", run.error
+        assert run.outputs == {"n": len(secret), "tool": {"n": len(secret), "has": True}}
+    finally:
+        engine.close()

@@ -125,6 +125,9 @@ class ResolvedMapping(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return resolved(self._data[key])
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
