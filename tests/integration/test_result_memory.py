@@ -232,3 +232,39 @@ outputs:
         assert run.outputs == {"n": len(secret), "tool": {"n": len(secret), "has": True}}
     finally:
         engine.close()
+
+
+def test_a_loop_result_list_read_again_and_again_is_the_same(tmp_path, write_flow):
+    """A loop step's result list is built from its iteration rows when read, kept among the
+    values read last (not for the whole run): every read sees the same list."""
+    flow = write_flow("""\
+name: loop_reads
+steps:
+  - id: each
+    foreach: [0, 1, 2]
+    do:
+      id: make
+      tool: python
+      with:
+        code: |
+          def main(i):
+              return [i] * 40000
+        args: {i: "{{ item }}"}
+  - id: again
+    foreach: [2, 1, 0, 2]
+    do:
+      id: read
+      vars: {seen: "{{ vars.seen + [steps.each.result[item][0] + (steps.each.result[item] | length)] }}"}
+outputs:
+  seen: "{{ vars.seen }}"
+  first: "{{ steps.each.result[0][:2] }}"
+vars: {seen: []}
+""")
+    clear_decoded()
+    engine = Engine(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        run = engine.run(flow)
+        assert run.status == "completed", run.error
+        assert run.outputs == {"seen": [40002, 40001, 40000, 40002], "first": [0, 0]}
+    finally:
+        engine.close()

@@ -21,6 +21,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from .. import limits
 from . import codec
 
@@ -56,17 +58,24 @@ class _Decoded:
         self._lock = threading.Lock()
 
     def get(self, ref: StoredValue) -> Any:
+        def build() -> tuple[Any, int]:
+            payload = ref._load(codec.check_digest(ref.data[1:].decode("ascii", "replace")))
+            what = f"stored value {ref.data[1:].decode()}"
+            value = codec.decode(ref.data, lambda _digest: payload, what=what)
+            return value, ref.size or codec.json_size(payload or b"")
+        return self.remember(ref.data, build)
+
+    def remember(self, key: bytes, build: Callable[[], tuple[Any, int]]) -> Any:
+        """The value kept under ``key``, or the one ``build`` makes (value, JSON size), kept."""
         with self._lock:
-            hit = self._lru.get(ref.data)
+            hit = self._lru.get(key)
             if hit is not None:
-                self._lru.move_to_end(ref.data)
+                self._lru.move_to_end(key)
                 return hit[1]
-        payload = ref._load(codec.check_digest(ref.data[1:].decode("ascii", "replace")))
-        value = codec.decode(ref.data, lambda _digest: payload, what=f"stored value {ref.data[1:].decode()}")
-        size = ref.size or codec.json_size(payload or b"")
+        value, size = build()
         with self._lock:
-            if ref.data not in self._lru:
-                self._lru[ref.data] = (size, value)
+            if key not in self._lru:
+                self._lru[key] = (size, value)
                 self._size += size
             while self._size > self.max_bytes and len(self._lru) > 1:
                 self._size -= self._lru.popitem(last=False)[1][0]
@@ -84,6 +93,16 @@ _DECODED = _Decoded(limits.DECODED_KEEP_BYTES)
 def clear_decoded() -> None:
     """Forget the values decoded last (for measurements and tests)."""
     _DECODED.clear()
+
+
+def remembered(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``, kept among the values decoded last under ``key`` (which must name one
+    value for good: a read-only value made from committed records, like a loop step's
+    result list), so repeated reads build it once and memory stays bounded."""
+    def sized() -> tuple[Any, int]:
+        value = build()
+        return value, len(orjson.dumps(value))
+    return _DECODED.remember(b"k" + key.encode(), sized)
 
 
 def keep(value: Any, enc: codec.Encoded | None, load: Loader) -> Any:
@@ -135,4 +154,5 @@ class ResolvedMapping(Mapping[str, Any]):
         return len(self._data)
 
 
-__all__ = ["Loader", "ResolvedMapping", "StoredValue", "clear_decoded", "keep", "lazy_decode", "resolved"]
+__all__ = ["Loader", "ResolvedMapping", "StoredValue", "clear_decoded", "keep", "lazy_decode", "remembered",
+           "resolved"]
