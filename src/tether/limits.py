@@ -20,6 +20,9 @@ loader, the server and the blob stores read them from here; the guide quotes the
   a value set through the API is at most this large; larger ones are set with the CLI
   or the Python API, or made by steps.
 * ``BLOB_CACHE_BYTES`` — how many bytes of blobs a process keeps cached by hash.
+* ``DECODED_KEEP_BYTES`` — how many bytes (of JSON text) of large committed values a
+  process keeps decoded after a template read them back from the blob store (always at
+  least the last one), so a loop reading one large value decodes it once.
 """
 from __future__ import annotations
 
@@ -35,3 +38,4 @@ CAPTURE_MAX_BYTES = 4 * MIB
 REQUEST_MAX_BYTES = 1 * MIB
 FLOW_MAX_BYTES = 4 * MIB
 BLOB_CACHE_BYTES = 64 * MIB
+DECODED_KEEP_BYTES = 4 * MIB

@@ -3,6 +3,8 @@
 :class:`VarState` mirrors what the store holds for one run (values and metadata),
 counts template reads in memory until the next commit flushes them, and resolves
 computed variables, caching each until one of the variables it depends on changes.
+A large committed value is held as a :class:`~tether.store.value_refs.StoredValue`
+(see :meth:`VarState.stored`) and read back from the blob store when read.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 import orjson
 
 from .errors import TemplateError
+from .store import codec
 from .store.base import VarRecord
+from .store.value_refs import StoredValue, resolved
 from .templates import MISSING, AttrView, render
 
 
@@ -70,6 +74,13 @@ class VarState:
         self.meta[name] = meta
         self.generation[name] = self.generation.get(name, 0) + 1
 
+    def stored(self, name: str, ref: StoredValue) -> None:
+        """Hold ``name``'s committed value as ``ref`` (the same value, in the blob store)
+        instead of in memory; reads resolve it. Computed variables stay cached: nothing
+        changed."""
+        if name in self.values:
+            self.values[name] = ref
+
     def remove(self, name: str) -> None:
         self.values.pop(name, None)
         self.meta.pop(name, None)
@@ -90,7 +101,8 @@ class VarState:
         if name in values:
             acc = self.accesses
             acc[name] = acc.get(name, 0) + 1
-            return values[name]
+            value = values[name]
+            return value.value() if type(value) is StoredValue else value
         if name in self.computed:
             return self._computed(name)
         raise KeyError(name)
@@ -127,14 +139,26 @@ class VarState:
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain ``{name: value}`` of stored variables (no access counted)."""
-        return dict(self.values)
+        """Plain ``{name: value}`` of stored variables (no access counted), large ones
+        read back from the blob store."""
+        return {name: resolved(value) for name, value in self.values.items()}
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """True when writing ``b`` over ``a`` would change nothing (type-exact for scalars)."""
+    """True when writing ``b`` over ``a`` would change nothing (type-exact for scalars);
+    either may be a StoredValue."""
+    if type(a) is StoredValue or type(b) is StoredValue:
+        return _stored_data(a) == _stored_data(b)
     if type(a) is not type(b):
         return False
     if isinstance(a, (dict, list)):
         return orjson.dumps(a) == orjson.dumps(b)
     return a == b
+
+
+def _stored_data(value: Any) -> bytes | None:
+    """The row bytes of an offloaded value (``h`` + hash), or None for a value kept in a row."""
+    if type(value) is StoredValue:
+        return value.data
+    ref = codec.offload_ref(value)
+    return None if ref is None else ref[0]

@@ -106,3 +106,11 @@ def test_postgres_step_scenario_runs_dbos_on_the_same_server(bench_pg):
 def test_dbos_queue_scenario_runs(bench_pg):
     doc = pg_worker(bench_pg, "dbos-queue", python=_peers_python(), TETHER_BENCH_QUEUE_ITEMS="50")
     assert doc["items"] == 50 and doc["iterations_per_s"][0] > 0
+
+
+def test_result_memory_benchmark_runs():
+    proc = subprocess.run([sys.executable, "-m", "bench.result_memory", "--steps", "3", "--mib", "0.5",
+                           "--runs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["steps"] == 3 and doc["median_peak_rss_mib"] > 0

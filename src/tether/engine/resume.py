@@ -116,7 +116,7 @@ def flow_changes(old: Flow, new: Flow) -> list[tuple[str, str]]:
 def first_start(store: Store, run_id: str, step_id: str, hidden: list[list[int]]) -> int | None:
     """The checkpoint at which ``step_id`` first started (among visible records), or None."""
     seqs = [e.seq for e in store.events(run_id) if e.step_id == step_id and e.type == "step.started"]
-    seqs += [r.seq for r in store.steps(run_id) if r.step_id == step_id]
+    seqs += [r.seq for r in store.steps(run_id, refs=True) if r.step_id == step_id]
     seqs = [s for s in seqs if not is_hidden(s, hidden)]
     return min(seqs) if seqs else None
 
@@ -140,7 +140,7 @@ def rewind_writes(store: Store, run_id: str, target: int, source: str) -> list[V
 def failed_loops(store: Store, run_id: str, hidden: list[list[int]]) -> dict[str, StepRecord]:
     """The latest visible record of each loop step whose loop has failed iterations."""
     out = {}
-    for sid, rec in latest_visible_steps(store.steps(run_id), hidden).items():
+    for sid, rec in latest_visible_steps(store.steps(run_id, refs=True), hidden).items():
         key = rec.meta.get("loop_key") if isinstance(rec.meta, dict) else None
         if key and store.iteration_counts(run_id, key).get("failed"):
             out[sid] = rec
@@ -197,7 +197,7 @@ def plan_resume(store: Store, record: RunRecord, stored: LoadedFlow, vault: Vaul
         if report is not None:
             report("flow", changes)
         if rerun_changed:
-            done = {s.step_id for s in store.steps(run_id) if s.status == "completed"}
+            done = {s.step_id for s in store.steps(run_id, refs=True) if s.status == "completed"}
             changed = [sid for sid, kind in changes if kind == "changed" and sid in done]
             if not changed:
                 raise UsageError("--rerun-changed: no completed step changed; nothing to re-run")

@@ -18,6 +18,7 @@ from ..errors import StateMoved, UnstorableValue
 from ..flow.models import Flow
 from ..store import codec
 from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
+from ..store.value_refs import StoredValue, resolved
 from ..templates import MISSING
 from ..variables import VarMeta, VarState, same_value
 from ..vault import Vault, mask_text
@@ -60,8 +61,9 @@ class RunCommits:
                     self.state.accesses[name] = self.state.accesses.get(name, 0) + count
                 raise
             self.seq = result.seq
-        for name, version in result.versions.items():
-            self.state.set_version(name, version)
+            for name, version in result.versions.items():
+                self.state.set_version(name, version)
+            self._hold_stored(writes)  # under the lock: writes are staged and committed under it
         if not self.listening():
             return self.seq
         if step_event is not None:  # stored as the step record itself, announced like any event
@@ -72,9 +74,17 @@ class RunCommits:
         for w in writes:
             self.emit("var.deleted" if w.delete else "var.set",
                       {"run_id": self.run_id, "seq": self.seq, "name": w.name, "source_step": w.source_step,
-                       "value": None if w.delete or w.secret else self.state.values.get(w.name),
+                       "value": None if w.delete or w.secret else resolved(self.state.values.get(w.name)),
                        "version": result.versions.get(w.name)})
         return self.seq
+
+    def _hold_stored(self, writes: tuple[VarWrite, ...]) -> None:
+        """After their commit, hold the variables written with an offloaded value as
+        references to the blob store instead of in memory (secret ones stay: their stored
+        value is ciphertext)."""
+        for w in writes:
+            if w.value is not None and w.value.blob is not None and not w.secret:
+                self.state.stored(w.name, StoredValue(w.value.data, w.value.size, self.store.load_blob))
 
     _READS_EVERY = 200      # commits between flushes of template read counts
     _READS_SECONDS = 2.0    # ... or seconds, whichever comes first
@@ -126,18 +136,20 @@ class RunCommits:
         variables, so a write in between can only make that commit retry)."""
         if seq is None:
             seq = self.store.poll(self.run_id)[0]
-        records = self.store.read_vars(self.run_id)
+        records = self.store.read_vars(self.run_id, refs=True)
         for name in [n for n in self.state.values if n not in records]:
             self.state.remove(name)
         self.load_vars(records)
         self.seq = seq
 
     def load_vars(self, records: dict[str, Any]) -> None:
-        """Take committed variables into memory, decrypting secret ones."""
+        """Take committed variables into memory, decrypting secret ones. Large values may be
+        :class:`~tether.store.value_refs.StoredValue` s (``read_vars(refs=True)``): they are
+        held as such, read back from the blob store when read."""
         from dataclasses import replace
         for name, rec in list(records.items()):
             if rec.secret:
-                value = self.vault.decrypt(rec.value, f"run {self.run_id}: variable {name}")
+                value = self.vault.decrypt(resolved(rec.value), f"run {self.run_id}: variable {name}")
                 records[name] = replace(rec, value=value)
                 self.add_secret(value)
         self.state.load(records)
@@ -160,7 +172,8 @@ class RunCommits:
         encoded = []
         for name, value in values.items():
             old = state.values.get(name, MISSING)
-            if old is not MISSING and same_value(old, value):
+            held = type(old) is StoredValue  # in the blob store: compared by content hash, once encoded
+            if old is not MISSING and not held and same_value(old, value):
                 continue
             field = f"{block}.{name}"
             try:
@@ -168,6 +181,8 @@ class RunCommits:
                 data = codec.encode(stored, field=field)
             except UnstorableValue as exc:
                 raise exc.at(f"step {source!r}") if vtype == "step_result" else exc from None
+            if held and data.data == old.data:
+                continue
             encoded.append((name, value, data))
         out = []
         for name, value, data in encoded:

@@ -160,8 +160,8 @@ class Runner:
 
     def load_committed(self) -> str | None:
         """Restore variables and step records from the store; return the cursor's next step."""
-        self.commits.load_vars(self.store.read_vars(self.run_id))
-        records = self.store.steps(self.run_id)
+        self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
+        records = self.store.steps(self.run_id, refs=True)  # large values stay in the blob store
         for rec in records:
             # A failed execution that runs again is the same execution (same idempotency key);
             # finished ones count, undone (rewound) ones too: a re-run after a rewind is new.
@@ -195,7 +195,7 @@ class Runner:
             cursor = self.run.cursor
             if self.commits.seq == 0 or (isinstance(cursor, dict) and cursor.get("unstarted")):
                 if self.commits.seq:  # resumed before its first commit: `resume --set` values are stored
-                    self.commits.load_vars(self.store.read_vars(self.run_id))
+                    self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
                 try:
                     self.commits.settle(self.start_fresh)
                 except FailRun as exc:  # its initial variables cannot be made: it ends here

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +20,7 @@ from ..flow.models import Flow, Step
 from ..procs import ProcessGroups
 from ..store import codec
 from ..store.base import EventWrite, RunUpdate, StepRecord, StepWrite, Store, VarWrite
+from ..store.value_refs import ResolvedMapping, keep
 from ..templates import BARE_KEY, AttrView, render, render_deep
 from ..tools import ToolContext, get_tool, is_durable
 from ..tools.base import ChildPaused
@@ -319,16 +319,17 @@ class StepRun:
                 result: Any = None, meta: Any = None, error: Any = None) -> str | None:
         finished = time.time()
         safe_result = mask(result, self.h.secrets)
-        rec = StepWrite(step.id, status, attempts,
-                        None if inputs is None else codec.encode(inputs, field="inputs"),
-                        None if result is None else codec.encode(safe_result, field="result"),
+        enc_inputs = None if inputs is None else codec.encode(inputs, field="inputs")
+        enc_result = None if result is None else codec.encode(safe_result, field="result")
+        rec = StepWrite(step.id, status, attempts, enc_inputs, enc_result,
                         error, meta, started, finished, key)
         self.h.commits.commit(steps=(rec,), writes=writes or (), run=RunUpdate(cursor=self.h.cursor_at(nxt)),
                      step_event=(f"step.{status}", step.id, {"attempts": attempts, "error": error}))
         if status != "failed":
             self.h.visits[step.id] = self.h.visits.get(step.id, 0) + 1
-        rec_ = StepRecord(step.id, status, self.h.commits.seq, attempts, inputs, safe_result, error, meta,
-                          started, finished, key)
+        load = self.h.store.load_blob  # large values are kept as references to the blob store
+        rec_ = StepRecord(step.id, status, self.h.commits.seq, attempts, keep(inputs, enc_inputs, load),
+                          keep(safe_result, enc_result, load), error, meta, started, finished, key)
         if isinstance(meta, dict) and "loop_key" in meta:
             self.h.set_view(rec_)  # a loop step's view also sets `map`
         else:
@@ -370,7 +371,7 @@ class StepRun:
 
         def make_ctx(attempt: int) -> ToolContext:
             h = self.h
-            return ToolContext(h.run_id, step.id, attempt, key, types.MappingProxyType(h.state.values),
+            return ToolContext(h.run_id, step.id, attempt, key, ResolvedMapping(h.state.values),
                                h.loaded.base_dir, timeout, h.store.url, h.cancel,
                                run_child=h.run_child, blobs_url=h.store.blobs_url,
                                _save=lambda n, d: self.h.save_checkpoint(step.id, n, d),

@@ -4,10 +4,12 @@ template asks. The runner, the loops and ``verify`` all build them here, so a
 template sees the same thing whichever of them renders it."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from ..sandbox import AttrView
 from ..store.base import StepRecord, Store
+from ..store.value_refs import remembered, resolved
 from ..views import iso
 
 
@@ -64,8 +66,12 @@ def loop_results(store: Any, run_id: str, loop_key: str, total: int) -> list[Any
     return out
 
 
+_VIEWS = itertools.count()
+
+
 def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
-    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, and for a
+    """How templates see a step's record as ``steps.ID``: times as ISO-8601 text, a result
+    held as a :class:`~tether.store.value_refs.StoredValue` read back when asked, and for a
     loop step its result list and ``map`` aggregates, read from its iteration records when asked."""
     data = {"result": rec.result, "status": rec.status, "error": rec.error, "attempts": rec.attempts,
             "started_at": rec.started_at, "finished_at": rec.finished_at,
@@ -75,14 +81,14 @@ def step_view(rec: StepRecord, store: Store, run_id: str) -> AttrView:
     total = rec.meta.get("total", 0) if loop is not None else 0
     if loop is not None:
         data["map"] = MapView(store, run_id, loop, total)
-    cache: list[Any] = []
+    token = f"loop result {next(_VIEWS)}" if loop is not None else ""  # this view's own key
 
     def get(key: str) -> Any:
-        if key == "result" and loop is not None:
-            if not cache:
-                cache.append(loop_results(store, run_id, loop, total))
-            return cache[0]
+        if key == "result" and loop is not None:  # built once while among the values read last
+            return remembered(token, lambda: loop_results(store, run_id, loop, total))
         value = data[key]
+        if key == "result":
+            return resolved(value)  # a large result is read back from the blob store
         return iso(value) if key in ("started_at", "finished_at") else value
     return AttrView(get, data.keys, f"steps.{rec.step_id}")
 

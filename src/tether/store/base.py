@@ -195,8 +195,10 @@ class RunReads(Protocol):
     """What is committed: variables, their history, step records, events, and the state as of
     any checkpoint."""
 
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
-        """Current variables written after checkpoint ``since_seq`` (all by default)."""
+    def read_vars(self, run_id: str, since_seq: int = 0, *, refs: bool = False) -> dict[str, VarRecord]:
+        """Current variables written after checkpoint ``since_seq`` (all by default). With
+        ``refs``, an offloaded value is a :class:`~tether.store.value_refs.StoredValue`,
+        read from the blob store only when resolved (a run loading its state)."""
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         """One variable; NotFound if absent. ``count_access`` records a read."""
@@ -216,8 +218,10 @@ class RunReads(Protocol):
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
         """Every variable's value as of checkpoint ``seq``."""
 
-    def steps(self, run_id: str) -> list[StepRecord]:
-        """Every step record of the run, in commit order."""
+    def steps(self, run_id: str, *, refs: bool = False) -> list[StepRecord]:
+        """Every step record of the run, in commit order. With ``refs``, offloaded inputs
+        and results are :class:`~tether.store.value_refs.StoredValue` s, read from the blob
+        store only when resolved (a run loading its state does not hold them all at once)."""
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is
@@ -375,6 +379,12 @@ class BlobReferences(Protocol):
     blobs_url: str | None  # the TETHER_BLOBS it was opened with; None: its own table
     own_blobs: BlobStore  # the database's own table: ``blobs`` unless TETHER_BLOBS is set, and
     #                       then still read for values written before it was
+
+    def load_blob(self, digest: str) -> bytes | None:
+        """The payload of the offloaded value ``digest`` (through the blob cache), wherever
+        this store put it (with ``TETHER_BLOBS`` set, also its own table, which holds what
+        was written before), or None when it has none. A run reads its large committed
+        values back through it (``store/value_refs.py``)."""
 
     def referenced_hashes(self) -> set[str]:
         """The digest of every offloaded value any row of the store refers to (variables and

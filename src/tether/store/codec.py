@@ -53,10 +53,12 @@ _dctx = zstandard.ZstdDecompressor()
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """A value ready for a store: ``data`` goes in the row; ``blob`` (hash, payload),
-    when present, goes in the blob table."""
+    when present, goes in the blob table; ``size`` is the length of an offloaded value's
+    JSON text (0 for one kept in its row)."""
 
     data: bytes
     blob: tuple[str, bytes] | None = None
+    size: int = 0
 
 
 def dumps(value: Any, field: str = "value") -> bytes:
@@ -188,7 +190,7 @@ def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value"
         return found
     packed = _cctx.compress(raw)
     body, tag = (packed, b"z") if len(packed) < n else (raw, b"j")
-    enc = Encoded(b"h" + digest.encode(), (digest, tag + body))
+    enc = Encoded(b"h" + digest.encode(), (digest, tag + body), n)
     size = len(body) + 1
     if size <= MEMO_BYTES:
         with _memo_lock:
@@ -198,6 +200,33 @@ def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value"
             while _memo_size[0] > MEMO_BYTES:
                 _memo_size[0] -= len(_memo.popitem(last=False)[1].blob[1])  # type: ignore[index]
     return enc
+
+
+def offload_ref(value: Any) -> tuple[bytes, int] | None:
+    """``(row bytes, JSON length)`` of ``value`` if :func:`encode` offloads it (``h`` +
+    the sha256 of its JSON text), else None; nothing is compressed. For values read back
+    from a store, which can hold them."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float:
+        return None
+    if kind is str and len(value) * 6 + 2 < OFFLOAD_MIN:  # JSON escapes a character in at most 6
+        return None
+    raw = orjson.dumps(value)
+    if len(raw) < OFFLOAD_MIN:
+        return None
+    return b"h" + hashlib.sha256(raw).hexdigest().encode(), len(raw)
+
+
+def json_size(payload: bytes) -> int:
+    """The length of the JSON text in a blob payload made by :func:`encode` (``j`` or
+    ``z`` + zstd frame); its stored length when the frame does not say."""
+    tag, body = payload[:1], payload[1:]
+    if tag == b"z":
+        with contextlib.suppress(zstandard.ZstdError):
+            size = zstandard.frame_content_size(body)
+            if size >= 0:
+                return int(size)
+    return len(body)
 
 
 def decode(data: bytes, load_blob: Callable[[str], bytes | None] | None = None,

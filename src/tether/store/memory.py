@@ -4,7 +4,7 @@ same codec paths on every backend."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -28,6 +28,7 @@ from .memory_leases import MemoryLeases
 from .memory_loops import MemoryLoops
 from .memory_retention import MemoryRetention
 from .memory_shared import MemoryShared
+from .value_refs import lazy_decode
 
 
 class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
@@ -53,6 +54,9 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
 
     def _decode(self, data: bytes | None, what: str) -> Any:
         return None if data is None else codec.decode(data, self.blobs.get, what=what)
+
+    def load_blob(self, digest: str) -> bytes | None:  # see BlobReferences.load_blob
+        return self.blobs.get(digest)
 
     def _keep(self, enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
@@ -199,16 +203,18 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
         return versions
 
     # ------------------------------------------------------------ variables
-    def _record(self, run_id: str, name: str, row: dict[str, Any]) -> VarRecord:
-        return VarRecord(name, self._decode(row["value"], f"run {run_id}: variable {name}"), row["type"],
-                         row["scope"], row["version"], row["source_step"], row["created_at"],
-                         row["updated_at"], row["accessed_at"], row["access_count"], row["secret"],
-                         row["seq"])
+    def _record(self, run_id: str, name: str, row: dict[str, Any], decode: Callable[..., Any] | None = None,
+                ) -> VarRecord:
+        value = (decode or self._decode)(row["value"], f"run {run_id}: variable {name}")
+        return VarRecord(name, value, row["type"], row["scope"], row["version"], row["source_step"],
+                         row["created_at"], row["updated_at"], row["accessed_at"], row["access_count"],
+                         row["secret"], row["seq"])
 
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+    def read_vars(self, run_id: str, since_seq: int = 0, *, refs: bool = False) -> dict[str, VarRecord]:
+        decode = lazy_decode(self.load_blob) if refs else None
         with self._lock:
             self._run(run_id)
-            return {n: self._record(run_id, n, row) for n, row in self._vars[run_id].items()
+            return {n: self._record(run_id, n, row, decode) for n, row in self._vars[run_id].items()
                     if row["seq"] > since_seq}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
@@ -304,11 +310,12 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
             return {n: self._decode(h[3], f"run {run_id}: {n}") for n, h in last.items() if not h[6]}
 
     # ------------------------------------------------------------ steps and events
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str, *, refs: bool = False) -> list[StepRecord]:
+        decode = lazy_decode(self.load_blob) if refs else self._decode
         with self._lock:
             self._run(run_id)
-            return [StepRecord(r[0], r[1], r[2], r[3], self._decode(r[4], "step inputs"),
-                               self._decode(r[5], "step result"), r[6], r[7], r[8], r[9], r[10])
+            return [StepRecord(r[0], r[1], r[2], r[3], decode(r[4], "step inputs"),
+                               decode(r[5], "step result"), r[6], r[7], r[8], r[9], r[10])
                     for r in self._steps[run_id]]
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:

@@ -69,7 +69,8 @@ class SQLBlobs:
         self.blobs_url = None if external is None else external.url
         self.blobs = external if external is not None else self._table
 
-    def _load_blob(self, digest: str) -> bytes | None:
+    def load_blob(self, digest: str) -> bytes | None:
+        """See :meth:`BlobReferences.load_blob`."""
         found = self.blobs.get(digest)
         if found is None and self._external:  # written before TETHER_BLOBS was set
             found = self._table.get(digest)

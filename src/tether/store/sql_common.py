@@ -38,6 +38,7 @@ from .sql_statements import (
     LOAD_RUN,
     RUN_EXISTS,
 )
+from .value_refs import lazy_decode
 
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
@@ -51,7 +52,7 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     # ------------------------------------------------------------ values
     def _decode(self, data: Any, what: str) -> Any:
-        return None if data is None else codec.decode(data, self._load_blob, what=what)
+        return None if data is None else codec.decode(data, self.load_blob, what=what)
 
     def _insert_event(self, db: Any, run_id: str, seq: int, idx: int, e: EventWrite, t: float) -> None:
         db.execute(self._q(INSERT_EVENT), (run_id, seq, idx, e.type, e.step_id,
@@ -139,9 +140,10 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
             versions[w.name] = version
         return versions
 
-    def read_vars(self, run_id: str, since_seq: int = 0) -> dict[str, VarRecord]:
+    def read_vars(self, run_id: str, since_seq: int = 0, *, refs: bool = False) -> dict[str, VarRecord]:
         rows = self._query(self._q(CURRENT + " AND h.seq > ?"), (run_id, since_seq))
-        return {r[0]: sqlrows.var_record(run_id, r, self._decode) for r in rows if not r[12]}
+        decode = lazy_decode(self.load_blob) if refs else self._decode
+        return {r[0]: sqlrows.var_record(run_id, r, decode) for r in rows if not r[12]}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         sql, params = self._q(CURRENT + " AND c.name = ?"), (run_id, name)
@@ -250,10 +252,11 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return {r[0]: self._decode(r[1], f"run {run_id}: {r[0]}") for r in rows if not r[2]}
 
     # ------------------------------------------------------------ steps
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str, *, refs: bool = False) -> list[StepRecord]:
         found = self._query(self._q(f"SELECT {sqlrows.STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq"),
                             (run_id,))
-        return [sqlrows.step_record(run_id, r, self._decode) for r in found]
+        decode = lazy_decode(self.load_blob) if refs else self._decode
+        return [sqlrows.step_record(run_id, r, decode) for r in found]
 
     # ------------------------------------------------------------ events and statistics
     def _json_text(self, column: str, *path: str) -> str:

@@ -3,18 +3,15 @@
 JSON matching it, and the check of what came back."""
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ToolError
+from .user_code import import_object
 
-_import_lock = threading.Lock()
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS = 5
 
@@ -74,17 +71,7 @@ def _json_schema(schema: dict[str, Any]) -> OutputSchema:
 
 def _pydantic(spec: str, base_dir: str) -> OutputSchema:
     from pydantic import BaseModel, ValidationError
-    module_name, _, attr = spec.partition(":")
-    with _import_lock:
-        if base_dir not in sys.path:
-            sys.path.insert(0, base_dir)
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ToolError(f"model: cannot import {module_name!r} for 'schema': {exc}", type_="ImportError",
-                            retryable=False) from None
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
+    obj = import_object(spec, base_dir, "model", "'schema'")
     if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
         raise ToolError(f"model: 'schema' {spec!r} is not a pydantic model", type_="ArgumentError",
                         retryable=False)

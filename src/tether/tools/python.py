@@ -6,11 +6,9 @@ a parameter named ``ctx`` receives the :class:`ToolContext`.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import linecache
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +20,7 @@ import orjson
 from ..errors import ToolError, UnstorableValue
 from ..store import codec
 from .base import ToolContext, ToolResult
-
-_import_lock = threading.Lock()
-
+from .user_code import import_object
 
 _resolved: dict[tuple[str, str], Callable[..., Any]] = {}
 
@@ -40,24 +36,7 @@ def _resolve(spec: str, base_dir: str) -> Callable[..., Any]:
 
 
 def _import(spec: str, base_dir: str) -> Callable[..., Any]:
-    if not isinstance(spec, str) or ":" not in spec:
-        raise ToolError(f"python: 'function' must look like 'module:callable', not {spec!r}",
-                        type_="ArgumentError", retryable=False)
-    module_name, _, attr = spec.partition(":")
-    with _import_lock:
-        if base_dir not in sys.path:
-            sys.path.insert(0, base_dir)
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ToolError(f"python: cannot import {module_name!r}: {exc}", type_="ImportError",
-                            retryable=False) from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ToolError(f"python: {module_name!r} has no attribute {attr!r}", type_="ImportError",
-                            retryable=False) from None
+    obj = import_object(spec, base_dir, "python", "'function'")
     if not callable(obj):
         raise ToolError(f"python: {spec!r} is not callable", type_="ArgumentError", retryable=False)
     return obj
