@@ -67,6 +67,15 @@ def _read(environ: Mapping[str, str], name: str, parse: Callable[[str], Any], ac
     return value
 
 
+def _duration(text: str) -> float | None:
+    from .flow.models import parse_duration  # imported only when the variable is set
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Tether reads from its environment. Built by :meth:`from_env`; code that
@@ -78,6 +87,7 @@ class Settings:
     api_tokens: str = ""                  # TETHER_API_TOKENS: ROLE:TOKEN,ROLE:TOKEN
     api_tokens_file: str | None = None    # TETHER_API_TOKENS_FILE: the same pairs, one a line
     allowed_tools: str | None = None      # TETHER_ALLOWED_TOOLS: tools of flows sent to the server
+    retention: float | None = None        # TETHER_RETENTION: finished runs older than this are deleted
     model_base_url: str | None = None     # TETHER_MODEL_BASE_URL: default endpoint of `tool: model`
     model_prices: Mapping[str, Any] | None = None  # TETHER_MODEL_PRICES: a JSON file shaped like `models:`
     model_cassette: str | None = None     # TETHER_MODEL_CASSETTE: record/replay model calls (JSONL)
@@ -97,6 +107,7 @@ class Settings:
             api_tokens=env.get("TETHER_API_TOKENS", ""),
             api_tokens_file=env.get("TETHER_API_TOKENS_FILE") or None,
             allowed_tools=env.get("TETHER_ALLOWED_TOOLS"),
+            retention=_read(env, "TETHER_RETENTION", _duration, "a duration > 0 like 30d, 12h or 90m", None),
             model_base_url=_read(env, "TETHER_MODEL_BASE_URL", _http_url, "an http:// or https:// URL", None),
             model_prices=_read(env, "TETHER_MODEL_PRICES", _models_file,
                                "a readable JSON file of {NAME: {input_per_million, output_per_million, ...}}",

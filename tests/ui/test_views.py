@@ -122,28 +122,18 @@ def test_a_long_history_is_read_from_its_end(kind: str, tmp_path: object) -> Non
     assert page["count"] == 31 and page["history"][0].value == 30 and page["chart"] is not None
 
 
-def test_delete_is_offered_only_when_the_engine_can_delete(engine: Engine) -> None:
+def test_delete_is_offered_and_deletes_the_run(engine: Engine) -> None:
+    from tether.errors import NotFound
     from tether.server.ui import actions
     from tether.server.ui.render import page
     run = engine.run_text("name: d\nsteps:\n  - id: s\n    vars: {x: 1}\n")
     html = page("run.html", role="write", auth=False, title="t", **run_page(engine, run.id, None, None)).body
-    assert b'data-action="delete"' not in html and b'data-action="fork"' in html
-    with pytest.raises(UsageError):
-        actions.act(engine, run.id, "delete", {})
-
-    deleted: list[str] = []
-
-    class Deleting(Engine):
-        def delete_run(self, run_id: str) -> dict[str, object]:
-            deleted.append(run_id)
-            return {"run_id": run_id}
-    other = Deleting("memory://")
-    done = other.run_text("name: d\nsteps:\n  - id: s\n    vars: {x: 1}\n")
-    html = page("run.html", role="write", auth=False, title="t", **run_page(other, done.id, None, None)).body
-    assert b'data-action="delete"' in html
-    assert actions.act(other, done.id, "delete", {})["status"] == "deleted" and deleted == [done.id]
-    read_only = page("run.html", role="read", auth=True, title="t", **run_page(other, done.id, None, None)).body
+    assert b'data-action="delete"' in html and b'data-action="fork"' in html
+    read_only = page("run.html", role="read", auth=True, title="t", **run_page(engine, run.id, None, None)).body
     assert b"data-action" not in read_only
+    assert actions.act(engine, run.id, "delete", {})["status"] == "deleted"
+    with pytest.raises(NotFound):
+        engine.record(run.id)
 
 
 def test_blocks_are_capped() -> None:

@@ -7,7 +7,8 @@ traceback unless ``--debug`` is given. A command imports only what it uses.
   report.py    how failures and pauses read;  running.py: a run in the foreground
   runs.py      run, resume, fork, pause, cancel, runs, show
   vars.py      the ``vars`` sub-app;  inspect.py: verify, checkpoints, diff, trace,
-               validate, schema, stats;  services.py: shared, serve, worker
+               validate, schema, stats;  services.py: shared, serve, worker;
+  retention.py gc, rm
 
 This module knows every command (``COMMANDS``, in the order ``--help`` lists them) and
 registers on the app only the one being run: `tether vars RUN` neither imports nor builds
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoints": ("inspect", "checkpoints"), "diff": ("inspect", "diff"), "runs": ("runs", "runs"),
     "show": ("runs", "show"), "vars": ("vars", "app"), "trace": ("inspect", "trace"),
     "validate": ("inspect", "validate"), "schema": ("inspect", "schema"), "stats": ("inspect", "stats"),
+    "gc": ("retention", "gc"), "rm": ("retention", "rm"),
     "shared": ("services", "shared"), "serve": ("services", "serve"), "worker": ("services", "worker"),
 }
 _GLOBAL_OPTIONS_WITH_VALUE = ("--db",)

@@ -129,7 +129,8 @@ def schema() -> None:
 
 @guard
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Store counts and the template compile-cache hit rate over finished runs."""
+    """Store counts and size, blobs by blob store, what `tether gc` would reclaim, and the
+    template compile-cache hit rate over finished runs."""
     from ..queries import stats as store_stats
     s = store_stats(open_engine())
     if as_json:
@@ -138,7 +139,12 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     from rich.table import Table
     table = Table("what", "value")
     for k in ("store", "runs", "steps", "vars", "var_history", "events", "blobs", "bytes",
-              "template_hits", "template_misses", "template_hit_rate"):
+              "database_bytes", "free_bytes", "template_hits", "template_misses", "template_hit_rate"):
         v = s.get(k)
         table.add_row(k, f"{v:.2%}" if k == "template_hit_rate" and v is not None else str(v))
+    for name, b in s["blob_stores"].items():
+        table.add_row(f"blobs in {name}", f"{b['count']} ({b['bytes']} bytes)")
+    g = s["gc_would_reclaim"]
+    table.add_row("gc would reclaim",
+                  f"{g['runs']} run(s), {g['rows']} rows, {g['bytes'] + g['blob_bytes']} bytes")
     console().print(table)

@@ -403,6 +403,19 @@ class Engine:
         """Delete a shared variable (False if there was none); ConflictError if immutable."""
         return self.store.shared_delete(check_var_name(name), expected_version=expected_version)
 
+    def gc(self, *, older_than: float | str | None = None, statuses: str | list[str] | None = None,
+           keep_last: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Delete finished runs in bounded batches and report it (see :mod:`.retention`);
+        without ``older_than``: each flow's ``retention:``, else TETHER_RETENTION, else 30 days."""
+        from .retention import gc
+        return gc(self.store, older_than=older_than, statuses=statuses, keep_last=keep_last, dry_run=dry_run,
+                  default_age=self.settings.retention, use_flows=older_than is None)
+
+    def delete_run(self, run_id: str) -> dict[str, Any]:
+        """Delete one finished run and all of it; NotFound, or ConflictError if unfinished."""
+        from .retention import delete_run
+        return delete_run(self.store, check_run_id(run_id))
+
     def close(self) -> None:
         self.store.close()
 

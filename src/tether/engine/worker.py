@@ -7,7 +7,8 @@ run is in, hands the run back as ``pending`` and exits. On PostgreSQL a worker w
 run to claim runs iterations that other workers' parallel loops published, idle
 workers wake when the store says a run became claimable instead of polling, and one
 worker at a time (elected through the store) sweeps runs with expired leases back to
-``pending``.
+``pending``. Every worker runs a retention sweeper (:mod:`.retention`), of which one at a
+time deletes the finished runs that ``retention:`` or ``TETHER_RETENTION`` expire.
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ class Worker:
             helpers.append(threading.Thread(target=self._sweep, name="tether-sweep", daemon=True))
         for t in helpers:
             t.start()
+        from .retention import RetentionSweeper  # retention: and TETHER_RETENTION, one sweeper at a time
+        sweeper = RetentionSweeper(self.engine.store, self.engine.settings.retention, self.owner).start()
         threads = [threading.Thread(target=self._loop, name=f"tether-worker-{i}")
                    for i in range(self.concurrency)]
         for t in threads:
@@ -76,6 +79,7 @@ class Worker:
         for t in threads:
             t.join()
         self._stop.set()
+        sweeper.stop()
         return self.done
 
     def _loop(self) -> None:

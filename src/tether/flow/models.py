@@ -260,6 +260,7 @@ class Flow(_Frozen):
     temp_vars: list[Identifier] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    retention: Duration | None = None  # finished runs older than this are deleted by serve/worker
     models: dict[Annotated[str, Field(min_length=1, max_length=200)], ModelSpec] = Field(
         default_factory=dict)
     steps: list[Step] = Field(default_factory=list)

@@ -16,12 +16,18 @@ def store_kind(engine: Any) -> str:
 
 
 def stats(engine: Any) -> dict[str, Any]:
-    """The store's counts, its URL and the template compile-cache hit rate over finished
-    runs (None before any template was compiled)."""
+    """The store's counts, its URL, the template compile-cache hit rate over finished runs
+    (None before any template was compiled), its size (``database_bytes``, ``free_bytes``),
+    blobs by blob store, and what ``tether gc`` with its defaults would delete."""
     s: dict[str, Any] = dict(engine.store.stats())
     total = s["template_hits"] + s["template_misses"]
     s["template_hit_rate"] = round(s["template_hits"] / total, 6) if total else None
     s["store"] = engine.store.url
+    storage = engine.store.storage()
+    s["database_bytes"], s["free_bytes"] = storage["database_bytes"], storage["free_bytes"]
+    s["blob_stores"] = storage["blobs"]
+    would = engine.gc(dry_run=True)  # what `tether gc` with its defaults would delete
+    s["gc_would_reclaim"] = {k: would[k] for k in ("runs", "rows", "bytes", "blobs", "blob_bytes")}
     return s
 
 

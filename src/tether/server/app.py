@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from ..engine.engine import Engine
+from ..engine.lease import owner_id
+from ..engine.retention import RetentionSweeper
 from ..engine.worker import Worker
 from ..settings import Settings
 from ..store import open_store
@@ -49,7 +51,12 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
                   if worker else None)
         if runner:
             runner.start()
+        # retention: and TETHER_RETENTION (the worker threads' own sweeper does it when there are any)
+        sweeper = None if worker else RetentionSweeper(engine.store, engine.settings.retention,
+                                                       owner_id()).start()
         yield
+        if sweeper:
+            sweeper.stop()
         if worker:
             worker.stop()  # runs in progress finish their step and go back to pending
         if runner:

@@ -27,6 +27,8 @@ from .records import (
     HistoryRecord,
     IterationRecord,
     IterationWrite,
+    Reclaimed,
+    RunBrief,
     RunRecord,
     RunUpdate,
     SharedRecord,
@@ -54,6 +56,9 @@ __all__ = [
     "IterationRecord",
     "IterationWrite",
     "LoopStorage",
+    "Reclaimed",
+    "Retention",
+    "RunBrief",
     "RunReads",
     "RunRecord",
     "RunUpdate",
@@ -294,6 +299,45 @@ class SharedVariables(Protocol):
         """Let go of the lock if ``owner`` holds it."""
 
 
+class Retention(Protocol):
+    """Deleting finished runs and everything that belongs to them (steps, variables and their
+    history, read counts, events, loop items and iterations, the run's spec and row), each
+    call a bounded transaction, so other runs keep committing while retention works.
+
+    Blobs are deleted in one place, :meth:`release_blobs` (the SQL stores call it inside
+    :meth:`delete_runs`' transaction): given the hashes that deleted rows referenced, it
+    deletes those that no row references any more. A blob store outside the database hooks
+    in there."""
+
+    def run_briefs(self) -> list[RunBrief]:
+        """Every run, newest first (by creation time, then run id), as a :class:`RunBrief`."""
+
+    def footprint(self, run_ids: Sequence[str]) -> Reclaimed:
+        """What :meth:`delete_runs` would remove for these runs, changing nothing: the runs
+        that exist, their rows and bytes, and the blobs only they reference."""
+
+    def delete_runs(self, runs: Sequence[RunBrief]) -> Reclaimed:
+        """Delete, in one transaction, each run whose stored status, seq and lease epoch
+        are still those of its brief (else it moved on since it was chosen: kept) and that
+        is no other run's parent (children go first: pass them earlier in ``runs``), with
+        every row that belongs to it, then the blobs nothing references any more
+        (:meth:`release_blobs`). Returns what was removed; ``runs`` names the deleted ones."""
+
+    def release_blobs(self, hashes: Iterable[str]) -> tuple[int, int]:
+        """Delete the blobs among ``hashes`` that no row references; ``(blobs, bytes)``
+        deleted. A commit referencing one of them concurrently keeps it (it is either seen
+        as a reference, or writes the blob again after the deletion)."""
+
+    def reclaim_space(self, max_pages: int = 2000) -> int:
+        """Give up to ``max_pages`` free pages back to the file system (SQLite's incremental
+        vacuum, one short write transaction); the bytes given back, 0 when there is nothing
+        to give back or the store cannot (PostgreSQL: autovacuum reuses space; memory)."""
+
+    def storage(self) -> dict[str, Any]:
+        """``database_bytes`` (the store's size), ``free_bytes`` (free pages inside it) and
+        ``blobs``: ``{store name: {"count", "bytes"}}`` for each blob store."""
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     """Payloads of offloaded values (see :mod:`tether.store.codec`), keyed by the sha256 hex
@@ -349,7 +393,7 @@ class BlobReferences(Protocol):
 
 
 class Store(RunsAndLeases, Commits, VariableWrites, RunReads, LoopStorage, SharedVariables,
-            BlobReferences, Protocol):
+            BlobReferences, Retention, Protocol):
     """A state backend: every required role. Every method is safe to call from several threads."""
 
     url: str

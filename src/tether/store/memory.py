@@ -26,11 +26,12 @@ from .base import (
 from .blob_memory import MemoryBlobs, blob_digests
 from .memory_leases import MemoryLeases
 from .memory_loops import MemoryLoops
+from .memory_retention import MemoryRetention
 from .memory_shared import MemoryShared
 from .value_refs import lazy_decode
 
 
-class MemoryStore(MemoryLeases, MemoryLoops, MemoryShared):
+class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
     """A Store in process memory (``memory://``)."""
 
     def __init__(self, url: str = "memory://", blobs: BlobStore | None = None) -> None:
@@ -92,8 +93,7 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryShared):
                           flow_data=codec.loads(codec.dumps(run.flow_data)))
             self._runs[run.run_id] = rec
             self._vars[run.run_id] = {}
-            self._history[run.run_id] = []
-            self._steps[run.run_id] = []
+            self._history[run.run_id], self._steps[run.run_id] = [], []
             self._events[run.run_id] = []
             return rec, True
 

@@ -11,6 +11,11 @@ UNLOCK_SWEEPER = "SELECT pg_advisory_unlock_all()"  # every hold of it: each suc
 # runs whose owner's lease expired go back to the queue (parameter: now); the owner stays named
 REQUEUE_EXPIRED = ("UPDATE runs SET status = 'pending' WHERE status = 'running' AND lease_expires < %s "
                    "RETURNING run_id")
+# retention: PostgreSQL's own table of a run's rows (see sql_statements.RUN_TABLES)
+LOOP_WORK_TABLE = ("loop_work", "coalesce(length(outcome), 0)", ())
+# while retention deletes blobs: commits that insert a blob wait, and those that did
+# have committed (their references are seen), so no blob is deleted as it gains a reference
+LOCK_BLOBS = "LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE"
 
 # ---------------------------------------------------------------- the commit (store/pg_commit.py)
 def _named(statement: str, names: tuple[str, ...]) -> str:

@@ -26,7 +26,15 @@ from . import codec, sqlrows
 from .base import EventWrite, RunRecord, SweeperElection, WakeUps, now
 from .pg_commit import PgCommit
 from .pg_loop_work import LoopWork
-from .pg_statements import LISTEN_RUNS, NOTIFY_RUNS, REQUEUE_EXPIRED, TRY_SWEEPER_LOCK, UNLOCK_SWEEPER
+from .pg_statements import (
+    LISTEN_RUNS,
+    LOCK_BLOBS,
+    LOOP_WORK_TABLE,
+    NOTIFY_RUNS,
+    REQUEUE_EXPIRED,
+    TRY_SWEEPER_LOCK,
+    UNLOCK_SWEEPER,
+)
 from .sql_common import SQLCommon
 from .sql_statements import COUNT_LOOP_ITEMS, INSERT_RUN, INSERT_RUN_SPEC, LOAD_RUN, POLL
 
@@ -53,6 +61,11 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
     _placeholder = "%s"
     _for_update = " FOR UPDATE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    _run_tables = (*SQLCommon._run_tables[:-1], LOOP_WORK_TABLE, SQLCommon._run_tables[-1])
+
+    def _lock_blobs(self, db: Any) -> None:
+        db.execute(LOCK_BLOBS)
 
     _STEP_EVENT_DATA = "json_build_object('attempts', attempts, 'error', error::json)::text"
 

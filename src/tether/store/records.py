@@ -260,3 +260,38 @@ def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
 def latest_visible_steps(records: Iterable[StepRecord], hidden: list[list[int]]) -> dict[str, StepRecord]:
     """The latest record of each step id, ignoring records a rewind undid."""
     return iter_latest_steps(r for r in records if not is_hidden(r.seq, hidden))
+
+
+class RunBrief(NamedTuple):
+    """What retention needs to know of a run to choose it: identity, flow name, stored
+    status, family, age, and the checkpoint and lease it was chosen at (a run that moved
+    on since is not deleted)."""
+
+    run_id: str
+    name: str
+    status: str
+    parent_id: str | None
+    created_at: float
+    finished_at: float | None
+    seq: int
+    lease_owner: str | None
+    lease_epoch: int
+    lease_expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """What deleting runs removed (or, measured before, would remove): the runs deleted,
+    their rows (every table), the bytes of those rows' values and texts, and the blobs
+    nothing referenced any more afterwards with their bytes."""
+
+    runs: tuple[str, ...] = ()
+    rows: int = 0
+    bytes: int = 0
+    blobs: int = 0
+    blob_bytes: int = 0
+    held: float = 0.0  # seconds the deleting transaction kept other writers out (its lock wait not counted)
+
+    def __add__(self, other: Reclaimed) -> Reclaimed:
+        return Reclaimed(self.runs + other.runs, self.rows + other.rows, self.bytes + other.bytes,
+                         self.blobs + other.blobs, self.blob_bytes + other.blob_bytes, self.held + other.held)

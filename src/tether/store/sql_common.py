@@ -27,6 +27,7 @@ from .shared_vars_sql import SharedSQL
 from .sql_blobs import SQLBlobs
 from .sql_leases import SQLLeases
 from .sql_loop_reads import SQLLoopReads
+from .sql_retention import SQLRetention
 from .sql_statements import (
     COUNT_CURRENT,
     CURRENT,
@@ -42,7 +43,7 @@ from .value_refs import lazy_decode
 RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
 
-class SQLCommon(SQLLeases, SQLLoopReads, SQLBlobs, SharedSQL):
+class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
     """Store methods written once for both SQL backends."""
 
     url: str

@@ -77,6 +77,7 @@ def fenced(statement: str, fence: bool) -> str:
     returning the new seq."""
     return statement + FENCE_SEQ + RETURNING_SEQ if fence else statement + RETURNING_SEQ
 
+
 # ---------------------------------------------------------------- the blobs table
 GET_BLOB = "SELECT data FROM blobs WHERE hash = ?"
 PUT_BLOB = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
@@ -89,3 +90,60 @@ BLOB_COLUMNS = (("run_specs", "inputs"), ("run_specs", "flow_data"), ("runs", "o
                 ("var_history", "value"), ("loop_items", "item"))
 REFERENCED_BLOBS = " UNION ".join(f"SELECT substr({col}, 2) FROM {table} WHERE substr({col}, 1, 1) = ?"
                                   for table, col in BLOB_COLUMNS)
+
+# ---------------------------------------------------------------- retention
+# A value offloaded to the blob table is stored in its row as "h" + 64 hex digits: 65 bytes.
+# The partial indexes of the retention migration (WHERE length(col) = 65) find the rows that
+# reference a blob without a scan; each query below repeats that condition so that they apply.
+BLOB_REF_LENGTH = 65
+# The tables holding a run's rows, children before the run's own row: (table, the bytes of
+# a row's values and texts, the columns that may reference a blob).
+RUN_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("steps", "coalesce(length(inputs), 0) + coalesce(length(result), 0) + coalesce(length(error), 0) "
+              "+ coalesce(length(meta), 0)", ("inputs", "result")),
+    ("var_history", "coalesce(length(value), 0)", ("value",)),
+    ("var_reads", "0", ()),
+    ("var_current", "0", ()),
+    ("events", "coalesce(length(data), 0)", ()),
+    ("loop_items", "length(item)", ("item",)),
+    ("iterations", "coalesce(length(result), 0) + coalesce(length(error), 0)", ("result",)),
+    ("run_specs", "length(flow_text) + length(inputs) + coalesce(length(env_snapshot), 0) "
+                  "+ coalesce(length(flow_data), 0)", ("inputs", "flow_data")),
+    ("runs", "coalesce(length(outputs), 0) + coalesce(length(error), 0) + coalesce(length(cursor), 0)",
+     ("outputs",)),
+)
+RUN_BRIEFS = ("SELECT run_id, name, status, parent_id, created_at, finished_at, seq, lease_owner, "
+              "lease_epoch, lease_expires FROM runs ORDER BY created_at DESC, run_id DESC")
+RUN_STATE = "SELECT status, seq, lease_epoch FROM runs WHERE run_id = ?"
+# is a blob referenced by any row? (parameter: the reference, once per column)
+BLOB_REFERENCED = "SELECT 1 WHERE " + " OR ".join(
+    f"EXISTS (SELECT 1 FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH})" for t, c in BLOB_COLUMNS)
+# the runs whose rows reference a blob (parameter: the reference, once per column)
+BLOB_REFERRERS = " UNION ".join(
+    f"SELECT run_id FROM {t} WHERE {c} = ? AND length({c}) = {BLOB_REF_LENGTH}" for t, c in BLOB_COLUMNS)
+BLOB_SIZE = "SELECT length(data) FROM blobs WHERE hash = ?"
+BLOB_USAGE = "SELECT count(*), coalesce(sum(length(data)), 0) FROM blobs"
+
+
+def _among(n: int, column: str = "run_id") -> str:
+    return f"{column} IN (" + ", ".join("?" * n) + ")"
+
+
+def runs_state(n: int) -> str:
+    """``(run_id, status, seq, lease_epoch)`` of ``n`` runs (parameters: their ids)."""
+    return f"SELECT run_id, status, seq, lease_epoch FROM runs WHERE {_among(n)}"
+
+
+def children_of(n: int) -> str:
+    """``(run_id, parent_id)`` of the children of ``n`` runs (parameters: their ids)."""
+    return "SELECT run_id, parent_id FROM runs WHERE " + _among(n, "parent_id")
+
+
+def run_rows(table: str, payload: str, refs: tuple[str, ...], *, delete: bool, runs: int = 1) -> str:
+    """The statement that deletes (or, without ``delete``, reads) the rows of ``table`` of
+    ``runs`` runs (parameters: their ids), giving each row's bytes and its blob references
+    (NULL where a column holds none)."""
+    cols = ", ".join([payload, *(f"CASE WHEN length({c}) = {BLOB_REF_LENGTH} THEN {c} END" for c in refs)])
+    if delete:
+        return f"DELETE FROM {table} WHERE {_among(runs)} RETURNING {cols}"
+    return f"SELECT {cols} FROM {table} WHERE {_among(runs)}"

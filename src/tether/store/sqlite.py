@@ -11,13 +11,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..errors import CorruptRecord, NotFound, StoreError, UsageError
 from . import codec, sqlrows
-from .base import BlobStore, Commit, CommitResult, RunRecord, now
+from .base import BlobStore, Commit, CommitResult, Reclaimed, RunBrief, RunRecord, now
 from .sql_common import SQLCommon
 from .sql_statements import (
     ADVANCE,
@@ -38,6 +38,7 @@ PAGE_SIZE = 1024
 BUSY_SECONDS = 30  # how long a statement waits for another process's lock
 WAL_CHECKPOINT_PAGES = 16_000
 WAL_CHECKPOINT_PAGES_FULL = 300  # measured best of 100-1000 for durability: full
+GC_CHECKPOINT_PAGES = 1000  # while gc deletes (see delete_runs)
 # the fenced commit's first statement, by (which run fields it writes, fenced)
 _ADVANCE = {(kind, fence): fenced(sql, fence)
             for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR), ("run", ADVANCE_RUN))
@@ -103,6 +104,11 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
                 # table it touches and its rows are small (large values are compressed
                 # or offloaded by the codec). Must precede WAL mode.
                 self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                # Pages freed by `tether gc` go back to the file system as each of its
+                # transactions commits (FULL: the free list is cut en bloc; INCREMENTAL's
+                # page-by-page search of it is quadratic in its length, measured ~250 µs a
+                # page). Only settable before the first table exists (docs/guide.md#retention).
+                self._db.execute("PRAGMA auto_vacuum = FULL")
             self._wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoint the WAL every ~16 MiB (the default, 1,000 pages, is only 1 MiB with
@@ -317,6 +323,38 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
     # ------------------------------------------------------------ steps and events
     def _bytes(self) -> int:
         return self._query("PRAGMA page_size")[0][0] * self._query("PRAGMA page_count")[0][0]
+
+    def delete_runs(self, runs: Sequence[RunBrief]) -> Reclaimed:
+        """As :meth:`SQLRetention.delete_runs`, checkpointing the WAL every ~1 MiB meanwhile:
+        gc writes much, and a WAL left to grow to 16 MiB would be checkpointed inside some
+        other process's commit (measured: commits blocked up to ~400 ms instead of <100)."""
+        with self._lock:
+            self._db.execute(f"PRAGMA wal_autocheckpoint = {GC_CHECKPOINT_PAGES}")
+            try:
+                return super().delete_runs(runs)
+            finally:
+                pages = WAL_CHECKPOINT_PAGES_FULL if self._sync == "full" else WAL_CHECKPOINT_PAGES
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+
+    def _free_bytes(self) -> int:
+        return self._query("PRAGMA page_size")[0][0] * self._query("PRAGMA freelist_count")[0][0]
+
+    def reclaim_space(self, max_pages: int = 2000) -> int:
+        """Incremental vacuum of up to ``max_pages`` free pages, in one write transaction, for
+        a file in auto_vacuum=INCREMENTAL mode. New files are in FULL mode, where each commit
+        gives its freed pages back (nothing is left to do here); a file made before either
+        gives nothing back: its free pages are reused by later writes (docs/guide.md#retention)."""
+        with self._lock:
+            if self._query("PRAGMA auto_vacuum")[0][0] != 2:
+                return 0
+            before = self._query("PRAGMA page_count")[0][0]
+            self._local += 1
+            try:
+                # executescript steps the pragma to its end (execute() frees one page only)
+                self._db.executescript(f"PRAGMA incremental_vacuum({int(max_pages)});")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot give space back in {self.path}: {_cause(exc)}") from None
+            return (before - self._query("PRAGMA page_count")[0][0]) * self._query("PRAGMA page_size")[0][0]
 
     def checkpoint_wal(self) -> None:
         """Fold the WAL into the database file (used by benchmarks measuring size)."""

@@ -1,5 +1,5 @@
 """``/api/runs``: create (queued for a worker), list, show, resume, pause, cancel, fork,
-a run's steps and the diff of two of its checkpoints."""
+delete, a run's steps and the diff of two of its checkpoints."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -70,6 +70,14 @@ def pause(run_id: str, engine: Engine = Depends(engine_of)) -> dict[str, Any]:
 @router.post("/api/runs/{run_id}/cancel", dependencies=[Depends(writer)])
 def cancel(run_id: str, engine: Engine = Depends(engine_of)) -> dict[str, Any]:
     return {"run_id": run_id, "result": engine.cancel(run_id_of(run_id))}
+
+
+@router.delete("/api/runs/{run_id}", dependencies=[Depends(writer)])
+def delete_run(run_id: str, engine: Engine = Depends(engine_of)) -> dict[str, Any]:
+    """Delete a finished run and everything of it (SPEC §7.5): 404 unknown, 409 unfinished
+    or the parent of other runs."""
+    report = engine.delete_run(run_id_of(run_id))
+    return {"run_id": run_id, "deleted": True, **{k: v for k, v in report.items() if k != "run_ids"}}
 
 
 @router.post("/api/runs/{run_id}/fork", dependencies=[Depends(writer)])
