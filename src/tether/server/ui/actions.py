@@ -1,6 +1,6 @@
 """The repair actions a write token may take from a run page — resume (with values to set,
 from a step, retrying failed iterations), pause, cancel, fork (from a step, with
-overrides) and delete (when the engine has it) — through the same ``Engine`` methods the
+overrides) and delete (a finished run) — through the same ``Engine`` methods the
 API calls. Each answers ``{ok, message, run_id, status}``; a resume or fork that takes
 longer than a moment goes on in the background and is answered as started."""
 from __future__ import annotations
@@ -79,10 +79,7 @@ def act(engine: Any, run_id: str, verb: str, body: dict[str, Any]) -> dict[str, 
         was = engine.cancel(run_id)
         return {"ok": True, "run_id": run_id, "status": "cancelled", "message": f"cancelled (was {was})"}
     if verb == "delete":
-        delete = getattr(engine, "delete_run", None)
-        if delete is None:
-            raise UsageError("deleting runs is not available in this version")
-        delete(run_id)
+        engine.delete_run(run_id)
         return {"ok": True, "run_id": run_id, "status": "deleted", "message": f"run {run_id} deleted"}
     values, step = values_of(body), step_of(body)
     if verb == "resume":

@@ -146,7 +146,7 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
             "children": [run_row(c, now) for c in queries.children(engine, rec, steps)],
             "parent": run_row(parent, now) if parent else None, "spend": spend(queries.usage(engine, run_id)),
             "started_steps": started,
-            "live": row["status"] in LIVE, "can_delete": hasattr(engine, "delete_run")}
+            "live": row["status"] in LIVE}
 
 
 def step_page(engine: Any, run_id: str, step_id: str) -> dict[str, Any]:
