@@ -73,6 +73,22 @@ def test_list_runs_orders_by_creation_time_then_id_and_pages_by_a_run_id(store):
         store.list_runs(before="no-such-run")
 
 
+def test_list_runs_of_one_parent_newest_first_and_paged(store):
+    def make(rid: str, parent: str | None, t: float) -> None:
+        store.create_run(RunRecord(run_id=rid, name="f", status="running", flow_text="name: f", flow_path=None,
+                                   inputs={}, created_at=t, cursor={"next": "s1"}, parent_id=parent), "me", 30.0)
+    make("p", None, 100.0)
+    make("other", None, 150.0)
+    make("c1", "p", 200.0)
+    make("c2", "p", 300.0)
+    make("g1", "c1", 400.0)  # a grandchild is not p's child
+    make("c3", "other", 500.0)
+    assert [r.run_id for r in store.list_runs(parent="p")] == ["c2", "c1"]
+    assert [r.run_id for r in store.list_runs(parent="p", limit=1, before="c2")] == ["c1"]
+    assert [r.run_id for r in store.list_runs(parent="c1", status="running")] == ["g1"]
+    assert store.list_runs(parent="g1") == [] and store.list_runs(parent="no-such-run") == []
+
+
 def test_claim_takes_pending_runs_oldest_first_once_each(store):
     import time
     queued(store, "q1")

@@ -120,29 +120,9 @@ def env_report(engine: Any, run: Any, flow: Any = None) -> dict[str, Any]:
     return {"vars": rows, "changes": changes, "platform": platform}
 
 
-def children(engine: Any, run: Any, steps: list[Any], scan: int = 500) -> list[Any]:
-    """Runs whose parent is ``run``: the child runs its ``flow`` steps started (named in
-    their step records' meta) and the forks among the ``scan`` newest runs, newest first;
-    a bounded read."""
-    from ..errors import NotFound
-    found: dict[str, Any] = {}
-    for s in steps:
-        child = s.meta.get("child_run_id") if isinstance(s.meta, dict) else None
-        if isinstance(child, str) and child not in found:
-            try:
-                found[child] = engine.record(child)
-            except NotFound:
-                continue
-    after, read = None, 0
-    while read < scan:  # newest first, in small pages: a child is never older than its parent
-        batch = engine.runs(None, 50, after)
-        for rec in batch:
-            if rec.created_at < run.created_at:
-                return sorted(found.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
-            if rec.parent_id == run.run_id:
-                found[rec.run_id] = rec
-        read += len(batch)
-        if len(batch) < 50:
-            break
-        after = batch[-1].run_id
-    return sorted(found.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
+def children(engine: Any, run: Any, limit: int = 500) -> list[Any]:
+    """Runs whose parent is ``run`` (the child runs its ``flow`` steps started, and its
+    forks), newest first, at most ``limit``: read through the store's index on
+    ``parent_id``, never a scan of other runs."""
+    return engine.store.list_runs(limit=limit, parent=run.run_id)
+

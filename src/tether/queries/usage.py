@@ -37,22 +37,22 @@ def own_usage(engine: Any, run_id: str) -> tuple[dict[str, Any], dict[str, dict[
 
 def child_runs(engine: Any, run_id: str) -> list[str]:
     """The ids of the runs that ``run_id``'s ``flow`` steps started, their children too
-    (forks are not children). Only runs created since ``run_id`` are read."""
+    (forks are not children), oldest first. Reads only the family's rows (the store's
+    index on ``parent_id``), however many other runs the store holds."""
     from ..tools.flow import is_child_run_id
-    started = engine.store.load_run(run_id).created_at
-    newer: list[Any] = []
-    before = None
-    while True:
-        page = engine.store.list_runs(limit=500, before=before)
-        newer += [r for r in page if r.created_at >= started]
-        if len(page) < 500 or page[-1].created_at < started:
-            break
-        before = page[-1].run_id
-    family, found = {run_id}, []
-    for r in sorted(newer, key=lambda r: r.created_at):
-        if r.parent_id in family and is_child_run_id(r.parent_id, r.run_id):
-            family.add(r.run_id)
-            found.append(r.run_id)
+    found: list[str] = []
+    todo = [run_id]
+    while todo:
+        parent = todo.pop()
+        before = None
+        while True:
+            page = engine.store.list_runs(limit=500, before=before, parent=parent)
+            kids = [r for r in page if is_child_run_id(parent, r.run_id)]
+            found += [r.run_id for r in sorted(kids, key=lambda r: (r.created_at, r.run_id))]
+            todo += [r.run_id for r in kids]
+            if len(page) < 500:
+                break
+            before = page[-1].run_id
     return found
 
 

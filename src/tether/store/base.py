@@ -109,10 +109,12 @@ class RunsAndLeases(Protocol):
         """How many runs have each stored status."""
 
     def list_runs(self, status: str | None = None, limit: int = 50,
-                  before: str | None = None) -> list[RunRecord]:
+                  before: str | None = None, parent: str | None = None) -> list[RunRecord]:
         """Runs newest first: by creation time, then by run id (both descending), optionally
-        of one stored status. ``before`` names the last run of the previous page: only runs
-        after it in this order are listed (NotFound if there is no such run)."""
+        of one stored status, optionally only those whose ``parent_id`` is ``parent`` (its
+        child runs and forks, read through an index: no other run's row is read).
+        ``before`` names the last run of the previous page: only runs after it in this
+        order are listed (NotFound if there is no such run)."""
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
                       steal_epoch: int | None = None, takeover: Takeover | None = None) -> RunRecord:

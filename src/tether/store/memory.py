@@ -109,10 +109,11 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
             return self._run(run_id)
 
     def list_runs(self, status: str | None = None, limit: int = 50,
-                  before: str | None = None) -> list[RunRecord]:
+                  before: str | None = None, parent: str | None = None) -> list[RunRecord]:
         with self._lock:
             after = None if before is None else self._run(before)
             runs = [r for r in self._runs.values() if (status is None or r.status == status)
+                    and (parent is None or r.parent_id == parent)
                     and (after is None or (r.created_at, r.run_id) < (after.created_at, after.run_id))]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[:limit]

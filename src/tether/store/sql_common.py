@@ -82,12 +82,15 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return sqlrows.run_record(rows[0], self._decode)
 
     def list_runs(self, status: str | None = None, limit: int = 50,
-                  before: str | None = None) -> list[RunRecord]:
+                  before: str | None = None, parent: str | None = None) -> list[RunRecord]:
         where: list[str] = []
         params: list[Any] = []
         if status:
             where.append("status = ?")
             params.append(status)
+        if parent is not None:
+            where.append("parent_id = ?")
+            params.append(parent)
         if before:
             found = self._query(self._q("SELECT created_at FROM runs WHERE run_id = ?"), (before,))
             if not found:

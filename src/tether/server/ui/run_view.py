@@ -143,7 +143,7 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
             "timeline": timeline(rec, steps, offset, now), "loops": loops(engine, rec, steps, row["step"]),
             "vars": variables(engine, run_id, at), "at": at,
             "env": queries.env_report(engine, rec, parsed_flow(engine, run_id, rec.flow_text)),
-            "children": [run_row(c, now) for c in queries.children(engine, rec, steps)],
+            "children": [run_row(c, now) for c in queries.children(engine, rec)],
             "parent": run_row(parent, now) if parent else None, "spend": spend(queries.usage(engine, run_id)),
             "started_steps": started,
             "live": row["status"] in LIVE}
