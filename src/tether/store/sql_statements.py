@@ -3,12 +3,33 @@
 statements stay with it; PostgreSQL's are in :mod:`tether.store.pg_statements`."""
 from __future__ import annotations
 
-from .sqlrows import ITERATION_COLS, RUN_COLS, RUNS
+from collections.abc import Callable
+
+from .sqlrows import ITERATION_COLS, RUN_COLS, RUNS, STEP_COLS
 
 # ---------------------------------------------------------------- runs
 LOAD_RUN = f"SELECT {RUN_COLS} FROM {RUNS} WHERE run_id = ?"
 POLL = "SELECT seq, control FROM runs WHERE run_id = ?"
 RUN_EXISTS = "SELECT 1 FROM runs WHERE run_id = ?"
+# why a fenced commit matched no row: the run's epoch and seq
+RUN_EPOCH_SEQ = "SELECT lease_epoch, seq FROM runs WHERE run_id = ?"
+RUN_CREATED_AT = "SELECT created_at FROM runs WHERE run_id = ?"
+COUNT_RUNS_BY_STATUS = "SELECT status, count(*) FROM runs GROUP BY status"
+SET_CONTROL = "UPDATE runs SET control = ? WHERE run_id = ?"
+FLOW_DATA = "SELECT flow_data FROM run_specs WHERE run_id = ?"
+# a write from outside the run's lease (set_var, delete_var): the next checkpoint, unfenced
+NEXT_SEQ = "UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq"
+
+
+def list_runs(status: bool, before: bool) -> str:
+    """A page of runs, newest first: with ``status`` (parameter: it), ``before`` (parameters:
+    the created_at of the run listed before, twice, then its id), then the limit."""
+    where = ["status = ?"] * status + ["(created_at < ? OR (created_at = ? AND run_id < ?))"] * before
+    sql = f"SELECT {RUN_COLS} FROM {RUNS}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+
 
 # ---------------------------------------------------------------- a loop's collection
 COUNT_LOOP_ITEMS = "SELECT count(*) FROM loop_items WHERE run_id = ? AND loop_key = ?"
@@ -32,12 +53,59 @@ CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.
            "FROM var_current c CROSS JOIN var_history h "  # CROSS: SQLite walks var_current first
            "LEFT JOIN var_reads r ON r.run_id = c.run_id AND r.name = c.name "
            "WHERE c.run_id = ? AND h.run_id = c.run_id AND h.name = c.name AND h.version = c.version")
+CURRENT_SINCE = CURRENT + " AND h.seq > ?"  # a run's variables changed after a seq
+CURRENT_NAMED = CURRENT + " AND c.name = ?"  # one variable
 # how many variables exist (not deleted) across every run
 COUNT_CURRENT = ("SELECT count(*) FROM var_current c JOIN var_history h "
                  "ON h.run_id = c.run_id AND h.name = c.name AND h.version = c.version WHERE h.deleted = 0")
 FLUSH_READS = ("INSERT INTO var_reads (run_id, name, accessed_at, access_count) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
                "excluded.access_count, accessed_at = excluded.accessed_at")
+# a variable's history, oldest first (VAR_HISTORY_LAST: its last ? rows, newest first)
+VAR_HISTORY = ("SELECT version, seq, value, source_step, at, deleted FROM var_history "
+               "WHERE run_id = ? AND name = ? ORDER BY version")
+VAR_HISTORY_LAST = VAR_HISTORY + " DESC LIMIT ?"
+VAR_CHANGES = "SELECT seq, name, at FROM var_history WHERE run_id = ? ORDER BY seq, name"
+ITERATION_CHECKPOINTS = ("SELECT seq, loop_key, idx, finished_at FROM iterations WHERE run_id = ? "
+                         "ORDER BY seq, loop_key, idx")
+# a run's variables as of a seq (parameters: run id, seq, run id)
+STATE_AT = ("SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
+            " SELECT name, max(version) AS v FROM var_history WHERE run_id = ? AND seq <= ? GROUP BY name"
+            ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = ?")
+STEPS = f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq"
+EVENTS_OF_TYPE = ("SELECT seq, idx, type, step_id, data, at FROM events "
+                  "WHERE run_id = ? AND type = ? ORDER BY seq, idx")
+
+
+def events(step_event_data: str, limit: bool) -> str:
+    """A run's events after a seq, each step record listed as its own ``step.<status>``
+    event (``step_event_data``: the dialect's JSON of its attempts and error); parameters:
+    run id, seq, run id, seq, and the limit when ``limit``."""
+    sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
+           "UNION ALL SELECT seq, (SELECT count(*) FROM steps p "
+           "WHERE p.run_id = s.run_id AND p.seq = s.seq AND p.step_id < s.step_id), "
+           f"'step.' || status, step_id, {step_event_data}, finished_at "
+           "FROM steps s WHERE run_id = ? AND seq > ? ORDER BY 1, 2")
+    return sql + " LIMIT ?" if limit else sql
+
+
+# ---------------------------------------------------------------- statistics
+STATS_TABLES = ("runs", "steps", "var_history", "events", "blobs")
+
+
+def count_rows(table: str) -> str:
+    return f"SELECT count(*) FROM {table}"
+
+
+def template_cache_counts(json_text: Callable[..., str]) -> str:
+    """The template cache's hits and misses summed over the runs' end events
+    (``json_text(column, *path)``: the dialect's text at a path in a JSON column)."""
+    hits, misses = (f"coalesce(sum(CAST({json_text('data', 'template_cache', k)} AS BIGINT)), 0)"
+                    for k in ("hits", "misses"))
+    return (f"SELECT {hits}, {misses} FROM events "
+            "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")
+
+
 INSERT_STEP = ("INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, "
                "meta, started_at, finished_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_EVENT = "INSERT INTO events (run_id, seq, idx, type, step_id, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
