@@ -42,8 +42,6 @@ from .sql_statements import (
 )
 from .value_refs import lazy_decode
 
-RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
-
 
 class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
     """Store methods written once for both SQL backends."""

@@ -118,6 +118,45 @@ NEXT_RECOVERIES = ("CASE WHEN recovery_seq IS NOT NULL AND seq - recovery_seq <=
                    "AND e.type IN ('step.started', 'run.claimed')) THEN recoveries + 1 ELSE 1 END")
 
 
+# ---------------------------------------------------------------- leases (store/sql_leases.py)
+# Every write is fenced on the lease epoch. A statement a store runs with a row lock gets
+# its ``_for_update`` (or ``_skip_locked``) appended where it runs; SQLite's are empty.
+RENEW_LEASE = "UPDATE runs SET lease_expires = ? WHERE run_id = ? AND lease_epoch = ?"
+RELEASE_LEASE = "UPDATE runs SET lease_owner = NULL, lease_expires = 0 WHERE run_id = ? AND lease_epoch = ?"
+RECORD_PROCESSES = "UPDATE runs SET processes = ? WHERE run_id = ? AND lease_epoch = ?"
+LEASE_STATE = "SELECT lease_owner, lease_epoch, lease_expires, status FROM runs WHERE run_id = ?"
+# parameters: owner, the new epoch, expires, run id
+TAKE_LEASE = "UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? WHERE run_id = ?"
+# a takeover's first commit (parameters: status, cursor, 1 when it writes variables or events, run id)
+TAKEOVER_RESET = ("UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, "
+                  "error = NULL, outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, "
+                  "seq = seq + ? "
+                  "WHERE run_id = ? RETURNING seq")
+
+
+def claimable(abandoned: int) -> str:
+    """The first run a claimer may take: pending, its lease expired, or one of ``abandoned``
+    runs at the epoch their dead owner held (parameters: now, then each one's id and epoch)."""
+    return ("SELECT run_id, seq, status, lease_owner FROM runs "
+            "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ?)"
+            + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * abandoned
+            + " ORDER BY created_at, run_id LIMIT 1")
+
+
+# claim a run (parameters: owner, expires, 1 unless it never checkpointed, now, whether it
+# is a recovery (twice), run id)
+CLAIM_RUN_UPDATE = (
+    "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
+    "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
+    f"started_at = coalesce(started_at, ?), recoveries = CASE WHEN ? THEN {NEXT_RECOVERIES} "
+    "ELSE recoveries END, recovery_seq = CASE WHEN ? THEN seq + 1 ELSE recovery_seq END, "
+    "seq = seq + 1 WHERE run_id = ? RETURNING seq")
+# the runs whose live lease is held by an owner with a prefix (parameters: now, its length, it)
+LIVE_LEASES = ("SELECT run_id, lease_owner, lease_epoch FROM runs "
+               "WHERE status = 'running' AND lease_expires >= ? AND substr(lease_owner, 1, ?) = ?")
+RUN_AT_EPOCH = "SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?"
+SET_FLOW = "UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ?"
+
 # ---------------------------------------------------------------- a run's creation
 INSERT_RUN = ("INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
               "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, "
