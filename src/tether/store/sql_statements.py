@@ -38,6 +38,44 @@ LAST_ITERATION = (f"SELECT {ITERATION_COLS} FROM iterations WHERE run_id = ? AND
                   "ORDER BY idx DESC LIMIT 1")
 INSERT_LOOP_ITEM = "INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)"
 
+# ---------------------------------------------------------------- loop reads (store/sql_loop_reads.py)
+LOOP_SIZE = "SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?"
+# a loop's elements by index range (parameters: run id, loop key, start, stop)
+LOOP_ITEMS_RANGE = ("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? "
+                    "AND idx >= ? AND idx < ? ORDER BY idx")
+ITERATION_COUNTS = "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status"
+_NOT_FAILED = " AND status != 'failed'"
+
+
+def loop_started(json_text: Callable[..., str]) -> str:
+    """Whether a run started a loop, its ``loop.started`` event naming the key (parameters:
+    run id, loop key; ``json_text(column, *path)``: the dialect's text at a path in JSON)."""
+    return ("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
+            f"{json_text('data', 'loop_key')} = ? LIMIT 1")
+
+
+def iterations_range(status: bool) -> str:
+    """A loop's iteration records by index range (parameters: run id, loop key, start, stop,
+    and the status when ``status``)."""
+    sql = (f"SELECT {ITERATION_COLS} FROM iterations "
+           "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
+    return (sql + " AND status = ?" if status else sql) + " ORDER BY idx"
+
+
+def finished_indices(include_failed: bool) -> str:
+    """The indices of a loop's iteration records in a range (parameters: run id, loop key,
+    start, stop)."""
+    return ("SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?"
+            + ("" if include_failed else _NOT_FAILED))
+
+
+def finished_per_batch(include_failed: bool) -> str:
+    """How many iteration records each batch of a loop has (parameters: batch size, run id,
+    loop key)."""
+    return ("SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?"
+            + ("" if include_failed else _NOT_FAILED) + " GROUP BY 1")
+
+
 # ---------------------------------------------------------------- variables, steps, events
 
 LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? "
