@@ -223,6 +223,27 @@ def fenced(statement: str, fence: bool) -> str:
     return statement + FENCE_SEQ + RETURNING_SEQ if fence else statement + RETURNING_SEQ
 
 
+# ------------------------------------------------ shared variables and locks (store/shared_vars_sql.py)
+_SHARED_ROWS = "SELECT name, value, version, immutable, updated_at FROM shared_vars "
+SHARED_GET = _SHARED_ROWS + "WHERE name = ? AND deleted = 0"
+SHARED_LIST = _SHARED_ROWS + "WHERE deleted = 0 ORDER BY name"
+# a deleted placeholder row for a name that has none, so that there is a row to lock
+# (parameters: name, now)
+SHARED_RESERVE = ("INSERT INTO shared_vars (name, value, version, immutable, deleted, updated_at) "
+                  "VALUES (?, NULL, 0, 0, 1, ?) ON CONFLICT (name) DO NOTHING")
+SHARED_STATE = "SELECT version, immutable, deleted FROM shared_vars WHERE name = ?"  # + the row lock
+SHARED_SET = ("UPDATE shared_vars SET value = ?, version = ?, immutable = ?, deleted = 0, "
+              "updated_at = ? WHERE name = ?")
+SHARED_DELETE = ("UPDATE shared_vars SET value = NULL, version = ?, deleted = 1, "
+                 "updated_at = ? WHERE name = ?")
+# take a named lock that is free, expired or already the owner's (parameters: name, owner,
+# expires, now)
+LOCK_ACQUIRE = ("INSERT INTO locks (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET owner = excluded.owner, expires = excluded.expires "
+                "WHERE locks.expires < ? OR locks.owner = excluded.owner")
+LOCK_RENEW = "UPDATE locks SET expires = ? WHERE name = ? AND owner = ?"
+LOCK_RELEASE = "DELETE FROM locks WHERE name = ? AND owner = ?"
+
 # ---------------------------------------------------------------- the blobs table
 GET_BLOB = "SELECT data FROM blobs WHERE hash = ?"
 PUT_BLOB = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
