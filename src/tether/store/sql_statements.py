@@ -244,6 +244,13 @@ LOCK_ACQUIRE = ("INSERT INTO locks (name, owner, expires) VALUES (?, ?, ?) ON CO
 LOCK_RENEW = "UPDATE locks SET expires = ? WHERE name = ? AND owner = ?"
 LOCK_RELEASE = "DELETE FROM locks WHERE name = ? AND owner = ?"
 
+# ---------------------------------------------------------------- SQLite's own (store/sqlite.py)
+# (its PRAGMAs, connection settings, stay where the connection is opened and tuned)
+SQLITE_OBJECTS = "SELECT count(*) FROM sqlite_master"  # 0: a new file
+SQLITE_UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, "
+                           "result, error, seq, started_at, finished_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
 # ---------------------------------------------------------------- the blobs table
 GET_BLOB = "SELECT data FROM blobs WHERE hash = ?"
 PUT_BLOB = "INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
