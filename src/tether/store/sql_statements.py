@@ -1,6 +1,15 @@
-"""The SQL statements both SQL stores run, each written once with ``?`` placeholders
-(the PostgreSQL store rewrites them to ``%s`` once, at import). A store's own
-statements stay with it; PostgreSQL's are in :mod:`tether.store.pg_statements`."""
+"""Every SQL statement of the SQL stores written with ``?`` placeholders, each once, by
+role: what both stores run (the PostgreSQL store rewrites ``?`` to ``%s``, through
+``_q`` or once at import) and, in one marked section, SQLite's own (its PRAGMAs,
+connection settings, stay in ``sqlite.py``). A statement built from parts at run time is
+a small function here (``list_runs``, ``events``, ``claimable``, ``iterations_range``, …)
+that gives the same text for the same arguments; the dialect's pieces (a JSON path, a
+step's event data) are passed in, and a row lock (``_for_update``, ``_skip_locked``:
+empty on SQLite) is appended where the statement runs. The role modules hold no
+statement text; what stays with the stores is transaction control (``BEGIN``,
+``COMMIT``, savepoints), SQLite's PRAGMAs and each dialect's JSON expressions
+(``_json_text``, ``_STEP_EVENT_DATA``). PostgreSQL's own statements are in
+:mod:`tether.store.pg_statements`."""
 from __future__ import annotations
 
 from collections.abc import Callable
