@@ -1,4 +1,5 @@
-"""PostgreSQL's own statements (wake-ups, the sweeper), each written once. What both SQL
+"""PostgreSQL's own statements, each written once (``%s`` placeholders): wake-ups, the
+sweeper, its commit, shared loops, schema creation and migrations. What both SQL
 stores run is in :mod:`tether.store.sql_statements`."""
 from __future__ import annotations
 
