@@ -1,4 +1,5 @@
-"""PostgreSQL's own statements (wake-ups, the sweeper), each written once. What both SQL
+"""PostgreSQL's own statements, each written once (``%s`` placeholders): wake-ups, the
+sweeper, its commit, shared loops, schema creation and migrations. What both SQL
 stores run is in :mod:`tether.store.sql_statements`."""
 from __future__ import annotations
 
@@ -132,3 +133,25 @@ WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_k
                 "ORDER BY idx LIMIT %s")
 WORK_REMOVE = "DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)"
 WORK_LEFT = "SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s"
+
+
+# ---------------------------------------------------------------- the store's own (store/postgres.py)
+# (block added by the sqlplace branch: postgres.py's statements, moved here unchanged)
+# the bytes of the schema's tables, their indexes and TOAST included
+STORE_BYTES = ("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
+               "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")
+# two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it: one at a time
+# (parameter: "<schema>/tether-schema")
+SCHEMA_CREATE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+
+
+def create_schema(schema: str) -> str:
+    """Create the schema ``schema`` (a checked name: lower-case letters, digits, ``_``)."""
+    return f'CREATE SCHEMA IF NOT EXISTS "{schema}"'
+
+
+# migrations: one opener at a time, the version read after the lock is taken
+MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tether-migrate'))"
+CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)"
+SCHEMA_VERSION = "SELECT max(version) FROM tether_schema"
+INSERT_SCHEMA_VERSION = "INSERT INTO tether_schema (version) VALUES (%s)"

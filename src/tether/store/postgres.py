@@ -27,16 +27,31 @@ from .base import EventWrite, RunRecord, SweeperElection, WakeUps, now
 from .pg_commit import PgCommit
 from .pg_loop_work import LoopWork
 from .pg_statements import (
+    CREATE_VERSION_TABLE,
+    INSERT_SCHEMA_VERSION,
     LISTEN_RUNS,
     LOCK_BLOBS,
     LOOP_WORK_TABLE,
+    MIGRATE_LOCK,
     NOTIFY_RUNS,
     REQUEUE_EXPIRED,
+    SCHEMA_CREATE_LOCK,
+    SCHEMA_VERSION,
+    STORE_BYTES,
     TRY_SWEEPER_LOCK,
     UNLOCK_SWEEPER,
+    create_schema,
 )
 from .sql_common import SQLCommon
-from .sql_statements import COUNT_LOOP_ITEMS, INSERT_RUN, INSERT_RUN_SPEC, LOAD_RUN, POLL
+from .sql_statements import (
+    COUNT_LOOP_ITEMS,
+    INSERT_RUN,
+    INSERT_RUN_SPEC,
+    LOAD_RUN,
+    POLL,
+    RUN_AT_EPOCH,
+    RUN_EXISTS,
+)
 
 if TYPE_CHECKING:
     from .base import BlobStore
@@ -46,6 +61,8 @@ _INSERT_RUN = INSERT_RUN.replace("?", "%s") + " ON CONFLICT (run_id) DO NOTHING"
 _INSERT_RUN_SPEC = INSERT_RUN_SPEC.replace("?", "%s")
 _LOAD_RUN, _POLL = LOAD_RUN.replace("?", "%s"), POLL.replace("?", "%s")
 _COUNT_LOOP_ITEMS = COUNT_LOOP_ITEMS.replace("?", "%s")
+_LOCK_RUN = RUN_EXISTS.replace("?", "%s") + " FOR UPDATE"  # the run's row lock (hold)
+_LOCK_RUN_AT_EPOCH = RUN_AT_EPOCH.replace("?", "%s") + " FOR UPDATE"
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 
 
@@ -76,9 +93,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         return f"({column}::json #>> '{{{','.join(path)}}}')"
 
     def _bytes(self) -> int:
-        return int(self._query(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")[0][0])
+        return int(self._query(STORE_BYTES)[0][0])
 
     def __init__(self, url: str, *, pool_size: int = 4, blobs: BlobStore | None = None) -> None:
         import psycopg
@@ -105,8 +120,8 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
                 with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, \
                         conn.transaction():
                     # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}/tether-schema",))
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    conn.execute(SCHEMA_CREATE_LOCK, (f"{schema}/tether-schema",))
+                    conn.execute(create_schema(schema))
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=True,
                                         timeout=30, name="tether")
             atexit.register(self.close)  # a pool left open makes noise as the interpreter exits
@@ -119,14 +134,14 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         """Apply the missing migrations, one opener at a time: the version is read after
         the advisory lock is taken, in the transaction that applies them."""
         with self._tx() as db:
-            db.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/tether-migrate'))")
-            db.execute("CREATE TABLE IF NOT EXISTS tether_schema (version INTEGER NOT NULL)")
-            row = db.execute("SELECT max(version) FROM tether_schema").fetchone()
+            db.execute(MIGRATE_LOCK)
+            db.execute(CREATE_VERSION_TABLE)
+            row = db.execute(SCHEMA_VERSION).fetchone()
             current = row[0] or 0
             for version, sql in _migrations():
                 if version > current:
                     db.execute(sql)
-                    db.execute("INSERT INTO tether_schema (version) VALUES (%s)", (version,))
+                    db.execute(INSERT_SCHEMA_VERSION, (version,))
 
     def _connection(self) -> Any:
         """A pooled connection; a failure to get one is retried with backoff."""
@@ -273,7 +288,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         try:
             conn.execute("BEGIN")
             # the run's row lock: every writer of the run takes it first, so they wait
-            if conn.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)).fetchone() is None:
+            if conn.execute(_LOCK_RUN, (run_id,)).fetchone() is None:
                 raise self._missing(run_id)
             self._held.conn = conn  # this thread's commits join the held transaction
             try:
@@ -293,8 +308,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
     def start_loop(self, run_id: str, epoch: int, loop_key: str, items: Any, event: EventWrite) -> int:
         t = now()
         with self._tx() as db:
-            if not db.execute("SELECT 1 FROM runs WHERE run_id = %s AND lease_epoch = %s FOR UPDATE",
-                              (run_id, epoch)).fetchone():
+            if not db.execute(_LOCK_RUN_AT_EPOCH, (run_id, epoch)).fetchone():
                 raise LeaseLost(f"run {run_id}: this process no longer holds the lease (epoch {epoch})")
             existing = db.execute(_COUNT_LOOP_ITEMS, (run_id, loop_key)).fetchone()[0]
             if existing:

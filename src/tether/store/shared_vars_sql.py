@@ -9,6 +9,7 @@ from typing import Any
 from .. import limits
 from ..errors import ConflictError, NotFound
 from . import codec, row_checks
+from . import sql_statements as st
 from .base import SharedRecord, now
 
 MAX_SHARED_BYTES = limits.OFFLOAD_MIN_BYTES - 1  # shared values stay inline: no blob to share
@@ -32,23 +33,19 @@ class SharedSQL:
         return SharedRecord(r[0], value, row_checks.integer(r[2], what, "version"), bool(r[3]), r[4])
 
     def shared_get(self, name: str) -> SharedRecord:
-        rows = self._query(self._q("SELECT name, value, version, immutable, updated_at FROM shared_vars "
-                                   "WHERE name = ? AND deleted = 0"), (name,))
+        rows = self._query(self._q(st.SHARED_GET), (name,))
         if not rows:
             raise NotFound(f"no shared variable {name!r}")
         return self._shared_row(rows[0])
 
     def shared_list(self) -> list[SharedRecord]:
-        return [self._shared_row(r) for r in self._query(
-            "SELECT name, value, version, immutable, updated_at FROM shared_vars "
-            "WHERE deleted = 0 ORDER BY name")]
+        return [self._shared_row(r) for r in self._query(st.SHARED_LIST)]
 
     def _shared_current(self, db: Any, name: str) -> tuple[int, int, bool]:
         """(stored version, current version (0 when absent), immutable) under a row lock."""
-        db.execute(self._q("INSERT INTO shared_vars (name, value, version, immutable, deleted, updated_at) "
-                           "VALUES (?, NULL, 0, 0, 1, ?) ON CONFLICT (name) DO NOTHING"), (name, now()))
+        db.execute(self._q(st.SHARED_RESERVE), (name, now()))
         version, immutable, deleted = db.execute(self._q(
-            "SELECT version, immutable, deleted FROM shared_vars WHERE name = ?" + self._for_update),
+            st.SHARED_STATE + self._for_update),
             (name,)).fetchone()
         return version, 0 if deleted else version, bool(immutable) and not deleted
 
@@ -62,8 +59,7 @@ class SharedSQL:
             if expected_version is not None and current != expected_version:
                 raise ConflictError(f"shared variable {name!r} is at version {current}, "
                                     f"not {expected_version}; read it again and retry")
-            db.execute(self._q("UPDATE shared_vars SET value = ?, version = ?, immutable = ?, deleted = 0, "
-                               "updated_at = ? WHERE name = ?"),
+            db.execute(self._q(st.SHARED_SET),
                        (data, stored + 1, int(immutable), now(), name))
         return self.shared_get(name)
 
@@ -77,24 +73,20 @@ class SharedSQL:
                                     f"not {expected_version}")
             if current == 0:
                 return False
-            db.execute(self._q("UPDATE shared_vars SET value = NULL, version = ?, deleted = 1, "
-                               "updated_at = ? WHERE name = ?"), (stored + 1, now(), name))
+            db.execute(self._q(st.SHARED_DELETE), (stored + 1, now(), name))
         return True
 
     def lock_acquire(self, name: str, owner: str, ttl: float) -> bool:
         t = now()
         with self._tx() as db:
-            cur = db.execute(self._q(
-                "INSERT INTO locks (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
-                "SET owner = excluded.owner, expires = excluded.expires "
-                "WHERE locks.expires < ? OR locks.owner = excluded.owner"), (name, owner, t + ttl, t))
+            cur = db.execute(self._q(st.LOCK_ACQUIRE), (name, owner, t + ttl, t))
             return cur.rowcount == 1
 
     def lock_renew(self, name: str, owner: str, ttl: float) -> bool:
         with self._tx() as db:
-            return db.execute(self._q("UPDATE locks SET expires = ? WHERE name = ? AND owner = ?"),
+            return db.execute(self._q(st.LOCK_RENEW),
                               (now() + ttl, name, owner)).rowcount == 1
 
     def lock_release(self, name: str, owner: str) -> None:
         with self._tx() as db:
-            db.execute(self._q("DELETE FROM locks WHERE name = ? AND owner = ?"), (name, owner))
+            db.execute(self._q(st.LOCK_RELEASE), (name, owner))

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConflictError, CorruptRecord, LeaseLost, NotFound, StateMoved, StoreError
 from . import codec, row_checks, sqlrows
+from . import sql_statements as st
 from .base import (
     Commit,
     EventRecord,
@@ -30,7 +31,8 @@ from .sql_loop_reads import SQLLoopReads
 from .sql_retention import SQLRetention
 from .sql_statements import (
     COUNT_CURRENT,
-    CURRENT,
+    CURRENT_NAMED,
+    CURRENT_SINCE,
     FLUSH_READS,
     INSERT_EVENT,
     INSERT_HISTORY,
@@ -39,8 +41,6 @@ from .sql_statements import (
     RUN_EXISTS,
 )
 from .value_refs import lazy_decode
-
-RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
 
 
 class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
@@ -60,7 +60,7 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     def _refusal(self, db: Any, c: Commit) -> ConflictError:
         """Why the fenced ``UPDATE runs`` of commit ``c`` matched no row (read in its transaction)."""
-        row = db.execute(self._q("SELECT lease_epoch, seq FROM runs WHERE run_id = ?"),
+        row = db.execute(self._q(st.RUN_EPOCH_SEQ),
                          (c.run_id,)).fetchone()
         if row is not None and row[0] == c.epoch and c.fenced:
             return StateMoved(f"run {c.run_id} is at checkpoint {row[1]}, not {c.expected_seq}: someone else "
@@ -83,38 +83,31 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     def list_runs(self, status: str | None = None, limit: int = 50,
                   before: str | None = None, parent: str | None = None) -> list[RunRecord]:
-        where: list[str] = []
         params: list[Any] = []
         if status:
-            where.append("status = ?")
             params.append(status)
         if parent is not None:
-            where.append("parent_id = ?")
             params.append(parent)
         if before:
-            found = self._query(self._q("SELECT created_at FROM runs WHERE run_id = ?"), (before,))
+            found = self._query(self._q(st.RUN_CREATED_AT), (before,))
             if not found:
                 raise NotFound(f"no run {before!r} to list the runs before in {self._where()}")
-            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
             params += [found[0][0], found[0][0], before]
-        sql = f"SELECT {RUN_COLS} FROM {RUNS}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        sql = st.list_runs(bool(status), bool(before), parent is not None)
         params.append(int(limit))
         return [sqlrows.run_record(r, self._decode) for r in self._query(self._q(sql), tuple(params))]
 
     def count_runs(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query("SELECT status, count(*) FROM runs GROUP BY status")}
+        return {r[0]: r[1] for r in self._query(st.COUNT_RUNS_BY_STATUS)}
 
     def request(self, run_id: str, control: str | None) -> None:
         with self._tx() as db:
-            cur = db.execute(self._q("UPDATE runs SET control = ? WHERE run_id = ?"), (control, run_id))
+            cur = db.execute(self._q(st.SET_CONTROL), (control, run_id))
             if cur.rowcount != 1:
                 raise self._missing(run_id)
 
     def flow_data(self, run_id: str) -> Any:
-        rows = self._query(self._q("SELECT flow_data FROM run_specs WHERE run_id = ?"), (run_id,))
+        rows = self._query(self._q(st.FLOW_DATA), (run_id,))
         if not rows:
             raise self._missing(run_id)
         return self._decode(rows[0][0], f"run {run_id}: flow")
@@ -144,12 +137,12 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return versions
 
     def read_vars(self, run_id: str, since_seq: int = 0, *, refs: bool = False) -> dict[str, VarRecord]:
-        rows = self._query(self._q(CURRENT + " AND h.seq > ?"), (run_id, since_seq))
+        rows = self._query(self._q(CURRENT_SINCE), (run_id, since_seq))
         decode = lazy_decode(self.load_blob) if refs else self._decode
         return {r[0]: sqlrows.var_record(run_id, r, decode) for r in rows if not r[12]}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
-        sql, params = self._q(CURRENT + " AND c.name = ?"), (run_id, name)
+        sql, params = self._q(CURRENT_NAMED), (run_id, name)
         rows = self._query(sql, params)
         if not rows or rows[0][12]:
             self.load_run(run_id)
@@ -170,7 +163,7 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return 0 if row is None or row[1] else row[0]
 
     def _external_seq(self, db: Any, run_id: str) -> int:
-        row = db.execute(self._q("UPDATE runs SET seq = seq + 1 WHERE run_id = ? RETURNING seq"),
+        row = db.execute(self._q(st.NEXT_SEQ),
                          (run_id,)).fetchone()
         if row is None:
             raise self._missing(run_id)
@@ -216,12 +209,10 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return True
 
     def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
-        sql = ("SELECT version, seq, value, source_step, at, deleted FROM var_history "
-               "WHERE run_id = ? AND name = ? ORDER BY version")
         if last is None:
-            rows = self._query(self._q(sql), (run_id, name))
+            rows = self._query(self._q(st.VAR_HISTORY), (run_id, name))
         else:
-            rows = self._query(self._q(sql + " DESC LIMIT ?"), (run_id, name, max(int(last), 0)))[::-1]
+            rows = self._query(self._q(st.VAR_HISTORY_LAST), (run_id, name, max(int(last), 0)))[::-1]
         what = f"run {run_id}: variable {name} history"
         return [HistoryRecord(name, row_checks.integer(r[0], what, "version"),
                               row_checks.integer(r[1], what, "seq"),
@@ -231,33 +222,26 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     def var_changes(self, run_id: str) -> list[tuple[int, str, float]]:
         out = []
-        for seq, name, at in self._query(self._q("SELECT seq, name, at FROM var_history WHERE run_id = ? "
-                                                 "ORDER BY seq, name"), (run_id,)):
+        for seq, name, at in self._query(self._q(st.VAR_CHANGES), (run_id,)):
             what = f"run {run_id}: variable {name} history"
             out.append((row_checks.integer(seq, what, "seq"), name, row_checks.real(at, what, "at")))
         return out
 
     def iteration_checkpoints(self, run_id: str) -> list[tuple[int, str, int, float | None]]:
         out = []
-        for seq, loop_key, idx, finished in self._query(self._q(
-                "SELECT seq, loop_key, idx, finished_at FROM iterations WHERE run_id = ? "
-                "ORDER BY seq, loop_key, idx"), (run_id,)):
+        for seq, loop_key, idx, finished in self._query(self._q(st.ITERATION_CHECKPOINTS), (run_id,)):
             what = f"run {run_id}: loop {loop_key} iteration {idx}"
             out.append((row_checks.integer(seq, what, "seq"), loop_key, idx,
                         row_checks.real(finished, what, "finished_at", optional=True)))
         return out
 
     def state_at(self, run_id: str, seq: int) -> dict[str, Any]:
-        rows = self._query(self._q(
-            "SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
-            " SELECT name, max(version) AS v FROM var_history WHERE run_id = ? AND seq <= ? GROUP BY name"
-            ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = ?"), (run_id, seq, run_id))
+        rows = self._query(self._q(st.STATE_AT), (run_id, seq, run_id))
         return {r[0]: self._decode(r[1], f"run {run_id}: {r[0]}") for r in rows if not r[2]}
 
     # ------------------------------------------------------------ steps
     def steps(self, run_id: str, *, refs: bool = False) -> list[StepRecord]:
-        found = self._query(self._q(f"SELECT {sqlrows.STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq"),
-                            (run_id,))
+        found = self._query(self._q(st.STEPS), (run_id,))
         decode = lazy_decode(self.load_blob) if refs else self._decode
         return [sqlrows.step_record(run_id, r, decode) for r in found]
 
@@ -270,14 +254,9 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         # a step record is its own step.<status> event: stored once, listed here
-        sql = ("SELECT seq, idx, type, step_id, data, at FROM events WHERE run_id = ? AND seq > ? "
-               "UNION ALL SELECT seq, (SELECT count(*) FROM steps p "
-               "WHERE p.run_id = s.run_id AND p.seq = s.seq AND p.step_id < s.step_id), "
-               f"'step.' || status, step_id, {self._STEP_EVENT_DATA}, finished_at "
-               "FROM steps s WHERE run_id = ? AND seq > ? ORDER BY 1, 2")
+        sql = st.events(self._STEP_EVENT_DATA, limit is not None)
         params: tuple = (run_id, after_seq, run_id, after_seq)
         if limit is not None:
-            sql += " LIMIT ?"
             params += (int(limit),)
         try:
             found = self._query(self._q(sql), params)
@@ -286,8 +265,7 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         return [sqlrows.event_record(run_id, r) for r in found]
 
     def events_of_type(self, run_id: str, type_: str) -> list[EventRecord]:
-        found = self._query(self._q("SELECT seq, idx, type, step_id, data, at FROM events "
-                                    "WHERE run_id = ? AND type = ? ORDER BY seq, idx"), (run_id, type_))
+        found = self._query(self._q(st.EVENTS_OF_TYPE), (run_id, type_))
         return [sqlrows.event_record(run_id, r) for r in found]
 
     def _bytes(self) -> int:
@@ -296,13 +274,10 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
 
     def stats(self) -> dict[str, int]:
         out = {}
-        for table in ("runs", "steps", "var_history", "events", "blobs"):
-            out[table] = self._query(f"SELECT count(*) FROM {table}")[0][0]
+        for table in st.STATS_TABLES:
+            out[table] = self._query(st.count_rows(table))[0][0]
         out["vars"] = self._query(COUNT_CURRENT)[0][0]
-        hits, misses = (f"coalesce(sum(CAST({self._json_text('data', 'template_cache', k)} AS BIGINT)), 0)"
-                        for k in ("hits", "misses"))
-        row = self._query(f"SELECT {hits}, {misses} FROM events "
-                          "WHERE type IN ('run.completed', 'run.failed', 'run.paused', 'run.cancelled')")[0]
+        row = self._query(st.template_cache_counts(self._json_text))[0]
         out["template_hits"], out["template_misses"] = int(row[0]), int(row[1])
         out["bytes"] = self._bytes()
         return out

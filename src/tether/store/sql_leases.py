@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, LeaseLost, NotFound
 from . import codec, sqlrows
+from . import sql_statements as st
 from .base import EventWrite, RunRecord, Takeover, VarWrite, now
 from .sql_blobs import SQLBlobs
-from .sql_statements import LOAD_RUN, NEXT_RECOVERIES
-
-RUNS, RUN_COLS = sqlrows.RUNS, sqlrows.RUN_COLS
+from .sql_statements import LOAD_RUN
 
 
 class SQLLeases(SQLBlobs):
@@ -36,20 +35,18 @@ class SQLLeases(SQLBlobs):
 
     def renew_lease(self, run_id: str, epoch: int, ttl: float) -> None:
         with self._tx() as db:
-            cur = db.execute(self._q("UPDATE runs SET lease_expires = ? "
-                                     "WHERE run_id = ? AND lease_epoch = ?"),
+            cur = db.execute(self._q(st.RENEW_LEASE),
                              (now() + ttl, run_id, epoch))
             if cur.rowcount != 1:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
 
     def release_lease(self, run_id: str, epoch: int) -> None:
         with self._tx() as db:
-            db.execute(self._q("UPDATE runs SET lease_owner = NULL, lease_expires = 0 "
-                               "WHERE run_id = ? AND lease_epoch = ?"), (run_id, epoch))
+            db.execute(self._q(st.RELEASE_LEASE), (run_id, epoch))
 
     def record_processes(self, run_id: str, epoch: int, processes: Any) -> None:
         with self._tx() as db:
-            db.execute(self._q("UPDATE runs SET processes = ? WHERE run_id = ? AND lease_epoch = ?"),
+            db.execute(self._q(st.RECORD_PROCESSES),
                        (codec.dumps_text(processes), run_id, epoch))
 
     def acquire_lease(self, run_id: str, owner: str, ttl: float,
@@ -57,8 +54,7 @@ class SQLLeases(SQLBlobs):
         t = now()
         self._blobs_first(takeover)
         with self._tx() as db:
-            row = db.execute(self._q("SELECT lease_owner, lease_epoch, lease_expires, status FROM runs "
-                                     "WHERE run_id = ?" + self._for_update), (run_id,)).fetchone()
+            row = db.execute(self._q(st.LEASE_STATE + self._for_update), (run_id,)).fetchone()
             if row is None:
                 raise self._missing(run_id)
             holder, epoch, expires, status = row
@@ -66,18 +62,13 @@ class SQLLeases(SQLBlobs):
             if not free:
                 raise ConflictError(f"run {run_id} is owned by {holder} (lease valid for "
                                     f"{expires - t:.0f}s more)")
-            db.execute(self._q("UPDATE runs SET lease_owner = ?, lease_epoch = ?, lease_expires = ? "
-                               "WHERE run_id = ?"),
+            db.execute(self._q(st.TAKE_LEASE),
                        (owner, epoch + 1, t + ttl, run_id))
             if takeover is not None:
                 if takeover.expect_status is not None and status not in takeover.expect_status:
                     raise ConflictError(f"run {run_id} is {status} now; it was taken over meanwhile")
                 bump = 1 if (takeover.vars or takeover.events) else 0
-                seq = db.execute(self._q(
-                    "UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1, control = NULL, "
-                    "error = NULL, outputs = NULL, finished_at = NULL, recoveries = 0, recovery_seq = NULL, "
-                    "seq = seq + ? "
-                    "WHERE run_id = ? RETURNING seq"),
+                seq = db.execute(self._q(st.TAKEOVER_RESET),
                     (takeover.status, codec.dumps_text(takeover.cursor), bump, run_id)).fetchone()[0]
                 if bump:
                     self._write_vars(db, run_id, takeover.vars, seq, t)
@@ -91,40 +82,27 @@ class SQLLeases(SQLBlobs):
         t = now()
         dead = [x for run_id, epoch in abandoned for x in (run_id, epoch)]
         with self._tx() as db:  # SQLite: BEGIN IMMEDIATE, one claimer at a time; PostgreSQL: SKIP LOCKED
-            row = db.execute(self._q(
-                "SELECT run_id, seq, status, lease_owner FROM runs "
-                "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ?)"
-                + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * (len(dead) // 2)
-                + " ORDER BY created_at, run_id LIMIT 1" + self._skip_locked), (t, *dead)).fetchone()
+            row = db.execute(self._q(st.claimable(len(dead) // 2) + self._skip_locked), (t, *dead)).fetchone()
             if row is None:
                 return None
             run_id, old_seq, status, holder = row
             recovery = status == "running" or holder is not None  # a sweep leaves the dead owner named
-            seq = db.execute(self._q(
-                "UPDATE runs SET status = 'running', lease_owner = ?, lease_epoch = lease_epoch + 1, "
-                "lease_expires = ?, attempt = attempt + ?, control = NULL, error = NULL, finished_at = NULL, "
-                f"started_at = coalesce(started_at, ?), recoveries = CASE WHEN ? THEN {NEXT_RECOVERIES} "
-                "ELSE recoveries END, recovery_seq = CASE WHEN ? THEN seq + 1 ELSE recovery_seq END, "
-                "seq = seq + 1 WHERE run_id = ? RETURNING seq"),
+            seq = db.execute(self._q(st.CLAIM_RUN_UPDATE),
                 (owner, t + ttl, int(old_seq > 0), t, recovery, recovery, run_id)).fetchone()[0]
             self._insert_event(db, run_id, seq, 0, EventWrite("run.claimed", None, {"owner": owner}), t)
             out = db.execute(self._q(LOAD_RUN), (run_id,)).fetchone()
         return sqlrows.run_record(out, self._decode)
 
     def live_leases(self, owner_prefix: str) -> list[tuple[str, str, int]]:
-        return [(r[0], r[1], r[2]) for r in self._query(self._q(
-            "SELECT run_id, lease_owner, lease_epoch FROM runs "
-            "WHERE status = 'running' AND lease_expires >= ? AND substr(lease_owner, 1, ?) = ?"),
+        return [(r[0], r[1], r[2]) for r in self._query(self._q(st.LIVE_LEASES),
             (now(), len(owner_prefix), owner_prefix))]
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
                  flow_data: Any = None) -> None:
         with self._tx() as db:
-            if not db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?"
-                                      + self._for_update),
+            if not db.execute(self._q(st.RUN_AT_EPOCH + self._for_update),
                               (run_id, epoch)).fetchone():
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
-            db.execute(self._q("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? "
-                               "WHERE run_id = ?"),
+            db.execute(self._q(st.SET_FLOW),
                        (flow_text, flow_path,
                         None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))

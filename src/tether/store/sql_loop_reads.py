@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import sql_statements as st
 from . import sqlrows
 from .base import IterationRecord
 from .sql_statements import LAST_ITERATION
@@ -23,30 +24,25 @@ class SQLLoopReads:
         def _json_text(self, column: str, *path: str) -> str: ...
 
     def loop_size(self, run_id: str, loop_key: str) -> int | None:
-        rows = self._query(self._q("SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?"),
+        rows = self._query(self._q(st.LOOP_SIZE),
                            (run_id, loop_key))
         if rows[0][0] is not None:
             return rows[0][0]
-        started = self._query(self._q("SELECT 1 FROM events WHERE run_id = ? AND type = 'loop.started' AND "
-                                      f"{self._json_text('data', 'loop_key')} = ? LIMIT 1"),
+        started = self._query(self._q(st.loop_started(self._json_text)),
                               (run_id, loop_key))
         return 0 if started else None
 
     def loop_items(self, run_id: str, loop_key: str, start: int, stop: int) -> list[Any]:
-        rows = self._query(self._q("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? "
-                                   "AND idx >= ? AND idx < ? ORDER BY idx"), (run_id, loop_key, start, stop))
+        rows = self._query(self._q(st.LOOP_ITEMS_RANGE), (run_id, loop_key, start, stop))
         return [self._decode(r[0], f"run {run_id}: loop {loop_key} element") for r in rows]
 
     def iterations(self, run_id: str, loop_key: str, start: int = 0, stop: int | None = None,
                    status: str | None = None) -> list[IterationRecord]:
-        sql = (f"SELECT {sqlrows.ITERATION_COLS} FROM iterations "
-               "WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?")
         params: tuple = (run_id, loop_key, start, stop if stop is not None else 2 ** 31 - 1)
         if status is not None:
-            sql += " AND status = ?"
             params += (status,)
         return [sqlrows.iteration_record(run_id, loop_key, r, self._decode)
-                for r in self._query(self._q(sql + " ORDER BY idx"), params)]
+                for r in self._query(self._q(st.iterations_range(status is not None)), params)]
 
     def last_iteration(self, run_id: str, loop_key: str) -> IterationRecord | None:
         rows = self._query(self._q(LAST_ITERATION), (run_id, loop_key))
@@ -54,20 +50,14 @@ class SQLLoopReads:
 
     def finished_indices(self, run_id: str, loop_key: str, start: int, stop: int,
                          include_failed: bool = True) -> set[int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0] for r in self._query(self._q(
-            "SELECT idx FROM iterations WHERE run_id = ? AND loop_key = ? AND idx >= ? AND idx < ?" + extra),
-            (run_id, loop_key, start, stop))}
+        return {r[0] for r in self._query(self._q(st.finished_indices(include_failed)),
+                                          (run_id, loop_key, start, stop))}
 
     def finished_per_batch(self, run_id: str, loop_key: str, batch: int,
                            include_failed: bool = True) -> dict[int, int]:
-        extra = "" if include_failed else " AND status != 'failed'"
-        return {r[0]: r[1] for r in self._query(self._q(
-            "SELECT idx / ?, count(*) FROM iterations WHERE run_id = ? AND loop_key = ?"
-            + extra + " GROUP BY 1"),
-            (int(batch), run_id, loop_key))}
+        return {r[0]: r[1] for r in self._query(self._q(st.finished_per_batch(include_failed)),
+                                                (int(batch), run_id, loop_key))}
 
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._query(self._q(
-            "SELECT status, count(*) FROM iterations WHERE run_id = ? AND loop_key = ? GROUP BY status"),
+        return {r[0]: r[1] for r in self._query(self._q(st.ITERATION_COUNTS),
             (run_id, loop_key))}

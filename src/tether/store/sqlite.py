@@ -30,6 +30,8 @@ from .sql_statements import (
     LOAD_RUN,
     POLL,
     RUN_EXISTS,
+    SQLITE_OBJECTS,
+    SQLITE_UPSERT_ITERATION,
     fenced,
 )
 from .sqlite_loops import SQLiteLoops
@@ -43,8 +45,6 @@ GC_CHECKPOINT_PAGES = 1000  # while gc deletes (see delete_runs)
 _ADVANCE = {(kind, fence): fenced(sql, fence)
             for kind, sql in (("none", ADVANCE), ("cursor", ADVANCE_CURSOR), ("run", ADVANCE_RUN))
             for fence in (False, True)}
-_UPSERT_ITERATION = ("INSERT OR REPLACE INTO iterations (run_id, loop_key, idx, status, attempts, result, "
-                     "error, seq, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _FOLDER = Path(__file__).resolve().parent / "migrations" / "sqlite"
 
 
@@ -99,7 +99,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             # timeout: the busy timeout, set as the connection opens, before any statement
             self._db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
                                        check_same_thread=False, cached_statements=256)
-            if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            if self._db.execute(SQLITE_OBJECTS).fetchone()[0] == 0:
                 # A new file: small pages, because a commit rewrites one leaf page per
                 # table it touches and its rows are small (large values are compressed
                 # or offloaded by the codec). Must precede WAL mode.
@@ -309,7 +309,7 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             for idx, e in enumerate(c.events, start=len(c.steps)):  # step records take idx 0..
                 self._insert_event(db, c.run_id, seq, idx, e, t)
             for it in c.iterations:
-                db.execute(_UPSERT_ITERATION, (c.run_id, it.loop_key, it.idx, it.status, it.attempts,
+                db.execute(SQLITE_UPSERT_ITERATION, (c.run_id, it.loop_key, it.idx, it.status, it.attempts,
                                                self._put_blob(db, it.result),
                                                None if it.error is None else codec.dumps_text(it.error), seq,
                                                it.started_at, it.finished_at))
