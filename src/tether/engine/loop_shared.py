@@ -102,8 +102,13 @@ class SharedLoop:
         def stopped() -> bool:
             return bool(state["stop"]) or state["failed"] > allowed or host.stopping()
 
-        def item(idx: int) -> Any:
-            return store.loop_items(run_id, loop_key, idx, idx + 1)[0]
+        def items(indices: list[int]) -> dict[int, Any]:
+            """The elements of these iterations (in index order): one read of their range
+            when it is not much wider than them, else one read each."""
+            lo, hi = indices[0], indices[-1] + 1
+            if hi - lo <= 2 * len(indices) + 64:
+                return dict(zip(range(lo, hi), store.loop_items(run_id, loop_key, lo, hi), strict=True))
+            return {i: store.loop_items(run_id, loop_key, i, i + 1)[0] for i in indices}
 
         def local() -> None:
             claims = Claims(work, me, host.ttl, run_id, loop_key)
@@ -140,10 +145,10 @@ class SharedLoop:
                     indices = [i for i, _ in done]
                     seen = store.finished_indices(run_id, loop_key, min(indices), max(indices) + 1)
                     batch = []
-                    for idx, outcome in done:
-                        if idx in seen:
-                            continue  # committed before a crash of the previous owner removed its row
-                        it = iteration(step, loop_key, key, idx, item(idx), total, scope,
+                    fresh = [(i, o) for i, o in done if i not in seen]  # else committed before a crash
+                    elements = items([i for i, _ in fresh]) if fresh else {}
+                    for idx, outcome in fresh:
+                        it = iteration(step, loop_key, key, idx, elements[idx], total, scope,
                                              replay=outcome["bodies"])
                         it.started, it.finished = outcome["started"], outcome["finished"]
                         batch.append(it)
