@@ -143,9 +143,10 @@ class SharedLoop:
                         time.sleep(0.05)
                         continue
                     indices = [i for i, _ in done]
-                    seen = store.finished_indices(run_id, loop_key, min(indices), max(indices) + 1)
+                    # committed already, by this run's earlier owners or here (the set commits
+                    # keeps up to date): no read of the store needed
+                    fresh = [(i, o) for i, o in done if i not in done_before]
                     batch = []
-                    fresh = [(i, o) for i, o in done if i not in seen]  # else committed before a crash
                     elements = items([i for i, _ in fresh]) if fresh else {}
                     for idx, outcome in fresh:
                         it = iteration(step, loop_key, key, idx, elements[idx], total, scope,
