@@ -359,7 +359,8 @@ class SharedLoopWork(Protocol):
     """A parallel loop's iterations shared between processes: the run's owner publishes
     them, any worker claims one (leased), runs its body and hands the outcome back, and
     the owner alone commits it. The commit of an iteration (:meth:`Store.commit` with it
-    among ``iterations``) also removes it from the loop's work, in the same transaction."""
+    among ``iterations``) through the store object that published its loop also removes it
+    from the loop's work, in the same transaction."""
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Offer these iterations (already offered or done ones are left as they are) and

@@ -45,6 +45,7 @@ class LoopWork(SharedLoopWork):
     _pool: Any
     _where: Callable[[], str]
     _committed: dict[str, tuple[int, str | None]]
+    _published: set[tuple[str, str]]  # whose iterations' commits remove their loop work (pg_commit.py)
 
     def _unflushed(self, sql: str, params: Any) -> tuple[list[tuple], int]:
         """Run one writing statement in its own transaction, committed without waiting for
@@ -71,7 +72,9 @@ class LoopWork(SharedLoopWork):
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Offer these iterations (already offered or done ones are left as they are);
-        durable when it returns."""
+        durable when it returns. From now on this store's commits of the loop's iterations
+        remove their rows."""
+        self._published.add((run_id, loop_key))
         with self._tx() as db:
             db.execute(WORK_PUBLISH, (run_id, loop_key, list(indices)))
             db.execute(NOTIFY_RUNS)

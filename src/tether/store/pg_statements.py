@@ -25,7 +25,8 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     ``advance`` (a fenced ``UPDATE runs … RETURNING seq``, its placeholders ``names``), then
     the rows of the ``parts`` the commit has — ``vars`` (history rows, each name written once)
     or ``vars*`` (a name written more than once), ``steps``, ``events``, ``iterations``,
-    ``reads`` — given as arrays and written only if the UPDATE matched. No row back: refused,
+    ``work`` (with ``iterations``: remove their loop work rows), ``reads`` —
+    given as arrays and written only if the UPDATE matched. No row back: refused,
     nothing written; else the new seq, the run's control request, and the names and versions
     (0: deleted) of the history rows written, in version order. A variable's version follows
     its latest row, read with the statement's snapshot: a writer committing in between also
@@ -83,8 +84,9 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
             "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
             "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
             "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at)")
-        # a committed iteration is no longer loop work (store/pg_loop_work.py): its row goes
-        # in the same transaction, so no claim of it can outlive its commit
+    if "work" in parts:
+        # a committed iteration of a shared loop is no longer loop work (store/pg_loop_work.py):
+        # its row goes in the same transaction, so no claim of it can outlive its commit
         ctes.append(
             "lw AS (DELETE FROM loop_work w USING adv, "
             "unnest(%(i_key)s::text[], %(i_idx)s::int[]) AS x(k, i) "
