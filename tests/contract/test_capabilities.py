@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tether.store import codec, open_store
-from tether.store.base import EventWrite, SharedLoopWork, SweeperElection, WakeUps
+from tether.store.base import Commit, EventWrite, IterationWrite, SharedLoopWork, SweeperElection, WakeUps
 
 from .helpers import new_run, queued
 
@@ -105,3 +105,36 @@ def test_an_expired_claim_of_loop_work_is_claimed_again(store):
     assert store.work_claim("w", 30.0) == ("r1", "each", 0, "a")
     assert not store.work_done("r1", "each", 0, "dead", {"status": "completed"})
     assert store.work_done("r1", "each", 0, "w", {"status": "completed"})
+
+
+def test_loop_work_is_claimed_in_batches_and_released(store):
+    needs(store, SharedLoopWork)
+    run, _ = new_run(store)
+    store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in (10, 20, 30, 40)],
+                     EventWrite("loop.started", "each"))
+    assert store.work_claim_many("w1", 30.0, "r1", "each", 3) == []  # nothing offered yet
+    store.work_publish("r1", "each", [0, 1, 2, 3])
+    assert store.work_claim_many("w1", 30.0, "r1", "each", 3) == [(0, 10), (1, 20), (2, 30)]
+    assert store.work_claim_many("w2", 30.0, "r1", "other", 3) == []
+    assert store.work_claim_many("w2", 30.0, "r1", "each", 0) == [(3, 40)]  # at least one
+    assert store.work_claim_many("w2", 30.0, "r1", "each", 3) == []  # all held
+    store.work_release("r1", "each", [1, 2, 3], "w1")  # 3 is w2's: left as it is
+    store.work_release("r1", "each", [], "w1")
+    assert store.work_claim_many("w3", 30.0, "r1", "each", 5) == [(1, 20), (2, 30)]
+    assert not store.work_renew("r1", "each", 1, "w1", 30.0) and store.work_renew("r1", "each", 3, "w2", 30.0)
+    assert store.work_left("r1", "each") == 4
+
+
+def test_committing_an_iteration_removes_its_loop_work(store):
+    needs(store, SharedLoopWork)
+    run, _ = new_run(store)
+    store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in (10, 20, 30)],
+                     EventWrite("loop.started", "each"))
+    store.work_publish("r1", "each", [0, 1, 2])
+    assert store.work_claim_many("w1", 30.0, "r1", "each", 2) == [(0, 10), (1, 20)]
+    store.commit(Commit("r1", run.lease_epoch, iterations=(
+        IterationWrite("each", 0, "completed", 1, codec.encode(1), None, 1.0, 2.0),
+        IterationWrite("each", 2, "completed", 1, codec.encode(3), None, 1.0, 2.0))))
+    assert store.work_left("r1", "each") == 1  # 1 is still claimed
+    assert not store.work_done("r1", "each", 0, "w1", {"status": "completed"})  # committed: no claim left
+    assert store.work_claim_many("w2", 30.0, "r1", "each", 3) == []

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any, cast
 
 from ..flow.models import Step
@@ -14,6 +16,57 @@ from ..store.base import SharedLoopWork
 from .lease import owner_id
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
+
+
+class Claims:
+    """One loop thread's claims of a shared loop's iterations, taken a few at a time in
+    one round trip (1, doubling while every claim is granted and a batch runs well within
+    a claim's lease, up to :data:`MOST`). A claim held past a third of its lease is renewed
+    before its body starts, and skipped if it was lost; those never started are released
+    (open again) when the thread ends."""
+
+    MOST = 8
+
+    def __init__(self, work: SharedLoopWork, owner: str, ttl: float, run_id: str, loop_key: str) -> None:
+        self.work, self.owner, self.ttl, self.run_id, self.loop_key = work, owner, ttl, run_id, loop_key
+        self.n = 1
+        self.held: deque[tuple[int, Any]] = deque()
+        self.claimed_at = 0.0
+        self.started = 0
+
+    def next(self) -> tuple[int, Any] | None:
+        """The next claimed iteration to run, ``(index, element)``; None if none is open."""
+        while True:
+            if not self.held:
+                self._claim()
+                if not self.held:
+                    return None
+            idx, element = self.held.popleft()
+            if time.monotonic() - self.claimed_at < self.ttl / 3 or \
+                    self.work.work_renew(self.run_id, self.loop_key, idx, self.owner, self.ttl):
+                return idx, element
+
+    def ran(self) -> None:
+        """The claim returned by :meth:`next` was started."""
+        self.started += 1
+
+    def _claim(self) -> None:
+        if self.started:  # how the last batch went
+            took = time.monotonic() - self.claimed_at
+            if self.started == self.n and took < self.ttl / 6:
+                self.n = min(self.n * 2, self.MOST)
+            elif took > self.ttl / 6:
+                self.n = max(1, self.n // 2)
+        self.started = 0
+        self.claimed_at = time.monotonic()
+        self.held.extend(self.work.work_claim_many(self.owner, self.ttl, self.run_id, self.loop_key, self.n))
+
+    def release(self) -> None:
+        """Give back the claims never started (best effort: else they expire)."""
+        if self.held:
+            with suppress(Exception):  # else they expire
+                self.work.work_release(self.run_id, self.loop_key, [i for i, _ in self.held], self.owner)
+            self.held.clear()
 
 
 class SharedLoop:
@@ -49,28 +102,36 @@ class SharedLoop:
         def stopped() -> bool:
             return bool(state["stop"]) or state["failed"] > allowed or host.stopping()
 
-        def item(idx: int) -> Any:
-            return store.loop_items(run_id, loop_key, idx, idx + 1)[0]
+        def items(indices: list[int]) -> dict[int, Any]:
+            """The elements of these iterations (in index order): one read of their range
+            when it is not much wider than them, else one read each."""
+            lo, hi = indices[0], indices[-1] + 1
+            if hi - lo <= 2 * len(indices) + 64:
+                return dict(zip(range(lo, hi), store.loop_items(run_id, loop_key, lo, hi), strict=True))
+            return {i: store.loop_items(run_id, loop_key, i, i + 1)[0] for i in indices}
 
         def local() -> None:
+            claims = Claims(work, me, host.ttl, run_id, loop_key)
             try:
                 while not stopped():
-                    claim = work.work_claim(me, host.ttl, run_id, loop_key)
+                    claim = claims.next()
                     if claim is None:
                         if work.work_left(run_id, loop_key) == 0:
                             return
                         time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
                         continue
-                    if claim[2] in done_before:
-                        work.work_remove(run_id, loop_key, [claim[2]])
+                    if claim[0] in done_before:
+                        work.work_remove(run_id, loop_key, [claim[0]])
                         continue
-                    it = iteration(step, loop_key, key, claim[2], claim[3], total, scope)
-                    commits.submit(it)
-                    work.work_remove(run_id, loop_key, [it.idx])
+                    it = iteration(step, loop_key, key, claim[0], claim[1], total, scope)
+                    claims.ran()
+                    commits.submit(it)  # its loop_work row goes with its commit
                     count([it])
             except BaseException as exc:
                 errors.append(exc)
                 state["stop"] = "error"
+            finally:
+                claims.release()
 
         def collect() -> None:
             try:
@@ -82,19 +143,21 @@ class SharedLoop:
                         time.sleep(0.05)
                         continue
                     indices = [i for i, _ in done]
-                    seen = store.finished_indices(run_id, loop_key, min(indices), max(indices) + 1)
+                    # committed already, by this run's earlier owners or here (the set commits
+                    # keeps up to date): no read of the store needed
+                    fresh = [(i, o) for i, o in done if i not in done_before]
                     batch = []
-                    for idx, outcome in done:
-                        if idx in seen:
-                            continue  # committed before a crash of the previous owner removed its row
-                        it = iteration(step, loop_key, key, idx, item(idx), total, scope,
+                    elements = items([i for i, _ in fresh]) if fresh else {}
+                    for idx, outcome in fresh:
+                        it = iteration(step, loop_key, key, idx, elements[idx], total, scope,
                                              replay=outcome["bodies"])
                         it.started, it.finished = outcome["started"], outcome["finished"]
                         batch.append(it)
                     if batch:
-                        commits.commit(batch)
+                        commits.commit(batch)  # their loop_work rows go with the commit
                         count(batch)
-                    work.work_remove(run_id, loop_key, indices)
+                    ran = {it.idx for it in batch}
+                    work.work_remove(run_id, loop_key, [i for i in indices if i not in ran])
             except BaseException as exc:
                 errors.append(exc)
                 state["stop"] = "error"

@@ -15,14 +15,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from ..errors import TetherError
 from ..store.base import SharedLoopWork, Store, SweeperElection, WakeUps
 from .lease import owner_id
+from .loop_shared import Claims
 
 log = logging.getLogger(__name__)
 IDLE_POLL = 1.0  # seconds between claims when idle and nothing wakes us
+HELP_SECONDS = 2.0  # a helper's turn at one loop, before it looks for runs to claim again
 
 
 class Worker:
@@ -141,8 +144,10 @@ class Worker:
 
 
 def help_once(engine: Any, owner: str) -> bool:
-    """Run one iteration that another process's loop published (PostgreSQL); False
-    when there is none. Its outcome goes back to the run's owner, which commits it."""
+    """Run iterations that another process's loop published (PostgreSQL): one of any loop,
+    then more of the same loop, claimed a few at a time (:class:`Claims`), for up to
+    :data:`HELP_SECONDS`; False when there is none. Each outcome goes back to the run's
+    owner, which commits it, before the next iteration starts."""
     store: Store = engine.store
     if not isinstance(store, SharedLoopWork):
         return False
@@ -168,16 +173,25 @@ def help_once(engine: Any, owner: str) -> bool:
     step_id, key = loop_step_key(run_id, loop_key)
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
     stop = threading.Event()
+    current = [idx]
 
     def renew() -> None:
-        while not stop.wait(engine.lease_seconds / 3):
-            if not store.work_renew(run_id, loop_key, idx, owner, engine.lease_seconds):
-                return
+        while not stop.wait(engine.lease_seconds / 3):  # a lost claim's outcome is refused
+            store.work_renew(run_id, loop_key, current[0], owner, engine.lease_seconds)
 
     threading.Thread(target=renew, daemon=True, name=f"tether-help-{run_id}").start()
+    claims = Claims(store, owner, engine.lease_seconds, run_id, loop_key)
+    until = time.monotonic() + HELP_SECONDS
     try:
-        outcome = runner.loops.help(step, loop_key, key, idx, item, runner.step_scope(step, 1, key))
+        while True:  # the outcome of each iteration goes back as soon as it is known
+            outcome = runner.loops.help(step, loop_key, key, idx, item, runner.step_scope(step, 1, key))
+            store.work_done(run_id, loop_key, idx, owner, outcome)
+            nxt = None if time.monotonic() > until else claims.next()
+            if nxt is None:
+                return True
+            idx, item = nxt
+            current[0] = idx
+            claims.ran()
     finally:
         stop.set()
-    store.work_done(run_id, loop_key, idx, owner, outcome)
-    return True
+        claims.release()

@@ -414,7 +414,9 @@ class Store(RunsAndLeases, Commits, VariableWrites, RunReads, LoopStorage, Share
 class SharedLoopWork(Protocol):
     """A parallel loop's iterations shared between processes: the run's owner publishes
     them, any worker claims one (leased), runs its body and hands the outcome back, and
-    the owner alone commits it."""
+    the owner alone commits it. The commit of an iteration (:meth:`Store.commit` with it
+    among ``iterations``) through the store object that published its loop also removes it
+    from the loop's work, in the same transaction."""
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Offer these iterations (already offered or done ones are left as they are) and
@@ -425,6 +427,13 @@ class SharedLoopWork(Protocol):
         """Claim one open iteration (or one whose claim expired), of any loop or of one, for
         ``ttl`` seconds: ``(run_id, loop_key, index, element)``; None if there is none. Two
         claimers never get the same iteration while its claim holds."""
+
+    def work_claim_many(self, owner: str, ttl: float, run_id: str, loop_key: str,
+                        n: int) -> list[tuple[int, Any]]:
+        """Claim up to ``n`` (at least one) open iterations of one loop, or ones whose claim
+        expired, for ``ttl`` seconds, in index order: ``(index, element)`` each; empty if
+        there is none. As :meth:`work_claim`: no two claimers hold one iteration at once. A
+        claim its holder never starts simply expires."""
 
     def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
         """Extend ``owner``'s claim by ``ttl`` seconds; False if it no longer holds it."""
@@ -437,6 +446,10 @@ class SharedLoopWork(Protocol):
 
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Forget these iterations (committed by the owner, or taken back by it)."""
+
+    def work_release(self, run_id: str, loop_key: str, indices: list[int], owner: str) -> None:
+        """Open again those of these iterations that ``owner`` still holds a claim of (claimed
+        but never started); the others are left as they are."""
 
     def work_left(self, run_id: str, loop_key: str) -> int:
         """Iterations still offered, claimed or done but not removed."""

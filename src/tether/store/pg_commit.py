@@ -54,6 +54,7 @@ class PgCommit:
     _external: bool
     # the (seq, control) each run's latest commit through this store returned
     _committed: dict[str, tuple[int, str | None]]
+    _published: set[tuple[str, str]]
 
     def commit(self, c: Commit) -> CommitResult:
         """Apply ``c`` whole or not at all, advancing the run's seq by one; LeaseLost or
@@ -61,7 +62,7 @@ class PgCommit:
         it returns (synchronous commit)."""
         self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
         blobs: list[codec.Encoded] = []
-        params, parts = _params(c, blobs)
+        params, parts = _params(c, blobs, self._published)
         if self._external:
             blobs = []  # stored above: nothing goes into the table
         sql = _statement(c.run is not None, c.fenced, parts)
@@ -101,9 +102,12 @@ class PgCommit:
         return CommitResult(seq, versions, foreign)
 
 
-def _params(c: Commit, blobs: list[codec.Encoded]) -> tuple[dict[str, Any], frozenset[str]]:
+def _params(c: Commit, blobs: list[codec.Encoded],
+            shared: set[tuple[str, str]]) -> tuple[dict[str, Any], frozenset[str]]:
     """The commit statement's parameters and the parts it writes (see
-    :func:`pg_statements.commit_statement`); offloaded payloads are added to ``blobs``."""
+    :func:`pg_statements.commit_statement`); offloaded payloads are added to ``blobs``.
+    Iterations of a loop in ``shared`` (``(run, loop)`` published as loop work) also
+    remove their loop work."""
     def data(enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
@@ -146,6 +150,8 @@ def _params(c: Commit, blobs: list[codec.Encoded]) -> tuple[dict[str, Any], froz
     its = c.iterations
     if its:
         parts.append("iterations")
+        if shared and any((c.run_id, it.loop_key) in shared for it in its):
+            parts.append("work")
         p.update(i_key=[it.loop_key for it in its], i_idx=[it.idx for it in its],
                  i_status=[it.status for it in its],
                  i_attempts=[it.attempts for it in its], i_result=[data(it.result) for it in its],

@@ -2,7 +2,8 @@
 loop's unfinished iterations; any worker claims one with ``FOR UPDATE SKIP LOCKED``,
 runs its body and stores the outcome; the owner alone commits iterations, so variable
 writes are still rendered one at a time against the latest values. A claim has a
-lease: a worker that dies leaves its iterations to be claimed again.
+lease: a worker that dies leaves its iterations to be claimed again. The owner's commit
+of an iteration deletes its row in the same statement (:func:`pg_statements.commit_statement`).
 
 Each call is one statement in one round trip. Claims, renewals, outcomes and removals
 commit without waiting for the WAL flush (:data:`pg_statements.ASYNC_COMMIT`): one lost
@@ -26,6 +27,7 @@ from .pg_statements import (
     WORK_DONE,
     WORK_LEFT,
     WORK_PUBLISH,
+    WORK_RELEASE,
     WORK_REMOVE,
     WORK_RENEW,
 )
@@ -43,6 +45,7 @@ class LoopWork(SharedLoopWork):
     _pool: Any
     _where: Callable[[], str]
     _committed: dict[str, tuple[int, str | None]]
+    _published: set[tuple[str, str]]  # whose iterations' commits remove their loop work (pg_commit.py)
 
     def _unflushed(self, sql: str, params: Any) -> tuple[list[tuple], int]:
         """Run one writing statement in its own transaction, committed without waiting for
@@ -69,7 +72,9 @@ class LoopWork(SharedLoopWork):
 
     def work_publish(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Offer these iterations (already offered or done ones are left as they are);
-        durable when it returns."""
+        durable when it returns. From now on this store's commits of the loop's iterations
+        remove their rows."""
+        self._published.add((run_id, loop_key))
         with self._tx() as db:
             db.execute(WORK_PUBLISH, (run_id, loop_key, list(indices)))
             db.execute(NOTIFY_RUNS)
@@ -78,14 +83,22 @@ class LoopWork(SharedLoopWork):
                    loop_key: str | None = None) -> tuple[str, str, int, Any] | None:
         """Claim one open iteration (or one whose claim expired), of any loop or of one:
         ``(run_id, loop_key, index, element)``."""
+        claims = self._claim(owner, ttl, run_id, loop_key, 1)
+        return claims[0] if claims else None
+
+    def work_claim_many(self, owner: str, ttl: float, run_id: str, loop_key: str,
+                        n: int) -> list[tuple[int, Any]]:
+        """Claim up to ``n`` open iterations (or ones whose claim expired) of one loop in one
+        round trip: ``(index, element)`` by index."""
+        return [(c[2], c[3]) for c in self._claim(owner, ttl, run_id, loop_key, max(1, n))]
+
+    def _claim(self, owner: str, ttl: float, run_id: str | None, loop_key: str | None,
+               n: int) -> list[tuple[str, str, int, Any]]:
         t = now()
         sql = WORK_CLAIM_ANY if run_id is None else WORK_CLAIM_LOOP
-        rows, _ = self._unflushed(sql, {"owner": owner, "expires": t + ttl, "now": t, "run": run_id,
+        rows, _ = self._unflushed(sql, {"owner": owner, "expires": t + ttl, "now": t, "n": n, "run": run_id,
                                         "loop": loop_key})
-        if not rows:
-            return None
-        row = rows[0]
-        return row[0], row[1], row[2], self._decode(row[3], f"run {row[0]}: loop {row[1]} element")
+        return [(r[0], r[1], r[2], self._decode(r[3], f"run {r[0]}: loop {r[1]} element")) for r in rows]
 
     def work_renew(self, run_id: str, loop_key: str, idx: int, owner: str, ttl: float) -> bool:
         return self._unflushed(WORK_RENEW, (now() + ttl, run_id, loop_key, idx, owner))[1] == 1
@@ -101,6 +114,11 @@ class LoopWork(SharedLoopWork):
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         if indices:
             self._unflushed(WORK_REMOVE, (run_id, loop_key, list(indices)))
+
+    def work_release(self, run_id: str, loop_key: str, indices: list[int], owner: str) -> None:
+        """Open again those of these iterations that ``owner`` still holds a claim of."""
+        if indices:
+            self._unflushed(WORK_RELEASE, (run_id, loop_key, list(indices), owner))
 
     def work_left(self, run_id: str, loop_key: str) -> int:
         """Iterations still offered, claimed or done but not committed."""

@@ -31,7 +31,8 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     ``advance`` (a fenced ``UPDATE runs … RETURNING seq``, its placeholders ``names``), then
     the rows of the ``parts`` the commit has — ``vars`` (history rows, each name written once)
     or ``vars*`` (a name written more than once), ``steps``, ``events``, ``iterations``,
-    ``reads`` — given as arrays and written only if the UPDATE matched. No row back: refused,
+    ``work`` (with ``iterations``: remove their loop work rows), ``reads`` —
+    given as arrays and written only if the UPDATE matched. No row back: refused,
     nothing written; else the new seq, the run's control request, and the names and versions
     (0: deleted) of the history rows written, in version order. A variable's version follows
     its latest row, read with the statement's snapshot: a writer committing in between also
@@ -89,6 +90,13 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
             "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
             "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
             "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at)")
+    if "work" in parts:
+        # a committed iteration of a shared loop is no longer loop work (store/pg_loop_work.py):
+        # its row goes in the same transaction, so no claim of it can outlive its commit
+        ctes.append(
+            "lw AS (DELETE FROM loop_work w USING adv, "
+            "unnest(%(i_key)s::text[], %(i_idx)s::int[]) AS x(k, i) "
+            "WHERE w.run_id = %(run)s AND w.loop_key = x.k AND w.idx = x.i)")
     if "reads" in parts:
         ctes.append(
             "r AS (INSERT INTO var_reads (run_id, name, accessed_at, access_count) SELECT %(run)s, x.* "
@@ -109,18 +117,18 @@ ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off"
 WORK_PUBLISH = ("INSERT INTO loop_work (run_id, loop_key, idx, state) "
                 "SELECT %s, %s, unnest(%s::int[]), 'open' "
                 "ON CONFLICT DO NOTHING")
-# claim one open iteration (or one whose claim expired) and return it with its element;
-# parameters: owner, expires, now, and (one loop's) the run and loop. Two texts, not one
+# claim up to n open iterations (or ones whose claim expired) and return them with their
+# elements; parameters: owner, expires, now, n, and (one loop's) the run and loop. Two texts, not one
 # with an optional filter: each keeps a generic plan that uses its index.
 def _work_claim(where: str) -> str:
     return ("WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
             f"WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)){where} "
-            "ORDER BY w.idx LIMIT 1 FOR UPDATE SKIP LOCKED), "
+            "ORDER BY w.idx LIMIT %(n)s FOR UPDATE SKIP LOCKED), "
             "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
             "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
             "RETURNING w.run_id, w.loop_key, w.idx) "
             "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
-            "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx")
+            "ON i.run_id = u.run_id AND i.loop_key = u.loop_key AND i.idx = u.idx ORDER BY u.idx")
 
 
 WORK_CLAIM_ANY = _work_claim("")
@@ -132,6 +140,8 @@ WORK_DONE = ("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %
 WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
                 "ORDER BY idx LIMIT %s")
 WORK_REMOVE = "DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)"
+WORK_RELEASE = ("UPDATE loop_work SET state = 'open', owner = NULL, expires = 0 WHERE run_id = %s "
+                "AND loop_key = %s AND idx = ANY(%s) AND owner = %s AND state = 'claimed'")
 WORK_LEFT = "SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s"
 
 

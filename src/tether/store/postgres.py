@@ -104,6 +104,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._sweeper: Any = None  # the connection holding the sweeper's session lock
         self._listening, self._sweeping = threading.Lock(), threading.Lock()
         self._committed: dict[str, tuple[int, str | None]] = {}
+        self._published: set[tuple[str, str]] = set()  # (run, loop) this store shared (pg_loop_work.py)
         self.url = url
         self._init_blobs(blobs)
         conninfo, schema = _conninfo(url)
