@@ -12,6 +12,9 @@ import pytest
 from .browser import UI
 from .conftest import READ, SHOTS, WRITE, Site
 
+# A real tether serve and a headless browser: seconds per test (the quick subset leaves them out)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def ui(site: Site, driver: Any) -> Iterator[UI]:
