@@ -25,6 +25,7 @@ from .loop_shared import Claims
 
 log = logging.getLogger(__name__)
 IDLE_POLL = 1.0  # seconds between claims when idle and nothing wakes us
+ONCE_RECHECK = 0.2  # with --once: seconds before the claim that decides nothing is left
 HELP_SECONDS = 2.0  # a helper's turn at one loop, before it looks for runs to claim again
 
 
@@ -86,6 +87,7 @@ class Worker:
         return self.done
 
     def _loop(self) -> None:
+        idle_rounds = 0
         while not self._stop.is_set():
             release = threading.Event()
             with self._lock:
@@ -100,6 +102,7 @@ class Worker:
                 with self._lock:
                     self._active.discard(release)
             if run is not None:
+                idle_rounds = 0
                 with self._lock:
                     self.done += 1
                 log.info("worker: run %s ended %s", run.id, run.status)
@@ -110,7 +113,14 @@ class Worker:
             except TetherError as exc:
                 log.warning("worker: %s", exc.message)
             if self.once:
-                return
+                # A claim passes over a row another transaction holds (SKIP LOCKED), such as
+                # the sweeper requeueing an expired run at that moment: only a second empty
+                # round, after that transaction had time to commit, means nothing is left.
+                idle_rounds += 1
+                if idle_rounds >= 2:
+                    return
+                self._stop.wait(ONCE_RECHECK)
+                continue
             self._wake.wait(IDLE_POLL)
             self._wake.clear()
 
