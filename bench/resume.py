@@ -1,5 +1,8 @@
 """B4: a run with 10,000 completed steps, 10,000 variables and a 100,000-item loop half
-done; how long from `resume` starting to the first new iteration starting."""
+done; how long from `resume` starting to the first new iteration starting.
+
+The sizes can be made smaller (the smoke test does) with ``TETHER_BENCH_RESUME_STEPS`` and
+``TETHER_BENCH_RESUME_ITEMS``."""
 from __future__ import annotations
 
 import json
@@ -12,18 +15,33 @@ from pathlib import Path
 
 STEPS = 10_000
 ITEMS = 100_000
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def flow_text() -> str:
+def sizes() -> tuple[int, int]:
+    """(steps, loop items): B4's, unless the environment asks for a smaller run."""
+    return (int(os.environ.get("TETHER_BENCH_RESUME_STEPS", STEPS)),
+            int(os.environ.get("TETHER_BENCH_RESUME_ITEMS", ITEMS)))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a `tether` child: ``bench`` importable (the loop body lives here),
+    added to the caller's path rather than replacing it (which lost ``src`` when Tether is not
+    installed, so the child never ran)."""
+    path = os.pathsep.join(p for p in (str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def flow_text(steps: int = STEPS, items: int = ITEMS) -> str:
     lines = ["name: bench_resume", "vars: {c: 0}", "steps:"]
-    for i in range(STEPS):
+    for i in range(steps):
         lines.append(f"  - id: s{i}\n    vars: {{v{i}: {i}, c: \"{{{{ vars.c + 1 }}}}\"}}")
     lines.append('''  - id: loop
     foreach: "{{ range(%d) | list }}"
     do:
       id: body
       tool: python
-      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (ITEMS, ITEMS // 2))  # noqa: UP031
+      with: {function: "bench.resume:mark", args: {i: "{{ item }}", half: %d}}''' % (items, items // 2))  # noqa: UP031
     return "\n".join(lines) + "\n"
 
 
@@ -40,15 +58,18 @@ def mark(i: int, half: int) -> None:
 
 def prepare(folder: Path) -> None:
     """Build the half-done run once (its database is copied for every measurement)."""
-    (folder / "flow.yaml").write_text(flow_text())
-    env = {**os.environ, "TETHER_BENCH_CRASH": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{folder / 'base.db'}", "run",
-                    str(folder / "flow.yaml"), "--run-id", "big"], env=env, capture_output=True)
+    steps, items = sizes()
+    (folder / "flow.yaml").write_text(flow_text(steps, items))
+    proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{folder / 'base.db'}", "run",
+                           str(folder / "flow.yaml"), "--run-id", "big"],
+                          env=child_env(TETHER_BENCH_CRASH="1"), capture_output=True, text=True)
+    # the loop body kills its process half-way, as a crash would: anything else is a broken bench
+    assert proc.returncode == -signal.SIGKILL, f"`tether run` exited {proc.returncode}: {proc.stderr[-2000:]}"
     con = __import__("sqlite3").connect(folder / "base.db")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     done = con.execute("SELECT count(*) FROM iterations").fetchone()[0]
     con.close()
-    assert done >= ITEMS // 2 - 1, done
+    assert done >= items // 2 - 1, done
 
 
 def time_resume(folder: Path) -> tuple[float, float]:
@@ -63,12 +84,11 @@ def time_resume(folder: Path) -> tuple[float, float]:
         shutil.copy(folder / "base.db", db)
         marker = folder / f"{mode}.mark"
         marker.unlink(missing_ok=True)
-        env = {**os.environ, "TETHER_BENCH_MARK": str(marker),
-               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        env = child_env(TETHER_BENCH_MARK=str(marker))
         if mode == "cli":
             t = time.time()
-            subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume", "big"],
-                           env=env, capture_output=True)
+            proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume",
+                                   "big"], env=env, capture_output=True, text=True)
         else:
             # a process that is already up: its modules are loaded before the clock starts
             code = ("import time, sys, tether; from tether.engine.engine import preload; preload(); "
@@ -76,6 +96,10 @@ def time_resume(folder: Path) -> tuple[float, float]:
             proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env,
                                   capture_output=True, text=True)
             t = float(proc.stdout.split()[0])
+        # the resumed run goes on to its end: it must get there
+        assert proc.returncode == 0 and marker.exists(), \
+            f"{mode} resume exited {proc.returncode}: {proc.stderr[-2000:]}"
+        db.unlink()
         results.append((float(marker.read_text()) - t) * 1000)
     return results[0], results[1]
 

@@ -158,7 +158,7 @@ def growth(runs: int) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ B4: resume
 def resume_latency(runs: int) -> dict[str, Any]:
-    from bench.resume import prepare, time_resume
+    from bench.resume import prepare, sizes, time_resume
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prepare(folder)
@@ -167,7 +167,9 @@ def resume_latency(runs: int) -> dict[str, Any]:
             a, b = time_resume(folder)
             in_process.append(a)
             with_startup.append(b)
-        return {"in_process_ms": in_process[1:], "with_interpreter_ms": with_startup[1:]}
+        steps, items = sizes()
+        return {"in_process_ms": in_process[1:], "with_interpreter_ms": with_startup[1:],
+                "steps": steps, "items": items}
 
 
 # ------------------------------------------------------------------ B5: templates

@@ -56,6 +56,17 @@ def test_startup_and_history_scenarios_run(tmp_path: Path, monkeypatch: pytest.M
     assert set(found) == {"resume_ms_5", "vars_ms_5", "resume_ms_50", "vars_ms_50"}
 
 
+def test_resume_scenario_runs(monkeypatch: pytest.MonkeyPatch):
+    """B4 at a small size: the run is built, killed half-way through its loop, and resumed both
+    in process and from `tether resume`, each reaching a new iteration."""
+    monkeypatch.setenv("TETHER_BENCH_RESUME_STEPS", "20")
+    monkeypatch.setenv("TETHER_BENCH_RESUME_ITEMS", "200")
+    doc = worker("resume")
+    assert doc["steps"] == 20 and doc["items"] == 200
+    assert len(doc["in_process_ms"]) == 1 and doc["in_process_ms"][0] > 0
+    assert len(doc["with_interpreter_ms"]) == 1 and doc["with_interpreter_ms"][0] > 0
+
+
 # ---------------------------------------------------------------- PostgreSQL (issue 17)
 def pg_worker(url: str, *args: str, python: str = sys.executable, **env: str) -> dict:
     import os
