@@ -7,7 +7,7 @@ import pytest
 
 from tether.errors import ConflictError, CorruptRecord, NotFound
 from tether.store import codec, open_store
-from tether.store.base import Commit, EventWrite, IterationWrite
+from tether.store.base import Commit, EventWrite, IterationWrite, StepWrite
 
 from .helpers import new_run, var
 
@@ -141,3 +141,27 @@ def test_events_of_type_lists_one_kind_in_order(store):
     assert [(e.step_id, e.data) for e in found] == [("a", {"key": "k1"}), ("b", {"key": "k2"})]
     assert found[0].seq < found[1].seq
     assert store.events_of_type("r1", "step.completed") == []  # step records are not stored events
+
+
+def test_step_heads_list_every_record_without_values_and_step_at_reads_one_whole(store):
+    run, _ = new_run(store)
+    first = StepWrite("s1", "failed", 1, codec.encode({"x": 1}), None, {"type": "E", "message": "no"}, None,
+                      1.0, 2.0, "r1/s1/0")
+    again = StepWrite("s1", "completed", 2, codec.encode({"x": 1}), codec.encode([1, 2]), None,
+                      {"loop_key": "s1#0"}, 3.0, 4.0, "r1/s1/0")
+    other = StepWrite("s2", "completed", 1, None, codec.encode("r"), None, None, 5.0, 6.0, "k")
+    for i, steps in enumerate(((first,), (again, other)), start=1):
+        store.commit(Commit("r1", run.lease_epoch, steps=steps, expected_seq=i - 1))
+    heads = store.step_heads("r1")
+    assert [tuple(h) for h in heads] == [("s1", "failed", 1, None), ("s1", "completed", 2, {"loop_key": "s1#0"}),
+                                         ("s2", "completed", 2, None)]
+    assert [(h.step_id, h.status, h.seq, h.meta) for h in heads] == \
+        [(r.step_id, r.status, r.seq, r.meta) for r in store.steps("r1")]  # the same records, in the same order
+    assert store.step_at("r1", 2, "s1") == store.steps("r1", refs=True)[1]
+    assert store.step_at("r1", 2, "s2").result == "r"
+    with pytest.raises(NotFound):
+        store.step_at("r1", 1, "s2")
+    with pytest.raises(NotFound):
+        store.step_heads("ghost")
+    new_run(store, "r2")
+    assert store.step_heads("r2") == []

@@ -24,6 +24,7 @@ from ..store.base import (
     EventWrite,
     RunRecord,
     RunUpdate,
+    StepHead,
     StepRecord,
     Store,
     VarWrite,
@@ -63,7 +64,8 @@ class Runner:
         self.commits = RunCommits(store, run, self.flow, self.state, vault, self.secrets, emit, listening)
         self.state.scope_for_computed = lambda: self.base
         self.step_views: dict[str, AttrView] = {}
-        self.unbuilt: dict[str, StepRecord] = {}  # loaded records whose views are built on first use
+        # latest records whose views are built on first use (a head: read whole then)
+        self.unbuilt: dict[str, StepRecord | StepHead] = {}
         self.visits: dict[str, int] = {}
         self.last_error: dict[str, str] | None = None
         self.cancel = threading.Event()
@@ -101,7 +103,9 @@ class Runner:
     def _step_view(self, step_id: str) -> AttrView:
         view = self.step_views.get(step_id)
         if view is None:
-            rec = self.unbuilt.pop(step_id)  # KeyError: no such step (yet)
+            rec = self.unbuilt[step_id]  # KeyError: no such step (yet)
+            if not isinstance(rec, StepRecord):  # a head: its record is read now
+                rec = self.store.step_at(self.run_id, rec.seq, rec.step_id)
             self.set_view(rec)
             view = self.step_views[step_id]
         return view
@@ -159,16 +163,18 @@ class Runner:
                             run=RunUpdate(cursor=self.cursor_at(first)))
 
     def load_committed(self) -> str | None:
-        """Restore variables and step records from the store; return the cursor's next step."""
+        """Restore variables and step records from the store; return the cursor's next step.
+        Of the step records only their heads are read (no values decoded); a step's latest
+        record is read whole when a template first reads it."""
         self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
-        records = self.store.steps(self.run_id, refs=True)  # large values stay in the blob store
+        records = self.store.step_heads(self.run_id)
         for rec in records:
             # A failed execution that runs again is the same execution (same idempotency key);
             # finished ones count, undone (rewound) ones too: a re-run after a rewind is new.
             if rec.status != "failed":
                 self.visits[rec.step_id] = self.visits.get(rec.step_id, 0) + 1
         latest = latest_visible_steps(records, self.hidden)
-        latest_loop: StepRecord | None = None
+        latest_loop: StepHead | None = None
         for rec in latest.values():
             self.unbuilt[rec.step_id] = rec  # views are built when a template first reads them
             if isinstance(rec.meta, dict) and rec.meta.get("loop_key") and (

@@ -32,6 +32,7 @@ from .records import (
     RunRecord,
     RunUpdate,
     SharedRecord,
+    StepHead,
     StepRecord,
     StepWrite,
     Takeover,
@@ -66,6 +67,7 @@ __all__ = [
     "SharedLoopWork",
     "SharedRecord",
     "SharedVariables",
+    "StepHead",
     "StepRecord",
     "StepWrite",
     "Store",
@@ -224,6 +226,15 @@ class RunReads(Protocol):
         """Every step record of the run, in commit order. With ``refs``, offloaded inputs
         and results are :class:`~tether.store.value_refs.StoredValue` s, read from the blob
         store only when resolved (a run loading its state does not hold them all at once)."""
+
+    def step_heads(self, run_id: str) -> list[StepHead]:
+        """``(step_id, status, seq, meta)`` of every step record of the run, in commit order,
+        as :meth:`steps` lists them, with no inputs, results or errors decoded: what a
+        resumed run needs of all of them (NotFound for an unknown run)."""
+
+    def step_at(self, run_id: str, seq: int, step_id: str) -> StepRecord:
+        """The record of ``step_id`` committed at checkpoint ``seq``, as :meth:`steps` with
+        ``refs`` gives it (offloaded values are StoredValues); NotFound if there is none."""
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         """Events with ``seq > after_seq``, in ``(seq, idx)`` order. Every step record is

@@ -18,6 +18,7 @@ from .base import (
     EventRecord,
     HistoryRecord,
     RunRecord,
+    StepHead,
     StepRecord,
     VarRecord,
     VarWrite,
@@ -318,6 +319,17 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
             return [StepRecord(r[0], r[1], r[2], r[3], decode(r[4], "step inputs"),
                                decode(r[5], "step result"), r[6], r[7], r[8], r[9], r[10])
                     for r in self._steps[run_id]]
+
+    def step_heads(self, run_id: str) -> list[StepHead]:
+        with self._lock:
+            self._run(run_id)
+            return [StepHead(r[0], r[1], r[2], r[7]) for r in self._steps[run_id]]
+
+    def step_at(self, run_id: str, seq: int, step_id: str) -> StepRecord:
+        for rec in self.steps(run_id, refs=True):
+            if rec.seq == seq and rec.step_id == step_id:
+                return rec
+        raise NotFound(f"run {run_id} has no record of step {step_id!r} at checkpoint {seq}")
 
     def events(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRecord]:
         with self._lock:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .codec import Encoded
 
@@ -67,6 +67,17 @@ class StepRecord:
     started_at: float | None = None
     finished_at: float | None = None
     idempotency_key: str | None = None
+
+
+class StepHead(NamedTuple):
+    """A step record without its inputs, result and error: what a resumed run needs of
+    every record (visits, each step's latest record, which one ran a loop), read
+    without decoding values; :meth:`Store.step_at` reads the whole record."""
+
+    step_id: str
+    status: str
+    seq: int
+    meta: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +250,12 @@ class SharedRecord(NamedTuple):
 
 
 
-def iter_latest_steps(records: Iterable[StepRecord]) -> dict[str, StepRecord]:
+_Step = TypeVar("_Step", StepRecord, StepHead)
+
+
+def iter_latest_steps(records: Iterable[_Step]) -> dict[str, _Step]:
     """The latest record of each step id."""
-    latest: dict[str, StepRecord] = {}
+    latest: dict[str, _Step] = {}
     for rec in records:
         latest[rec.step_id] = rec
     return latest
@@ -257,7 +271,7 @@ def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
     return any(lo <= seq <= hi for lo, hi in hidden)
 
 
-def latest_visible_steps(records: Iterable[StepRecord], hidden: list[list[int]]) -> dict[str, StepRecord]:
+def latest_visible_steps(records: Iterable[_Step], hidden: list[list[int]]) -> dict[str, _Step]:
     """The latest record of each step id, ignoring records a rewind undid."""
     return iter_latest_steps(r for r in records if not is_hidden(r.seq, hidden))
 

@@ -19,6 +19,7 @@ from .base import (
     EventWrite,
     HistoryRecord,
     RunRecord,
+    StepHead,
     StepRecord,
     VarRecord,
     VarWrite,
@@ -244,6 +245,18 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         found = self._query(self._q(st.STEPS), (run_id,))
         decode = lazy_decode(self.load_blob) if refs else self._decode
         return [sqlrows.step_record(run_id, r, decode) for r in found]
+
+    def step_heads(self, run_id: str) -> list[StepHead]:
+        heads = [sqlrows.step_head(run_id, r) for r in self._query(self._q(st.STEP_HEADS), (run_id,))]
+        if not heads:
+            self.load_run(run_id)  # NotFound for an unknown run
+        return heads
+
+    def step_at(self, run_id: str, seq: int, step_id: str) -> StepRecord:
+        found = self._query(self._q(st.STEP_AT), (run_id, seq, step_id))
+        if not found:
+            raise NotFound(f"run {run_id} has no record of step {step_id!r} at checkpoint {seq}")
+        return sqlrows.step_record(run_id, found[0], lazy_decode(self.load_blob))
 
     # ------------------------------------------------------------ events and statistics
     def _json_text(self, column: str, *path: str) -> str:

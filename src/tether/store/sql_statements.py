@@ -122,6 +122,8 @@ STATE_AT = ("SELECT h.name, h.value, h.deleted FROM var_history h JOIN ("
             " SELECT name, max(version) AS v FROM var_history WHERE run_id = ? AND seq <= ? GROUP BY name"
             ") last ON h.name = last.name AND h.version = last.v WHERE h.run_id = ?")
 STEPS = f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq"
+STEP_HEADS = "SELECT step_id, status, seq, meta FROM steps WHERE run_id = ? ORDER BY seq"
+STEP_AT = f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? AND seq = ? AND step_id = ?"
 EVENTS_OF_TYPE = ("SELECT seq, idx, type, step_id, data, at FROM events "
                   "WHERE run_id = ? AND type = ? ORDER BY seq, idx")
 

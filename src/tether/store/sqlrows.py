@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import CorruptRecord
 from . import row_checks
-from .base import EventRecord, IterationRecord, RunRecord, StepRecord, VarRecord
+from .base import EventRecord, IterationRecord, RunRecord, StepHead, StepRecord, VarRecord
 
 Decode = Callable[[Any, str], Any]
 
@@ -96,6 +96,20 @@ def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
                           row_checks.json_object(r[6], what, "error"),
                           row_checks.json_object(r[7], what, "meta"),
                           r[8], r[9], key)
+    except CorruptRecord:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecord(f"{what} is malformed: {exc}") from None
+
+
+def step_head(run_id: str, r: tuple) -> StepHead:
+    """A StepHead from a row of ``step_id, status, seq, meta``; CorruptRecord as :func:`step_record`."""
+    if type(r[1]) is str and type(r[2]) is int and r[3] is None:
+        return StepHead(r[0], r[1], r[2])  # a row as Tether writes it for a plain step
+    what = f"run {run_id}: step {r[0]} at checkpoint {r[2]}"
+    try:
+        return StepHead(r[0], row_checks.text(r[1], what, "status"), row_checks.integer(r[2], what, "seq"),
+                        row_checks.json_object(r[3], what, "meta"))
     except CorruptRecord:
         raise
     except (ValueError, TypeError) as exc:
