@@ -17,7 +17,7 @@ import orjson
 
 from .errors import TemplateError
 from .store import codec
-from .store.base import VarRecord
+from .store.base import CurrentVar
 from .store.value_refs import StoredValue, resolved
 from .templates import MISSING, AttrView, render
 
@@ -61,7 +61,7 @@ class VarState:
         return out
 
     # -------------------------------------------------------- loading
-    def load(self, records: Mapping[str, VarRecord]) -> None:
+    def load(self, records: Mapping[str, CurrentVar]) -> None:
         """Replace or add variables from committed records."""
         for name, rec in records.items():
             self.values[name] = rec.value

@@ -165,3 +165,35 @@ def test_step_heads_list_every_record_without_values_and_step_at_reads_one_whole
         store.step_heads("ghost")
     new_run(store, "r2")
     assert store.step_heads("r2") == []
+
+
+def test_read_state_is_read_vars_with_refs_reduced_to_what_a_run_holds(store):
+    run, _ = new_run(store)
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 1), var("gone", 2), var("k", "enc", secret=True),
+                                                     var("u", [1], type="user_defined", scope="temp"))))
+    store.commit(Commit("r1", run.lease_epoch, vars=(var("a", 3),)))
+    store.delete_var("r1", "gone", "cli")
+    state = store.read_state("r1")
+    full = store.read_vars("r1", refs=True)
+    assert state.keys() == full.keys() == {"a", "k", "u"}
+    assert {n: tuple(v) for n, v in state.items()} == {
+        n: (n, r.value, r.type, r.scope, r.version, r.secret) for n, r in full.items()}
+    assert tuple(state["a"]) == ("a", 3, "step_result", "run", 2, False)
+    assert state["k"].secret and state["u"][2:4] == ("user_defined", "temp")
+
+
+def test_sqlite_read_state_refuses_a_malformed_row_naming_the_variable(tmp_path: Path):
+    import sqlite3
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    s = open_store(url)
+    run, _ = new_run(s)
+    s.commit(Commit("r1", run.lease_epoch, vars=(var("x", 1), var("y", 2))))
+    s.close()
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute("UPDATE var_history SET type = X'00' WHERE name = 'x'")  # a blob: not text
+    db.commit()
+    db.close()
+    s = open_store(url)
+    with pytest.raises(CorruptRecord, match="run r1: variable x: type is"):
+        s.read_state("r1")
+    s.close()

@@ -17,7 +17,7 @@ from ..env import mask
 from ..errors import StateMoved, UnstorableValue
 from ..flow.models import Flow
 from ..store import codec
-from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
+from ..store.base import Commit, CurrentVar, EventWrite, RunRecord, RunUpdate, StepWrite, Store, VarWrite
 from ..store.value_refs import StoredValue, resolved
 from ..templates import MISSING
 from ..variables import VarMeta, VarState, same_value
@@ -136,21 +136,20 @@ class RunCommits:
         variables, so a write in between can only make that commit retry)."""
         if seq is None:
             seq = self.store.poll(self.run_id)[0]
-        records = self.store.read_vars(self.run_id, refs=True)
+        records = self.store.read_state(self.run_id)
         for name in [n for n in self.state.values if n not in records]:
             self.state.remove(name)
         self.load_vars(records)
         self.seq = seq
 
-    def load_vars(self, records: dict[str, Any]) -> None:
+    def load_vars(self, records: dict[str, CurrentVar]) -> None:
         """Take committed variables into memory, decrypting secret ones. Large values may be
-        :class:`~tether.store.value_refs.StoredValue` s (``read_vars(refs=True)``): they are
+        :class:`~tether.store.value_refs.StoredValue` s (``Store.read_state``): they are
         held as such, read back from the blob store when read."""
-        from dataclasses import replace
         for name, rec in list(records.items()):
             if rec.secret:
                 value = self.vault.decrypt(resolved(rec.value), f"run {self.run_id}: variable {name}")
-                records[name] = replace(rec, value=value)
+                records[name] = rec._replace(value=value)
                 self.add_secret(value)
         self.state.load(records)
 

@@ -166,7 +166,7 @@ class Runner:
         """Restore variables and step records from the store; return the cursor's next step.
         Of the step records only their heads are read (no values decoded); a step's latest
         record is read whole when a template first reads it."""
-        self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
+        self.commits.load_vars(self.store.read_state(self.run_id))
         records = self.store.step_heads(self.run_id)
         for rec in records:
             # A failed execution that runs again is the same execution (same idempotency key);
@@ -201,7 +201,7 @@ class Runner:
             cursor = self.run.cursor
             if self.commits.seq == 0 or (isinstance(cursor, dict) and cursor.get("unstarted")):
                 if self.commits.seq:  # resumed before its first commit: `resume --set` values are stored
-                    self.commits.load_vars(self.store.read_vars(self.run_id, refs=True))
+                    self.commits.load_vars(self.store.read_state(self.run_id))
                 try:
                     self.commits.settle(self.start_fresh)
                 except FailRun as exc:  # its initial variables cannot be made: it ends here

@@ -22,6 +22,7 @@ from .codec import Encoded
 from .records import (
     Commit,
     CommitResult,
+    CurrentVar,
     EventRecord,
     EventWrite,
     HistoryRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "Commit",
     "CommitResult",
     "Commits",
+    "CurrentVar",
     "EventRecord",
     "EventWrite",
     "HistoryRecord",
@@ -206,6 +208,11 @@ class RunReads(Protocol):
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         """One variable; NotFound if absent. ``count_access`` records a read."""
+
+    def read_state(self, run_id: str) -> dict[str, CurrentVar]:
+        """The current variables as :meth:`read_vars` with ``refs`` has them (offloaded values
+        as StoredValues, deleted ones left out), with only what a run loading its state
+        needs: value, type, scope, version, secret."""
 
     def var_history(self, run_id: str, name: str, last: int | None = None) -> list[HistoryRecord]:
         """Every write of the variable, oldest first; with ``last``, only the latest ``last``

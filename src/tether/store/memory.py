@@ -15,6 +15,7 @@ from .base import (
     BlobStore,
     Commit,
     CommitResult,
+    CurrentVar,
     EventRecord,
     HistoryRecord,
     RunRecord,
@@ -218,6 +219,10 @@ class MemoryStore(MemoryLeases, MemoryLoops, MemoryRetention, MemoryShared):
             self._run(run_id)
             return {n: self._record(run_id, n, row, decode) for n, row in self._vars[run_id].items()
                     if row["seq"] > since_seq}
+
+    def read_state(self, run_id: str) -> dict[str, CurrentVar]:
+        return {n: CurrentVar(n, r.value, r.type, r.scope, r.version, r.secret)
+                for n, r in self.read_vars(run_id, refs=True).items()}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         with self._lock:

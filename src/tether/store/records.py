@@ -80,6 +80,18 @@ class StepHead(NamedTuple):
     meta: Any = None
 
 
+class CurrentVar(NamedTuple):
+    """A current variable as a run holds it in memory: its value and what its next write
+    needs (no times, access counts or source step)."""
+
+    name: str
+    value: Any
+    type: str
+    scope: str
+    version: int
+    secret: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class VarRecord:
     """A run variable with its metadata."""

@@ -15,6 +15,7 @@ from . import codec, row_checks, sqlrows
 from . import sql_statements as st
 from .base import (
     Commit,
+    CurrentVar,
     EventRecord,
     EventWrite,
     HistoryRecord,
@@ -141,6 +142,11 @@ class SQLCommon(SQLLeases, SQLLoopReads, SQLRetention, SQLBlobs, SharedSQL):
         rows = self._query(self._q(CURRENT_SINCE), (run_id, since_seq))
         decode = lazy_decode(self.load_blob) if refs else self._decode
         return {r[0]: sqlrows.var_record(run_id, r, decode) for r in rows if not r[12]}
+
+    def read_state(self, run_id: str) -> dict[str, CurrentVar]:
+        decode = lazy_decode(self.load_blob)
+        return {r[0]: sqlrows.current_var(run_id, r, decode)
+                for r in self._query(self._q(st.CURRENT_STATE), (run_id,)) if not r[6]}
 
     def read_var(self, run_id: str, name: str, *, count_access: bool = False) -> VarRecord:
         sql, params = self._q(CURRENT_NAMED), (run_id, name)

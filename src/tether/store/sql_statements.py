@@ -102,6 +102,10 @@ CURRENT = ("SELECT h.name, h.value, coalesce(h.type, 'step_result'), coalesce(h.
            "FROM var_current c CROSS JOIN var_history h "  # CROSS: SQLite walks var_current first
            "LEFT JOIN var_reads r ON r.run_id = c.run_id AND r.name = c.name "
            "WHERE c.run_id = ? AND h.run_id = c.run_id AND h.name = c.name AND h.version = c.version")
+# what a run loading its state needs of each current variable (no reads, times or source)
+CURRENT_STATE = ("SELECT h.name, h.value, h.type, h.scope, h.version, h.secret, h.deleted "
+                 "FROM var_current c CROSS JOIN var_history h "
+                 "WHERE c.run_id = ? AND h.run_id = c.run_id AND h.name = c.name AND h.version = c.version")
 CURRENT_SINCE = CURRENT + " AND h.seq > ?"  # a run's variables changed after a seq
 CURRENT_NAMED = CURRENT + " AND c.name = ?"  # one variable
 # how many variables exist (not deleted) across every run

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import CorruptRecord
 from . import row_checks
-from .base import EventRecord, IterationRecord, RunRecord, StepHead, StepRecord, VarRecord
+from .base import CurrentVar, EventRecord, IterationRecord, RunRecord, StepHead, StepRecord, VarRecord
 
 Decode = Callable[[Any, str], Any]
 
@@ -85,6 +85,19 @@ def var_record(run_id: str, row: tuple, decode: Decode) -> VarRecord:
         raise
     except (ValueError, TypeError) as exc:
         raise CorruptRecord(f"run {run_id}: variable {row[0]!r} is malformed: {exc}") from None
+
+
+def current_var(run_id: str, row: tuple, decode: Decode) -> CurrentVar:
+    """A CurrentVar from a row of ``name, value, type, scope, version, secret`` (type and
+    scope NULL for the defaults); CorruptRecord naming the variable for a row of the wrong types."""
+    name, data, kind, scope, version, secret = row[:6]
+    what = f"run {run_id}: variable {name}"
+    if (kind is None or type(kind) is str) and (scope is None or type(scope) is str) and type(version) is int:
+        return CurrentVar(name, decode(data, what), "step_result" if kind is None else kind,
+                          "run" if scope is None else scope, version, bool(secret))
+    return CurrentVar(name, decode(data, what), row_checks.text(kind, what, "type"),
+                      row_checks.text(scope, what, "scope"), row_checks.integer(version, what, "version"),
+                      bool(secret))
 
 
 def step_record(run_id: str, r: tuple, decode: Decode) -> StepRecord:
