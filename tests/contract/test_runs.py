@@ -179,14 +179,16 @@ def test_count_runs_by_stored_status(store):
 
 def test_the_flow_is_stored_with_the_run_and_replaced_only_under_the_lease(store):
     rec = RunRecord(run_id="r1", name="f", status="running", flow_text="name: f", flow_path="f.yaml", inputs={},
-                    flow_data={"name": "f", "steps": [1]})
+                    flow_data={"name": "f", "steps": [1]}, flow_digest="d1")
     run, _ = store.create_run(rec, "me", 30.0)
-    assert store.flow_data("r1") == {"name": "f", "steps": [1]}
+    assert store.flow_data("r1") == {"name": "f", "steps": [1]} and run.flow_digest == "d1"
     new_run(store, "bare")
-    assert store.flow_data("bare") is None
-    store.set_flow("r1", run.lease_epoch, "name: g", "g.yaml", {"name": "g"})
+    assert store.flow_data("bare") is None and store.load_run("bare").flow_digest is None
+    store.set_flow("r1", run.lease_epoch, "name: g", "g.yaml", {"name": "g"}, "d2")
     loaded = store.load_run("r1")
     assert (loaded.flow_text, loaded.flow_path, store.flow_data("r1")) == ("name: g", "g.yaml", {"name": "g"})
+    assert loaded.flow_digest == "d2"
+    assert {r.run_id: r.flow_digest for r in store.list_runs()} == {"r1": "d2", "bare": None}
     assert loaded.seq == 0  # not a checkpoint
     store.acquire_lease("r1", "other", 30.0, steal_epoch=run.lease_epoch)
     with pytest.raises(LeaseLost):

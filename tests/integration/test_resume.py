@@ -307,3 +307,31 @@ def test_verify_reports_volatile_templates(engine, write_flow):
     run = engine.run(write_flow("name: v\nsteps:\n  - id: s\n    vars: {at: '{{ now() }}', x: 1}\n"))
     report = engine.verify(run.id)
     assert report["ok"] and report["volatile"] == [{"step": "s", "field": "vars.at"}]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_flow_changed_in_the_store_is_validated_whole_again_and_a_damaged_one_refused(engine, ledger_run,
+                                                                                         store_url):
+    """Resume builds a stored flow's steps as it reaches them only while the stored data has
+    the digest made when it was validated; data changed in the store is validated whole
+    first, as it always was: damaged, the resume is refused before anything changes."""
+    import sqlite3
+
+    from tether.errors import CorruptRecord
+    from tether.store import codec
+    run, _, gate = ledger_run
+    gate.write_text("open")
+    data = engine.store.flow_data(run.id)
+
+    def store_flow(doc):
+        con = sqlite3.connect(store_url[len("sqlite:///"):])
+        con.execute("UPDATE run_specs SET flow_data = ? WHERE run_id = ?", (codec.encode(doc).data, run.id))
+        con.commit()
+        con.close()
+    store_flow({**data, "steps": [*data["steps"][:2], {**data["steps"][2], "retry": {"attempts": "many"}}]})
+    with pytest.raises(CorruptRecord, match="no longer loads"):
+        engine.resume(run.id)
+    record = engine.record(run.id)
+    assert (record.status, record.attempt, record.seq) == ("failed", 1, run.seq)  # nothing changed
+    store_flow({**data, "steps": [*data["steps"][:2], {**data["steps"][2], "vars": {"n": "{{ vars.n + 1000 }}"}}]})
+    assert engine.resume(run.id).outputs == {"n": 1011}  # the data as it is now, validated

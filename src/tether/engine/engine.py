@@ -125,6 +125,7 @@ class Engine:
         untouched (``created`` False); ConflictError when the id belongs to another flow.
         ``on_start(run_id)`` is called once the new run exists, before its first step."""
         from ..env import read_env, snapshot
+        from ..flow import trusted_digest
         from .inputs import resolve_inputs
         loaded = self.load(flow)
         resolved = resolve_inputs(loaded.flow, inputs)
@@ -140,7 +141,8 @@ class Engine:
             inputs=resolved, parent_id=parent_id, created_at=t, started_at=None if detach else t,
             cursor=UNSTARTED,
             durability=loaded.flow.checkpoint.durability,
-            env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data)
+            env_snapshot=snapshot(loaded.flow, env, os.urandom(16)), flow_data=loaded.data,
+            flow_digest=trusted_digest(loaded.data))
         record, created = self.store.create_run(record, None if detach else owner_id(),
                                                 0.0 if detach else self.lease_seconds)
         if not created and record.name != loaded.flow.name:
@@ -262,9 +264,13 @@ class Engine:
 
     def _switch_flow(self, record: RunRecord, loaded: LoadedFlow) -> RunRecord:
         from dataclasses import replace
+
+        from ..flow import trusted_digest
+        digest = trusted_digest(loaded.data)
         self.store.set_flow(record.run_id, record.lease_epoch, loaded.text, str(Path(loaded.name).resolve()),
-                            loaded.data)
-        return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()))
+                            loaded.data, digest)
+        return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()),
+                       flow_digest=digest)
 
     # ------------------------------------------------------------ time travel (queries.checkpoints)
     def checkpoints(self, run_id: str) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ def create_fork(store: Store, vault: Vault, src: RunRecord, loaded: LoadedFlow, 
         run_id=rid, name=src.name, status="running", flow_text=src.flow_text, flow_path=src.flow_path,
         inputs=src.inputs, parent_id=src.run_id, created_at=t, started_at=t, cursor={"next": nxt},
         durability=src.durability, env_snapshot=snapshot(loaded.flow, env, os.urandom(16)),
-        flow_data=store.flow_data(run_id)),
+        flow_data=store.flow_data(run_id), flow_digest=src.flow_digest),
         owner_id(), lease_seconds)
     if not created:
         raise ConflictError(f"run {rid} already exists")

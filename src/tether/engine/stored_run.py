@@ -22,7 +22,7 @@ def stored_flow(store: Store, record: RunRecord) -> LoadedFlow:
     data = record.flow_data if record.flow_data is not None else store.flow_data(record.run_id)
     try:
         if data is not None:
-            return load_trusted(data, record.flow_text, name, base)
+            return load_trusted(data, record.flow_text, name, base, record.flow_digest)
         return load_flow_text(record.flow_text, name, base)
     except (FlowError, ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         raise CorruptRecord(f"run {record.run_id}: the stored flow no longer loads (damaged?): "

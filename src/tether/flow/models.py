@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import (
     BaseModel,
@@ -290,10 +291,66 @@ class Flow(_Frozen):
         return self
 
     def step_index(self) -> dict[str, int]:
-        return {s.id: i for i, s in enumerate(self.steps)}
+        steps = self.steps
+        ids = steps.ids() if isinstance(steps, LazySteps) else [s.id for s in steps]
+        return {sid: i for i, sid in enumerate(ids)}
 
 
 Step.model_rebuild()
+
+
+class LazySteps(Sequence[Step]):
+    """A flow's top-level steps, each built from its data when first read: what
+    :func:`tether.flow.load_trusted` gives a flow whose data is exactly what was validated
+    when its run started, so a resume builds the steps it runs, not all of them. Reads
+    give the same Step (equal to a fully built flow's) every time."""
+
+    __slots__ = ("_built", "_data")
+
+    def __init__(self, data: list[dict[str, Any]], first: Step) -> None:
+        self._data = data
+        self._built: list[Step | None] = [first, *([None] * (len(data) - 1))]
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @overload
+    def __getitem__(self, index: int) -> Step: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Step]: ...
+
+    def __getitem__(self, index: int | slice) -> Step | list[Step]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._data)))]
+        step = self._built[index]
+        if step is None:
+            step = self._built[index] = Step.model_validate(self._data[index])
+        return step
+
+    def ids(self) -> list[str]:
+        """Every step's id, in order, without building the steps."""
+        return [d["id"] for d in self._data]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and \
+            all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+
+def lazy_flow(data: Any) -> Flow | None:
+    """``data`` (a flow document that passed validation unchanged) as a Flow whose top-level
+    steps are built when first read; None for a flow this does not pay for (fewer than
+    two steps, or setup/map/reduce phases), which is then built whole."""
+    if not isinstance(data, dict) or any(k in data for k in ("map", "setup", "reduce")):
+        return None
+    steps = data.get("steps")
+    if not isinstance(steps, list) or len(steps) < 2:
+        return None
+    flow = Flow.model_validate({**data, "steps": steps[:1]})
+    object.__setattr__(flow, "steps", LazySteps(steps, flow.steps[0]))
+    return flow
 
 
 def json_schema() -> dict[str, Any]:

@@ -158,8 +158,9 @@ class RunsAndLeases(Protocol):
         a checkpoint: ``seq`` does not move."""
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
-        """Replace the run's stored flow (``resume --flow``); LeaseLost unless ``epoch`` holds it."""
+                 flow_data: Any = None, flow_digest: str | None = None) -> None:
+        """Replace the run's stored flow (``resume --flow``) and its ``flow_digest`` (see
+        :attr:`RunRecord.flow_digest`); LeaseLost unless ``epoch`` holds it."""
 
 
 class Commits(Protocol):

@@ -113,10 +113,11 @@ class MemoryLeases:
                 self._runs[run_id] = replace(run, processes=codec.loads(codec.dumps(processes)))
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
+                 flow_data: Any = None, flow_digest: str | None = None) -> None:
         with self._lock:
             run = self._run(run_id)
             if run.lease_epoch != epoch:
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
             self._runs[run_id] = replace(run, flow_text=flow_text, flow_path=flow_path,
-                                         flow_data=codec.loads(codec.dumps(flow_data)))
+                                         flow_data=codec.loads(codec.dumps(flow_data)),
+                                         flow_digest=flow_digest)

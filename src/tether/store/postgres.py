@@ -212,7 +212,8 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
                 db.execute(_INSERT_RUN_SPEC, (
                     run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
                     codec.dumps_text(run.env_snapshot),
-                    None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
+                    None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data)),
+                    run.flow_digest))
             if inserted and run.status == "pending":
                 db.execute(NOTIFY_RUNS)
             row = self._run_row(db, run.run_id)

@@ -44,6 +44,7 @@ class RunRecord:
     flow_data: Any = None  # written by create_run; read back with Store.flow_data()
     recoveries: int = 0  # automatic takeovers since the run last made progress (see claim_run)
     processes: Any = None  # the owner's running steps' process groups (tether.procs.ProcessGroups)
+    flow_digest: str | None = None  # of flow_data as validated (tether.flow.trusted_digest)
 
     def effective_status(self, at: float | None = None) -> str:
         """``interrupted`` for a running run whose lease has expired, else ``status``."""

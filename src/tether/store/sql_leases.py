@@ -98,11 +98,12 @@ class SQLLeases(SQLBlobs):
             (now(), len(owner_prefix), owner_prefix))]
 
     def set_flow(self, run_id: str, epoch: int, flow_text: str, flow_path: str | None,
-                 flow_data: Any = None) -> None:
+                 flow_data: Any = None, flow_digest: str | None = None) -> None:
         with self._tx() as db:
             if not db.execute(self._q(st.RUN_AT_EPOCH + self._for_update),
                               (run_id, epoch)).fetchone():
                 raise LeaseLost(f"run {run_id}: lease epoch {epoch} was taken over")
             db.execute(self._q(st.SET_FLOW),
                        (flow_text, flow_path,
-                        None if flow_data is None else self._put_blob(db, codec.encode(flow_data)), run_id))
+                        None if flow_data is None else self._put_blob(db, codec.encode(flow_data)),
+                        flow_digest, run_id))

@@ -210,15 +210,16 @@ CLAIM_RUN_UPDATE = (
 LIVE_LEASES = ("SELECT run_id, lease_owner, lease_epoch FROM runs "
                "WHERE status = 'running' AND lease_expires >= ? AND substr(lease_owner, 1, ?) = ?")
 RUN_AT_EPOCH = "SELECT 1 FROM runs WHERE run_id = ? AND lease_epoch = ?"
-SET_FLOW = "UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ? WHERE run_id = ?"
+SET_FLOW = ("UPDATE run_specs SET flow_text = ?, flow_path = ?, flow_data = ?, flow_digest = ? "
+            "WHERE run_id = ?")
 
 # ---------------------------------------------------------------- a run's creation
 INSERT_RUN = ("INSERT INTO runs (run_id, name, status, parent_id, created_at, started_at, finished_at, seq, "
               "cursor, outputs, error, lease_owner, lease_epoch, lease_expires, durability, attempt, "
               "control) "
               "VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, NULL, NULL, ?, 1, ?, ?, ?, NULL)")
-INSERT_RUN_SPEC = ("INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data) "
-                   "VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_RUN_SPEC = ("INSERT INTO run_specs (run_id, flow_text, flow_path, inputs, env_snapshot, flow_data, "
+                   "flow_digest) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 # ---------------------------------------------------------------- the fenced commit
 # A commit's first statement: the next checkpoint, only while the writer holds the lease

@@ -240,7 +240,8 @@ class SQLiteStore(SQLiteLoops, SQLCommon):
             db.execute(INSERT_RUN_SPEC, (
                 run.run_id, run.flow_text, run.flow_path, self._put_blob(db, inputs),
                 codec.dumps_text(run.env_snapshot),
-                None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data))))
+                None if run.flow_data is None else self._put_blob(db, codec.encode(run.flow_data)),
+                run.flow_digest))
             row = db.execute(LOAD_RUN, (run.run_id,)).fetchone()
         return sqlrows.run_record(row, self._decode), True
 

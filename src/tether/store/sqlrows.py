@@ -15,7 +15,7 @@ Decode = Callable[[Any, str], Any]
 RUNS = "runs JOIN run_specs USING (run_id)"
 RUN_COLS = ("run_id, name, status, flow_text, flow_path, inputs, parent_id, created_at, "
             "started_at, finished_at, seq, cursor, outputs, error, lease_owner, lease_epoch, "
-            "lease_expires, durability, env_snapshot, attempt, control, recoveries, processes")
+            "lease_expires, durability, env_snapshot, attempt, control, recoveries, processes, flow_digest")
 STEP_COLS = ("step_id, status, seq, attempts, inputs, result, error, meta, started_at, finished_at, "
              "idempotency_key")
 ITERATION_COLS = "idx, status, attempts, result, error, seq, started_at, finished_at"
@@ -49,7 +49,8 @@ def run_record(row: tuple, decode: Decode) -> RunRecord:
             env_snapshot=row_checks.json_object(row[18], what, "environment snapshot"),
             attempt=row_checks.integer(row[19], what, "attempt"), control=row[20],
             recoveries=row_checks.integer(row[21], what, "recoveries"),
-            processes=row_checks.json_object(row[22], what, "processes"))
+            processes=row_checks.json_object(row[22], what, "processes"),
+            flow_digest=row[23] if type(row[23]) is str else None)  # a hint: anything else trusts nothing
     except CorruptRecord:
         raise
     except (ValueError, TypeError) as exc:
