@@ -65,6 +65,9 @@ def test_iteration_records_and_the_counts_computed_from_them(store):
     assert store.finished_indices("r1", "each", 0, 5, include_failed=False) == {0, 1, 3}
     assert store.finished_per_batch("r1", "each", 2) == {0: 2, 1: 1, 2: 1}
     assert store.finished_per_batch("r1", "each", 2, include_failed=False) == {0: 2, 1: 1}
+    assert store.iteration_counts_by_batch("r1", "each", 2) == {(0, "completed"): 2, (1, "completed"): 1,
+                                                                (2, "failed"): 1}
+    assert store.iteration_counts_by_batch("r1", "other", 2) == {}
 
 
 def test_last_iteration_is_the_record_with_the_highest_index(store):

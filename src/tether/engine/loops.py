@@ -105,9 +105,11 @@ class Loops:
             self.host.commits.took_commit(self.host.store.poll(self.host.run_id)[0])
         return total
 
-    def _pending_items(self, loop_key: str, total: int, retry_failed: bool) -> Iterator[tuple[int, Any]]:
+    def _pending_items(self, loop_key: str, total: int, retry_failed: bool,
+                       per_batch: dict[int, int]) -> Iterator[tuple[int, Any]]:
+        """The unfinished elements, by index; ``per_batch``: finished iterations (failed ones
+        only when not ``retry_failed``) per batch of BATCH, as counted when the loop started."""
         store, run_id = self.host.store, self.host.run_id
-        per_batch = store.finished_per_batch(run_id, loop_key, BATCH, include_failed=not retry_failed)
         for start in range(0, total, BATCH):
             stop = min(start + BATCH, total)
             if per_batch.get(start // BATCH, 0) == stop - start:
@@ -123,13 +125,19 @@ class Loops:
                     retry_failed: bool = False) -> LoopOutcome:
         """Run the loop's unfinished iterations; return its aggregates when it stops."""
         total = self._start(step, scope, loop_key)
-        counts = dict(self.host.store.iteration_counts(self.host.run_id, loop_key))
+        counts: dict[str, int] = {}
+        per_batch: dict[int, int] = {}  # one pass over the records gives both
+        for (batch, status), n in self.host.store.iteration_counts_by_batch(self.host.run_id, loop_key,
+                                                                            BATCH).items():
+            counts[status] = counts.get(status, 0) + n
+            if not (retry_failed and status == "failed"):
+                per_batch[batch] = per_batch.get(batch, 0) + n
         if retry_failed:
             counts["failed"] = 0
         allowed = _allowed_failures(step.max_failures, total)
         state: dict[str, Any] = {"failed": counts.get("failed", 0), "stop": None,
                  "done": sum(counts.get(k, 0) for k in _FINISHED)}
-        feed = self._pending_items(loop_key, total, retry_failed)
+        feed = self._pending_items(loop_key, total, retry_failed, per_batch)
         feed_lock = threading.Lock()
         errors: list[BaseException] = []
 
@@ -158,7 +166,7 @@ class Loops:
                 state["stop"] = "error"
 
         if self._shares(step, loop_key):
-            pending = [i for i, _ in self._pending_items(loop_key, total, retry_failed)]
+            pending = [i for i, _ in self._pending_items(loop_key, total, retry_failed, per_batch)]
             self._shared.run(step, scope, loop_key, key, total, pending, state, allowed, retry_failed, errors)
         elif step.parallel <= 1:
             work()

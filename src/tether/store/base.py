@@ -291,6 +291,11 @@ class LoopStorage(Protocol):
                            include_failed: bool = True) -> dict[int, int]:
         """``{idx // batch: number of finished iterations}`` (as in :meth:`finished_indices`)."""
 
+    def iteration_counts_by_batch(self, run_id: str, loop_key: str, batch: int) -> dict[tuple[int, str], int]:
+        """``{(idx // batch, status): count}`` over a loop's iteration records, in one pass:
+        :meth:`iteration_counts` and :meth:`finished_per_batch` both follow from it (what a
+        resumed loop reads before its first iteration)."""
+
 
 class SharedVariables(Protocol):
     """Values that outlive one run (shared variables, with compare-and-set versions) and named

@@ -78,6 +78,13 @@ class MemoryLoops:
                     out[i // batch] = out.get(i // batch, 0) + 1
             return out
 
+    def iteration_counts_by_batch(self, run_id: str, loop_key: str, batch: int) -> dict[tuple[int, str], int]:
+        with self._lock:
+            out: dict[tuple[int, str], int] = {}
+            for i, r in self._iterations.get((run_id, loop_key), {}).items():
+                out[i // batch, r[0]] = out.get((i // batch, r[0]), 0) + 1
+            return out
+
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         with self._lock:
             counts: dict[str, int] = {}

@@ -58,6 +58,10 @@ class SQLLoopReads:
         return {r[0]: r[1] for r in self._query(self._q(st.finished_per_batch(include_failed)),
                                                 (int(batch), run_id, loop_key))}
 
+    def iteration_counts_by_batch(self, run_id: str, loop_key: str, batch: int) -> dict[tuple[int, str], int]:
+        return {(r[0], r[1]): r[2] for r in self._query(self._q(st.ITERATION_COUNTS_BY_BATCH),
+                                                        (int(batch), run_id, loop_key))}
+
     def iteration_counts(self, run_id: str, loop_key: str) -> dict[str, int]:
         return {r[0]: r[1] for r in self._query(self._q(st.ITERATION_COUNTS),
             (run_id, loop_key))}

@@ -87,6 +87,11 @@ def finished_per_batch(include_failed: bool) -> str:
             + ("" if include_failed else _NOT_FAILED) + " GROUP BY 1")
 
 
+# a loop's iteration records counted by batch and status (parameters: batch size, run id, loop key)
+ITERATION_COUNTS_BY_BATCH = ("SELECT idx / ?, status, count(*) FROM iterations "
+                             "WHERE run_id = ? AND loop_key = ? GROUP BY 1, 2")
+
+
 # ---------------------------------------------------------------- variables, steps, events
 
 LATEST = ("SELECT version, deleted FROM var_history WHERE run_id = ? AND name = ? "
