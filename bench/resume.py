@@ -27,8 +27,9 @@ def sizes() -> tuple[int, int]:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a `tether` child: ``bench`` importable (the loop body lives here),
     added to the caller's path rather than replacing it (which lost ``src`` when Tether is not
-    installed, so the child never ran)."""
-    path = os.pathsep.join(p for p in (str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    installed, so the child never ran). The caller's path comes first: ``PYTHONPATH=OTHER/src``
+    measures another checkout's Tether with this bench."""
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT), str(ROOT / "src")) if p)
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
@@ -46,12 +47,13 @@ def flow_text(steps: int = STEPS, items: int = ITEMS) -> str:
 
 
 def mark(i: int, half: int) -> None:
-    """Loop body: records when the first iteration after a resume starts; stops the first
-    run half-way (the process kills itself, as a crash would)."""
+    """Loop body: records when the first iteration after a resume starts (the time, and the
+    CPU time its process has used); stops the first run half-way (the process kills itself,
+    as a crash would)."""
     marker = os.environ.get("TETHER_BENCH_MARK")
     if marker and not os.path.exists(marker):
         with open(marker, "w") as f:
-            f.write(str(time.time()))
+            f.write(f"{time.time()} {time.process_time()}")
     if i == half and os.environ.get("TETHER_BENCH_CRASH"):
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -72,12 +74,13 @@ def prepare(folder: Path) -> None:
     assert done >= items // 2 - 1, done
 
 
-def time_resume(folder: Path) -> tuple[float, float]:
-    """(ms in process from Engine.resume() to the first new iteration, ms from launching
-    `tether resume` to it)."""
+def time_resume(folder: Path) -> dict[str, float]:
+    """ms from Engine.resume() in a process that is up to the first new iteration
+    (``in_process_ms``) and from launching `tether resume` to it (``with_interpreter_ms``),
+    each with the CPU time its process spent meanwhile (``..._cpu_ms``)."""
     import shutil
     import uuid
-    results = []
+    results = {}
     for mode in ("in_process", "cli"):
         # a new file each time: a leftover -wal of an earlier copy would be replayed into it
         db = folder / f"{mode}-{uuid.uuid4().hex}.db"
@@ -86,22 +89,25 @@ def time_resume(folder: Path) -> tuple[float, float]:
         marker.unlink(missing_ok=True)
         env = child_env(TETHER_BENCH_MARK=str(marker))
         if mode == "cli":
-            t = time.time()
+            t, cpu = time.time(), 0.0
             proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume",
                                    "big"], env=env, capture_output=True, text=True)
         else:
             # a process that is already up: its modules are loaded before the clock starts
             code = ("import time, sys, tether; from tether.engine.engine import preload; preload(); "
-                    "e = tether.Engine(sys.argv[1]); t = time.time(); print(t, flush=True); e.resume('big')")
+                    "e = tether.Engine(sys.argv[1]); t = time.time(); c = time.process_time(); "
+                    "print(t, c, flush=True); e.resume('big')")
             proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env,
                                   capture_output=True, text=True)
-            t = float(proc.stdout.split()[0])
+            t, cpu = (float(x) for x in proc.stdout.split()[:2])
         # the resumed run goes on to its end: it must get there
         assert proc.returncode == 0 and marker.exists(), \
             f"{mode} resume exited {proc.returncode}: {proc.stderr[-2000:]}"
         db.unlink()
-        results.append((float(marker.read_text()) - t) * 1000)
-    return results[0], results[1]
+        at, used = (float(x) for x in marker.read_text().split())
+        name = "in_process" if mode == "in_process" else "with_interpreter"
+        results[f"{name}_ms"], results[f"{name}_cpu_ms"] = (at - t) * 1000, (used - cpu) * 1000
+    return results
 
 
 if __name__ == "__main__":
