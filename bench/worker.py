@@ -59,30 +59,12 @@ def tether_steps(durability: str, steps: int = STEPS,
 
 
 def dbos_steps() -> Callable[[Path], tuple[float, int]]:
-    import logging
-    logging.disable(logging.INFO)
-    from dbos import DBOS
+    """One workflow of 1,000 ``@DBOS.step`` calls on DBOS's SQLite default."""
+    from bench.peers import dbos_workflow_us
 
     def once(folder: Path) -> tuple[float, int]:
         db = folder / "dbos.sqlite"
-        DBOS(config={"name": "bench", "system_database_url": f"sqlite:///{db}"})
-
-        @DBOS.step()
-        def inc(c: int) -> int:
-            return c + 1
-
-        @DBOS.workflow()
-        def wf(n: int) -> int:
-            c = 0
-            for _ in range(n):
-                c = inc(c)
-            return c
-        DBOS.launch()
-        t = time.perf_counter()
-        assert wf(STEPS) == STEPS
-        elapsed = time.perf_counter() - t
-        DBOS.destroy(destroy_registry=True)
-        return elapsed / STEPS * 1e6, _wal_size(db)
+        return dbos_workflow_us(f"sqlite:///{db}"), _wal_size(db)
     return once
 
 

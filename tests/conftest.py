@@ -144,3 +144,10 @@ def s3_blobs_url(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/tether/blobs"
+
+
+@pytest.fixture(params=["file", "s3"])
+def blobs_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ``TETHER_BLOBS`` value of each kind: a fresh folder (``file://``) and a fresh S3
+    bucket on the test server (``s3://``)."""
+    return f"file://{tmp_path / 'blobs'}" if request.param == "file" else request.getfixturevalue("s3_blobs_url")

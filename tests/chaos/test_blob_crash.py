@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
-from pathlib import Path
-
-import pytest
 
 from tether import Engine
 from tether.settings import Settings
@@ -49,11 +46,6 @@ CRASH = textwrap.dedent("""\
     SQLBlobs._blobs_first = crash
     Engine(settings=Settings.from_env()).run(sys.argv[1], run_id="crashy")
 """)
-
-
-@pytest.fixture(params=["file", "s3"])
-def blobs_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"file://{tmp_path / 'blobs'}" if request.param == "file" else request.getfixturevalue("s3_blobs_url")
 
 
 def test_a_crash_between_blob_and_commit_leaves_no_dangling_reference(sql_url, blobs_url, write_flow,

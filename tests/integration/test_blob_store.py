@@ -3,7 +3,6 @@ bucket), once across runs; secret values are encrypted before they leave the pro
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -24,11 +23,6 @@ steps:
       table: "{{ result }}"
       count: "{{ result.rows | length }}"
 """
-
-
-@pytest.fixture(params=["file", "s3"])
-def blobs_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"file://{tmp_path / 'blobs'}" if request.param == "file" else request.getfixturevalue("s3_blobs_url")
 
 
 def test_large_values_live_in_tether_blobs_once_across_runs(sql_url, blobs_url, write_flow):

@@ -136,21 +136,21 @@ BIG = [i * 7 for i in range(100000)]
 
 
 @pytest.fixture(params=["db", "file"])
-def blobs_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+def db_or_blobs(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     return f"file://{tmp_path / 'blobs'}" if request.param == "file" else None
 
 
-def test_templates_read_large_results_and_variables_back_also_after_a_resume(sql_url, blobs_url,
+def test_templates_read_large_results_and_variables_back_also_after_a_resume(sql_url, db_or_blobs,
                                                                               write_flow):
     assert len(codec.dumps(BIG)) >= codec.OFFLOAD_MIN  # held by reference once committed
     flow = write_flow(FLOW)
-    engine = Engine(sql_url, settings=Settings(blobs=blobs_url))
+    engine = Engine(sql_url, settings=Settings(blobs=db_or_blobs))
     try:
         paused = engine.run(flow)
         assert paused.status == "paused"
         clear_decoded()  # nothing decoded before the resume helps it
         engine.close()
-        engine = Engine(sql_url, settings=Settings(blobs=blobs_url))  # a new process, as far as it knows
+        engine = Engine(sql_url, settings=Settings(blobs=db_or_blobs))  # a new process, as far as it knows
         run = engine.resume(paused.id)
         assert run.status == "completed", run.error
         assert run.outputs == {"b": {"n": 100000, "sum": sum(BIG), "ctx": sum(BIG), "small": 1},

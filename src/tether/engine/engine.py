@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,26 +15,23 @@ from ..errors import (
     NotFound,
     UsageError,
 )
-from ..ids import check_run_id, check_var_name, new_run_id
-from ..queries import checkpoints, run_reads
+from ..ids import check_run_id, new_run_id
+from ..queries import run_reads
 from ..settings import Settings
 from ..store import codec, open_store
 from ..store.base import (
     EventRecord,
-    HistoryRecord,
     RunRecord,
-    SharedRecord,
     StepRecord,
     Store,
-    VarRecord,
     now,
 )
-from . import control, var_writes
+from . import control
 from .lease import owner_id
 from .lifecycle import status_of
 from .listeners import Listeners
-from .stored_run import computed_var, stored_flow
-from .var_writes import masked, revealed
+from .state_api import StateApi
+from .stored_run import stored_flow
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
@@ -76,7 +73,7 @@ class Run:
         return self.status == "completed"
 
 
-class Engine:
+class Engine(StateApi):
     """Runs flows against one store (``db``: a URL, or ``TETHER_DB``, or the default SQLite file)."""
 
     def __init__(self, db: str | Store | None = None, *, lease_seconds: float | None = None,
@@ -272,24 +269,6 @@ class Engine:
         return replace(record, flow_text=loaded.text, flow_path=str(Path(loaded.name).resolve()),
                        flow_digest=digest)
 
-    # ------------------------------------------------------------ time travel (queries.checkpoints)
-    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
-        """Every checkpoint of the run: ``{seq, at, steps, events, vars}`` (see
-        :func:`tether.queries.checkpoints.checkpoints`)."""
-        return checkpoints.checkpoints(self.store, run_id)
-
-    def checkpoint_of(self, run_id: str, ref: str | int) -> int:
-        """A checkpoint given as a seq number or a step id (the step's latest commit)."""
-        return checkpoints.checkpoint_of(self.store, run_id, ref)
-
-    def state_at(self, run_id: str, ref: str | int) -> dict[str, Any]:
-        """Variables as of a checkpoint (secret ones as ``***``)."""
-        return checkpoints.state_at(self.store, run_id, ref)
-
-    def diff(self, run_id: str, a: str | int, b: str | int) -> dict[str, Any]:
-        """Variables added, removed and changed from checkpoint ``a`` to ``b``."""
-        return checkpoints.diff(self.store, run_id, a, b)
-
     def fork(self, run_id: str, *, from_step: str | None = None, set: dict[str, Any] | None = None,
              new_run_id: str | None = None) -> Run:
         """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
@@ -353,61 +332,6 @@ class Engine:
     def events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """The run's events after checkpoint ``after_seq``; NotFound for an unknown run."""
         return run_reads.events(self.store, run_id, after_seq)
-
-    # ------------------------------------------------------------ variables
-    def vars(self, run_id: str) -> dict[str, Any]:
-        """``{name: value}`` of the run's current variables (secret ones as ``***``)."""
-        return run_reads.current_vars(self.store, run_id)
-
-    def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
-        """One variable with its metadata; counts as an access. NotFound if absent.
-        A secret variable's value is ``***`` unless ``reveal``."""
-        try:
-            rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
-        except NotFound:
-            return computed_var(self.store, self.vault, run_id, name, self.lease_seconds)
-        return revealed(self.vault, rec) if reveal else masked(rec)
-
-    def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
-                scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:
-        """Write a ``user_defined`` variable as its own checkpoint; ConflictError when
-        ``expected_version`` is given and stale. A running run sees it from its next step.
-        A ``secret`` value is stored encrypted and shown as ``***``."""
-        return var_writes.set_var(self.store, self.vault, run_id, name, value, expected_version,
-                                  scope=scope, source=source, secret=secret)
-
-    def set_vars(self, run_id: str, values: Mapping[str, Any], *, source: str = "api") -> int:
-        """Write several ``user_defined`` variables as one checkpoint, all or none. Returns
-        the checkpoint's seq."""
-        return var_writes.set_vars(self.store, run_id, values, source=source)
-
-    def delete_var(self, run_id: str, name: str, expected_version: int | None = None, *,
-                   source: str = "api") -> bool:
-        """Remove a variable (its history is kept); NotFound if it does not exist."""
-        return var_writes.delete_var(self.store, run_id, name, expected_version, source=source)
-
-    def history(self, run_id: str, name: str) -> list[HistoryRecord]:
-        """Every write of the variable, oldest first; NotFound if it never existed."""
-        return run_reads.history(self.store, run_id, name)
-
-    # ------------------------------------------------------------ shared variables (§4.5)
-    def shared(self) -> dict[str, Any]:
-        """Every shared variable's value, by name."""
-        return {r.name: r.value for r in self.store.shared_list()}
-
-    def shared_get(self, name: str) -> SharedRecord:
-        """One shared variable with its version; NotFound if there is none."""
-        return self.store.shared_get(check_var_name(name))
-
-    def shared_set(self, name: str, value: Any, expected_version: int | None = None, *,
-                   immutable: bool = False) -> SharedRecord:
-        """Write a shared variable; ConflictError if it is immutable or not at ``expected_version``."""
-        return self.store.shared_set(check_var_name(name), value, expected_version=expected_version,
-                                     immutable=immutable)
-
-    def shared_delete(self, name: str, expected_version: int | None = None) -> bool:
-        """Delete a shared variable (False if there was none); ConflictError if immutable."""
-        return self.store.shared_delete(check_var_name(name), expected_version=expected_version)
 
     def gc(self, *, older_than: float | str | None = None, statuses: str | list[str] | None = None,
            keep_last: int | None = None, dry_run: bool = False) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from .run_stops import FailRun, StopRun
 from .scope import bare_lookup, run_fields, run_scope, step_scope
 from .step_run import StepRun
 from .template_views import step_view
+from .tool_call import call_tool
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,8 @@ class Runner:
 
     def call_tool(self, step: Step, args: dict[str, Any], key: str,
                   where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
-        """Run ``step``'s tool through its attempts (see :meth:`StepRun.call_tool`)."""
-        return self.steps.call_tool(step, args, key, where)
+        """Run ``step``'s tool through its attempts (see :func:`.tool_call.call_tool`)."""
+        return call_tool(self, step, args, key, where)
 
     # ------------------------------------------------------------ one step
     def stopping(self) -> bool:

@@ -5,86 +5,30 @@ step's record committed, fenced, through the run's ``RunCommits``. A failure fol
 step's ``on_failure``. It knows its run only through :class:`StepHost`."""
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import orjson
 
 from ..env import mask
-from ..errors import ConflictError, TemplateError, UnstorableValue
-from ..flow import LoadedFlow
-from ..flow.models import Flow, Step
-from ..procs import ProcessGroups
+from ..errors import TemplateError, UnstorableValue
+from ..flow.models import Step
 from ..store import codec
-from ..store.base import EventWrite, RunUpdate, StepRecord, StepWrite, Store, VarWrite
-from ..store.value_refs import ResolvedMapping, keep
+from ..store.base import EventWrite, RunUpdate, StepRecord, StepWrite, VarWrite
+from ..store.value_refs import keep
 from ..templates import BARE_KEY, AttrView, render, render_deep
-from ..tools import ToolContext, get_tool, is_durable
-from ..tools.base import ChildPaused
-from ..variables import VarState
-from ..views import iso
-from .attempts import NO_RETRY, StepFailed, run_attempts
-from .durable import DurableResults
+from .attempts import StepFailed
 from .lease import LockStopped, NamedLock, owner_id
-from .run_commits import RunCommits
 from .run_stops import FailRun, StopRun
 from .scope import idempotency_key, top_loop_key
+from .step_host import StepHost
 from .template_views import MapView, loop_results, step_view, with_own_record
-
-if TYPE_CHECKING:
-    import threading
-
-    from .loops import Loops
-
-log = logging.getLogger("tether.engine.runner")  # the retry log keeps the name it always had
-
-
-class StepHost(Protocol):
-    """What a step uses of its run (implemented by :class:`~tether.engine.runner.Runner`)."""
-
-    store: Store
-    loaded: LoadedFlow
-    flow: Flow
-    index: dict[str, int]
-    run_id: str
-    ttl: float
-    commits: RunCommits         # the run's variables in memory and its commits
-    state: VarState
-    base: dict[str, Any]        # the run's template scope
-    secrets: list[str]
-    loops: Loops
-    cancel: threading.Event
-    release: threading.Event
-    processes: ProcessGroups
-    run_child: Callable[..., Any] | None
-    settings: Any               # the engine's Settings, handed to tools
-    durable: DurableResults     # committed results of tools whose result is durable (tool: model)
-    visits: dict[str, int]      # step id -> finished executions (the idempotency key's visit)
-    last_error: dict[str, str] | None
-    retry_loops: dict[str, str]
-    resuming_failed: str | None
-    paused_at: dict[str, Any] | None
-    resume_set: dict[str, Any]
-
-    def step_scope(self, step: Step, attempt: int, key: str) -> dict[str, Any]: ...
-    def bare_lookup(self, let: dict[str, Any] | None) -> Callable[[str], Any]: ...
-    def render_block(self, block: dict[str, Any], scope: dict[str, Any], sid: str,
-                     field: str) -> dict[str, Any]: ...
-    def cursor_at(self, nxt: str | None, pause: dict[str, Any] | None = None) -> dict[str, Any]: ...
-    def set_view(self, rec: StepRecord) -> None: ...
-    def remember(self, rec: StepRecord) -> None: ...
-    def stopping(self) -> bool: ...
-    def stop_status(self) -> str: ...
-    def save_checkpoint(self, step_id: str, name: str, data: Any) -> None: ...
-    def load_checkpoint(self, name: str) -> Any: ...
+from .tool_call import call_tool, pause_step, share
 
 
 class StepRun:
-    """Runs the steps of one run, one at a time (``run``), and calls a step's tool for
-    its loops (``call_tool``)."""
+    """Runs the steps of one run, one at a time (``run``)."""
 
     def __init__(self, host: StepHost) -> None:
         self.h = host
@@ -151,7 +95,7 @@ class StepRun:
         result, meta, attempts, ctx_writes = begun.result, None, begun.attempts, {}
         if begun.args is not None:
             try:
-                result, meta, attempts, ctx_writes = self.call_tool(step, begun.args, key)
+                result, meta, attempts, ctx_writes = call_tool(self.h, step, begun.args, key)
             except StepFailed as exc:
                 failed = exc  # the lambdas read a local: the `as` name is unbound after the block
                 if self.h.cancel.is_set():
@@ -193,7 +137,7 @@ class StepRun:
                     self.h.commits.commit(writes=writes)
                 return Begun(scope)
             if step.tool == "pause":
-                return Begun(scope, result=self._pause_step(step, scope, key, writes), attempts=1)
+                return Begun(scope, result=pause_step(self.h, step, scope, key, writes), attempts=1)
             if step.tool is not None:
                 args = render_deep(step.with_, scope, f"step {sid!r}, field 'with'")
                 inputs = {"with": mask(args, self.h.secrets)}
@@ -231,7 +175,7 @@ class StepRun:
                 writes += self.h.commits.stage_writes(after, "step_result", sid)
             nxt = self._next(step, scope)
             if step.share:
-                self._share(step, scope)
+                share(self.h, step, scope)
         except StepFailed as failed:  # a shared variable refused the write
             return self._fail(step, failed.error, started, key, failed.attempts, scope, writes, inputs,
                               failed.result)
@@ -243,19 +187,6 @@ class StepRun:
         self.h.last_error = None
         return self._record(step, "completed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, meta=meta)
-
-    def _share(self, step: Step, scope: dict[str, Any]) -> None:
-        """Write the step's ``share`` block to the shared variables, before the step commits
-        (a crash in between writes them again on resume: at least once)."""
-        values = {name: render_deep(tmpl, scope, f"step {step.id!r}, field 'share.{name}'")
-                  for name, tmpl in step.share.items()}
-        for name, value in values.items():
-            try:
-                self.h.store.shared_set(name, value)
-            except UnstorableValue as exc:
-                raise exc.at(f"step {step.id!r}") from None
-            except ConflictError as exc:
-                raise StepFailed({"type": "ConflictError", "message": exc.message}, None, 1) from None
 
     def _run_loop(self, step: Step, scope: dict[str, Any], key: str, visit: int,
                   started: float) -> str | None:
@@ -361,50 +292,6 @@ class StepRun:
         return self._record(step, "failed", started, key, attempts=attempts, nxt=nxt,
                             writes=writes, inputs=inputs, result=result, error=error, meta=meta)
 
-    def call_tool(self, step: Step, args: dict[str, Any], key: str,
-                  where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
-        """Run ``step``'s tool with ``args`` through its attempts (retries, timeout, cancel):
-        ``(result, meta, attempts, what it set through its context)``; StepFailed when the
-        last attempt failed."""
-        retry = step.retry or self.h.flow.defaults.retry or NO_RETRY
-        timeout = step.timeout if step.timeout is not None else self.h.flow.defaults.timeout
-
-        def make_ctx(attempt: int) -> ToolContext:
-            h = self.h
-            return ToolContext(h.run_id, step.id, attempt, key, ResolvedMapping(h.state.values),
-                               h.loaded.base_dir, timeout, h.store.url, h.cancel,
-                               run_child=h.run_child, blobs_url=h.store.blobs_url,
-                               _save=lambda n, d: self.h.save_checkpoint(step.id, n, d),
-                               _load=self.h.load_checkpoint, processes=self.h.processes,
-                               flow=h.flow, settings=h.settings)
-
-        def on_retry(attempt: int, error: dict[str, Any], delay: float) -> None:
-            log.info("run %s: step %s attempt %d failed (%s); retrying in %.2fs", self.h.run_id, step.id,
-                     attempt, mask(error["message"], self.h.secrets), delay, extra={"run_id": self.h.run_id})
-        durable = is_durable(step.tool)  # type: ignore[arg-type]  # a step with a tool
-        if durable and (saved := self.h.durable.lookup(key)) is not None:
-            return saved  # committed by an earlier execution of this step: not called again
-        try:
-            outcome = run_attempts(get_tool(step.tool), args, retry, make_ctx, self.h.cancel,
-                                   on_retry, where or f"step {step.id!r}")
-        except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
-            raise StopRun("paused", step.id, {"step": step.id, "child": paused.child_id,
-                                            "message": paused.message}) from None
-        if durable:
-            self.h.durable.record(step.id, key, outcome)  # before vars are rendered: paid once
-        return outcome
-
-    def _pause_step(self, step: Step, scope: dict[str, Any], key: str, writes: list[VarWrite]) -> Any:
-        """``tool: pause``: the first time, stop the run as paused here; when resumed, the
-        step completes with ``{message, resumed_at, set}``."""
-        if self.h.paused_at is not None and self.h.paused_at.get("step") == step.id:
-            pause, self.h.paused_at = self.h.paused_at, None
-            return {"message": pause.get("message"), "resumed_at": iso(time.time()), "set": self.h.resume_set}
-        args = render_deep(step.with_, scope, f"step {step.id!r}, field 'with'")
-        message = mask(args.get("message"), self.h.secrets) if isinstance(args, dict) else None
-        self.h.commits.commit(writes=writes, events=(EventWrite("step.started", step.id,
-                                                       {"attempt": 1, "idempotency_key": key}),))
-        raise StopRun("paused", step.id, {"step": step.id, "message": message})
 
 
 def _mentions_result(step: Step) -> bool:
