@@ -28,9 +28,11 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment of a `tether` child: ``bench`` importable (the loop body lives here),
     added to the caller's path rather than replacing it (which lost ``src`` when Tether is not
     installed, so the child never ran). The caller's path comes first: ``PYTHONPATH=OTHER/src``
-    measures another checkout's Tether with this bench."""
+    measures another checkout's Tether with this bench. Compiled modules are what users run:
+    the children may write them (as in bench.startup)."""
     path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT), str(ROOT / "src")) if p)
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": path, **extra}
 
 
 def flow_text(steps: int = STEPS, items: int = ITEMS) -> str:
@@ -48,12 +50,14 @@ def flow_text(steps: int = STEPS, items: int = ITEMS) -> str:
 
 def mark(i: int, half: int) -> None:
     """Loop body: records when the first iteration after a resume starts (the time, and the
-    CPU time its process has used); stops the first run half-way (the process kills itself,
-    as a crash would)."""
+    CPU time its process has used) and ends that process there (what is measured is over;
+    the other 50,000 iterations would only load the machine); stops the first run half-way
+    (the process kills itself, as a crash would)."""
     marker = os.environ.get("TETHER_BENCH_MARK")
     if marker and not os.path.exists(marker):
         with open(marker, "w") as f:
             f.write(f"{time.time()} {time.process_time()}")
+        os._exit(0)
     if i == half and os.environ.get("TETHER_BENCH_CRASH"):
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -80,6 +84,8 @@ def time_resume(folder: Path) -> dict[str, float]:
     each with the CPU time its process spent meanwhile (``..._cpu_ms``)."""
     import shutil
     import uuid
+
+    from bench.startup import tether_command
     results = {}
     for mode in ("in_process", "cli"):
         # a new file each time: a leftover -wal of an earlier copy would be replayed into it
@@ -90,8 +96,8 @@ def time_resume(folder: Path) -> dict[str, float]:
         env = child_env(TETHER_BENCH_MARK=str(marker))
         if mode == "cli":
             t, cpu = time.time(), 0.0
-            proc = subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "resume",
-                                   "big"], env=env, capture_output=True, text=True)
+            proc = subprocess.run([*tether_command(), "--db", f"sqlite:///{db}", "resume", "big"], env=env,
+                                  capture_output=True, text=True)
         else:
             # a process that is already up: its modules are loaded before the clock starts
             code = ("import time, sys, tether; from tether.engine.engine import preload; preload(); "
@@ -100,7 +106,7 @@ def time_resume(folder: Path) -> dict[str, float]:
             proc = subprocess.run([sys.executable, "-c", code, f"sqlite:///{db}"], env=env,
                                   capture_output=True, text=True)
             t, cpu = (float(x) for x in proc.stdout.split()[:2])
-        # the resumed run goes on to its end: it must get there
+        # the resumed run reached its first new iteration (and ended there)
         assert proc.returncode == 0 and marker.exists(), \
             f"{mode} resume exited {proc.returncode}: {proc.stderr[-2000:]}"
         db.unlink()

@@ -85,14 +85,16 @@ def run(
 
 
 def print_env_report(kind: str, data: Any) -> None:
+    """Print resume's flow change report, and the environment differences when there are
+    any (with none, nothing is printed and Rich is not imported: a resume's usual case)."""
+    if kind != "flow" and not data:
+        return
     err = console(stderr=True)
     if kind == "flow":
         if not data:
             err.print("flow: no step changed", markup=False)
         for step_id, change in data:
             err.print(f"flow: step {step_id} {change}", markup=False)
-        return
-    if not data:
         return
     from rich.table import Table
     table = Table("variable", "change", "policy", "recorded", "now",
