@@ -1,5 +1,6 @@
-"""`tether resume` gets to the run's next step without importing what only its report needs
-(Rich: nothing is printed before the run ends when the environment did not change)."""
+"""`tether resume` gets to the run's next step without importing what it does not use: Rich
+(nothing is printed before the run ends when the environment did not change) and PyYAML (the
+stored flow is rebuilt from its parsed data)."""
 from __future__ import annotations
 
 import subprocess
@@ -17,7 +18,7 @@ steps:
       code: |
         import sys
         def main(ctx):
-            return sorted(m for m in ("rich", "rich.console", "rich.table") if m in sys.modules)
+            return sorted(m for m in ("rich", "rich.console", "rich.table", "yaml") if m in sys.modules)
     vars: {loaded: "{{ result }}"}
 """
 

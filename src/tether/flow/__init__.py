@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .load import Source, parse_text, read_file
 from .models import Flow, Step, json_schema, lazy_flow, parse_duration
 from .validate import computed_dependencies, validate
 
@@ -31,6 +30,7 @@ class LoadedFlow:
 
 def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
     """Read and validate a flow file; FlowError with every problem otherwise."""
+    from .load import read_file
     source = read_file(path)
     return LoadedFlow(validate(source), source.text, source.name, str(Path(path).resolve().parent),
                       source.data)
@@ -38,6 +38,7 @@ def load_flow(path: str | os.PathLike[str]) -> LoadedFlow:
 
 def load_flow_text(text: str, name: str = "<flow>", base_dir: str = ".") -> LoadedFlow:
     """Validate flow text (as stored with a run, or sent to the API)."""
+    from .load import parse_text
     source = parse_text(text, name)
     return LoadedFlow(validate(source), text, name, str(Path(base_dir).resolve()), source.data)
 
@@ -84,6 +85,15 @@ def load_trusted(data: Any, text: str, name: str, base_dir: str, digest: str | N
     if flow is None:
         flow = Flow.model_validate(data)
     return LoadedFlow(flow, text, name, str(Path(base_dir).resolve()), data)
+
+
+def __getattr__(name: str) -> Any:
+    """``Source`` from :mod:`.load`, imported when asked for: loading YAML (PyYAML) is not
+    needed to rebuild a stored flow."""
+    if name == "Source":
+        from .load import Source
+        return Source
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

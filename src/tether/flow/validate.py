@@ -8,14 +8,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from jinja2 import nodes
 from pydantic import BaseModel, ValidationError
 
 from ..errors import FlowError, TemplateError
 from ..templates import is_template, parse_ast
-from .load import Path_, Source
 from .models import (
     CheckpointSpec,
     Defaults,
@@ -30,6 +29,9 @@ from .models import (
     Step,
     VarsPhases,
 )
+
+if TYPE_CHECKING:  # only named in annotations: a stored flow is rebuilt without importing YAML
+    from .load import Path_, Source
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
