@@ -286,6 +286,8 @@ def is_hidden(seq: int, hidden: list[list[int]]) -> bool:
 
 def latest_visible_steps(records: Iterable[_Step], hidden: list[list[int]]) -> dict[str, _Step]:
     """The latest record of each step id, ignoring records a rewind undid."""
+    if not hidden:  # no rewind: every record is visible (a resume of 10,000 steps checks none)
+        return iter_latest_steps(records)
     return iter_latest_steps(r for r in records if not is_hidden(r.seq, hidden))
 
 
