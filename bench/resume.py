@@ -116,8 +116,34 @@ def time_resume(folder: Path) -> dict[str, float]:
     return results
 
 
+def interleaved(sources: dict[str, str], rounds: int, folder: Path) -> dict[str, dict[str, float]]:
+    """Medians of ``rounds`` measurements of each checkout's Tether (``{name: its src folder}``),
+    taken in turn round by round (so that a noisy moment hits them all), each on a run that
+    checkout built, after one warm-up round."""
+    import statistics
+    found: dict[str, dict[str, list[float]]] = {name: {} for name in sources}
+    for name, src in sources.items():
+        os.environ["PYTHONPATH"] = src
+        (folder / name).mkdir()
+        prepare(folder / name)
+    for k in range(rounds + 1):
+        for name, src in sources.items():
+            os.environ["PYTHONPATH"] = src
+            for key, value in time_resume(folder / name).items():
+                if k:
+                    found[name].setdefault(key, []).append(value)
+    return {name: {key: round(statistics.median(v), 1) for key, v in d.items()} for name, d in found.items()}
+
+
 if __name__ == "__main__":
+    # python -m bench.resume [--against OTHER/src] [--rounds N]: this checkout's B4, or it and
+    # another checkout's interleaved (before/after)
+    import argparse
     import tempfile
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--against", help="the src folder of another checkout, measured in turn with this one")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    sources = {"this": str(ROOT / "src"), **({"other": args.against} if args.against else {})}
     with tempfile.TemporaryDirectory() as tmp:
-        prepare(Path(tmp))
-        print(json.dumps([time_resume(Path(tmp)) for _ in range(3)]))
+        print(json.dumps(interleaved(sources, args.rounds, Path(tmp))))
