@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,8 +21,10 @@ from .store.value_refs import StoredValue, resolved
 from .templates import MISSING, AttrView, render
 
 
-@dataclass(frozen=True, slots=True)
-class VarMeta:
+class VarMeta(NamedTuple):
+    """What a variable's next write needs besides its value (a NamedTuple: a resume builds
+    one per variable, 10,000 for B4, at half a frozen dataclass's cost)."""
+
     type: str
     scope: str
     version: int
