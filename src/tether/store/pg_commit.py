@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from ..errors import ConflictError, StoreError
 from . import codec, sqlrows
 from .base import Commit, CommitResult, now
@@ -105,9 +107,10 @@ class PgCommit:
 def _params(c: Commit, blobs: list[codec.Encoded],
             shared: set[tuple[str, str]]) -> tuple[dict[str, Any], frozenset[str]]:
     """The commit statement's parameters and the parts it writes (see
-    :func:`pg_statements.commit_statement`); offloaded payloads are added to ``blobs``.
-    Iterations of a loop in ``shared`` (``(run, loop)`` published as loop work) also
-    remove their loop work."""
+    :func:`pg_statements.commit_statement`): each part's rows as one JSON array of
+    objects, byte values as ``\\x`` hex strings (what ``bytea`` reads); offloaded payloads
+    are added to ``blobs``. Iterations of a loop in ``shared`` (``(run, loop)`` published
+    as loop work) also remove their loop work."""
     def data(enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
@@ -115,53 +118,58 @@ def _params(c: Commit, blobs: list[codec.Encoded],
             blobs.append(enc)
         return enc.data
 
+    def hexed(enc: codec.Encoded | None) -> str | None:
+        if enc is None:
+            return None
+        if enc.blob is not None:
+            blobs.append(enc)
+        return "\\x" + enc.data.hex()
+
+    text = codec.dumps_text
     p: dict[str, Any] = {"run": c.run_id, "epoch": c.epoch, "expected": c.expected_seq, "t": now()}
     r = c.run
     if r is not None:
-        p.update(cursor=codec.dumps_text(r.cursor), status=r.status, outputs=data(r.outputs),
-                 error=None if r.error is None else codec.dumps_text(r.error), finished=bool(r.finished))
+        p.update(cursor=text(r.cursor), status=r.status, outputs=data(r.outputs),
+                 error=None if r.error is None else text(r.error), finished=bool(r.finished))
     parts: list[str] = []
     ws = c.vars
     if ws:
-        names = [w.name for w in ws]
-        parts.append("vars" if len(set(names)) == len(names) else "vars*")
-        p.update(v_name=names, v_value=[None if w.delete else data(w.value) for w in ws],
-                 v_src=[w.source_step for w in ws], v_del=[int(w.delete) for w in ws],
-                 v_type=[None if w.type == "step_result" else w.type for w in ws],
-                 v_scope=[None if w.scope == "run" else w.scope for w in ws],
-                 v_secret=[int(w.secret) for w in ws])
+        names = {w.name for w in ws}
+        parts.append("vars" if len(names) == len(ws) else "vars*")
+        p["v"] = _json([{"n": w.name, "v": None if w.delete else hexed(w.value), "s": w.source_step,
+                         "d": int(w.delete), "t": None if w.type == "step_result" else w.type,
+                         "c": None if w.scope == "run" else w.scope, "x": int(w.secret)} for w in ws])
     ss = c.steps
     if ss:
         parts.append("steps")
-        p.update(s_id=[s.step_id for s in ss], s_status=[s.status for s in ss],
-                 s_attempts=[s.attempts for s in ss],
-                 s_inputs=[data(s.inputs) for s in ss], s_result=[data(s.result) for s in ss],
-                 s_error=[None if s.error is None else codec.dumps_text(s.error) for s in ss],
-                 s_meta=[None if s.meta is None else codec.dumps_text(s.meta) for s in ss],
-                 s_started=[s.started_at for s in ss], s_finished=[s.finished_at for s in ss],
-                 s_key=[sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key) for s in ss])
+        p["s"] = _json([{"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs),
+                         "r": hexed(s.result), "er": None if s.error is None else text(s.error),
+                         "m": None if s.meta is None else text(s.meta), "sa": s.started_at,
+                         "fa": s.finished_at,
+                         "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
     es = c.events  # step records take idx 0..
     if es:
         parts.append("events")
-        p.update(e_idx=list(range(len(ss), len(ss) + len(es))), e_type=[e.type for e in es],
-                 e_step=[e.step_id for e in es],
-                 e_data=[None if e.data is None else codec.dumps_text(e.data) for e in es],
-                 e_at=[p["t"]] * len(es))
+        p["e"] = _json([{"i": k, "ty": e.type, "sp": e.step_id,
+                         "da": None if e.data is None else text(e.data)}
+                        for k, e in enumerate(es, len(ss))])
     its = c.iterations
     if its:
         parts.append("iterations")
         if shared and any((c.run_id, it.loop_key) in shared for it in its):
             parts.append("work")
-        p.update(i_key=[it.loop_key for it in its], i_idx=[it.idx for it in its],
-                 i_status=[it.status for it in its],
-                 i_attempts=[it.attempts for it in its], i_result=[data(it.result) for it in its],
-                 i_error=[None if it.error is None else codec.dumps_text(it.error) for it in its],
-                 i_started=[it.started_at for it in its], i_finished=[it.finished_at for it in its])
+        p["i"] = _json([{"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts,
+                         "r": hexed(it.result), "er": None if it.error is None else text(it.error),
+                         "sa": it.started_at, "fa": it.finished_at} for it in its])
     acc = c.accesses
     if acc:
         parts.append("reads")
-        p.update(r_name=[a[0] for a in acc], r_count=[a[1] for a in acc], r_at=[a[2] for a in acc])
+        p["r"] = _json([{"n": a[0], "c": a[1], "at": a[2]} for a in acc])
     return p, frozenset(parts)
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
 
 
 def _undo(conn: Any, statement: str = "ROLLBACK") -> None:
