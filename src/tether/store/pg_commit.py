@@ -12,6 +12,7 @@ server has flushed it to its WAL.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,25 +22,30 @@ import orjson
 from ..errors import ConflictError, StoreError
 from . import codec, sqlrows
 from .base import Commit, CommitResult, now
+from .pg_prepared import Prepared, ServerError, execute, positional
 from .pg_statements import commit_statement
 from .sql_statements import ADVANCE, ADVANCE_RUN, fenced
 
 _RUN = ("run", "epoch")
 _RUN_FIELDS = ("cursor", "status", "outputs", "error", "finished", "t")
-# the commit statements, by (run fields given, fenced on the seq, the parts it writes)
-_COMMIT: dict[tuple[bool, bool, frozenset[str]], str] = {}
+# the commit statements, by (run fields given, fenced on the seq, the parts it writes):
+# the text psycopg runs, and the same prepared for pg_prepared
+_COMMIT: dict[tuple[bool, bool, frozenset[str]], tuple[str, Prepared]] = {}
 
 
-def _statement(given: bool, fence: bool, parts: frozenset[str]) -> str:
+def _statement(given: bool, fence: bool, parts: frozenset[str]) -> tuple[str, Prepared]:
     """The commit statement for a commit with run fields (``given``), fenced on the seq
-    (``fence``), writing ``parts``; built once per variant."""
+    (``fence``), writing ``parts``; built once per variant, prepared under a name taken
+    from its text (so two texts never share a name on a connection)."""
     key = (given, fence, parts)
-    sql = _COMMIT.get(key)
-    if sql is None:
+    found = _COMMIT.get(key)
+    if found is None:
         advance = fenced(ADVANCE_RUN if given else ADVANCE, fence)
         names = (_RUN_FIELDS if given else ()) + _RUN + (("expected",) if fence else ())
-        sql = _COMMIT[key] = commit_statement(advance, names, parts)
-    return sql
+        sql = commit_statement(advance, names, parts)
+        name = "tether_commit_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+        found = _COMMIT[key] = (sql, positional(name, sql))
+    return found
 
 
 class PgCommit:
@@ -67,16 +73,19 @@ class PgCommit:
         params, parts = _params(c, blobs, self._published)
         if self._external:
             blobs = []  # stored above: nothing goes into the table
-        sql = _statement(c.run is not None, c.fenced, parts)
+        sql, prepared = _statement(c.run is not None, c.fenced, parts)
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         # inside hold(): a savepoint of the held transaction, on its connection
         begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
                              "ROLLBACK TO SAVEPOINT tether_commit") if held
                             else ("BEGIN", "COMMIT", "ROLLBACK"))
+        row: Any
         try:
-            if held is None and not blobs:
-                row = conn.execute(sql, params).fetchone()
+            if held is None and not blobs:  # the statement is its own transaction
+                row = execute(conn, prepared, params)
+                if row is not None:
+                    row = (int(row[0]), None if row[1] is None else row[1].decode(), row[2])
             else:  # blobs go in first, in the same transaction: a refusal keeps only them
                 with conn.pipeline():
                     conn.execute(begin)
@@ -86,7 +95,7 @@ class PgCommit:
                     conn.execute(end)
                 row = cur.fetchone()
             refusal = self._refusal(conn, c) if row is None else None  # read now: nothing was written
-        except self._psycopg.Error as exc:
+        except (self._psycopg.Error, ServerError) as exc:
             _undo(conn, undo)
             raise StoreError(f"write to {self._where()} failed: {_cause(exc)}") from None
         except BaseException:
@@ -97,9 +106,9 @@ class PgCommit:
                 self._pool.putconn(conn)
         if refusal is not None:
             raise refusal
-        seq, control, names, versions_ = row
+        seq, control, written = row
         self._committed[c.run_id] = (seq, control)
-        versions = dict(zip(names or (), versions_ or (), strict=True))  # each name's last write
+        versions = dict(orjson.loads(written)) if written is not None else {}  # each name's last write
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 

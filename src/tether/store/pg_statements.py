@@ -35,8 +35,8 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     each part's rows given as one JSON array of objects (parameters ``v``, ``s``, ``e``,
     ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._rows``) and written
     only if the UPDATE matched. No row back: refused,
-    nothing written; else the new seq, the run's control request, and the names and versions
-    (0: deleted) of the history rows written, in version order. A variable's version follows
+    nothing written; else the new seq, the run's control request, and the ``[name, version]``
+    pairs (version 0: deleted) of the history rows written, in version order, as JSON text. A variable's version follows
     its latest row, read with the statement's snapshot: a writer committing in between also
     advanced the seq, so the fence refuses this commit."""
     adv = _named(advance, names).replace(" RETURNING seq", " RETURNING seq, control")
@@ -101,9 +101,8 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
             "FROM adv, json_to_recordset(%(r)s::json) AS x(n text, at float8, c bigint) "
             "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
             "excluded.access_count, accessed_at = excluded.accessed_at)")
-    written = ("(SELECT array_agg(name ORDER BY version) FROM h), "
-               "(SELECT array_agg(CASE WHEN deleted = 1 THEN 0 ELSE version END ORDER BY version) FROM h)"
-               if history else "NULL::text[], NULL::int[]")
+    written = ("(SELECT json_agg(json_build_array(name, CASE WHEN deleted = 1 THEN 0 ELSE version END) "
+               "ORDER BY version) FROM h)::text" if history else "NULL::text")
     return f"WITH {', '.join(ctes)} SELECT adv.seq, adv.control, {written} FROM adv"
 
 
