@@ -2,7 +2,7 @@
 own, its parameters sent as text, its row read back as text.
 
 psycopg adapts every parameter in Python and looks the statement up in its cache on each
-execute: measured at ~60–120 µs of client CPU per commit on this machine, more than the
+execute: measured at ~60 to 120 µs of client CPU per commit on this machine, more than the
 rest of the store's work on a commit. The commit's parameters are already strings (JSON
 documents, ids), numbers or ``None``, so turning them into bytes is all that is left
 (:func:`execute`). Used by :mod:`tether.store.pg_commit` for its autocommit path only (one

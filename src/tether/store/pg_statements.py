@@ -34,10 +34,10 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     ``work`` (with ``iterations``: remove their loop work rows), ``reads`` —
     each part's rows given as one JSON array of objects (parameters ``v``, ``s``, ``e``,
     ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._rows``) and written
-    only if the UPDATE matched. No row back: refused,
-    nothing written; else the new seq, the run's control request, and the ``[name, version]``
-    pairs (version 0: deleted) of the history rows written, in version order, as JSON text. A variable's version follows
-    its latest row, read with the statement's snapshot: a writer committing in between also
+    only if the UPDATE matched. No row back: refused, nothing written; else the new seq, the
+    run's control request, and the ``[name, version]`` pairs (version 0: deleted) of the
+    history rows written, in version order, as JSON text. A variable's version follows its
+    latest row, read with the statement's snapshot: a writer committing in between also
     advanced the seq, so the fence refuses this commit."""
     adv = _named(advance, names).replace(" RETURNING seq", " RETURNING seq, control")
     ctes = [f"adv AS ({adv})"]
