@@ -33,7 +33,7 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     or ``vars*`` (a name written more than once), ``steps``, ``events``, ``iterations``,
     ``work`` (with ``iterations``: remove their loop work rows), ``reads`` —
     each part's rows given as one JSON array of objects (parameters ``v``, ``s``, ``e``,
-    ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._rows``) and written
+    ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._params``) and written
     only if the UPDATE matched. No row back: refused, nothing written; else the new seq, the
     run's control request, and the ``[name, version]`` pairs (version 0: deleted) of the
     history rows written, in version order, as JSON text. A variable's version follows its
