@@ -3,11 +3,12 @@
 The statement (:func:`pg_statements.commit_statement`) advances the run's seq with the
 fenced ``UPDATE runs`` and writes the history rows, step records, events, iterations and
 read counts only if that UPDATE matched; its text depends only on which parts a commit
-has (the rows travel as arrays), so psycopg prepares each variant once per connection
-(used 5 times) and the server keeps a generic plan of it. On its own (autocommit) it is its
-own transaction; when the commit offloads large values into ``blobs``, or runs inside
-:meth:`PostgresStore.hold`, it travels in one pipeline with those inserts between BEGIN
-and COMMIT (a savepoint inside a hold). Commits are synchronous: a commit returns once the
+has (each part's rows travel as one JSON document), so each variant is prepared once per
+connection and the server keeps a generic plan of it. On its own (autocommit) it is its
+own transaction, run over libpq directly (:mod:`tether.store.pg_prepared`); when the
+commit offloads large values into ``blobs``, or runs inside :meth:`PostgresStore.hold`,
+it travels through psycopg in one pipeline with those inserts between BEGIN and COMMIT
+(a savepoint inside a hold). Commits are synchronous: a commit returns once the
 server has flushed it to its WAL.
 """
 from __future__ import annotations
