@@ -183,3 +183,38 @@ def test_any_json_value_round_trips_through_the_store(store, value):
     store.commit(Commit("rt", run.lease_epoch, vars=(var("v", value),)))
     assert store.read_var("rt", "v").value == value
     assert store.var_history("rt", "v")[-1].value == value
+
+
+# text a store must keep byte for byte: quotes, backslashes, control characters, non-ASCII
+# (two and four bytes in UTF-8), JSON and SQL syntax, and what looks like a bytea escape
+AWKWARD = 'a "quoted" \\ back\\slash\n\ttab é € 😀 {"k": [1]} \'; DROP TABLE runs; -- \\x00ff'
+
+
+def test_every_field_of_a_commit_reads_back_exactly(store):
+    """What one commit writes reads back exactly: text of any kind, compressed (binary)
+    values, floats to the last bit, ids with awkward characters."""
+    run, _ = new_run(store)
+    big = {"text": AWKWARD * 40, "n": list(range(300))}  # over COMPRESS_MIN: stored zstd-compressed
+    assert codec.encode(big).data[:1] == b"z"
+    t0, t1 = 1796048236.4827435, 0.1 + 0.2
+    step = StepWrite(f"s {AWKWARD}", "failed", 3, codec.encode({"in": AWKWARD}), codec.encode(big),
+                     {"message": AWKWARD}, {"note": AWKWARD, "f": t1}, t0, t0 + t1, None)
+    store.commit(Commit("r1", run.lease_epoch, (step,),
+                        (var(AWKWARD, AWKWARD), var("big", big), var("f", t1)),
+                        (EventWrite("custom", step.step_id, {"d": AWKWARD}),),
+                        RunUpdate(cursor={"next": AWKWARD}), expected_seq=0, fenced=True))
+    store.start_loop("r1", run.lease_epoch, "loop", [codec.encode(1)], EventWrite("loop.started", "l"))
+    from tether.store.base import IterationWrite
+    store.commit(Commit("r1", run.lease_epoch, iterations=(
+        IterationWrite("loop", 0, "failed", 2, codec.encode(big), {"message": AWKWARD}, t0, t1),)))
+    (rec,) = store.steps("r1")
+    assert (rec.step_id, rec.status, rec.attempts, rec.inputs, rec.result, rec.error, rec.meta,
+            rec.started_at, rec.finished_at) == \
+        (step.step_id, "failed", 3, {"in": AWKWARD}, big, {"message": AWKWARD}, {"note": AWKWARD, "f": t1},
+         t0, t0 + t1)
+    assert {n: v.value for n, v in store.read_vars("r1").items()} == {AWKWARD: AWKWARD, "big": big, "f": t1}
+    assert store.load_run("r1").cursor == {"next": AWKWARD}
+    assert [e.data for e in store.events("r1") if e.type == "custom"] == [{"d": AWKWARD}]
+    (it,) = store.iterations("r1", "loop")
+    assert (it.status, it.attempts, it.result, it.error, it.started_at, it.finished_at) == \
+        ("failed", 2, big, {"message": AWKWARD}, t0, t1)

@@ -3,41 +3,50 @@
 The statement (:func:`pg_statements.commit_statement`) advances the run's seq with the
 fenced ``UPDATE runs`` and writes the history rows, step records, events, iterations and
 read counts only if that UPDATE matched; its text depends only on which parts a commit
-has (the rows travel as arrays), so psycopg prepares each variant once per connection
-(used 5 times) and the server keeps a generic plan of it. On its own (autocommit) it is its
-own transaction; when the commit offloads large values into ``blobs``, or runs inside
-:meth:`PostgresStore.hold`, it travels in one pipeline with those inserts between BEGIN
-and COMMIT (a savepoint inside a hold). Commits are synchronous: a commit returns once the
+has (each part's rows travel as one JSON document), so each variant is prepared once per
+connection and the server keeps a generic plan of it. On its own (autocommit) it is its
+own transaction, run over libpq directly (:mod:`tether.store.pg_prepared`); when the
+commit offloads large values into ``blobs``, or runs inside :meth:`PostgresStore.hold`,
+it travels through psycopg in one pipeline with those inserts between BEGIN and COMMIT
+(a savepoint inside a hold). Commits are synchronous: a commit returns once the
 server has flushed it to its WAL.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from ..errors import ConflictError, StoreError
 from . import codec, sqlrows
 from .base import Commit, CommitResult, now
+from .pg_prepared import Prepared, ServerError, execute, positional
 from .pg_statements import commit_statement
 from .sql_statements import ADVANCE, ADVANCE_RUN, fenced
 
 _RUN = ("run", "epoch")
 _RUN_FIELDS = ("cursor", "status", "outputs", "error", "finished", "t")
-# the commit statements, by (run fields given, fenced on the seq, the parts it writes)
-_COMMIT: dict[tuple[bool, bool, frozenset[str]], str] = {}
+# the commit statements, by (run fields given, fenced on the seq, the parts it writes):
+# the text psycopg runs, and the same prepared for pg_prepared
+_COMMIT: dict[tuple[bool, bool, frozenset[str]], tuple[str, Prepared]] = {}
 
 
-def _statement(given: bool, fence: bool, parts: frozenset[str]) -> str:
+def _statement(given: bool, fence: bool, parts: frozenset[str]) -> tuple[str, Prepared]:
     """The commit statement for a commit with run fields (``given``), fenced on the seq
-    (``fence``), writing ``parts``; built once per variant."""
+    (``fence``), writing ``parts``; built once per variant, prepared under a name taken
+    from its text (so two texts never share a name on a connection)."""
     key = (given, fence, parts)
-    sql = _COMMIT.get(key)
-    if sql is None:
+    found = _COMMIT.get(key)
+    if found is None:
         advance = fenced(ADVANCE_RUN if given else ADVANCE, fence)
         names = (_RUN_FIELDS if given else ()) + _RUN + (("expected",) if fence else ())
-        sql = _COMMIT[key] = commit_statement(advance, names, parts)
-    return sql
+        sql = commit_statement(advance, names, parts)
+        name = "tether_commit_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+        found = _COMMIT[key] = (sql, positional(name, sql))
+    return found
 
 
 class PgCommit:
@@ -65,16 +74,19 @@ class PgCommit:
         params, parts = _params(c, blobs, self._published)
         if self._external:
             blobs = []  # stored above: nothing goes into the table
-        sql = _statement(c.run is not None, c.fenced, parts)
+        sql, prepared = _statement(c.run is not None, c.fenced, parts)
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         # inside hold(): a savepoint of the held transaction, on its connection
         begin, end, undo = (("SAVEPOINT tether_commit", "RELEASE SAVEPOINT tether_commit",
                              "ROLLBACK TO SAVEPOINT tether_commit") if held
                             else ("BEGIN", "COMMIT", "ROLLBACK"))
+        row: Any
         try:
-            if held is None and not blobs:
-                row = conn.execute(sql, params).fetchone()
+            if held is None and not blobs:  # the statement is its own transaction
+                row = execute(conn, prepared, params)
+                if row is not None:
+                    row = (int(row[0]), None if row[1] is None else row[1].decode(), row[2])
             else:  # blobs go in first, in the same transaction: a refusal keeps only them
                 with conn.pipeline():
                     conn.execute(begin)
@@ -84,7 +96,7 @@ class PgCommit:
                     conn.execute(end)
                 row = cur.fetchone()
             refusal = self._refusal(conn, c) if row is None else None  # read now: nothing was written
-        except self._psycopg.Error as exc:
+        except (self._psycopg.Error, ServerError) as exc:
             _undo(conn, undo)
             raise StoreError(f"write to {self._where()} failed: {_cause(exc)}") from None
         except BaseException:
@@ -95,9 +107,9 @@ class PgCommit:
                 self._pool.putconn(conn)
         if refusal is not None:
             raise refusal
-        seq, control, names, versions_ = row
+        seq, control, written = row
         self._committed[c.run_id] = (seq, control)
-        versions = dict(zip(names or (), versions_ or (), strict=True))  # each name's last write
+        versions = dict(orjson.loads(written)) if written is not None else {}  # each name's last write
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
@@ -105,9 +117,10 @@ class PgCommit:
 def _params(c: Commit, blobs: list[codec.Encoded],
             shared: set[tuple[str, str]]) -> tuple[dict[str, Any], frozenset[str]]:
     """The commit statement's parameters and the parts it writes (see
-    :func:`pg_statements.commit_statement`); offloaded payloads are added to ``blobs``.
-    Iterations of a loop in ``shared`` (``(run, loop)`` published as loop work) also
-    remove their loop work."""
+    :func:`pg_statements.commit_statement`): each part's rows as one JSON array of
+    objects, byte values as ``\\x`` hex strings (what ``bytea`` reads); offloaded payloads
+    are added to ``blobs``. Iterations of a loop in ``shared`` (``(run, loop)`` published
+    as loop work) also remove their loop work."""
     def data(enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
@@ -115,53 +128,58 @@ def _params(c: Commit, blobs: list[codec.Encoded],
             blobs.append(enc)
         return enc.data
 
+    def hexed(enc: codec.Encoded | None) -> str | None:
+        if enc is None:
+            return None
+        if enc.blob is not None:
+            blobs.append(enc)
+        return "\\x" + enc.data.hex()
+
+    text = codec.dumps_text
     p: dict[str, Any] = {"run": c.run_id, "epoch": c.epoch, "expected": c.expected_seq, "t": now()}
     r = c.run
     if r is not None:
-        p.update(cursor=codec.dumps_text(r.cursor), status=r.status, outputs=data(r.outputs),
-                 error=None if r.error is None else codec.dumps_text(r.error), finished=bool(r.finished))
+        p.update(cursor=text(r.cursor), status=r.status, outputs=data(r.outputs),
+                 error=None if r.error is None else text(r.error), finished=bool(r.finished))
     parts: list[str] = []
     ws = c.vars
     if ws:
-        names = [w.name for w in ws]
-        parts.append("vars" if len(set(names)) == len(names) else "vars*")
-        p.update(v_name=names, v_value=[None if w.delete else data(w.value) for w in ws],
-                 v_src=[w.source_step for w in ws], v_del=[int(w.delete) for w in ws],
-                 v_type=[None if w.type == "step_result" else w.type for w in ws],
-                 v_scope=[None if w.scope == "run" else w.scope for w in ws],
-                 v_secret=[int(w.secret) for w in ws])
+        names = {w.name for w in ws}
+        parts.append("vars" if len(names) == len(ws) else "vars*")
+        p["v"] = _json([{"n": w.name, "v": None if w.delete else hexed(w.value), "s": w.source_step,
+                         "d": int(w.delete), "t": None if w.type == "step_result" else w.type,
+                         "c": None if w.scope == "run" else w.scope, "x": int(w.secret)} for w in ws])
     ss = c.steps
     if ss:
         parts.append("steps")
-        p.update(s_id=[s.step_id for s in ss], s_status=[s.status for s in ss],
-                 s_attempts=[s.attempts for s in ss],
-                 s_inputs=[data(s.inputs) for s in ss], s_result=[data(s.result) for s in ss],
-                 s_error=[None if s.error is None else codec.dumps_text(s.error) for s in ss],
-                 s_meta=[None if s.meta is None else codec.dumps_text(s.meta) for s in ss],
-                 s_started=[s.started_at for s in ss], s_finished=[s.finished_at for s in ss],
-                 s_key=[sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key) for s in ss])
+        p["s"] = _json([{"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs),
+                         "r": hexed(s.result), "er": None if s.error is None else text(s.error),
+                         "m": None if s.meta is None else text(s.meta), "sa": s.started_at,
+                         "fa": s.finished_at,
+                         "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
     es = c.events  # step records take idx 0..
     if es:
         parts.append("events")
-        p.update(e_idx=list(range(len(ss), len(ss) + len(es))), e_type=[e.type for e in es],
-                 e_step=[e.step_id for e in es],
-                 e_data=[None if e.data is None else codec.dumps_text(e.data) for e in es],
-                 e_at=[p["t"]] * len(es))
+        p["e"] = _json([{"i": k, "ty": e.type, "sp": e.step_id,
+                         "da": None if e.data is None else text(e.data)}
+                        for k, e in enumerate(es, len(ss))])
     its = c.iterations
     if its:
         parts.append("iterations")
         if shared and any((c.run_id, it.loop_key) in shared for it in its):
             parts.append("work")
-        p.update(i_key=[it.loop_key for it in its], i_idx=[it.idx for it in its],
-                 i_status=[it.status for it in its],
-                 i_attempts=[it.attempts for it in its], i_result=[data(it.result) for it in its],
-                 i_error=[None if it.error is None else codec.dumps_text(it.error) for it in its],
-                 i_started=[it.started_at for it in its], i_finished=[it.finished_at for it in its])
+        p["i"] = _json([{"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts,
+                         "r": hexed(it.result), "er": None if it.error is None else text(it.error),
+                         "sa": it.started_at, "fa": it.finished_at} for it in its])
     acc = c.accesses
     if acc:
         parts.append("reads")
-        p.update(r_name=[a[0] for a in acc], r_count=[a[1] for a in acc], r_at=[a[2] for a in acc])
+        p["r"] = _json([{"n": a[0], "c": a[1], "at": a[2]} for a in acc])
     return p, frozenset(parts)
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows).decode()
 
 
 def _undo(conn: Any, statement: str = "ROLLBACK") -> None:

@@ -32,61 +32,59 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     the rows of the ``parts`` the commit has — ``vars`` (history rows, each name written once)
     or ``vars*`` (a name written more than once), ``steps``, ``events``, ``iterations``,
     ``work`` (with ``iterations``: remove their loop work rows), ``reads`` —
-    given as arrays and written only if the UPDATE matched. No row back: refused,
-    nothing written; else the new seq, the run's control request, and the names and versions
-    (0: deleted) of the history rows written, in version order. A variable's version follows
-    its latest row, read with the statement's snapshot: a writer committing in between also
+    each part's rows given as one JSON array of objects (parameters ``v``, ``s``, ``e``,
+    ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._params``) and written
+    only if the UPDATE matched. No row back: refused, nothing written; else the new seq, the
+    run's control request, and the ``[name, version]`` pairs (version 0: deleted) of the
+    history rows written, in version order, as JSON text. A variable's version follows its
+    latest row, read with the statement's snapshot: a writer committing in between also
     advanced the seq, so the fence refuses this commit."""
     adv = _named(advance, names).replace(" RETURNING seq", " RETURNING seq, control")
     ctes = [f"adv AS ({adv})"]
     history = "vars" in parts or "vars*" in parts
     if history:
         ctes.append(
-            "w AS (SELECT * FROM unnest(%(v_name)s::text[], %(v_value)s::bytea[], %(v_src)s::text[], "
-            "%(v_del)s::int[], %(v_type)s::text[], %(v_scope)s::text[], %(v_secret)s::int[]) WITH ORDINALITY "
-            "AS w(name, value, src, del, type, scope, secret, ord))")
+            "w AS (SELECT * FROM ROWS FROM (json_to_recordset(%(v)s::json) AS (n text, v bytea, s text, "
+            "d int, t text, c text, x int)) WITH ORDINALITY AS w(n, v, s, d, t, c, x, ord))")
         latest = ("LEFT JOIN LATERAL (SELECT h.version, h.deleted FROM var_history h "
-                  "WHERE h.run_id = %(run)s AND h.name = w.name ORDER BY h.version DESC LIMIT 1) p ON true")
+                  "WHERE h.run_id = %(run)s AND h.name = w.n ORDER BY h.version DESC LIMIT 1) p ON true")
         if "vars*" in parts:
             # whether the variable existed before each write: its latest row, or the write
             # before it in this commit; a deletion of a variable that does not exist writes
             # nothing and takes no version
             ctes.append(
-                "x AS (SELECT w.*, p.version AS pv, CASE WHEN lag(w.del) OVER k IS NULL "
-                f"THEN coalesce(p.deleted, 1) = 0 ELSE lag(w.del) OVER k = 0 END AS existed FROM w {latest} "
-                "WINDOW k AS (PARTITION BY w.name ORDER BY w.ord))")
+                "x AS (SELECT w.*, p.version AS pv, CASE WHEN lag(w.d) OVER k IS NULL "
+                f"THEN coalesce(p.deleted, 1) = 0 ELSE lag(w.d) OVER k = 0 END AS existed FROM w {latest} "
+                "WINDOW k AS (PARTITION BY w.n ORDER BY w.ord))")
             ctes.append(
-                "y AS (SELECT x.*, coalesce(x.pv, 0) + sum(CASE WHEN x.del = 0 OR x.existed "
-                "THEN 1 ELSE 0 END) OVER (PARTITION BY x.name ORDER BY x.ord) AS version FROM x)")
+                "y AS (SELECT x.*, coalesce(x.pv, 0) + sum(CASE WHEN x.d = 0 OR x.existed "
+                "THEN 1 ELSE 0 END) OVER (PARTITION BY x.n ORDER BY x.ord) AS version FROM x)")
         else:
             ctes.append(f"y AS (SELECT w.*, coalesce(p.version, 0) + 1 AS version, "
                         f"coalesce(p.deleted, 1) = 0 AS existed FROM w {latest})")
         ctes.append(
             "h AS (INSERT INTO var_history (run_id, name, version, seq, value, source_step, at, deleted, "
-            "type, scope, secret, created_at) SELECT %(run)s, y.name, y.version, adv.seq, y.value, y.src, "
-            "%(t)s::float8, y.del, y.type, y.scope, y.secret, "
-            "CASE WHEN y.del = 1 OR y.existed THEN NULL ELSE %(t)s::float8 END "
-            "FROM adv, y WHERE y.del = 0 OR y.existed RETURNING name, version, deleted)")
+            "type, scope, secret, created_at) SELECT %(run)s, y.n, y.version, adv.seq, y.v, y.s, "
+            "%(t)s::float8, y.d, y.t, y.c, y.x, "
+            "CASE WHEN y.d = 1 OR y.existed THEN NULL ELSE %(t)s::float8 END "
+            "FROM adv, y WHERE y.d = 0 OR y.existed RETURNING name, version, deleted)")
     if "steps" in parts:
         ctes.append(
             "s AS (INSERT INTO steps (run_id, seq, step_id, status, attempts, inputs, result, error, meta, "
             "started_at, finished_at, idempotency_key) SELECT %(run)s, adv.seq, x.* FROM adv, "
-            "unnest(%(s_id)s::text[], %(s_status)s::text[], %(s_attempts)s::int[], %(s_inputs)s::bytea[], "
-            "%(s_result)s::bytea[], %(s_error)s::text[], %(s_meta)s::text[], %(s_started)s::float8[], "
-            "%(s_finished)s::float8[], %(s_key)s::text[]) AS x)")
+            "json_to_recordset(%(s)s::json) AS x(i text, st text, a int, n bytea, r bytea, er text, "
+            "m text, sa float8, fa float8, k text))")
     if "events" in parts:
         ctes.append(
             "e AS (INSERT INTO events (run_id, seq, idx, type, step_id, data, at) SELECT %(run)s, adv.seq, "
-            "x.* FROM adv, unnest(%(e_idx)s::int[], %(e_type)s::text[], %(e_step)s::text[], "
-            "%(e_data)s::text[], "
-            "%(e_at)s::float8[]) AS x)")
+            "x.*, %(t)s::float8 FROM adv, json_to_recordset(%(e)s::json) AS x(i int, ty text, sp text, "
+            "da text))")
     if "iterations" in parts:
         ctes.append(
             "i AS (INSERT INTO iterations (run_id, loop_key, idx, status, attempts, result, error, seq, "
-            "started_at, finished_at) SELECT %(run)s, x.k, x.i, x.st, x.a, x.r, x.err, adv.seq, x.sa, x.fa "
-            "FROM adv, unnest(%(i_key)s::text[], %(i_idx)s::int[], %(i_status)s::text[], "
-            "%(i_attempts)s::int[], %(i_result)s::bytea[], %(i_error)s::text[], %(i_started)s::float8[], "
-            "%(i_finished)s::float8[]) AS x(k, i, st, a, r, err, sa, fa) "
+            "started_at, finished_at) SELECT %(run)s, x.k, x.i, x.st, x.a, x.r, x.er, adv.seq, x.sa, x.fa "
+            "FROM adv, json_to_recordset(%(i)s::json) AS x(k text, i int, st text, a int, r bytea, "
+            "er text, sa float8, fa float8) "
             "ON CONFLICT (run_id, loop_key, idx) DO UPDATE SET status = excluded.status, "
             "attempts = excluded.attempts, result = excluded.result, error = excluded.error, "
             "seq = excluded.seq, started_at = excluded.started_at, finished_at = excluded.finished_at)")
@@ -95,17 +93,16 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
         # its row goes in the same transaction, so no claim of it can outlive its commit
         ctes.append(
             "lw AS (DELETE FROM loop_work w USING adv, "
-            "unnest(%(i_key)s::text[], %(i_idx)s::int[]) AS x(k, i) "
+            "json_to_recordset(%(i)s::json) AS x(k text, i int) "
             "WHERE w.run_id = %(run)s AND w.loop_key = x.k AND w.idx = x.i)")
     if "reads" in parts:
         ctes.append(
             "r AS (INSERT INTO var_reads (run_id, name, accessed_at, access_count) SELECT %(run)s, x.* "
-            "FROM adv, unnest(%(r_name)s::text[], %(r_at)s::float8[], %(r_count)s::bigint[]) AS x "
+            "FROM adv, json_to_recordset(%(r)s::json) AS x(n text, at float8, c bigint) "
             "ON CONFLICT (run_id, name) DO UPDATE SET access_count = var_reads.access_count + "
             "excluded.access_count, accessed_at = excluded.accessed_at)")
-    written = ("(SELECT array_agg(name ORDER BY version) FROM h), "
-               "(SELECT array_agg(CASE WHEN deleted = 1 THEN 0 ELSE version END ORDER BY version) FROM h)"
-               if history else "NULL::text[], NULL::int[]")
+    written = ("(SELECT json_agg(json_build_array(name, CASE WHEN deleted = 1 THEN 0 ELSE version END) "
+               "ORDER BY version) FROM h)::text" if history else "NULL::text")
     return f"WITH {', '.join(ctes)} SELECT adv.seq, adv.control, {written} FROM adv"
 
 
