@@ -1,0 +1,85 @@
+"""Bugs found by a new-user trial (verify and the environment, a bad PostgreSQL URL,
+characters outside the BMP), through real processes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tether(tmp_path: Path, db: str, *args: object, env: dict[str, str] | None = None,
+           drop: tuple[str, ...] = (), code: int | None = 0, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m tether --db DB ARGS`` with ``env`` added to and ``drop`` removed from the environment."""
+    environ = {k: v for k, v in os.environ.items() if k not in drop} | (env or {})
+    proc = subprocess.run([sys.executable, "-m", "tether", "--db", db, *map(str, args)], capture_output=True,
+                          text=True, cwd=tmp_path, env=environ, timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if code is not None:
+        assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+SECRET_FLOW = """name: sec
+env:
+  API_KEY: {secret: true, required: true}
+steps:
+  - id: use
+    tool: shell
+    with: {run: "echo key={{ env.API_KEY }}", env: {K: "{{ env.API_KEY }}"}}
+    vars: {length: "{{ env.API_KEY | length }}"}
+  - id: plain
+    vars: {n: "{{ 1 + 1 }}"}
+"""
+
+
+def test_verify_does_not_need_a_secret_env_var_and_never_reports_it_as_differing(tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    (tmp_path / "sec.yaml").write_text(SECRET_FLOW)
+    tether(tmp_path, db, "run", "sec.yaml", "--run-id", "sec1", env={"API_KEY": "k-1234"})
+    for env in ({}, {"API_KEY": "another-value"}):  # unset, or not the value the run saw
+        report = json.loads(tether(tmp_path, db, "verify", "sec1", "--json", env=env, drop=("API_KEY",)).stdout)
+        assert report["ok"] and report["differences"] == [], report
+        assert {(v["step"], v["field"]) for v in report["volatile"]} == {("use", "with"), ("use", "vars.length")}
+        assert all("API_KEY" in v["reason"] for v in report["volatile"]), report
+        text = tether(tmp_path, db, "verify", "sec1", env=env, drop=("API_KEY",)).stdout
+        assert "env.API_KEY" in text and "clean" in text, text
+    # the value the run saw (its keyed hash matches the snapshot): compared
+    report = json.loads(tether(tmp_path, db, "verify", "sec1", "--json", env={"API_KEY": "k-1234"}).stdout)
+    assert report["ok"] and report["volatile"] == [] and report["checked"] == 2, report
+
+
+ENV_FLOW = """name: par
+env:
+  MODE: {default: dev}
+steps:
+  - id: early
+    vars: {early: "{{ env.MODE }}"}
+  - id: gate
+    tool: pause
+  - id: fin
+    tool: shell
+    with: {run: "echo {{ env.MODE }}"}
+    vars: {mode: "{{ env.MODE }}"}
+"""
+
+
+@pytest.mark.parametrize("verifying_mode", [None, "dev", "staging"])
+def test_a_run_resumed_in_another_environment_verifies_clean(tmp_path, verifying_mode):
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    (tmp_path / "par.yaml").write_text(ENV_FLOW)
+    tether(tmp_path, db, "run", "par.yaml", "--run-id", "par1", drop=("MODE",), code=3)
+    tether(tmp_path, db, "resume", "par1", "--env-policy", "warn", env={"MODE": "prod"})
+    show = json.loads(tether(tmp_path, db, "vars", "par1", "--json").stdout)
+    assert (show["early"]["value"] if isinstance(show["early"], dict) else show["early"]) == "dev"
+    env = {"MODE": verifying_mode} if verifying_mode else {}
+    report = json.loads(tether(tmp_path, db, "verify", "par1", "--json", env=env, drop=("MODE",)).stdout)
+    assert report["ok"] and report["differences"] == [] and report["volatile"] == [], report
+    assert report["checked"] == 3
+    # a second resume goes back to the start environment: the steps it re-runs saw dev again
+    tether(tmp_path, db, "resume", "par1", "--from", "fin", "--env-policy", "warn", drop=("MODE",))
+    report = json.loads(tether(tmp_path, db, "verify", "par1", "--json", env={"MODE": "prod"}).stdout)
+    assert report["ok"] and report["volatile"] == [], report
