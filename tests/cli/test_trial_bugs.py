@@ -83,3 +83,34 @@ def test_a_run_resumed_in_another_environment_verifies_clean(tmp_path, verifying
     tether(tmp_path, db, "resume", "par1", "--from", "fin", "--env-policy", "warn", drop=("MODE",))
     report = json.loads(tether(tmp_path, db, "verify", "par1", "--json", env={"MODE": "prod"}).stdout)
     assert report["ok"] and report["volatile"] == [], report
+
+
+def _no_such_database() -> str:
+    """The test server's URL with a database that does not exist (and a password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.conftest import postgres_url
+    parts = urlsplit(postgres_url())  # skips (or fails in CI) without a test server
+    netloc = f"{parts.username}:pw-canary-77@{parts.hostname}:{parts.port}"  # a password the output must hide
+    return urlunsplit((parts.scheme, netloc, "/tether_no_such_database_1f3", "", ""))
+
+
+@pytest.mark.parametrize("case", ["refused", "no-database"])
+def test_a_bad_postgresql_url_fails_at_once_with_one_clear_line(tmp_path, case):
+    import time
+    if case == "refused":
+        url, said = "postgresql://postgres:pw-canary-77@127.0.0.1:1/x", ("127.0.0.1", "port 1", "refused")
+    else:
+        url, said = _no_such_database(), ('database "tether_no_such_database_1f3" does not exist',)
+    started = time.monotonic()
+    proc = tether(tmp_path, url, "runs", code=1, timeout=60)
+    took = time.monotonic() - started
+    assert took < 10, took
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert all(s in lines[0] for s in said), lines
+    assert "psycopg.pool" not in proc.stderr and "WARNING" not in proc.stderr
+    assert "pw-canary-77" not in proc.stderr + proc.stdout
+    doc = json.loads(tether(tmp_path, url, "runs", "--json", code=1).stdout)
+    assert doc["error"]["type"] == "StoreError" and all(s in doc["error"]["message"] for s in said), doc
+
