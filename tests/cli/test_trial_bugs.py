@@ -114,3 +114,39 @@ def test_a_bad_postgresql_url_fails_at_once_with_one_clear_line(tmp_path, case):
     doc = json.loads(tether(tmp_path, url, "runs", "--json", code=1).stdout)
     assert doc["error"]["type"] == "StoreError" and all(s in doc["error"]["message"] for s in said), doc
 
+
+
+def _flows_with(tmp_path: Path, value: str) -> list[Path]:
+    """The same flow as .json (written by json.dump, which escapes everything outside
+    ASCII) and as .yaml (the escapes in a double-quoted string), with ``value`` in a
+    variable on line 6 of the YAML file."""
+    doc = {"name": "js", "steps": [{"id": "a", "vars": {"x": value}}], "outputs": {"x": "{{ vars.x }}"}}
+    as_json = tmp_path / "js.json"
+    with as_json.open("w") as f:
+        json.dump(doc, f, indent=2)
+    as_yaml = tmp_path / "js.yaml"
+    as_yaml.write_text('name: js\noutputs:\n  x: "{{ vars.x }}"\nsteps:\n  - id: a\n'
+                       f'    vars: {{x: {json.dumps(value)}}}\n')
+    return [as_json, as_yaml]
+
+
+def test_a_character_outside_the_bmp_escaped_as_a_surrogate_pair_loads_as_that_character(tmp_path):
+    db = f"sqlite:///{tmp_path / 'u.db'}"
+    for path in _flows_with(tmp_path, "é🌍"):
+        assert "\\ud83c\\udf0d" in path.read_text()
+        tether(tmp_path, db, "validate", path)
+        doc = json.loads(tether(tmp_path, db, "run", path, "--json").stdout)
+        assert doc["outputs"] == {"x": "é🌍"}, doc
+        assert json.loads(tether(tmp_path, db, "vars", "get", doc["run_id"], "x", "--json").stdout)["value"] == "é🌍"
+
+
+@pytest.mark.parametrize("lone", ["\ud83c", "a\udf0db"])
+def test_a_lone_surrogate_is_refused_by_validate_and_run_naming_the_file_line_and_field(tmp_path, lone):
+    db = f"sqlite:///{tmp_path / 'u.db'}"
+    for path in _flows_with(tmp_path, lone):
+        line = 7 if path.suffix == ".json" else 6
+        for command in ("validate", "run"):
+            proc = tether(tmp_path, db, command, path, code=2)
+            out = proc.stdout + proc.stderr
+            assert f"{path.name}:{line}:" in out and "steps.0.vars.x" in out and "surrogate" in out, out
+    assert json.loads(tether(tmp_path, db, "runs", "--json").stdout) == []

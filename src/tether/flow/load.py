@@ -5,6 +5,7 @@ flow), else by the pure-Python one; both give every node its line and column."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ MAX_ALIAS_NODES = 100_000
 # the same safe loader, in C where PyYAML was built with libyaml
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
+# a text that may hold a surrogate: an escape of one (JSON's \ud83c, YAML's \U0000d83c)
+# or one as such (a str handed to parse_text); only then are strings checked one by one
+_MAY_HOLD_SURROGATES = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -50,11 +55,13 @@ class _Builder:
     def __init__(self, source: Source, loader: Any) -> None:
         self.source = source
         self.loader = loader
+        self.surrogates = _MAY_HOLD_SURROGATES.search(source.text) is not None
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if node.tag == _STR and isinstance(node, yaml.ScalarNode):
-            return node.value  # what the constructor would return for a plain string, without its overhead
+            # what the constructor would return for a plain string, without its overhead
+            return self._text(node, path) if self.surrogates else node.value
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
@@ -64,6 +71,8 @@ class _Builder:
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     raise FlowError("bad key", [f"{self._pos(key_node)}: mapping keys must be strings"])
                 key = str(key) if not isinstance(key, str) else key
+                if self.surrogates:
+                    key = self._text(key_node, path + (key,), key)
                 if key in out:
                     raise FlowError("duplicate key", [f"{self._pos(key_node)}: duplicate key {key!r}"])
                 self.source.keys[path + (key,)] = (key_node.start_mark.line + 1,
@@ -73,6 +82,25 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
+
+    def _text(self, node: yaml.Node, path: Path_, text: str | None = None) -> str:
+        """``text`` (default: the node's value) with each surrogate pair (what JSON and YAML
+        escape a character outside the Basic Multilingual Plane as, e.g. \\ud83c\\udf0d) made
+        the character it encodes; FlowError naming the place for a lone surrogate, which
+        is no character and could be stored nowhere."""
+        text = node.value if text is None else text
+        if not _SURROGATE.search(text):
+            return text
+        try:
+            return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            lone = text.encode("utf-16-le", "surrogatepass")[exc.start:exc.start + 2].decode(
+                "utf-16-le", "surrogatepass")
+            field = ".".join(map(str, path)) or "flow"
+            raise FlowError("lone surrogate", [
+                f"{self._pos(node)}: {field}: \\u{ord(lone):04x} is a lone surrogate (half of a pair "
+                "that escapes a character outside the BMP), not a character; escape the whole "
+                "pair or write the character itself"]) from None
 
     def _pos(self, node: yaml.Node) -> str:
         return f"{self.source.name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
