@@ -391,7 +391,8 @@ def _safe(url: str) -> str:
 def _cause(exc: Exception) -> str:
     """The first line of the driver's message (without psycopg's "connection failed: ")."""
     text = str(exc).strip()
-    return text.splitlines()[0].removeprefix("connection failed: ") if text else type(exc).__name__
+    return " ".join(text.splitlines()[0].removeprefix("connection failed: ").split()) if text \
+        else type(exc).__name__
 
 
 def open_postgres(url: str, blobs: BlobStore | None = None) -> PostgresStore:
