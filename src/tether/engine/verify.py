@@ -124,7 +124,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         start, changes = started.get((rec.step_id, rec.idempotency_key), (rec.seq, None))
         before = start - (0 if step.tool else 1)
         env, unknown = env_as_seen(flow, record.env_snapshot, changes, environ)
-        masking = secret_values(flow, env) + secrets
+        secrets.extend(v for v in secret_values(flow, env) if v not in secrets)
         state = VarState(flow.computed, deps)
 
         def load(state: VarState, seq: int) -> None:
@@ -176,7 +176,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                     let[name] = render_deep(tmpl, scope, f"let.{name}")
                 run.let_reason = run.reason
             if step.tool and step.tool != "pause":
-                _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), masking)
+                _compare(report, rec, "with", step.with_, scope, (rec.inputs or {}).get("with"), secrets)
             if step.vars.after:
                 # rendered when the step committed: outside writes since its start count
                 if rec.seq - 1 != before:
@@ -187,7 +187,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                 after = store.state_at(record.run_id, rec.seq)
                 for name, tmpl in step.vars.after.items():
                     recorded = "***" if name in secret_names else after.get(name)
-                    _compare(report, rec, f"vars.{name}", tmpl, scope, recorded, masking,
+                    _compare(report, rec, f"vars.{name}", tmpl, scope, recorded, secrets,
                              masked=name in secret_names)
         except TemplateError as exc:
             if run.reason:  # it failed on what it could not know (`let`, a computed variable)
