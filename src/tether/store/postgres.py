@@ -65,6 +65,15 @@ _LOCK_RUN = RUN_EXISTS.replace("?", "%s") + " FOR UPDATE"  # the run's row lock 
 _LOCK_RUN_AT_EPOCH = RUN_AT_EPOCH.replace("?", "%s") + " FOR UPDATE"
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
 _CONNECT_TIMEOUT = 10  # seconds for one connection attempt (a host that never answers)
+# How long a process's first connection is tried again, by what the server said: a server
+# (re)starting or full comes back; nothing listening may be one restarting, briefly;
+# anything else (no such database or role, a wrong password, an unknown host) is final.
+_FIRST_CONNECT_WAITS = (
+    (("the database system is starting up", "the database system is shutting down",
+      "the database system is in recovery mode", "the database system is not yet accepting connections",
+      "too many clients already"), 30.0),
+    (("Connection refused",), 3.0),
+)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -117,10 +126,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         if schema:
             kwargs["options"] += f" -c search_path={schema}"
         self._conninfo, self._kwargs = conninfo, kwargs
-        try:  # one connection first: a bad URL fails now, with the server's reason, never retried
-            first = psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT, **kwargs)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL store {_safe(url)}: {_cause(exc)}") from None
+        first = _first_connection(psycopg, url, conninfo, kwargs)  # a bad URL fails now, with the reason
         try:
             with first:
                 if schema:  # the schema must exist before the pool's connections search it
@@ -347,6 +353,24 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
             self._listener = _closed(self._listener)
         self.release_sweeper()
         self._pool.close()
+
+
+def _first_connection(psycopg: Any, url: str, conninfo: str, kwargs: dict[str, Any]) -> Any:
+    """A process's first connection to the store. StoreError, with the server's reason and
+    the URL without its password, as soon as the failure is final, or once a transient one
+    (see ``_FIRST_CONNECT_WAITS``) has lasted its time."""
+    started, delay = time.monotonic(), 0.1
+    while True:
+        try:
+            return psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT, **kwargs)
+        except psycopg.Error as exc:
+            text = str(exc)
+            wait = next((w for markers, w in _FIRST_CONNECT_WAITS if any(m in text for m in markers)), 0.0)
+            if time.monotonic() - started + delay > wait:
+                raise StoreError(f"cannot connect to the PostgreSQL store {_safe(url)}: "
+                                 f"{_cause(exc)}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _conninfo(url: str) -> tuple[str, str | None]:
