@@ -2,6 +2,7 @@
 waited for (it comes back), through a real proxy in front of the test server."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -66,13 +67,11 @@ class _Proxy:
             while data := a.recv(65536):
                 b.sendall(data)
         except OSError:
-            pass
+            return
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
 
     def close(self) -> None:
