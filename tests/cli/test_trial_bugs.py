@@ -60,10 +60,17 @@ steps:
     vars: {early: "{{ env.MODE }}"}
   - id: gate
     tool: pause
+    vars: {at_gate: "{{ env.MODE }}"}
+  - id: after
+    vars: {after: "{{ env.MODE }}"}
   - id: fin
     tool: shell
     with: {run: "echo {{ env.MODE }}"}
     vars: {mode: "{{ env.MODE }}"}
+  - id: loop
+    foreach: "{{ [1, 2] }}"
+    do: {id: body, tool: shell, with: {run: "echo {{ env.MODE }} {{ item }}"}}
+    vars: {looped: "{{ env.MODE }}"}
 """
 
 
@@ -73,12 +80,13 @@ def test_a_run_resumed_in_another_environment_verifies_clean(tmp_path, verifying
     (tmp_path / "par.yaml").write_text(ENV_FLOW)
     tether(tmp_path, db, "run", "par.yaml", "--run-id", "par1", drop=("MODE",), code=3)
     tether(tmp_path, db, "resume", "par1", "--env-policy", "warn", env={"MODE": "prod"})
-    show = json.loads(tether(tmp_path, db, "vars", "par1", "--json").stdout)
-    assert (show["early"]["value"] if isinstance(show["early"], dict) else show["early"]) == "dev"
+    seen = {name: v["value"] if isinstance(v, dict) else v
+            for name, v in json.loads(tether(tmp_path, db, "vars", "par1", "--json").stdout).items()}
+    assert seen == {"early": "dev", "at_gate": "prod", "after": "prod", "mode": "prod", "looped": "prod"}, seen
     env = {"MODE": verifying_mode} if verifying_mode else {}
     report = json.loads(tether(tmp_path, db, "verify", "par1", "--json", env=env, drop=("MODE",)).stdout)
     assert report["ok"] and report["differences"] == [] and report["volatile"] == [], report
-    assert report["checked"] == 3
+    assert report["checked"] == 5
     # a second resume goes back to the start environment: the steps it re-runs saw dev again
     tether(tmp_path, db, "resume", "par1", "--from", "fin", "--env-policy", "warn", drop=("MODE",))
     report = json.loads(tether(tmp_path, db, "verify", "par1", "--json", env={"MODE": "prod"}).stdout)

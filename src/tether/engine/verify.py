@@ -88,18 +88,33 @@ def _env_view(env: Mapping[str, str | None], unknown: frozenset[str], secret: se
     return AttrView(get, known.keys, "env")
 
 
-def _started(store: Store, run_id: str,
-             hidden: list[list[int]]) -> dict[tuple[str | None, Any], tuple[int, Any]]:
+_Starts = dict[tuple[str | None, Any], tuple[int, Any]]
+
+
+def _started(store: Store, run_id: str, hidden: list[list[int]]) -> tuple[_Starts, list[tuple[int, Any]]]:
     """Per ``(step, idempotency key)``, the checkpoint of its last visible start and the
-    environment changes of the latest resume before it (None: the start environment)."""
-    started: dict[tuple[str | None, Any], tuple[int, Any]] = {}
+    environment changes of the latest resume before it (None: the start environment);
+    and every resume's ``(checkpoint, changes)``, in order."""
+    started: _Starts = {}
+    resumes: list[tuple[int, Any]] = []
     changes = None
     for e in store.events(run_id):
         if e.type == "run.resumed":  # each resume's changes are relative to the start snapshot
             changes = (e.data or {}).get("env") if isinstance(e.data, dict) else None
+            resumes.append((e.seq, changes))
         elif e.type == "step.started" and not is_hidden(e.seq, hidden):
             started[(e.step_id, (e.data or {}).get("idempotency_key"))] = (e.seq, changes)
-    return started
+    return started, resumes
+
+
+def _changes_before(resumes: list[tuple[int, Any]], seq: int) -> Any:
+    """The environment changes of the latest resume before checkpoint ``seq`` (None: none)."""
+    changes = None
+    for at, recorded in resumes:
+        if at >= seq:
+            break
+        changes = recorded
+    return changes
 
 
 def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault,
@@ -111,7 +126,7 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
     report = Report(record.run_id)
     hidden = hidden_ranges(record.cursor)
     records = [r for r in store.steps(record.run_id) if not is_hidden(r.seq, hidden)]
-    started = _started(store, record.run_id, hidden)
+    started, resumes = _started(store, record.run_id, hidden)
     secret_names = {n for n, v in store.read_vars(record.run_id).items() if v.secret} | set(flow.secret_vars)
     secret_env = {n for n, spec in flow.env.items() if spec.secret}
     secrets: list[str] = []
@@ -121,7 +136,9 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
         if rec.status != "completed" or rec.step_id not in index:
             continue
         step = flow.steps[index[rec.step_id]]
-        start, changes = started.get((rec.step_id, rec.idempotency_key), (rec.seq, None))
+        # a step without a start event (no tool, a loop) saw the environment it committed in
+        committed_in = _changes_before(resumes, rec.seq)
+        start, changes = started.get((rec.step_id, rec.idempotency_key), (rec.seq, committed_in))
         before = start - (0 if step.tool else 1)
         env, unknown = env_as_seen(flow, record.env_snapshot, changes, environ)
         secrets.extend(v for v in secret_values(flow, env) if v not in secrets)
@@ -181,6 +198,10 @@ def verify_run(store: Store, record: RunRecord, loaded: LoadedFlow, vault: Vault
                 # rendered when the step committed: outside writes since its start count
                 if rec.seq - 1 != before:
                     load(state, rec.seq - 1)
+                if committed_in is not changes:  # a pause step: it completes as the run is resumed
+                    env, unknown = env_as_seen(flow, record.env_snapshot, committed_in, environ)
+                    secrets.extend(v for v in secret_values(flow, env) if v not in secrets)
+                    scope["env"] = _env_view(env, unknown, secret_env, run)
                 scope["result"] = loop_results(store, record.run_id, loop_key, rec.meta.get("total", 0)) \
                     if loop_key else rec.result
                 views[rec.step_id] = step_view(rec, store, record.run_id)  # its vars see its own record
