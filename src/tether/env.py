@@ -35,12 +35,18 @@ def read_env_lenient(flow: Flow, environ: Mapping[str, str] | None = None) -> di
     return {name: environ.get(name, spec.default) for name, spec in flow.env.items()}
 
 
-def recorded_env(flow: Flow, snapshot: Mapping[str, Any] | None) -> dict[str, str | None]:
-    """The declared variables as the run saw them where its start snapshot recorded them;
-    secret ones (recorded only as a hash) from the current environment."""
+def recorded_env(flow: Flow, snapshot: Mapping[str, Any] | None,
+                 changes: list[Any] | None = None) -> dict[str, str | None]:
+    """The declared variables as the run saw them where its start snapshot, overlaid with
+    the ``changes`` of its latest resume (see :func:`env_as_seen`), recorded them; secret
+    ones (recorded only as a hash) from the current environment."""
     env = read_env_lenient(flow)
-    for name, entry in ((snapshot or {}).get("vars") or {}).items():
-        if name in env and isinstance(entry, dict) and "value" in entry:
+    entries = dict((snapshot or {}).get("vars") or {})
+    for change in changes or []:
+        if isinstance(change, Mapping) and "value" in change and isinstance(change.get("name"), str):
+            entries[change["name"]] = change
+    for name, entry in entries.items():
+        if name in env and isinstance(entry, Mapping) and "value" in entry:
             env[name] = entry["value"]
     return env
 

@@ -93,6 +93,18 @@ def test_a_run_resumed_in_another_environment_verifies_clean(tmp_path, verifying
     assert report["ok"] and report["volatile"] == [], report
 
 
+def test_a_computed_variable_reads_the_environment_the_run_was_resumed_with(tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    (tmp_path / "c.yaml").write_text('name: c\nenv:\n  MODE: {default: dev}\ncomputed:\n  mode: "{{ env.MODE }}"\n'
+                                     "steps:\n  - id: gate\n    tool: pause\n")
+    tether(tmp_path, db, "run", "c.yaml", "--run-id", "c1", drop=("MODE",), code=3)
+    read = json.loads(tether(tmp_path, db, "vars", "get", "c1", "mode", "--json", drop=("MODE",)).stdout)
+    assert read["value"] == "dev"
+    tether(tmp_path, db, "resume", "c1", "--env-policy", "warn", env={"MODE": "prod"})
+    read = json.loads(tether(tmp_path, db, "vars", "get", "c1", "mode", "--json", drop=("MODE",)).stdout)
+    assert read["value"] == "prod", read
+
+
 def _no_such_database() -> str:
     """The test server's URL with a database that does not exist (and a password)."""
     from urllib.parse import urlsplit, urlunsplit
