@@ -306,7 +306,8 @@ def test_verify_is_clean_for_a_resumed_run_and_catches_tampering(engine, ledger_
 def test_verify_reports_volatile_templates(engine, write_flow):
     run = engine.run(write_flow("name: v\nsteps:\n  - id: s\n    vars: {at: '{{ now() }}', x: 1}\n"))
     report = engine.verify(run.id)
-    assert report["ok"] and report["volatile"] == [{"step": "s", "field": "vars.at"}]
+    assert report["ok"] and report["volatile"] == [{"step": "s", "field": "vars.at",
+                                                   "reason": "calls now/timestamp/uuid"}]
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -17,7 +17,7 @@ from .root import guard, open_engine
 def verify(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Re-render every recorded template of the completed steps against the state as of that step
     and report results that differ (exit 1 if any). Templates calling now(), timestamp() or uuid(),
-    or reading run.attempt or run.resumed, are reported as volatile."""
+    or reading run.attempt, run.resumed or a secret env variable, are reported as volatile."""
     report = open_engine().verify(run_id)
     if as_json:
         print_json(report)
@@ -27,9 +27,7 @@ def verify(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False
             con.print(f"DIFFERS step {d['step']} (checkpoint {d['seq']}) {d['field']}: recorded "
                       f"{short(d['recorded'], 60)}, re-rendered {short(d['rendered'], 60)}", markup=False)
         for v in report["volatile"]:
-            con.print(f"volatile step {v['step']} {v['field']} (calls now/timestamp/uuid or reads "
-                      "run.attempt/run.resumed; not compared)",
-                      markup=False)
+            con.print(f"volatile step {v['step']} {v['field']} ({v['reason']}; not compared)", markup=False)
         con.print(f"{report['checked']} completed steps checked: "
                   f"{'clean' if report['ok'] else str(len(report['differences'])) + ' difference(s)'}",
                   markup=False)

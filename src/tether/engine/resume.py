@@ -98,6 +98,16 @@ def compare_env(flow: Flow, snapshot: Mapping[str, Any] | None, current: Mapping
     return changes, values
 
 
+def env_change_doc(change: EnvChange, values: Mapping[str, str | None]) -> dict[str, Any]:
+    """How a resume records an environment change: name, change, policy and, unless the
+    variable is secret, the value the run goes on with (what ``tether verify`` renders
+    the steps after the resume with)."""
+    doc: dict[str, Any] = {"name": change.name, "change": change.change, "policy": change.policy}
+    if not change.secret:
+        doc["value"] = values.get(change.name)
+    return doc
+
+
 def step_fingerprints(flow: Flow) -> dict[str, bytes]:
     """A canonical text of each step, to tell which steps an edit changed."""
     return {s.id: orjson.dumps(s.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
@@ -243,7 +253,7 @@ def plan_resume(store: Store, record: RunRecord, stored: LoadedFlow, vault: Vaul
                                "resume", secret))
     events.append(EventWrite("run.resumed", None, {
         "attempt": record.attempt + 1, "set": sorted(values or {}), "from": from_step,
-        "env": [{"name": c.name, "change": c.change, "policy": c.policy} for c in env_changes]}))
+        "env": [env_change_doc(c, env_values) for c in env_changes]}))
     alive = owner_alive(record.lease_owner)
     takeover = Takeover("running", cursor, tuple(writes), tuple(events), expect_status=(record.status,))
     return ResumePlan(loaded, new_flow is not None, env_values, takeover,

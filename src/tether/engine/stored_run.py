@@ -40,7 +40,9 @@ def computed_var(store: Store, vault: Vault, run_id: str, name: str, ttl: float)
     loaded = stored_flow(store, record)
     if name not in loaded.flow.computed:
         raise NotFound(f"run {run_id} has no variable {name!r}")
-    env = recorded_env(loaded.flow, record.env_snapshot)
+    resumed = store.events_of_type(run_id, "run.resumed")  # the latest one's environment holds now
+    changes = resumed[-1].data.get("env") if resumed and isinstance(resumed[-1].data, dict) else None
+    env = recorded_env(loaded.flow, record.env_snapshot, changes)
     runner = Runner(store, loaded, record, env=env, secrets=secret_values(loaded.flow, env),
                     ttl=ttl, emit=lambda *_: None, computed_deps=computed_dependencies(loaded.flow),
                     vault=vault, listening=lambda: False)

@@ -64,6 +64,16 @@ _COUNT_LOOP_ITEMS = COUNT_LOOP_ITEMS.replace("?", "%s")
 _LOCK_RUN = RUN_EXISTS.replace("?", "%s") + " FOR UPDATE"  # the run's row lock (hold)
 _LOCK_RUN_AT_EPOCH = RUN_AT_EPOCH.replace("?", "%s") + " FOR UPDATE"
 _RETRIES = 5  # a lost connection is retried with backoff before an operation fails
+_CONNECT_TIMEOUT = 10  # seconds for one connection attempt (a host that never answers)
+# How long a process's first connection is tried again, by what the server said: a server
+# (re)starting or full comes back; nothing listening may be one restarting, briefly;
+# anything else (no such database or role, a wrong password, an unknown host) is final.
+_FIRST_CONNECT_WAITS = (
+    (("the database system is starting up", "the database system is shutting down",
+      "the database system is in recovery mode", "the database system is not yet accepting connections",
+      "too many clients already"), 30.0),
+    (("Connection refused",), 3.0),
+)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -116,33 +126,35 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         if schema:
             kwargs["options"] += f" -c search_path={schema}"
         self._conninfo, self._kwargs = conninfo, kwargs
+        first = _first_connection(psycopg, url, conninfo, kwargs)  # a bad URL fails now, with the reason
         try:
-            if schema:  # the schema must exist before connections that search it open
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn, \
-                        conn.transaction():
-                    # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
-                    conn.execute(SCHEMA_CREATE_LOCK, (f"{schema}/tether-schema",))
-                    conn.execute(create_schema(schema))
-            self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs, open=True,
-                                        timeout=30, name="tether")
-            atexit.register(self.close)  # a pool left open makes noise as the interpreter exits
-            self._migrate()
+            with first:
+                if schema:  # the schema must exist before the pool's connections search it
+                    with first.transaction():
+                        # two first openers' CREATE SCHEMA IF NOT EXISTS can both try to create it
+                        first.execute(SCHEMA_CREATE_LOCK, (f"{schema}/tether-schema",))
+                        first.execute(create_schema(schema))
+                # later connections (a server restarting during a run) are waited for and retried
+                self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs=kwargs,
+                                            open=True, timeout=30, name="tether")
+                atexit.register(self.close)  # a pool left open makes noise as the interpreter exits
+                self._migrate(first)
         except psycopg.Error as exc:
             raise StoreError(f"cannot open the PostgreSQL store {_safe(url)}: {_cause(exc)}") from None
 
     # ------------------------------------------------------------ plumbing
-    def _migrate(self) -> None:
-        """Apply the missing migrations, one opener at a time: the version is read after
-        the advisory lock is taken, in the transaction that applies them."""
-        with self._tx() as db:
-            db.execute(MIGRATE_LOCK)
-            db.execute(CREATE_VERSION_TABLE)
-            row = db.execute(SCHEMA_VERSION).fetchone()
+    def _migrate(self, conn: Any) -> None:
+        """Apply the missing migrations on ``conn``, one opener at a time: the version is
+        read after the advisory lock is taken, in the transaction that applies them."""
+        with conn.transaction():
+            conn.execute(MIGRATE_LOCK)
+            conn.execute(CREATE_VERSION_TABLE)
+            row = conn.execute(SCHEMA_VERSION).fetchone()
             current = row[0] or 0
             for version, sql in _migrations():
                 if version > current:
-                    db.execute(sql)
-                    db.execute(INSERT_SCHEMA_VERSION, (version,))
+                    conn.execute(sql)
+                    conn.execute(INSERT_SCHEMA_VERSION, (version,))
 
     def _connection(self) -> Any:
         """A pooled connection; a failure to get one is retried with backoff."""
@@ -237,7 +249,7 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
     # ------------------------------------------------------------ wake-ups and the sweeper
     def _own_connection(self) -> Any:
         """A new connection of its own (not pooled), for LISTEN and session advisory locks."""
-        return self._psycopg.connect(self._conninfo, connect_timeout=10, **self._kwargs)
+        return self._psycopg.connect(self._conninfo, connect_timeout=_CONNECT_TIMEOUT, **self._kwargs)
 
     def notify(self) -> None:
         with self._tx() as db:
@@ -344,6 +356,24 @@ class PostgresStore(PgCommit, LoopWork, SQLCommon, WakeUps, SweeperElection):
         self._pool.close()
 
 
+def _first_connection(psycopg: Any, url: str, conninfo: str, kwargs: dict[str, Any]) -> Any:
+    """A process's first connection to the store. StoreError, with the server's reason and
+    the URL without its password, as soon as the failure is final, or once a transient one
+    (see ``_FIRST_CONNECT_WAITS``) has lasted its time."""
+    started, delay = time.monotonic(), 0.1
+    while True:
+        try:
+            return psycopg.connect(conninfo, connect_timeout=_CONNECT_TIMEOUT, **kwargs)
+        except psycopg.Error as exc:
+            text = str(exc)
+            wait = next((w for markers, w in _FIRST_CONNECT_WAITS if any(m in text for m in markers)), 0.0)
+            if time.monotonic() - started + delay > wait:
+                raise StoreError(f"cannot connect to the PostgreSQL store {_safe(url)}: "
+                                 f"{_cause(exc)}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
 def _conninfo(url: str) -> tuple[str, str | None]:
     """The libpq URL without Tether's own ``schema`` parameter, and that schema."""
     parts = urlsplit(url)
@@ -384,7 +414,10 @@ def _safe(url: str) -> str:
 
 
 def _cause(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of the driver's message (without psycopg's "connection failed: ")."""
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].removeprefix("connection failed: ").split()) if text \
+        else type(exc).__name__
 
 
 def open_postgres(url: str, blobs: BlobStore | None = None) -> PostgresStore:
