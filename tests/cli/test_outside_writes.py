@@ -165,3 +165,26 @@ def test_outside_writes_racing_every_commit_are_all_kept(sql_url: str, tmp_path:
     assert sum(h.source_step == "inc" for h in history) == 300
     for before, write in itertools.pairwise(history):  # every increment saw the value just before it
         assert write.source_step == "api" or write.value == before.value + 1, (before, write)
+
+
+@pytest.mark.slow  # four commands, each its own process
+def test_a_write_to_a_detached_run_before_its_first_step_is_kept(sql_url: str, tmp_path: Path) -> None:
+    """The new-user trial's repro: the CLI confirmed ``done = 50 (version 1)``, then the
+    worker's first commit wrote the flow's initial 0 over it and the run ended ``done: 1``."""
+    flow = tmp_path / "cnt.yaml"
+    flow.write_text("""
+name: cnt
+vars: {done: 0}
+steps:
+  - id: bump
+    vars: {done: "{{ vars.done + 1 }}"}
+outputs: {done: "{{ vars.done }}"}
+""")
+    assert tether(sql_url, "run", flow, "--detach", "--run-id", "cnt3").returncode == 0
+    written = tether(sql_url, "vars", "set", "cnt3", "done", "50")
+    assert written.returncode == 0 and "version 1" in written.stdout, (written.stdout, written.stderr)
+    worked = tether(sql_url, "worker", "--once")
+    assert worked.returncode == 0, worked.stderr
+    assert json.loads(tether(sql_url, "vars", "cnt3", "--json").stdout) == {"done": 51}
+    history = json.loads(tether(sql_url, "vars", "history", "cnt3", "done", "--json").stdout)
+    assert [(h["source_step"], h["value"]) for h in history] == [("cli", 50), ("bump", 51)]

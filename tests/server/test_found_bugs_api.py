@@ -37,3 +37,28 @@ def test_an_alias_bomb_sent_to_the_api_is_a_400_at_once(server):
     r = c.post("/api/runs", json={"flow": ALIAS_BOMB})
     assert time.monotonic() - started < 2
     assert r.status_code == 400 and r.json()["error"] == "FlowError" and "alias" in r.json()["message"], r.text
+
+
+def test_a_variable_put_on_a_queued_run_is_kept_by_its_first_commit():
+    """POST /api/runs queues the run (on PostgreSQL the server runs none itself); a PUT of
+    a variable before a worker takes it is kept: the flow's initial ``vars:`` do not
+    overwrite it (they did: ``done`` ended 1, not 51)."""
+    from tests.conftest import drop_schema, postgres_url
+    from tests.server.conftest import Server
+    from tether import Engine
+    url = postgres_url()
+    try:
+        with Server(url) as server:
+            c = server.client()
+            flow = 'name: cnt\nvars: {done: 0}\nsteps:\n  - id: bump\n    vars: {done: "{{ vars.done + 1 }}"}\n'
+            assert c.post("/api/runs", json={"flow": flow, "run_id": "cnt5"}).status_code == 201
+            put = c.put("/api/vars/cnt5/done", json={"value": 50})
+            assert put.status_code == 200 and put.json()["version"] == 1, put.text
+            worker = Engine(url)
+            try:
+                assert worker.work_once().status == "completed"
+            finally:
+                worker.close()
+            assert c.get("/api/vars/cnt5").json()["variables"]["done"]["value"] == 51
+    finally:
+        drop_schema(url)

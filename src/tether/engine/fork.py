@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConflictError, UsageError
+from ..errors import ConflictError, StateMoved, UsageError
 from ..ids import check_run_id, check_var_name, new_run_id
 from ..store import codec
 from ..store.base import (
@@ -76,8 +76,25 @@ def create_fork(store: Store, vault: Vault, src: RunRecord, loaded: LoadedFlow, 
                              None if r.inputs is None else codec.encode(r.inputs),
                              None if r.result is None else codec.encode(r.result), r.error, r.meta,
                              r.started_at, r.finished_at, r.idempotency_key) for r in steps)
-    store.commit(Commit(rid, record.lease_epoch, copies, tuple(writes),
-                        (EventWrite("run.forked", None, {"from_run": run_id, "from_seq": target,
-                                                         "from_step": from_step}),),
-                        RunUpdate(cursor={"next": nxt}), durability=src.durability))
+    forked = (EventWrite("run.forked", None, {"from_run": run_id, "from_seq": target,
+                                              "from_step": from_step}),)
+    _first_commit(store, Commit(rid, record.lease_epoch, copies, tuple(writes), forked,
+                                RunUpdate(cursor={"next": nxt}), durability=src.durability,
+                                expected_seq=record.seq, fenced=True))
     return store.load_run(rid), env
+
+
+def _first_commit(store: Store, commit: Commit) -> None:
+    """Commit the fork's first checkpoint, fenced on the new run's creation: when a
+    variable was written from outside in between (the id was given, so it can be known),
+    that write wins and the fork's own value of it is dropped, as for a run's initial
+    variables (``Runner.start_fresh``). Held off after one refusal, so it always lands."""
+    try:
+        store.commit(commit)
+        return
+    except StateMoved:
+        pass
+    with store.hold(commit.run_id):  # nobody else writes until this commit has
+        outside = store.read_vars(commit.run_id)
+        store.commit(commit._replace(vars=tuple(w for w in commit.vars if w.name not in outside),
+                                     expected_seq=store.poll(commit.run_id)[0]))

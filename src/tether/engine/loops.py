@@ -34,6 +34,7 @@ from .attempts import StepFailed
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
 from .loop_shared import SharedLoop
+from .run_stops import StopRun
 from .template_views import body_step_view, loop_results
 
 BATCH = 1000
@@ -57,6 +58,7 @@ class LoopOutcome:
     counts: dict[str, int]
     error: dict[str, Any] | None = None
     stopped: str | None = None   # "paused", "cancelled" or "pending" when a request stopped the loop
+    pause: dict[str, Any] | None = None  # what paused it, when a sub-flow of an iteration did
 
 
 class Loops:
@@ -178,13 +180,17 @@ class Loops:
                     t.start()
                 for t in threads:
                     t.join()
-        if errors:
-            raise errors[0]
+        stops = [e for e in errors if isinstance(e, StopRun)]  # iterations a request stopped
+        for exc in errors:
+            if not isinstance(exc, StopRun):
+                raise exc
         final = self.host.store.iteration_counts(self.host.run_id, loop_key)
         outcome = LoopOutcome(loop_key, total, final)
         finished = sum(final.get(s, 0) for s in _FINISHED)
         if final.get("failed", 0) > allowed:
             outcome.error = self._too_many_failures(step, loop_key, total, final.get("failed", 0))
+        elif stops:
+            outcome.stopped, outcome.pause = stops[0].status, stops[0].pause
         elif finished < total:
             outcome.stopped = self.host.stop_status()
         return outcome
@@ -251,7 +257,11 @@ class Loops:
                 return LoopOutcome(loop_key, idx,
                                    self.host.store.iteration_counts(self.host.run_id, loop_key),
                                    stopped=self.host.stop_status())
-            it = self.iteration(step, loop_key, key, idx, None, step.repeat.max, scope)
+            try:
+                it = self.iteration(step, loop_key, key, idx, None, step.repeat.max, scope)
+            except StopRun as stop:  # a request cut the iteration short: it ran for nothing
+                counts = self.host.store.iteration_counts(self.host.run_id, loop_key)
+                return LoopOutcome(loop_key, idx, counts, stopped=stop.status, pause=stop.pause)
             self.commits.submit(it)
             if it.status == "failed":
                 counts = self.host.store.iteration_counts(self.host.run_id, loop_key)
@@ -271,6 +281,9 @@ class Loops:
     # ------------------------------------------------------------ one iteration
     def iteration(self, step: Step, loop_key: str, key: str, idx: int, item: Any, total: int,
                    outer: dict[str, Any], replay: dict[str, dict[str, Any]] | None = None) -> Iteration:
+        """Run one iteration's body without writing anything. StopRun when a stop request cut
+        it short (a tool call a cancel ended, an inner loop that stopped): such an iteration
+        is never committed, so it is neither finished nor failed and runs again on resume."""
         scope = dict(outer)
         local: dict[str, AttrView] = {}
         outer_steps = outer["steps"]
@@ -322,9 +335,8 @@ class Loops:
             result = loop_results(self.host.store, self.host.run_id, inner_key, outcome.total)
             if outcome.error is not None:
                 it.status, it.error = "failed", outcome.error
-            elif outcome.stopped:
-                it.status = "failed"
-                it.error = {"type": "Stopped", "message": f"inner loop {outcome.stopped}"}
+            elif outcome.stopped:  # stopped by a request: so is this iteration, which is no failure
+                raise StopRun(outcome.stopped, None, outcome.pause)
         elif body.tool is not None:
             args = render_deep(body.with_, scope, f"step {sid!r}, field 'with'")
             try:

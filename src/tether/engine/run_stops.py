@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attempts import StepFailed
+
 
 class FailRun(Exception):
     """The run fails; a resume continues at step ``at``."""
@@ -15,8 +17,13 @@ class FailRun(Exception):
 
 
 class StopRun(Exception):
-    """The run stops before step ``at`` as ``status`` (paused, cancelled or pending)."""
+    """The run stops before step ``at`` as ``status`` (paused, cancelled or pending).
 
-    def __init__(self, status: str, at: str | None, pause: dict[str, Any] | None = None) -> None:
+    Raised, never StepFailed, by a tool call that a stop request cut short (``cut``: the
+    attempt it ended, for the step's record): whatever runs the tool — a step, a loop's
+    iteration — stops with the run instead of counting a failure."""
+
+    def __init__(self, status: str, at: str | None, pause: dict[str, Any] | None = None,
+                 cut: StepFailed | None = None) -> None:
         super().__init__(status)
-        self.status, self.at, self.pause = status, at, pause
+        self.status, self.at, self.pause, self.cut = status, at, pause, cut

@@ -147,13 +147,21 @@ class Runner:
 
     # ------------------------------------------------------------ run
     def start_fresh(self) -> None:
-        """First commit of a new run: initial variables in order, ``run.started``."""
+        """First commit of a new run: initial variables in order, ``run.started``.
+
+        A variable already committed (written from outside after the run was created —
+        ``vars set``, the API, ``resume --set`` — before this first commit) keeps its value:
+        its initial template is not rendered, and later ones see the written value. Run
+        under ``settle``, this attempt is refused and made again whenever such a write
+        lands before its commit, so a confirmed write is never overwritten by the flow's
+        initial ``vars:``."""
         scope = dict(self.base)
         writes: list[VarWrite] = []
+        written = set(self.state.values)  # committed: the first commit writes nothing else
         try:
             for name, tmpl in self.flow.vars.items():  # in order: each sees the ones before it
-                if name in self.resume_set:
-                    continue  # `resume --set` of a run killed before its first commit wins
+                if name in written:
+                    continue  # written from outside before the first commit: that write wins
                 writes += self.commits.stage_writes({name: render_deep(tmpl, scope, f"vars.{name}")},
                                                     "user_defined", "flow")
         except (TemplateError, UnstorableValue) as exc:  # the run fails; a resume starts it afresh

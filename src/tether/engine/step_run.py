@@ -96,13 +96,15 @@ class StepRun:
         if begun.args is not None:
             try:
                 result, meta, attempts, ctx_writes = call_tool(self.h, step, begun.args, key)
+            except StopRun as exc:
+                cut = exc.cut  # the lambda reads a local: the `as` name is unbound after the block
+                if cut is not None:  # the attempt the cancel ended stays on the step's record
+                    self.h.commits.settle(lambda: self._record(
+                        step, "failed", started, key, attempts=cut.attempts, nxt=step.id,
+                        inputs=inputs, result=cut.result, error=cut.error))
+                raise
             except StepFailed as exc:
                 failed = exc  # the lambdas read a local: the `as` name is unbound after the block
-                if self.h.cancel.is_set():
-                    self.h.commits.settle(lambda: self._record(
-                        step, "failed", started, key, attempts=failed.attempts, nxt=step.id,
-                        inputs=inputs, result=failed.result, error=failed.error))
-                    raise StopRun("cancelled", step.id) from None
                 return self.h.commits.settle(lambda: self._fail(step, failed.error, started, key,
                                                               failed.attempts, scope, [], inputs,
                                                               failed.result))
@@ -200,7 +202,7 @@ class StepRun:
         self.h.retry_loops.pop(step.id, None)
         self.h.resuming_failed = None
         if outcome.stopped:
-            raise StopRun(outcome.stopped, step.id)
+            raise StopRun(outcome.stopped, step.id, outcome.pause)
         mapview = MapView(self.h.store, self.h.run_id, loop_key, outcome.total)
         meta = {"loop_key": loop_key, "total": outcome.total,
                 "map": MapView.counts(outcome.counts, outcome.total)}

@@ -27,7 +27,9 @@ def call_tool(h: StepHost, step: Step, args: dict[str, Any], key: str,
               where: str | None = None) -> tuple[Any, dict[str, Any], int, dict[str, Any]]:
     """Run ``step``'s tool with ``args`` through its attempts (retries, timeout, cancel):
     ``(result, meta, attempts, what it set through its context)``; StepFailed when the
-    last attempt failed."""
+    last attempt failed. An attempt that failed once the run was cancelled (its process
+    group killed, a retry's wait cut short) raises StopRun with ``cut`` set instead: a
+    cancel is never a step's or an iteration's failure."""
     retry = step.retry or h.flow.defaults.retry or NO_RETRY
     timeout = step.timeout if step.timeout is not None else h.flow.defaults.timeout
 
@@ -51,6 +53,10 @@ def call_tool(h: StepHost, step: Step, args: dict[str, Any], key: str,
     except ChildPaused as paused:  # a paused sub-flow pauses this run at this step
         raise StopRun("paused", step.id, {"step": step.id, "child": paused.child_id,
                                         "message": paused.message}) from None
+    except StepFailed as failed:
+        if h.cancel.is_set():  # cut short by a cancel (or a signal's hand-back): not a failure
+            raise StopRun("cancelled", step.id, cut=failed) from None
+        raise
     if durable:
         h.durable.record(step.id, key, outcome)  # before vars are rendered: paid once
     return outcome
