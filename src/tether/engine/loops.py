@@ -220,11 +220,10 @@ class Loops:
                     and not step.let
                     and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
 
-    def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any,
+    def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any, total: int,
              scope: dict[str, Any]) -> dict[str, Any]:
-        """Run one published iteration for its run's owner: its body's tool outcomes
-        (masked), for the owner to commit."""
-        total = self.host.store.loop_size(self.host.run_id, loop_key) or 0
+        """Run one published iteration (of a loop of ``total`` elements) for its run's
+        owner: its body's tool outcomes (masked), for the owner to commit."""
         it = self.iteration(step, loop_key, key, idx, item, total, scope)
         return {"bodies": mask(it.recorded, self.host.secrets), "started": it.started,
                 "finished": it.finished}
