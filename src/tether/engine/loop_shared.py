@@ -102,14 +102,6 @@ class SharedLoop:
         def stopped() -> bool:
             return bool(state["stop"]) or state["failed"] > allowed or host.stopping()
 
-        def items(indices: list[int]) -> dict[int, Any]:
-            """The elements of these iterations (in index order): one read of their range
-            when it is not much wider than them, else one read each."""
-            lo, hi = indices[0], indices[-1] + 1
-            if hi - lo <= 2 * len(indices) + 64:
-                return dict(zip(range(lo, hi), store.loop_items(run_id, loop_key, lo, hi), strict=True))
-            return {i: store.loop_items(run_id, loop_key, i, i + 1)[0] for i in indices}
-
         def local() -> None:
             claims = Claims(work, me, host.ttl, run_id, loop_key)
             try:
@@ -142,15 +134,15 @@ class SharedLoop:
                             return
                         time.sleep(0.05)
                         continue
-                    indices = [i for i, _ in done]
+                    indices = [i for i, _, _ in done]
                     # committed already, by this run's earlier owners or here (the set commits
                     # keeps up to date): no read of the store needed
-                    fresh = [(i, o) for i, o in done if i not in done_before]
                     batch = []
-                    elements = items([i for i, _ in fresh]) if fresh else {}
-                    for idx, outcome in fresh:
-                        it = iteration(step, loop_key, key, idx, elements[idx], total, scope,
-                                             replay=outcome["bodies"])
+                    for idx, outcome, element in done:
+                        if idx in done_before:
+                            continue
+                        it = iteration(step, loop_key, key, idx, element, total, scope,
+                                       replay=outcome["bodies"])
                         it.started, it.finished = outcome["started"], outcome["finished"]
                         batch.append(it)
                     if batch:

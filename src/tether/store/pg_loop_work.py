@@ -103,9 +103,11 @@ class LoopWork(SharedLoopWork):
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
         return self._unflushed(WORK_DONE, (codec.dumps_text(outcome), run_id, loop_key, idx, owner))[1] == 1
 
-    def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
-        """Outcomes stored by workers, not yet committed by the owner."""
-        return [(r[0], codec.loads(r[1])) for r in self._query(WORK_COLLECT, (run_id, loop_key, limit))]
+    def work_collect(self, run_id: str, loop_key: str,
+                     limit: int = 500) -> list[tuple[int, dict[str, Any], Any]]:
+        """Outcomes stored by workers, not yet committed by the owner, with their elements."""
+        return [(r[0], codec.loads(r[1]), self._decode(r[2], f"run {run_id}: loop {loop_key} element"))
+                for r in self._query(WORK_COLLECT, (run_id, loop_key, limit))]
 
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         if indices:

@@ -142,8 +142,11 @@ WORK_RENEW = (f"UPDATE loop_work w SET expires = %s FROM {ASYNC} WHERE w.run_id 
               "AND w.idx = %s AND w.owner = %s AND w.state = 'claimed'")
 WORK_DONE = (f"UPDATE loop_work w SET state = 'done', outcome = %s FROM {ASYNC} WHERE w.run_id = %s "
              "AND w.loop_key = %s AND w.idx = %s AND w.owner = %s AND w.state = 'claimed'")
-WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
-                "ORDER BY idx LIMIT %s")
+# the outcomes workers handed back, with their elements (the owner commits them); the
+# element by a subquery on loop_items' key, which a join's generic plan did not always use
+WORK_COLLECT = ("SELECT w.idx, w.outcome, (SELECT i.item FROM loop_items i WHERE i.run_id = w.run_id "
+                "AND i.loop_key = w.loop_key AND i.idx = w.idx) FROM loop_work w WHERE w.run_id = %s "
+                "AND w.loop_key = %s AND w.state = 'done' ORDER BY w.idx LIMIT %s")
 WORK_REMOVE = (f"DELETE FROM loop_work w USING {ASYNC} WHERE w.run_id = %s AND w.loop_key = %s "
                "AND w.idx = ANY(%s)")
 WORK_RELEASE = (f"UPDATE loop_work w SET state = 'open', owner = NULL, expires = 0 FROM {ASYNC} "
