@@ -17,6 +17,8 @@ from .lease import owner_id
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
 
+POLL = 0.02  # seconds between looks at a shared loop's outcomes (collector) or its end (loop threads)
+
 
 class Claims:
     """One loop thread's claims of a shared loop's iterations, taken a few at a time in
@@ -89,7 +91,9 @@ class SharedLoop:
         work.work_publish(run_id, loop_key, pending)
         # committed already (by this run's earlier owners too): a claim of one of them, left
         # by an owner that died between its commit and removing the claim, is dropped
-        done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
+        # (none when every iteration is pending: nothing to read)
+        done_before = set() if len(pending) == total else \
+            store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
         me = f"{owner_id()}/{run_id}"
         lock = threading.Lock()
 
@@ -110,7 +114,7 @@ class SharedLoop:
                     if claim is None:
                         if work.work_left(run_id, loop_key) == 0:
                             return
-                        time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
+                        time.sleep(POLL)  # others hold the rest; a dead worker's claims expire
                         continue
                     if claim[0] in done_before:
                         work.work_remove(run_id, loop_key, [claim[0]])
@@ -132,7 +136,7 @@ class SharedLoop:
                     if not done:
                         if not any(t.is_alive() for t in threads):
                             return
-                        time.sleep(0.05)
+                        time.sleep(POLL)
                         continue
                     indices = [i for i, _, _ in done]
                     # committed already, by this run's earlier owners or here (the set commits

@@ -124,6 +124,7 @@ class Loops:
         """Run the loop's unfinished iterations; return its aggregates when it stops."""
         total = self._start(step, scope, loop_key)
         counts = dict(self.host.store.iteration_counts(self.host.run_id, loop_key))
+        fresh = not any(counts.values())  # no iteration recorded yet: all of them are pending
         if retry_failed:
             counts["failed"] = 0
         allowed = _allowed_failures(step.max_failures, total)
@@ -158,7 +159,8 @@ class Loops:
                 state["stop"] = "error"
 
         if self._shares(step, loop_key):
-            pending = [i for i, _ in self._pending_items(loop_key, total, retry_failed)]
+            pending = list(range(total)) if fresh else \
+                [i for i, _ in self._pending_items(loop_key, total, retry_failed)]
             self._shared.run(step, scope, loop_key, key, total, pending, state, allowed, retry_failed, errors)
         elif step.parallel <= 1:
             work()
