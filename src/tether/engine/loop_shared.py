@@ -149,8 +149,8 @@ class SharedLoop:
                                        replay=outcome["bodies"])
                         it.started, it.finished = outcome["started"], outcome["finished"]
                         batch.append(it)
-                    if batch:
-                        commits.commit(batch)  # their loop_work rows go with the commit
+                    if batch:  # with the loop threads' iterations ready by then, in one commit
+                        commits.submit_all(batch)  # their loop_work rows go with the commit
                         count(batch)
                     ran = {it.idx for it in batch}
                     work.work_remove(run_id, loop_key, [i for i in indices if i not in ran])
