@@ -18,6 +18,7 @@ from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
 
 POLL = 0.02  # seconds between looks at a shared loop's outcomes (collector) or its end (loop threads)
+IDLE_COLLECT = 0.2  # at most, between the collector's looks while none come
 
 
 class Claims:
@@ -129,15 +130,20 @@ class SharedLoop:
             finally:
                 claims.release()
 
+        ended = threading.Event()  # every loop thread has returned
+
         def collect() -> None:
+            wait = POLL  # longer while no worker hands anything back (a read scans the loop's rows)
             try:
                 while not stopped():
                     done = work.work_collect(run_id, loop_key)
                     if not done:
-                        if not any(t.is_alive() for t in threads):
+                        if ended.is_set():
                             return
-                        time.sleep(POLL)
+                        ended.wait(wait)
+                        wait = min(2 * wait, IDLE_COLLECT)
                         continue
+                    wait = POLL
                     indices = [i for i, _, _ in done]
                     # committed already, by this run's earlier owners or here (the set commits
                     # keeps up to date): no read of the store needed
@@ -167,6 +173,7 @@ class SharedLoop:
             collector.start()
             for t in threads:
                 t.join()
+            ended.set()
             collector.join()
 
 
