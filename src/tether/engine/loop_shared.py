@@ -18,7 +18,7 @@ from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
 
 POLL = 0.02  # seconds between looks at a shared loop's outcomes (collector) or its end (loop threads)
-IDLE_COLLECT = 0.2  # at most, between the collector's looks while none come
+IDLE_COLLECT = 0.1  # at most, between the collector's looks after 0.1 s without any
 
 
 class Claims:
@@ -133,17 +133,18 @@ class SharedLoop:
         ended = threading.Event()  # every loop thread has returned
 
         def collect() -> None:
-            wait = POLL  # longer while no worker hands anything back (a read scans the loop's rows)
+            # longer while no worker hands anything back (each look scans the loop's rows)
+            empty = 0
             try:
                 while not stopped():
                     done = work.work_collect(run_id, loop_key)
                     if not done:
                         if ended.is_set():
                             return
-                        ended.wait(wait)
-                        wait = min(2 * wait, IDLE_COLLECT)
+                        empty += 1
+                        ended.wait(POLL if empty * POLL < IDLE_COLLECT else IDLE_COLLECT)
                         continue
-                    wait = POLL
+                    empty = 0
                     indices = [i for i, _, _ in done]
                     # committed already, by this run's earlier owners or here (the set commits
                     # keeps up to date): no read of the store needed
