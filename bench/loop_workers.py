@@ -65,8 +65,11 @@ def settle(procs: list[subprocess.Popen], most: float = 60.0) -> None:
 
 
 def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: int) -> float:
+    import psycopg
+
     from tether import Engine
-    url = f"{db}?schema=bench_lw_{uuid.uuid4().hex[:10]}"
+    schema = f"bench_lw_{uuid.uuid4().hex[:10]}"
+    url = f"{db}?schema={schema}"
     engine = Engine(url)
     procs = [subprocess.Popen([sys.executable, "-m", "tether", "--db", url, "worker", "--concurrency",
                                str(concurrency)], cwd=folder,
@@ -81,6 +84,8 @@ def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: i
     for p in procs:
         p.wait(timeout=60)
     engine.close()
+    with psycopg.connect(db, autocommit=True) as conn:  # the schema of this measurement only
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     assert rec.finished_at is not None and rec.started_at is not None
     return items / (rec.finished_at - rec.started_at)
 
