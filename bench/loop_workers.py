@@ -38,14 +38,43 @@ steps:
 """
 
 
+def _cpu(pid: int) -> float:
+    """The process's CPU seconds so far (user + system), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(procs: list[subprocess.Popen], most: float = 60.0) -> None:
+    """Wait until every worker has started (its imports and set-up done: its CPU time stops
+    growing), at least 1.5 s; on a loaded machine starting takes seconds, and workers still
+    importing would compete with the measured run for the cores."""
+    time.sleep(1.5)
+    if not Path("/proc/self/stat").exists():
+        return
+    until = time.monotonic() + most
+    last = [_cpu(p.pid) for p in procs]
+    while time.monotonic() < until:
+        time.sleep(0.5)
+        now = [_cpu(p.pid) for p in procs]
+        if all(b - a < 0.05 for a, b in zip(last, now, strict=True)):
+            return
+        last = now
+
+
 def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: int) -> float:
+    import psycopg
+
     from tether import Engine
-    url = f"{db}?schema=bench_lw_{uuid.uuid4().hex[:10]}"
+    schema = f"bench_lw_{uuid.uuid4().hex[:10]}"
+    url = f"{db}?schema={schema}"
     engine = Engine(url)
     procs = [subprocess.Popen([sys.executable, "-m", "tether", "--db", url, "worker", "--concurrency",
                                str(concurrency)], cwd=folder,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
-    time.sleep(1.5)  # the workers are up and idle
+    settle(procs)  # the workers are up and idle
     run_id = engine.run(folder / "flow.yaml", {"n": items, "ms": ms}, detach=True).id
     while engine.get_run(run_id).status != "completed":
         time.sleep(0.02)
@@ -55,6 +84,8 @@ def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: i
     for p in procs:
         p.wait(timeout=60)
     engine.close()
+    with psycopg.connect(db, autocommit=True) as conn:  # the schema of this measurement only
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     assert rec.finished_at is not None and rec.started_at is not None
     return items / (rec.finished_at - rec.started_at)
 

@@ -90,7 +90,7 @@ def test_shared_loop_work_is_claimed_once_and_handed_back(store):
     assert store.work_done("r1", "each", 0, "w1", {"status": "completed", "result": 1})
     assert not store.work_done("r1", "each", 1, "w1", {"status": "completed"})  # w2 holds it
     assert not store.work_renew("r1", "each", 0, "w1", 30.0)  # done: no claim to renew
-    assert store.work_collect("r1", "each") == [(0, {"status": "completed", "result": 1})]
+    assert store.work_collect("r1", "each") == [(0, {"status": "completed", "result": 1}, 10)]
     store.work_remove("r1", "each", [0])
     store.work_remove("r1", "each", [])
     assert store.work_collect("r1", "each") == [] and store.work_left("r1", "each") == 2

@@ -107,3 +107,30 @@ def test_three_workers_share_a_loop_and_survive_a_sigkill(tmp_path):
         engine.close()
     finally:
         drop_schema(url)
+
+
+def test_loop_work_writes_leave_commits_synchronous():
+    """Claims, renewals, outcomes, releases and removals commit without waiting for the WAL
+    flush, each one statement that turns the wait off for its own transaction only: the
+    connection they ran on (a pool of one here) still commits synchronously afterwards."""
+    from tests.contract.helpers import new_run
+    from tether.store import codec
+    from tether.store.base import EventWrite
+    from tether.store.postgres import PostgresStore
+    url = postgres_url()
+    store = PostgresStore(url, pool_size=1)
+    try:
+        run, _ = new_run(store)
+        store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in (10, 20, 30)],
+                         EventWrite("loop.started", "each"))
+        store.work_publish("r1", "each", [0, 1, 2])
+        assert store.work_claim_many("w", 30.0, "r1", "each", 3) == [(0, 10), (1, 20), (2, 30)]
+        assert store.work_renew("r1", "each", 0, "w", 30.0)
+        assert store.work_done("r1", "each", 0, "w", {"status": "completed"})
+        store.work_release("r1", "each", [1], "w")
+        store.work_remove("r1", "each", [2])
+        assert store._query("SHOW synchronous_commit") == [("on",)]
+        assert store.work_left("r1", "each") == 2
+    finally:
+        store.close()
+        drop_schema(url)

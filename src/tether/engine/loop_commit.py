@@ -77,11 +77,17 @@ class IterationCommits:
 
     def submit(self, it: Iteration) -> None:
         """Commit the iteration (with others that are ready, in one transaction); return when done."""
-        committer = self._committers.get(it.loop_key)
+        self.submit_all([it])
+
+    def submit_all(self, its: list[Iteration]) -> None:
+        """Commit these iterations of one loop (with others that are ready: through its group
+        committer, if it has one, in the same transaction as those); return when done."""
+        committer = self._committers.get(its[0].loop_key) if its else None
         if committer is None:
-            self.commit([it])
+            if its:
+                self.commit(its)
         else:
-            committer.submit(it)
+            committer.submit(*its)
 
     def commit(self, batch: list[Iteration]) -> None:
         """Commit ``batch`` in one transaction (a shared loop's iteration at most once); return when done."""
@@ -156,7 +162,7 @@ class IterationCommits:
 class GroupCommitter:
     """A thread that commits the iterations handed to it: everything that finished while the
     previous commit ran goes into the next transaction. ``submit`` returns once the
-    iteration is committed (or raises what the commit raised)."""
+    iterations handed to it are committed (or raises what their commit raised)."""
 
     def __init__(self, commit: Callable[[list[Iteration]], None], name: str) -> None:
         self._commit = commit
@@ -167,13 +173,18 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, it: Iteration) -> None:
-        it.committed = threading.Event()
+    def submit(self, *its: Iteration) -> None:
+        for it in its:
+            it.committed = threading.Event()
         with self._cond:
-            self._pending.append(it)
+            self._pending.extend(its)
             self._cond.notify()
-        it.committed.wait()
-        error = self._errors.pop(id(it), None)
+        errors = []
+        for it in its:
+            assert it.committed is not None
+            it.committed.wait()
+            errors.append(self._errors.pop(id(it), None))
+        error = next((e for e in errors if e is not None), None)
         if error is not None:
             raise error
 

@@ -17,6 +17,9 @@ from .lease import owner_id
 from .loop_commit import Iteration, IterationCommits
 from .loop_host import LoopHost
 
+POLL = 0.02  # seconds between looks at a shared loop's outcomes (collector) or its end (loop threads)
+IDLE_COLLECT = 0.1  # at most, between the collector's looks after 0.1 s without any
+
 
 class Claims:
     """One loop thread's claims of a shared loop's iterations, taken a few at a time in
@@ -89,7 +92,9 @@ class SharedLoop:
         work.work_publish(run_id, loop_key, pending)
         # committed already (by this run's earlier owners too): a claim of one of them, left
         # by an owner that died between its commit and removing the claim, is dropped
-        done_before = store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
+        # (none when every iteration is pending: nothing to read)
+        done_before = set() if len(pending) == total else \
+            store.finished_indices(run_id, loop_key, 0, total, include_failed=not retry_failed)
         me = f"{owner_id()}/{run_id}"
         lock = threading.Lock()
 
@@ -102,14 +107,6 @@ class SharedLoop:
         def stopped() -> bool:
             return bool(state["stop"]) or state["failed"] > allowed or host.stopping()
 
-        def items(indices: list[int]) -> dict[int, Any]:
-            """The elements of these iterations (in index order): one read of their range
-            when it is not much wider than them, else one read each."""
-            lo, hi = indices[0], indices[-1] + 1
-            if hi - lo <= 2 * len(indices) + 64:
-                return dict(zip(range(lo, hi), store.loop_items(run_id, loop_key, lo, hi), strict=True))
-            return {i: store.loop_items(run_id, loop_key, i, i + 1)[0] for i in indices}
-
         def local() -> None:
             claims = Claims(work, me, host.ttl, run_id, loop_key)
             try:
@@ -118,7 +115,7 @@ class SharedLoop:
                     if claim is None:
                         if work.work_left(run_id, loop_key) == 0:
                             return
-                        time.sleep(0.05)  # others hold the rest; a dead worker's claims expire
+                        time.sleep(POLL)  # others hold the rest; a dead worker's claims expire
                         continue
                     if claim[0] in done_before:
                         work.work_remove(run_id, loop_key, [claim[0]])
@@ -133,28 +130,34 @@ class SharedLoop:
             finally:
                 claims.release()
 
+        ended = threading.Event()  # every loop thread has returned
+
         def collect() -> None:
+            # longer while no worker hands anything back (each look scans the loop's rows)
+            empty = 0
             try:
                 while not stopped():
                     done = work.work_collect(run_id, loop_key)
                     if not done:
-                        if not any(t.is_alive() for t in threads):
+                        if ended.is_set():
                             return
-                        time.sleep(0.05)
+                        empty += 1
+                        ended.wait(POLL if empty * POLL < IDLE_COLLECT else IDLE_COLLECT)
                         continue
-                    indices = [i for i, _ in done]
+                    empty = 0
+                    indices = [i for i, _, _ in done]
                     # committed already, by this run's earlier owners or here (the set commits
                     # keeps up to date): no read of the store needed
-                    fresh = [(i, o) for i, o in done if i not in done_before]
                     batch = []
-                    elements = items([i for i, _ in fresh]) if fresh else {}
-                    for idx, outcome in fresh:
-                        it = iteration(step, loop_key, key, idx, elements[idx], total, scope,
-                                             replay=outcome["bodies"])
+                    for idx, outcome, element in done:
+                        if idx in done_before:
+                            continue
+                        it = iteration(step, loop_key, key, idx, element, total, scope,
+                                       replay=outcome["bodies"])
                         it.started, it.finished = outcome["started"], outcome["finished"]
                         batch.append(it)
-                    if batch:
-                        commits.commit(batch)  # their loop_work rows go with the commit
+                    if batch:  # with the loop threads' iterations ready by then, in one commit
+                        commits.submit_all(batch)  # their loop_work rows go with the commit
                         count(batch)
                     ran = {it.idx for it in batch}
                     work.work_remove(run_id, loop_key, [i for i in indices if i not in ran])
@@ -171,6 +174,7 @@ class SharedLoop:
             collector.start()
             for t in threads:
                 t.join()
+            ended.set()
             collector.join()
 
 

@@ -134,6 +134,7 @@ class Loops:
             counts[status] = counts.get(status, 0) + n
             if not (retry_failed and status == "failed"):
                 per_batch[batch] = per_batch.get(batch, 0) + n
+        fresh = not any(counts.values())  # no iteration recorded yet: all of them are pending
         if retry_failed:
             counts["failed"] = 0
         allowed = _allowed_failures(step.max_failures, total)
@@ -168,7 +169,8 @@ class Loops:
                 state["stop"] = "error"
 
         if self._shares(step, loop_key):
-            pending = [i for i, _ in self._pending_items(loop_key, total, retry_failed, per_batch)]
+            pending = list(range(total)) if fresh else \
+                [i for i, _ in self._pending_items(loop_key, total, retry_failed, per_batch)]
             self._shared.run(step, scope, loop_key, key, total, pending, state, allowed, retry_failed, errors)
         elif step.parallel <= 1:
             work()
@@ -234,11 +236,10 @@ class Loops:
                     and not step.let
                     and all(b.tool not in ("pause", "flow") and not b.is_loop for b in step.do or ()))
 
-    def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any,
+    def help(self, step: Step, loop_key: str, key: str, idx: int, item: Any, total: int,
              scope: dict[str, Any]) -> dict[str, Any]:
-        """Run one published iteration for its run's owner: its body's tool outcomes
-        (masked), for the owner to commit."""
-        total = self.host.store.loop_size(self.host.run_id, loop_key) or 0
+        """Run one published iteration (of a loop of ``total`` elements) for its run's
+        owner: its body's tool outcomes (masked), for the owner to commit."""
         it = self.iteration(step, loop_key, key, idx, item, total, scope)
         return {"bodies": mask(it.recorded, self.host.secrets), "started": it.started,
                 "finished": it.finished}

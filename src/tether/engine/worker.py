@@ -182,6 +182,7 @@ def help_once(engine: Any, owner: str) -> bool:
     runner.settings = engine.settings
     step_id, key = loop_step_key(run_id, loop_key)
     step = loaded.flow.steps[loaded.flow.step_index()[step_id]]
+    total = store.loop_size(run_id, loop_key) or 0  # stored when the loop started: read once
     stop = threading.Event()
     current = [idx]
 
@@ -194,7 +195,8 @@ def help_once(engine: Any, owner: str) -> bool:
     until = time.monotonic() + HELP_SECONDS
     try:
         while True:  # the outcome of each iteration goes back as soon as it is known
-            outcome = runner.loops.help(step, loop_key, key, idx, item, runner.step_scope(step, 1, key))
+            scope = runner.step_scope(step, 1, key)
+            outcome = runner.loops.help(step, loop_key, key, idx, item, total, scope)
             store.work_done(run_id, loop_key, idx, owner, outcome)
             nxt = None if time.monotonic() > until else claims.next()
             if nxt is None:

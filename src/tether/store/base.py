@@ -465,8 +465,10 @@ class SharedLoopWork(Protocol):
     def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
 
-    def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
-        """``(index, outcome)`` of iterations done by workers and not yet removed, by index."""
+    def work_collect(self, run_id: str, loop_key: str,
+                     limit: int = 500) -> list[tuple[int, dict[str, Any], Any]]:
+        """``(index, outcome, element)`` of iterations done by workers and not yet removed,
+        by index, in one read (the owner needs the element to commit the outcome)."""
 
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         """Forget these iterations (committed by the owner, or taken back by it)."""

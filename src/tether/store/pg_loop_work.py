@@ -6,7 +6,7 @@ lease: a worker that dies leaves its iterations to be claimed again. The owner's
 of an iteration deletes its row in the same statement (:func:`pg_statements.commit_statement`).
 
 Each call is one statement in one round trip. Claims, renewals, outcomes and removals
-commit without waiting for the WAL flush (:data:`pg_statements.ASYNC_COMMIT`): one lost
+commit without waiting for the WAL flush (:data:`pg_statements.ASYNC`): one lost
 to a server crash is done again, and the owner's commit of an iteration, which is
 synchronous, flushes every earlier record with it."""
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..errors import StoreError
 from . import codec
 from .base import SharedLoopWork, now
 from .pg_statements import (
-    ASYNC_COMMIT,
     NOTIFY_RUNS,
     WORK_CLAIM_ANY,
     WORK_CLAIM_LOOP,
@@ -48,16 +47,13 @@ class LoopWork(SharedLoopWork):
     _published: set[tuple[str, str]]  # whose iterations' commits remove their loop work (pg_commit.py)
 
     def _unflushed(self, sql: str, params: Any) -> tuple[list[tuple], int]:
-        """Run one writing statement in its own transaction, committed without waiting for
-        the WAL flush, in one round trip; its rows and row count."""
+        """Run one writing statement (of those joining :data:`pg_statements.ASYNC`) as its own
+        transaction, committed without waiting for the WAL flush, in one round trip; its
+        rows and row count."""
         self._committed.clear()  # a write of ours: poll() must look
         conn = self._connection()
         try:
-            with conn.pipeline():
-                conn.execute("BEGIN")
-                conn.execute(ASYNC_COMMIT)
-                cur = conn.execute(sql, params)
-                conn.execute("COMMIT")
+            cur = conn.execute(sql, params)
             return (cur.fetchall() if cur.description else []), cur.rowcount
         except self._psycopg.Error as exc:
             try:
@@ -107,9 +103,11 @@ class LoopWork(SharedLoopWork):
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
         return self._unflushed(WORK_DONE, (codec.dumps_text(outcome), run_id, loop_key, idx, owner))[1] == 1
 
-    def work_collect(self, run_id: str, loop_key: str, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
-        """Outcomes stored by workers, not yet committed by the owner."""
-        return [(r[0], codec.loads(r[1])) for r in self._query(WORK_COLLECT, (run_id, loop_key, limit))]
+    def work_collect(self, run_id: str, loop_key: str,
+                     limit: int = 500) -> list[tuple[int, dict[str, Any], Any]]:
+        """Outcomes stored by workers, not yet committed by the owner, with their elements."""
+        return [(r[0], codec.loads(r[1]), self._decode(r[2], f"run {run_id}: loop {loop_key} element"))
+                for r in self._query(WORK_COLLECT, (run_id, loop_key, limit))]
 
     def work_remove(self, run_id: str, loop_key: str, indices: list[int]) -> None:
         if indices:

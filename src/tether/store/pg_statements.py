@@ -109,8 +109,12 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
 # ---------------------------------------------------------------- shared loops (store/pg_loop_work.py)
 # Loop work rows are bookkeeping: a claim, outcome or removal lost to a server crash is
 # done again (an iteration's body may run twice, its commit never), so their transactions
-# do not wait for the WAL flush. A loop's publication does.
-ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off"
+# do not wait for the WAL flush. A loop's publication does. Each writing statement is its
+# own transaction (autocommit) and turns the flush wait off for it by joining ASYNC, a
+# one-row subquery calling set_config(..., is_local => true): the setting lasts until that
+# transaction's end, which is when it is read; one statement in one round trip, where
+# BEGIN; SET LOCAL; …; COMMIT in a pipeline cost the client and the server four.
+ASYNC = "(SELECT set_config('synchronous_commit', 'off', true)) AS cfg"
 WORK_PUBLISH = ("INSERT INTO loop_work (run_id, loop_key, idx, state) "
                 "SELECT %s, %s, unnest(%s::int[]), 'open' "
                 "ON CONFLICT DO NOTHING")
@@ -121,7 +125,8 @@ def _work_claim(where: str) -> str:
     return ("WITH c AS (SELECT w.run_id, w.loop_key, w.idx FROM loop_work w "
             f"WHERE (w.state = 'open' OR (w.state = 'claimed' AND w.expires < %(now)s)){where} "
             "ORDER BY w.idx LIMIT %(n)s FOR UPDATE SKIP LOCKED), "
-            "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s FROM c "
+            "u AS (UPDATE loop_work w SET state = 'claimed', owner = %(owner)s, expires = %(expires)s "
+            f"FROM c, {ASYNC} "
             "WHERE w.run_id = c.run_id AND w.loop_key = c.loop_key AND w.idx = c.idx "
             "RETURNING w.run_id, w.loop_key, w.idx) "
             "SELECT u.run_id, u.loop_key, u.idx, i.item FROM u JOIN loop_items i "
@@ -130,15 +135,20 @@ def _work_claim(where: str) -> str:
 
 WORK_CLAIM_ANY = _work_claim("")
 WORK_CLAIM_LOOP = _work_claim(" AND w.run_id = %(run)s AND w.loop_key = %(loop)s")
-WORK_RENEW = ("UPDATE loop_work SET expires = %s WHERE run_id = %s AND loop_key = %s AND idx = %s "
-              "AND owner = %s AND state = 'claimed'")
-WORK_DONE = ("UPDATE loop_work SET state = 'done', outcome = %s WHERE run_id = %s AND loop_key = %s "
-             "AND idx = %s AND owner = %s AND state = 'claimed'")
-WORK_COLLECT = ("SELECT idx, outcome FROM loop_work WHERE run_id = %s AND loop_key = %s AND state = 'done' "
-                "ORDER BY idx LIMIT %s")
-WORK_REMOVE = "DELETE FROM loop_work WHERE run_id = %s AND loop_key = %s AND idx = ANY(%s)"
-WORK_RELEASE = ("UPDATE loop_work SET state = 'open', owner = NULL, expires = 0 WHERE run_id = %s "
-                "AND loop_key = %s AND idx = ANY(%s) AND owner = %s AND state = 'claimed'")
+WORK_RENEW = (f"UPDATE loop_work w SET expires = %s FROM {ASYNC} WHERE w.run_id = %s AND w.loop_key = %s "
+              "AND w.idx = %s AND w.owner = %s AND w.state = 'claimed'")
+WORK_DONE = (f"UPDATE loop_work w SET state = 'done', outcome = %s FROM {ASYNC} WHERE w.run_id = %s "
+             "AND w.loop_key = %s AND w.idx = %s AND w.owner = %s AND w.state = 'claimed'")
+# the outcomes workers handed back, with their elements (the owner commits them); the
+# element by a subquery on loop_items' key, which a join's generic plan did not always use
+WORK_COLLECT = ("SELECT w.idx, w.outcome, (SELECT i.item FROM loop_items i WHERE i.run_id = w.run_id "
+                "AND i.loop_key = w.loop_key AND i.idx = w.idx) FROM loop_work w WHERE w.run_id = %s "
+                "AND w.loop_key = %s AND w.state = 'done' ORDER BY w.idx LIMIT %s")
+WORK_REMOVE = (f"DELETE FROM loop_work w USING {ASYNC} WHERE w.run_id = %s AND w.loop_key = %s "
+               "AND w.idx = ANY(%s)")
+WORK_RELEASE = (f"UPDATE loop_work w SET state = 'open', owner = NULL, expires = 0 FROM {ASYNC} "
+                "WHERE w.run_id = %s AND w.loop_key = %s AND w.idx = ANY(%s) AND w.owner = %s "
+                "AND w.state = 'claimed'")
 WORK_LEFT = "SELECT count(*) FROM loop_work WHERE run_id = %s AND loop_key = %s"
 
 
