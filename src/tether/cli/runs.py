@@ -7,10 +7,11 @@ from typing import Any
 
 import typer
 
-from ..views import run_doc, step_doc
+from ..views import run_doc
+from . import reads
 from .args import pairs
-from .output import console, iso, print_json, short
-from .report import error_block, error_lines, money, pause_lines, usage_lines
+from .output import console, print_json, short
+from .report import error_block, pause_lines, usage_lines
 from .root import guard, open_engine
 from .running import announce, interruptible, with_progress
 
@@ -178,64 +179,10 @@ def runs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, newest first."""
-    engine = open_engine()
-    records = engine.runs(status, limit)
-    from ..engine.lifecycle import status_of
-    from ..queries import own_usage
-    docs = [{"run_id": r.run_id, "name": r.name, "status": status_of(r), "parent_id": r.parent_id,
-             "created_at": iso(r.created_at), "finished_at": iso(r.finished_at), "seq": r.seq,
-             "cost": own_usage(engine, r.run_id)[0]["cost"]}
-            for r in records]
-    if as_json:
-        print_json(docs)
-        return
-    from rich.table import Table
-    costs = any(d["cost"] is not None for d in docs)
-    table = Table("run", "flow", "status", "started", "checkpoints", *(["cost"] if costs else []))
-    table.columns[0].no_wrap = True
-    for d in docs:
-        table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]),
-                      *([money(d["cost"])] if costs else []))
-    console().print(table)
+    reads.runs(status, limit, as_json)
 
 
 @guard
 def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one run: status, outputs, error and its step records."""
-    from ..queries import own_usage, usage
-    engine = open_engine()
-    rec = engine.record(run_id)
-    steps = engine.steps(run_id)
-    from ..engine.lifecycle import status_of
-    doc = {"run_id": rec.run_id, "status": status_of(rec), "outputs": rec.outputs, "error": rec.error,
-           "flow": rec.name, "parent_id": rec.parent_id, "created_at": iso(rec.created_at),
-           "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at), "seq": rec.seq,
-           "steps": [step_doc(s) for s in steps], "usage": usage(engine, run_id)}
-    if as_json:
-        print_json(doc)
-        return
-    con = console()
-    con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
-    con.print(f"  started {doc['started_at']}"
-              + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""), markup=False)
-    pause = rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None
-    for line in pause_lines(rec.run_id, pause) if doc["status"] == "paused" else ():
-        con.print(line, markup=False)
-    for line in error_block(rec.error) if rec.error else ():
-        con.print(line, markup=False)
-    from rich.table import Table
-    table = Table("seq", "step", "status", "attempts", "duration", "result / error")
-    for s in steps:
-        d = step_doc(s)
-        table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
-                      f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                      short(error_lines(s.error)[0] if s.error else s.result))
-    con.print(table)
-    for s in steps:  # the failures the run went past (on_failure), in full
-        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
-            for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
-                con.print(line, markup=False)
-    for line in usage_lines(own_usage(engine, run_id)[1], doc["usage"]):
-        con.print(line, markup=False)
-    for k, v in (rec.outputs or {}).items():
-        con.print(f"  output {k} = {short(v, 200)}", markup=False)
+    reads.show(run_id, as_json)

@@ -33,8 +33,7 @@ from . import control, var_writes
 from .lease import owner_id
 from .lifecycle import status_of
 from .listeners import Listeners
-from .stored_run import computed_var, stored_flow
-from .var_writes import masked, revealed
+from .stored_run import stored_flow
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
@@ -356,11 +355,8 @@ class Engine:
     def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
         """One variable with its metadata; counts as an access. NotFound if absent.
         A secret variable's value is ``***`` unless ``reveal``."""
-        try:
-            rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
-        except NotFound:
-            return computed_var(self.store, self.vault, run_id, name, self.lease_seconds)
-        return revealed(self.vault, rec) if reveal else masked(rec)
+        return run_reads.variable(self.store, lambda: self.vault, run_id, name, reveal=reveal,
+                                  ttl=self.lease_seconds)
 
     def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
                 scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:
