@@ -52,11 +52,11 @@ def status_now(run_id: str) -> str | None:
     """The run's status as committed, or None when it cannot be read (no such run, store down)."""
     try:
         from ..engine.lifecycle import status_of
-        engine = open_engine()
+        reader = open_reader()
         try:
-            return status_of(engine.record(run_id))
+            return status_of(reader.record(run_id))
         finally:
-            engine.close()
+            reader.close()
     except Exception:  # only a detail of an error report: never a second error
         return None
 
