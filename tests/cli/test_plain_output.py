@@ -39,7 +39,7 @@ def test_a_line_is_written_as_rich_writes_it_or_left_to_rich(seed: int):
         mine = plain_line(line, markup)
         if mine is not None:
             written += 1
-            assert mine == rich_prints(lambda c: c.print(line, markup=markup)), (line, markup)
+            assert mine == rich_prints(lambda c, line=line, markup=markup: c.print(line, markup=markup)), (line, markup)
     assert written > 200  # the check did compare
 
 
@@ -56,7 +56,7 @@ def test_a_table_is_written_as_rich_writes_it_or_left_to_rich(seed: int):
             continue
         written += 1
 
-        def draw(c: Console) -> None:
+        def draw(c: Console, headers: list[str] = headers, rows: list[list[str]] = rows) -> None:
             table = Table(*headers)
             table.columns[0].no_wrap = rng.random() < 0.5
             for row in rows:
