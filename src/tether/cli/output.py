@@ -3,7 +3,10 @@ without Rich: ``out``), one JSON document on stdout, short cell texts."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def console(stderr: bool = False) -> Any:
@@ -47,7 +50,7 @@ class Out:
                 return
         self.rich().print(text, markup=markup, style=style)
 
-    def table(self, headers: tuple[str, ...], rows: list[tuple[str, ...]], *,
+    def table(self, headers: tuple[str, ...], rows: Sequence[Sequence[str]], *,
               first_no_wrap: bool = False) -> None:
         """A Rich ``Table(*headers)`` of text cells (its first column not wrapped when asked)."""
         if self.plain:
