@@ -34,7 +34,8 @@ def test_a_line_is_written_as_rich_writes_it_or_left_to_rich(seed: int):
     for _ in range(1500):
         line = text(rng, 10)
         if rng.random() < 0.3:
-            line = f"run [bold]{line}[/] flow {text(rng, 3)}"
+            colour = rng.choice(["green", "red", "yellow", "cyan", "blue", "bold red"])
+            line = f"run [bold]{line}[/] ({text(rng, 3)}): [{colour}]{text(rng, 2)}[/]"
         markup = rng.random() < 0.6
         mine = plain_line(line, markup)
         if mine is not None:

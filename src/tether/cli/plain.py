@@ -22,6 +22,8 @@ _EMOJI = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
 # the emoji codes made of digits only (Rich's table is checked by a test): `14:15:13` holds
 # the code `:15:`, which is none
 _DIGIT_EMOJI = frozenset({"100", "1234"})
+# the styles the CLI's own markup uses (none of them shows on a plain stream)
+_STYLES = frozenset({"bold", "green", "red", "yellow", "cyan"})
 # characters Rich drops from text (rich.control.strip_control_codes) or expands (tab)
 _CHANGED = frozenset("\a\b\v\f\r\t")
 # what a table cell may hold to be laid out here: one terminal cell per character
@@ -60,7 +62,7 @@ def _unchanged(text: str, markup: bool) -> bool:
 def plain_line(text: str, markup: bool = True) -> str | None:
     """What ``Console.print(text, markup=markup)`` writes on a plain stream (see
     ``tether.cli.output.console``), or None when only Rich can say. Of markup, only
-    ``[bold]...[/]`` is understood (it has no effect there)."""
+    ``[STYLE]...[/]`` with the styles of ``_STYLES`` is understood (no effect there)."""
     if not (markup and "[" in text):
         return text + "\n" if _unchanged(text, markup) else None
     chunks, start, tags = [], 0, []
@@ -69,7 +71,8 @@ def plain_line(text: str, markup: bool = True) -> str | None:
         tags.append("" if match.group(2) else match.group(3))
         start = match.end()
     chunks.append(text[start:])
-    if tags != ["bold", "/"] * (len(tags) // 2) or not all(_unchanged(c, True) for c in chunks):
+    if (len(tags) % 2 or any(t not in _STYLES for t in tags[::2]) or any(t != "/" for t in tags[1::2])
+            or not all(_unchanged(c, True) for c in chunks)):
         return None
     return "".join(chunks) + "\n"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .output import console
+from .output import console, out
 from .root import state
 
 
@@ -94,5 +94,5 @@ def announce(run_id: str, as_json: bool) -> None:
     stderr is a terminal (stdout keeps its single document either way)."""
     state.run_id = run_id
     if not as_json or sys.stderr.isatty():
-        console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: "
+        out(stderr=True).print(f"run {run_id} started; if it stops, continue it with: "
                                    f"tether resume {run_id}", markup=False)

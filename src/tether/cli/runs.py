@@ -10,7 +10,7 @@ import typer
 from ..views import run_doc
 from . import reads
 from .args import pairs
-from .output import console, print_json, short
+from .output import console, out, print_json, short
 from .report import error_block, pause_lines, usage_lines
 from .root import guard, open_engine
 from .running import announce, interruptible, with_progress
@@ -25,7 +25,7 @@ def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
     if as_json:
         print_json(run_doc(run))
     else:
-        con = console()
+        con = out()
         colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
         con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
         for line in error_block(run.error) if run.error else ():
