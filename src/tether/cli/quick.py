@@ -1,10 +1,11 @@
-"""The read commands run without Typer when their command line is plain.
+"""The read commands and `tether run` run without Typer when their command line is plain.
 
 `tether [--db URL] [--debug] runs [--status S] [--limit N] [--json]`, `show RUN [--json]`,
-`vars RUN [--json]` and `vars get RUN NAME [--reveal] [--json]` (options in any order after
-the command, each at most once) are parsed here and their bodies (``reads.py``) called as
-the app would call them, with the same error reports and exit codes: Typer, Click and
-Rich are not imported. Anything else (``--help``, an unknown, repeated or abbreviated
+`vars RUN [--json]`, `vars get RUN NAME [--reveal] [--json]` and `run FLOW [-i NAME=VALUE]...
+[--run-id ID] [--json]` (options in any order after the command, each at most once but
+``-i``) are parsed here and their bodies (``reads.py``, ``foreground.py``) called as the app
+would call them, with the same error reports and exit codes: Typer and Click are not
+imported. Anything else (``--help``, an unknown, repeated or abbreviated
 option, a missing or extra argument, ``--``, a value that starts with ``-``, a ``--limit``
 that is not a plain number in range, shell completion) returns None and goes to the app,
 so its parsing, suggestions and errors are unchanged."""
@@ -24,15 +25,19 @@ _GRAMMAR: dict[str, tuple[int, dict[str, bool]]] = {
     "show": (1, {"--json": False}),
     "vars list": (1, {"--json": False}),
     "vars get": (2, {"--reveal": False, "--json": False}),
+    "run": (1, {"-i": True, "--input": True, "--run-id": True, "--json": False}),
 }
+Options = dict  # an option's value: its text, True for a flag, a list for `run`'s inputs
+_MANY = ("-i", "--input")  # `run`'s inputs: one list, in order
 _VERBS = ("list", "get", "set", "rm", "history")  # tether.cli.vars.VERBS
 
 
-def _options(args: list[str], takes: dict[str, bool]) -> tuple[dict[str, str | bool], list[str]] | None:
+def _options(args: list[str], takes: dict[str, bool]) -> tuple[Options, list[str]] | None:
     """``args`` split into the options ``takes`` names (each given once; a value not
     starting with ``-``) and positional arguments; None for anything else."""
-    found: dict[str, str | bool] = {}
+    found: Options = {}
     positional: list[str] = []
+    many: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
@@ -41,7 +46,7 @@ def _options(args: list[str], takes: dict[str, bool]) -> tuple[dict[str, str | b
             i += 1
             continue
         name, eq, value = arg.partition("=")
-        if name not in takes or name in found or (eq and not takes[name]):
+        if name not in takes or name in found or (eq and (not takes[name] or not name.startswith("--"))):
             return None
         if takes[name] and not eq:
             if i + 1 >= len(args):
@@ -50,12 +55,17 @@ def _options(args: list[str], takes: dict[str, bool]) -> tuple[dict[str, str | b
             value = args[i]
         if takes[name] and value.startswith("-"):
             return None
-        found[name] = value if takes[name] else True
+        if name in _MANY:
+            many.append(value)
+        else:
+            found[name] = value if takes[name] else True
         i += 1
+    if many:
+        found["-i"] = many
     return found, positional
 
 
-def parse(argv: list[str]) -> tuple[str | None, bool, str, list[str], dict[str, str | bool]] | None:
+def parse(argv: list[str]) -> tuple[str | None, bool, str, list[str], Options] | None:
     """``(db, debug, command, positional, options)`` of a plain read command line, or None."""
     split = _options_before_command(argv)
     if split is None:
@@ -78,6 +88,8 @@ def parse(argv: list[str]) -> tuple[str | None, bool, str, list[str], dict[str, 
     if parsed is None or len(parsed[1]) != count:
         return None
     options, positional = parsed
+    if command == "run" and not _readable_or_missing(positional[0]):
+        return None  # Typer's own check of the path says what is wrong
     limit = options.get("--limit")
     if isinstance(limit, str) and not (limit.isascii() and limit.isdigit() and limit[0] != "0"
                                        and int(limit) <= 10_000):
@@ -87,10 +99,22 @@ def parse(argv: list[str]) -> tuple[str | None, bool, str, list[str], dict[str, 
             positional, options)
 
 
-def _options_before_command(argv: list[str]) -> tuple[dict[str, str | bool], list[str]] | None:
+def _readable_or_missing(path: str) -> bool:
+    """Whether Typer takes ``path`` as it is for a path argument (see ``coerce.plain_value``):
+    not empty, and readable when it exists (a missing flow file is the engine's error)."""
+    if not path:
+        return False
+    try:
+        os.stat(path)
+    except OSError:
+        return True
+    return os.access(path, os.R_OK)
+
+
+def _options_before_command(argv: list[str]) -> tuple[Options, list[str]] | None:
     """The global options (``--db``, ``--debug``, each once) and the rest, from the command
     word on; None when the command line does not go that way."""
-    top: dict[str, str | bool] = {}
+    top: Options = {}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         name, eq, value = argv[i].partition("=")
@@ -128,9 +152,11 @@ def dispatch(argv: list[str]) -> int | None:
         call = lambda: reads.show(positional[0], as_json)  # noqa: E731
     elif command == "vars list":
         call = lambda: reads.vars_list(positional[0], as_json)  # noqa: E731
-    else:
+    elif command == "vars get":
         call = lambda: reads.vars_get(positional[0], positional[1], bool(options.get("--reveal")),  # noqa: E731
                                       as_json)
+    else:
+        return _run(positional[0], options, as_json)
     try:
         call()
     except KeyboardInterrupt:
@@ -138,6 +164,23 @@ def dispatch(argv: list[str]) -> int | None:
     except Exception as exc:  # the app's guard: a message and an exit code
         return report_failure(exc, as_json, state.run_id or (positional[0] if positional else None))
     return 0
+
+
+def _run(flow: str, options: Options, as_json: bool) -> int:
+    """`tether run FLOW ...` as the app runs it: its exit code."""
+    from pathlib import Path
+
+    from . import foreground
+    from .session import report_failure, state
+    inputs, run_id = options.get("-i"), options.get("--run-id")
+    named = run_id if isinstance(run_id, str) else None
+    try:
+        return foreground.start(Path(flow), list(inputs) if isinstance(inputs, list) else None, None,
+                                named, False, as_json)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        return report_failure(exc, as_json, state.run_id or named)
 
 
 def main(argv: list[str] | None = None) -> int | None:

@@ -7,39 +7,16 @@ from typing import Any
 
 import typer
 
-from ..views import run_doc
-from . import reads
+from . import foreground, reads
 from .args import pairs
-from .output import console, out, print_json, short
-from .report import error_block, pause_lines, usage_lines
+from .output import console, print_json
 from .root import guard, open_engine
-from .running import announce, interruptible, with_progress
-
-EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "running": 0, "pending": 0,
-                  "interrupted": 1}
+from .running import interruptible, with_progress
 
 
 def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
-    """Print how ``run`` ended (for people, with its model usage when ``engine`` is given and
-    it called a model) and exit with the code of its status."""
-    if as_json:
-        print_json(run_doc(run))
-    else:
-        con = out()
-        colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
-        con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
-        for line in error_block(run.error) if run.error else ():
-            con.print(line, markup=False)
-        for line in pause_lines(run.id, run.pause) if run.status == "paused" else ():
-            con.print(line, markup=False)
-        for k, v in (run.outputs or {}).items():
-            con.print(f"  {k} = {short(v, 200)}", markup=False)
-        if engine is not None:
-            from ..queries import usage
-            for line in usage_lines({}, usage(engine, run.id)):
-                con.print(line, markup=False)
-    raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
-
+    """Print how ``run`` ended (see ``foreground.report``) and exit with the code of its status."""
+    raise typer.Exit(foreground.report(run, as_json, engine))
 
 
 @guard
@@ -56,33 +33,7 @@ def run(
     SIGTERM or Ctrl-C stops the running step's processes and leaves the run interrupted
     (exit 143 or 130), printing the `tether resume` command that continues it.
     With --detach: queue it (status pending), print its id and exit 0."""
-    from ..errors import UsageError
-    inputs: dict[str, Any] = {}
-    if inputs_file is not None:
-        import orjson
-
-        from ..store import codec
-        try:
-            data = codec.loads_exact(inputs_file.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise UsageError(f"--inputs {inputs_file}: cannot read a JSON object: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"--inputs {inputs_file}: must hold a JSON object")
-        inputs.update(data)
-    inputs.update(pairs(input_, "-i"))
-    engine = open_engine()
-    if detach:
-        queued = engine.run(flow, inputs, run_id=run_id, detach=True)
-        if as_json:
-            print_json(run_doc(queued))
-        else:
-            print(queued.id)
-        return
-    result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.run(
-        flow, inputs, run_id=run_id, on_start=lambda rid: announce(rid, as_json))))
-    if not result.created and not as_json:
-        console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
-    report_run(result, as_json, engine)
+    raise typer.Exit(foreground.start(flow, input_, inputs_file, run_id, detach, as_json))
 
 
 def print_env_report(kind: str, data: Any) -> None:
