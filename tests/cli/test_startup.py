@@ -80,6 +80,48 @@ def test_any_other_command_line_goes_to_the_app_and_imports_no_heavy_module(tmp_
     assert not {f"tether.cli.{m}" for m in others} & loaded  # nor the modules of other commands
 
 
+APP_PROBE = """
+import sys
+sys.argv = ["tether"] + sys.argv[1:]
+from tether.cli import build, command_word
+from tether.cli.root import main
+build(command_word(sys.argv[1:]))
+main()
+"""
+QUICK_PROBE = """
+import sys
+sys.argv = ["tether"] + sys.argv[1:]
+from tether.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [*READS, ["vars", "get", "r1", "nope"], ["vars", "get", "r1", "a", "--reveal"],
+                                  ["runs", "--status", "nope", "--json"], ["--debug", "show", "r1"],
+                                  ["run", "flow.yaml"], ["run", "flow.yaml", "--json", "-i", "x=1", "--run-id", "r1"],
+                                  ["run", "missing.yaml", "--json"], ["run", "flow.yaml", "--run-id", "bad id"]])
+def test_a_plain_command_line_reads_the_same_through_the_app(tmp_path: Path, db: str, args: list[str]):
+    """The quick path (tether.cli.quick) and the Typer app print the same bytes and exit
+    with the same code, each on its own copy of the store (`vars get` counts a read)."""
+    import re
+    import shutil
+    source = Path(db.removeprefix("sqlite:///"))
+    (tmp_path / "flow.yaml").write_text("name: f\nvars: {a: 1}\nsteps:\n  - id: s\n    vars: {b: '{{ vars.a }}'}\n")
+    seen = []
+    for probe in (QUICK_PROBE, APP_PROBE):
+        folder = tmp_path / str(len(seen))
+        folder.mkdir()
+        for f in source.parent.iterdir():
+            if f.name.startswith(source.name):
+                shutil.copy(f, folder / f.name)
+        proc = subprocess.run([sys.executable, "-c", probe, "--db", f"sqlite:///{tmp_path}/{folder.name}/{source.name}",
+                               *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        seen.append((proc.returncode, *(re.sub(r"/\d/|01[0-9A-Z]{24}|\d{4}-\d\d-\d\dT[\d:.+]*", "", o)
+                                         for o in (proc.stdout, proc.stderr))))
+    assert seen[0] == seen[1]
+    assert "Traceback" not in seen[0][2] or args[0] == "--debug"
+
+
 def test_help_imports_neither_typer_nor_rich(tmp_path: Path):
     loaded = modules_of(tmp_path, "--help")
     assert not {m for m in loaded if m.split(".")[0] in ("typer", "rich", "pydantic", "jinja2", "tether")
