@@ -55,9 +55,10 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 READS = [["runs"], ["runs", "--json"], ["show", "r1"], ["vars", "r1"], ["vars", "r1", "--json"],
          ["vars", "get", "r1", "b"], ["vars", "get", "r1", "b", "--json"], ["runs", "--limit", "5", "--status", "completed"],
          ["show", "nope"], ["vars", "nope", "--json"]]
-# what a plain read command line (tether.cli.quick) runs without: the app, the engine, Rich
+# what a plain read command line (tether.cli.quick) runs without: the app, the engine, Rich, the
+# tools (a run without children), OpenSSL and sockets
 APP = ("typer", "click", "rich", "tether.cli.root", "tether.cli.runs", "tether.cli.vars", "tether.engine.engine",
-       "tether.engine.runner", "tether.engine.lease", "tether.engine.listeners")
+       "tether.engine.runner", "tether.engine.lease", "tether.engine.listeners", "tether.tools", "hashlib", "socket")
 
 
 @pytest.mark.parametrize("args", READS)
