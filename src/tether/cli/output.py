@@ -1,8 +1,12 @@
-"""What the CLI writes: Rich consoles, one JSON document on stdout, short cell texts."""
+"""What the CLI writes: Rich consoles (or, for plain text on a plain stream, the same bytes
+without Rich: ``out``), one JSON document on stdout, short cell texts."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def console(stderr: bool = False) -> Any:
@@ -13,6 +17,60 @@ def console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 1_000_000
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+class Out:
+    """Lines and tables for people on stdout (or stderr), exactly as the Rich console of
+    ``console()`` prints them; written directly when that is plain text on a plain stream
+    (see ``tether.cli.plain``), so Rich is imported only when it changes something."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        from .plain import plain_stream
+        self.stderr = stderr
+        self.stream = sys.stderr if stderr else sys.stdout
+        self.plain = plain_stream(self.stream)
+        self._rich: Any = None
+
+    def rich(self) -> Any:
+        if self._rich is None:
+            self._rich = console(self.stderr)
+        return self._rich
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def print(self, text: str, *, markup: bool = True, style: str | None = None) -> None:
+        """``Console.print(text, markup=markup, style=style)``."""
+        if self.plain:
+            from .plain import plain_line
+            line = plain_line(text, markup)
+            if line is not None:
+                self._write(line)
+                return
+        self.rich().print(text, markup=markup, style=style)
+
+    def table(self, headers: tuple[str, ...], rows: Sequence[Sequence[str]], *,
+              first_no_wrap: bool = False) -> None:
+        """A Rich ``Table(*headers)`` of text cells (its first column not wrapped when asked)."""
+        if self.plain:
+            from .plain import plain_table
+            text = plain_table(headers, rows)
+            if text is not None:
+                self._write(text)
+                return
+        from rich.table import Table
+        table = Table(*headers)
+        if first_no_wrap:
+            table.columns[0].no_wrap = True
+        for row in rows:
+            table.add_row(*row)
+        self.rich().print(table)
+
+
+def out(stderr: bool = False) -> Out:
+    """Where a command prints for people: stdout, or stderr."""
+    return Out(stderr)
 
 
 def print_json(doc: Any) -> None:

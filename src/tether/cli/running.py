@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import typer
-
-from .output import console
-from .root import state
+from .output import console, out
+from .session import state
 
 
 class LoopProgress:
@@ -59,7 +57,8 @@ def interruptible(fn: Any) -> Any:
     """Run ``fn()`` (which runs a run in this thread) with SIGTERM and SIGINT raising
     Interrupted: the engine stops the run's step processes and hands the run back as
     interrupted; then the run id and the command that continues it are printed on stderr
-    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT)."""
+    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT): SystemExit,
+    which Typer's app lets through as it lets ``typer.Exit`` out."""
     import signal
 
     from ..errors import Interrupted
@@ -82,7 +81,7 @@ def interruptible(fn: Any) -> Any:
             err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
         else:
             err.print(f"interrupted by {name}", markup=False)
-        raise typer.Exit(128 + stop.signum) from None
+        raise SystemExit(128 + stop.signum) from None  # through the app as through quick.py
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
@@ -94,5 +93,5 @@ def announce(run_id: str, as_json: bool) -> None:
     stderr is a terminal (stdout keeps its single document either way)."""
     state.run_id = run_id
     if not as_json or sys.stderr.isatty():
-        console(stderr=True).print(f"run {run_id} started; if it stops, continue it with: "
+        out(stderr=True).print(f"run {run_id} started; if it stops, continue it with: "
                                    f"tether resume {run_id}", markup=False)

@@ -7,38 +7,16 @@ from typing import Any
 
 import typer
 
-from ..views import run_doc, step_doc
+from . import foreground, reads
 from .args import pairs
-from .output import console, iso, print_json, short
-from .report import error_block, error_lines, money, pause_lines, usage_lines
+from .output import console, print_json
 from .root import guard, open_engine
-from .running import announce, interruptible, with_progress
-
-EXIT_BY_STATUS = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "running": 0, "pending": 0,
-                  "interrupted": 1}
+from .running import interruptible, with_progress
 
 
 def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
-    """Print how ``run`` ended (for people, with its model usage when ``engine`` is given and
-    it called a model) and exit with the code of its status."""
-    if as_json:
-        print_json(run_doc(run))
-    else:
-        con = console()
-        colour = {"completed": "green", "failed": "red", "paused": "yellow"}.get(run.status, "cyan")
-        con.print(f"run [bold]{run.id}[/] ({run.name}): [{colour}]{run.status}[/]")
-        for line in error_block(run.error) if run.error else ():
-            con.print(line, markup=False)
-        for line in pause_lines(run.id, run.pause) if run.status == "paused" else ():
-            con.print(line, markup=False)
-        for k, v in (run.outputs or {}).items():
-            con.print(f"  {k} = {short(v, 200)}", markup=False)
-        if engine is not None:
-            from ..queries import usage
-            for line in usage_lines({}, usage(engine, run.id)):
-                con.print(line, markup=False)
-    raise typer.Exit(EXIT_BY_STATUS.get(run.status, 1))
-
+    """Print how ``run`` ended (see ``foreground.report``) and exit with the code of its status."""
+    raise typer.Exit(foreground.report(run, as_json, engine))
 
 
 @guard
@@ -55,33 +33,7 @@ def run(
     SIGTERM or Ctrl-C stops the running step's processes and leaves the run interrupted
     (exit 143 or 130), printing the `tether resume` command that continues it.
     With --detach: queue it (status pending), print its id and exit 0."""
-    from ..errors import UsageError
-    inputs: dict[str, Any] = {}
-    if inputs_file is not None:
-        import orjson
-
-        from ..store import codec
-        try:
-            data = codec.loads_exact(inputs_file.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise UsageError(f"--inputs {inputs_file}: cannot read a JSON object: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"--inputs {inputs_file}: must hold a JSON object")
-        inputs.update(data)
-    inputs.update(pairs(input_, "-i"))
-    engine = open_engine()
-    if detach:
-        queued = engine.run(flow, inputs, run_id=run_id, detach=True)
-        if as_json:
-            print_json(run_doc(queued))
-        else:
-            print(queued.id)
-        return
-    result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.run(
-        flow, inputs, run_id=run_id, on_start=lambda rid: announce(rid, as_json))))
-    if not result.created and not as_json:
-        console(stderr=True).print(f"run {result.id} already exists; not started again", markup=False)
-    report_run(result, as_json, engine)
+    raise typer.Exit(foreground.start(flow, input_, inputs_file, run_id, detach, as_json))
 
 
 def print_env_report(kind: str, data: Any) -> None:
@@ -180,64 +132,10 @@ def runs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, newest first."""
-    engine = open_engine()
-    records = engine.runs(status, limit)
-    from ..engine.lifecycle import status_of
-    from ..queries import own_usage
-    docs = [{"run_id": r.run_id, "name": r.name, "status": status_of(r), "parent_id": r.parent_id,
-             "created_at": iso(r.created_at), "finished_at": iso(r.finished_at), "seq": r.seq,
-             "cost": own_usage(engine, r.run_id)[0]["cost"]}
-            for r in records]
-    if as_json:
-        print_json(docs)
-        return
-    from rich.table import Table
-    costs = any(d["cost"] is not None for d in docs)
-    table = Table("run", "flow", "status", "started", "checkpoints", *(["cost"] if costs else []))
-    table.columns[0].no_wrap = True
-    for d in docs:
-        table.add_row(d["run_id"], d["name"], d["status"], (d["created_at"] or "")[:19], str(d["seq"]),
-                      *([money(d["cost"])] if costs else []))
-    console().print(table)
+    reads.runs(status, limit, as_json)
 
 
 @guard
 def show(run_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one run: status, outputs, error and its step records."""
-    from ..queries import own_usage, usage
-    engine = open_engine()
-    rec = engine.record(run_id)
-    steps = engine.steps(run_id)
-    from ..engine.lifecycle import status_of
-    doc = {"run_id": rec.run_id, "status": status_of(rec), "outputs": rec.outputs, "error": rec.error,
-           "flow": rec.name, "parent_id": rec.parent_id, "created_at": iso(rec.created_at),
-           "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at), "seq": rec.seq,
-           "steps": [step_doc(s) for s in steps], "usage": usage(engine, run_id)}
-    if as_json:
-        print_json(doc)
-        return
-    con = console()
-    con.print(f"run [bold]{rec.run_id}[/] flow {rec.name}: {doc['status']} (checkpoint {rec.seq})")
-    con.print(f"  started {doc['started_at']}"
-              + (f"  finished {doc['finished_at']}" if doc["finished_at"] else ""), markup=False)
-    pause = rec.cursor.get("pause") if isinstance(rec.cursor, dict) else None
-    for line in pause_lines(rec.run_id, pause) if doc["status"] == "paused" else ():
-        con.print(line, markup=False)
-    for line in error_block(rec.error) if rec.error else ():
-        con.print(line, markup=False)
-    from rich.table import Table
-    table = Table("seq", "step", "status", "attempts", "duration", "result / error")
-    for s in steps:
-        d = step_doc(s)
-        table.add_row(str(s.seq), s.step_id, s.status, str(s.attempts),
-                      f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                      short(error_lines(s.error)[0] if s.error else s.result))
-    con.print(table)
-    for s in steps:  # the failures the run went past (on_failure), in full
-        if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
-            for line in error_block(s.error, f"step {s.step_id} (checkpoint {s.seq}) failed"):
-                con.print(line, markup=False)
-    for line in usage_lines(own_usage(engine, run_id)[1], doc["usage"]):
-        con.print(line, markup=False)
-    for k, v in (rec.outputs or {}).items():
-        con.print(f"  output {k} = {short(v, 200)}", markup=False)
+    reads.show(run_id, as_json)

@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..views import var_doc
+from . import reads
 from .args import parse_value
 from .output import console, iso, print_json, short
 from .root import guard, open_engine
@@ -49,15 +50,7 @@ EXPECT_VERSION_HELP = ("Refuse the write unless the variable is at this version 
 def list_(run_id: str = typer.Argument(..., metavar="RUN"),
           as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """All variables of RUN (`tether vars RUN` for short)."""
-    values = open_engine().vars(run_id)
-    if as_json:
-        print_json(values)
-        return
-    from rich.table import Table
-    table = Table("name", "value")
-    for k, v in values.items():
-        table.add_row(k, short(v, 100))
-    console().print(table)
+    reads.vars_list(run_id, as_json)
 
 
 @app.command()
@@ -66,18 +59,7 @@ def get(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argu
         reveal: bool = typer.Option(False, "--reveal", help="Show a secret variable's value."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """One variable with its metadata."""
-    doc = var_doc(open_engine().variable(run_id, name, reveal=reveal))
-    if as_json:
-        print_json(doc)
-        return
-    con = console()
-    con.print(short(doc["value"], 10_000), markup=False)
-    if doc["type"] == "computed":
-        con.print("type computed: evaluated now from the run's committed state", style="dim", markup=False)
-        return
-    con.print(f"type {doc['type']}, scope {doc['scope']}, version {doc['version']}, "
-              f"written by {doc['source_step']} at {doc['updated_at']}, read {doc['access_count']} times",
-              style="dim", markup=False)
+    reads.vars_get(run_id, name, reveal, as_json)
 
 
 @app.command("set")

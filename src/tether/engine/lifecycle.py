@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 from ..errors import UsageError
 from ..store.base import RunRecord, Store, now
@@ -44,6 +43,7 @@ def owner_alive(owner: str | None) -> bool | None:
     it is on another host (only its lease's expiry can tell)."""
     if not owner:
         return False
+    import socket  # here: a read of finished runs needs no host name
     parts = owner.split(":")
     if len(parts) < 2 or parts[0] != socket.gethostname():
         return None
@@ -59,6 +59,7 @@ def owner_alive(owner: str | None) -> bool | None:
 def abandoned_here(store: Store) -> list[tuple[str, int]]:
     """``(run_id, epoch)`` of running runs whose lease has not expired yet but whose owner
     was a process on this host that has died: claimable at once, as ``resume`` takes them."""
+    import socket
     return [(run_id, epoch) for run_id, owner, epoch in store.live_leases(f"{socket.gethostname()}:")
             if owner_alive(owner) is False]
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound
-from ..ids import check_run_id, check_var_name
+from ..ids import check_var_name
 from ..queries import checkpoints, run_reads
 from ..store.base import HistoryRecord, SharedRecord, Store, VarRecord
 from . import var_writes
-from .stored_run import computed_var
-from .var_writes import masked, revealed
 
 if TYPE_CHECKING:
     from ..vault import Vault
@@ -55,11 +52,8 @@ class StateApi:
     def variable(self, run_id: str, name: str, *, reveal: bool = False) -> VarRecord:
         """One variable with its metadata; counts as an access. NotFound if absent.
         A secret variable's value is ``***`` unless ``reveal``."""
-        try:
-            rec = self.store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
-        except NotFound:
-            return computed_var(self.store, self.vault, run_id, name, self.lease_seconds)
-        return revealed(self.vault, rec) if reveal else masked(rec)
+        return run_reads.variable(self.store, lambda: self.vault, run_id, name, reveal=reveal,
+                                  ttl=self.lease_seconds)
 
     def set_var(self, run_id: str, name: str, value: Any, expected_version: int | None = None, *,
                 scope: str = "run", source: str = "api", secret: bool = False) -> VarRecord:

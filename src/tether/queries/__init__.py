@@ -7,7 +7,9 @@
   documents of ``views.py``, re-exported here (``from tether import queries;
   queries.run_detail(engine, run_id)``). Neither the CLI nor the server touches
   ``engine.store`` for a read;
-* bounded reads for the web UI's pages, over an engine: ``pages``."""
+* bounded reads for the web UI's pages, over an engine: ``pages``;
+* ``reader.Reader``: the engine's reads of one store without an Engine (the CLI's read
+  commands), through the same functions."""
 from __future__ import annotations
 
 from .documents import (

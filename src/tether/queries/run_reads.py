@@ -2,13 +2,17 @@
 by status, events, current variables and a variable's history (secret values ``***``)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.lifecycle import check_status, status_of
 from ..errors import NotFound
 from ..ids import check_run_id, check_var_name
-from ..store.base import EventRecord, HistoryRecord, RunRecord, Store
+from ..store.base import EventRecord, HistoryRecord, RunRecord, Store, VarRecord
+
+if TYPE_CHECKING:
+    from ..vault import Vault
 
 
 def runs(store: Store, status: str | None = None, limit: int = 50,
@@ -33,6 +37,21 @@ def current_vars(store: Store, run_id: str) -> dict[str, Any]:
     check_run_id(run_id)
     store.load_run(run_id)
     return {n: ("***" if v.secret else v.value) for n, v in sorted(store.read_vars(run_id).items())}
+
+
+def variable(store: Store, vault: Callable[[], Vault], run_id: str, name: str, *, reveal: bool,
+             ttl: float) -> VarRecord:
+    """One variable with its metadata; counts as an access. A computed variable of the run's
+    flow is evaluated now (``ttl``: the lease of the runner that evaluates it); NotFound when
+    the run has neither. A secret's value is ``***`` unless ``reveal`` (decrypted by
+    ``vault()``)."""
+    from ..engine.var_writes import masked, revealed
+    try:
+        rec = store.read_var(check_run_id(run_id), check_var_name(name), count_access=True)
+    except NotFound:
+        from ..engine.stored_run import computed_var
+        return computed_var(store, vault(), run_id, name, ttl)
+    return revealed(vault(), rec) if reveal else masked(rec)
 
 
 def history(store: Store, run_id: str, name: str) -> list[HistoryRecord]:

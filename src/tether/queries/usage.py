@@ -39,7 +39,6 @@ def child_runs(engine: Any, run_id: str) -> list[str]:
     """The ids of the runs that ``run_id``'s ``flow`` steps started, their children too
     (forks are not children), oldest first. Reads only the family's rows (the store's
     index on ``parent_id``), however many other runs the store holds."""
-    from ..tools.flow import is_child_run_id
     found: list[str] = []
     todo = [run_id]
     while todo:
@@ -47,6 +46,9 @@ def child_runs(engine: Any, run_id: str) -> list[str]:
         before = None
         while True:
             page = engine.store.list_runs(limit=500, before=before, parent=parent)
+            if not page:  # most runs: no child, and no import of the tools (nor of OpenSSL) to read one
+                break
+            from ..tools.flow import is_child_run_id
             kids = [r for r in page if is_child_run_id(parent, r.run_id)]
             found += [r.run_id for r in sorted(kids, key=lambda r: (r.created_at, r.run_id))]
             todo += [r.run_id for r in kids]

@@ -17,7 +17,6 @@ changed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import re
@@ -183,7 +182,8 @@ def encode(value: Any, *, max_bytes: int = MAX_VALUE_BYTES, field: str = "value"
     if n < OFFLOAD_MIN:
         packed = _cctx.compress(raw)
         return Encoded(b"z" + packed) if len(packed) < n else Encoded(b"j" + raw)
-    digest = hashlib.sha256(raw).hexdigest()
+    from hashlib import sha256  # here: OpenSSL's start-up is paid by a write of a large value only
+    digest = sha256(raw).hexdigest()
     with _memo_lock:
         found = _memo.get(digest)
     if found is not None:  # the same value again (a step's result and the variable set from it)
@@ -214,7 +214,8 @@ def offload_ref(value: Any) -> tuple[bytes, int] | None:
     raw = orjson.dumps(value)
     if len(raw) < OFFLOAD_MIN:
         return None
-    return b"h" + hashlib.sha256(raw).hexdigest().encode(), len(raw)
+    from hashlib import sha256
+    return b"h" + sha256(raw).hexdigest().encode(), len(raw)
 
 
 def json_size(payload: bytes) -> int:
