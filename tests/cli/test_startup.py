@@ -55,72 +55,21 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 READS = [["runs"], ["runs", "--json"], ["show", "r1"], ["vars", "r1"], ["vars", "r1", "--json"],
          ["vars", "get", "r1", "b"], ["vars", "get", "r1", "b", "--json"], ["runs", "--limit", "5", "--status", "completed"],
          ["show", "nope"], ["vars", "nope", "--json"]]
-# what a plain read command line (tether.cli.quick) runs without: the app, the engine, Rich, the
-# tools (a run without children), OpenSSL and sockets
-APP = ("typer", "click", "rich", "tether.cli.root", "tether.cli.runs", "tether.cli.vars", "tether.engine.engine",
-       "tether.engine.runner", "tether.engine.lease", "tether.engine.listeners", "tether.tools", "hashlib", "socket")
+# what a read command runs without besides HEAVY: the engine and the tools (a run without
+# children), OpenSSL and sockets
+ENGINE = ("tether.engine.engine", "tether.engine.runner", "tether.engine.lease", "tether.engine.listeners",
+          "tether.tools", "hashlib", "socket")
 
 
 @pytest.mark.parametrize("args", READS)
-def test_a_plain_read_command_line_imports_neither_the_app_nor_the_engine_nor_rich(tmp_path: Path, db: str,
-                                                                                   args: list[str]):
+def test_a_read_command_imports_neither_the_engine_nor_a_heavy_module(tmp_path: Path, db: str,
+                                                                     args: list[str]):
     loaded = modules_of(tmp_path, "--db", db, *args, ok=args[-1] != "nope" and "nope" not in args)
     assert "tether.cli.reads" in loaded and "tether.store.sqlite" in loaded  # it did run the command
     assert not {m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
-    assert not {m for m in loaded if m.split(".")[0] in APP or m.startswith(APP)}
-
-
-@pytest.mark.parametrize("args", [["show", "--", "r1"], ["vars", "--json", "r1"], ["stats"],
-                                  ["runs", "--status", "completed", "--status", "failed"]])
-def test_any_other_command_line_goes_to_the_app_and_imports_no_heavy_module(tmp_path: Path, db: str,
-                                                                            args: list[str]):
-    loaded = modules_of(tmp_path, "--db", db, *args)
-    assert "tether.cli.root" in loaded and "tether.store.sqlite" in loaded  # the app ran the command
-    assert not {m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+    assert not {m for m in loaded if m.split(".")[0] in ENGINE or m.startswith(ENGINE)}
     others = {m for name, (m, _) in COMMANDS.items() if name != args[0]} - {COMMANDS[args[0]][0]}
     assert not {f"tether.cli.{m}" for m in others} & loaded  # nor the modules of other commands
-
-
-APP_PROBE = """
-import sys
-sys.argv = ["tether"] + sys.argv[1:]
-from tether.cli import build, command_word
-from tether.cli.root import main
-build(command_word(sys.argv[1:]))
-main()
-"""
-QUICK_PROBE = """
-import sys
-sys.argv = ["tether"] + sys.argv[1:]
-from tether.cli import main
-main()
-"""
-
-
-@pytest.mark.parametrize("args", [*READS, ["vars", "get", "r1", "nope"], ["vars", "get", "r1", "a", "--reveal"],
-                                  ["runs", "--status", "nope", "--json"], ["--debug", "show", "r1"],
-                                  ["run", "flow.yaml"], ["run", "flow.yaml", "--json", "-i", "x=1", "--run-id", "r1"],
-                                  ["run", "missing.yaml", "--json"], ["run", "flow.yaml", "--run-id", "bad id"]])
-def test_a_plain_command_line_reads_the_same_through_the_app(tmp_path: Path, db: str, args: list[str]):
-    """The quick path (tether.cli.quick) and the Typer app print the same bytes and exit
-    with the same code, each on its own copy of the store (`vars get` counts a read)."""
-    import re
-    import shutil
-    source = Path(db.removeprefix("sqlite:///"))
-    (tmp_path / "flow.yaml").write_text("name: f\nvars: {a: 1}\nsteps:\n  - id: s\n    vars: {b: '{{ vars.a }}'}\n")
-    seen = []
-    for probe in (QUICK_PROBE, APP_PROBE):
-        folder = tmp_path / str(len(seen))
-        folder.mkdir()
-        for f in source.parent.iterdir():
-            if f.name.startswith(source.name):
-                shutil.copy(f, folder / f.name)
-        proc = subprocess.run([sys.executable, "-c", probe, "--db", f"sqlite:///{tmp_path}/{folder.name}/{source.name}",
-                               *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
-        seen.append((proc.returncode, *(re.sub(r"/\d/|01[0-9A-Z]{24}|\d{4}-\d\d-\d\dT[\d:.+]*", "", o)
-                                         for o in (proc.stdout, proc.stderr))))
-    assert seen[0] == seen[1]
-    assert "Traceback" not in seen[0][2] or args[0] == "--debug"
 
 
 def test_help_imports_neither_typer_nor_rich(tmp_path: Path):

@@ -4,9 +4,9 @@ traceback unless ``--debug`` is given. A command imports only what it uses.
   root.py      the Typer app, global options, the error boundary, ``main``
   output.py    consoles, the JSON document, short texts;  args.py: NAME=VALUE values
   coerce.py    plain values coerced without pydantic;  help_text.py: ``tether --help``
-  quick.py     plain read command lines run without Typer;  reads.py: their bodies
-  session.py   the global options, settings, store or engine, failure reports;
-  plain.py     Rich's plain output without Rich (used by output.out)
+  reads.py     the bodies of runs, show, vars, vars get (through queries.Reader, no engine)
+  foreground.py  the body of run;  session.py: the global options, settings, store or
+               engine, failure reports
   report.py    how failures and pauses read;  running.py: a run in the foreground
   runs.py      run, resume, fork, pause, cancel, runs, show
   vars.py      the ``vars`` sub-app;  inspect.py: verify, checkpoints, diff, trace,
@@ -82,19 +82,14 @@ def build(only: str | None = None) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point: ``tether --help`` from its text, a plain read command
-    line without the app (``quick.py``), any other through the app with only its command
-    registered."""
+    """Console-script entry point: ``tether --help`` from its text, any other command line
+    through the app with only its command registered."""
     from .help_text import root_help
     text = root_help(sys.argv[1:])
     if text is not None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from .quick import main as quick
-    code = quick()
-    if code is not None:
-        sys.exit(code)
     build(command_word(sys.argv[1:]))
     from .root import main as run
     run()

@@ -1,5 +1,5 @@
-"""`tether run` without Typer: start a run (or queue it) and report how it ended, as an exit
-code. ``runs.py`` declares it to the app; ``quick.py`` calls it for a plain command line."""
+"""The body of `tether run`: start a run (or queue it) and report how it ended, as an exit
+code. ``runs.py`` declares it to the app."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

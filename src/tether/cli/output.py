@@ -1,5 +1,4 @@
-"""What the CLI writes: Rich consoles (or, for plain text on a plain stream, the same bytes
-without Rich: ``out``), one JSON document on stdout, short cell texts."""
+"""What the CLI writes: Rich consoles, one JSON document on stdout, short cell texts."""
 from __future__ import annotations
 
 import sys
@@ -20,15 +19,11 @@ def console(stderr: bool = False) -> Any:
 
 
 class Out:
-    """Lines and tables for people on stdout (or stderr), exactly as the Rich console of
-    ``console()`` prints them; written directly when that is plain text on a plain stream
-    (see ``tether.cli.plain``), so Rich is imported only when it changes something."""
+    """Lines and tables for people on stdout (or stderr), through the Rich console of
+    ``console()``, made on first use."""
 
     def __init__(self, stderr: bool = False) -> None:
-        from .plain import plain_stream
         self.stderr = stderr
-        self.stream = sys.stderr if stderr else sys.stdout
-        self.plain = plain_stream(self.stream)
         self._rich: Any = None
 
     def rich(self) -> Any:
@@ -36,29 +31,13 @@ class Out:
             self._rich = console(self.stderr)
         return self._rich
 
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
-
     def print(self, text: str, *, markup: bool = True, style: str | None = None) -> None:
         """``Console.print(text, markup=markup, style=style)``."""
-        if self.plain:
-            from .plain import plain_line
-            line = plain_line(text, markup)
-            if line is not None:
-                self._write(line)
-                return
         self.rich().print(text, markup=markup, style=style)
 
     def table(self, headers: tuple[str, ...], rows: Sequence[Sequence[str]], *,
               first_no_wrap: bool = False) -> None:
         """A Rich ``Table(*headers)`` of text cells (its first column not wrapped when asked)."""
-        if self.plain:
-            from .plain import plain_table
-            text = plain_table(headers, rows)
-            if text is not None:
-                self._write(text)
-                return
         from rich.table import Table
         table = Table(*headers)
         if first_no_wrap:

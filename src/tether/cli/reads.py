@@ -1,7 +1,6 @@
-"""The bodies of the read commands `runs`, `show`, `vars RUN` and `vars get`, free of
-Typer: ``runs.py`` and ``vars.py`` declare them to the app, ``quick.py`` calls them
-directly for a plain command line. They read through a ``queries.Reader`` (no Engine) and
-print through ``output.out`` (Rich only when it changes something)."""
+"""The bodies of the read commands `runs`, `show`, `vars RUN` and `vars get`: ``runs.py``
+and ``vars.py`` declare them to the app. They read through a ``queries.Reader`` (no Engine)
+and print through ``output.out``."""
 from __future__ import annotations
 
 from typing import Any

@@ -81,7 +81,7 @@ def interruptible(fn: Any) -> Any:
             err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
         else:
             err.print(f"interrupted by {name}", markup=False)
-        raise SystemExit(128 + stop.signum) from None  # through the app as through quick.py
+        raise SystemExit(128 + stop.signum) from None  # Typer lets SystemExit through as it does typer.Exit
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
