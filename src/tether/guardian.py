@@ -2,7 +2,7 @@
 process groups of the running steps when Tether ends, however it ends (SIGKILL, the OOM
 killer, a crash), on any POSIX system.
 
-Tether holds one end of a Unix socket pair, the guardian reads the other as its standard
+Tether holds the writing end of a pipe, the guardian reads the other as its standard
 input. A step's process registers its own group (``+PGID``) from the child, before it
 runs the command, so no moment exists when it runs unregistered; Tether unregisters it
 (``-PGID``) once the leader was waited for. When Tether ends, the kernel closes its end:
@@ -17,12 +17,14 @@ guardian that is itself killed (the leader's ``PR_SET_PDEATHSIG`` and the takeov
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
-import socket
+import signal
 import subprocess
 import threading
-from typing import Any
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -37,98 +39,128 @@ while read -r l; do
 done
 for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done
 """
-_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0) | getattr(socket, "MSG_DONTWAIT", 0)
-
-_lock = threading.Lock()
-_local = threading.local()  # ``starting``: this thread is forking a step's process
-_state: dict[str, Any] = {"sock": None, "proc": None, "pid": None, "failed": False}
 
 
-def _start() -> socket.socket | None:
-    ours, theirs = socket.socketpair()
-    try:
-        proc = subprocess.Popen(["/bin/sh", "-c", _SCRIPT], stdin=theirs, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-    except OSError as exc:
-        ours.close()
-        if not _state["failed"]:
-            log.warning("cannot start the guardian of the steps' processes (%s): a step's "
-                        "background jobs may outlive a killed Tether until a resume kills them", exc)
-        _state["failed"] = True
-        return None
-    finally:
-        theirs.close()
-    _state.update(sock=ours, proc=proc, pid=os.getpid())
-    return ours
+class _Guardian:
+    """This process's guardian: the pipe to it, its process, and the process that started
+    it (a forked child does not share its parent's)."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.local = threading.local()  # ``starting``: this thread is forking a step's process
+        self.fd: int | None = None      # the pipe's writing end (blocking: a line is never dropped)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.owner = 0
+        self.warned = False
 
-def _ensure() -> socket.socket | None:
-    """The socket to this process's guardian, started on first use (again if it died)."""
-    with _lock:
-        sock, proc = _state["sock"], _state["proc"]
-        if sock is not None and _state["pid"] == os.getpid() and proc.poll() is None:
-            return sock  # type: ignore[no-any-return]
-        if sock is not None:
-            sock.close()
-            _state["sock"] = None
-        return _start()
+    def ensure(self) -> int | None:
+        """The pipe to the guardian, started on first use (again if it died); None if none
+        can be started."""
+        with self.lock:
+            if self.fd is not None and self.proc is not None and self.owner == os.getpid() \
+                    and self.proc.poll() is None:
+                return self.fd
+            self.forget()
+            theirs, ours = os.pipe()
+            try:
+                self.proc = subprocess.Popen(
+                    ["/bin/sh", "-c", _SCRIPT], stdin=theirs, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+            except OSError as exc:
+                os.close(ours)
+                if not self.warned:
+                    log.warning("cannot start the guardian of the steps' processes (%s): a step's "
+                                "background jobs may outlive a killed Tether until a takeover kills them",
+                                exc)
+                self.warned = True
+                return None
+            finally:
+                os.close(theirs)
+            self.fd, self.owner = ours, os.getpid()
+            return ours
 
+    def forget(self) -> None:
+        """Drop the pipe (and with it, once no other process holds it, the guardian)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = None
+        if self.proc is not None and self.owner != os.getpid():
+            self.proc.returncode = 0  # the parent's guardian, copied by a fork: not ours to wait for
+        self.proc = None
 
-def _send(line: bytes) -> None:
-    sock = _state["sock"]
-    if sock is None or _state["pid"] != os.getpid():
-        return
-    try:
-        sock.send(line, _FLAGS)
-    except OSError as exc:  # a guardian that died or stopped reading: the next start replaces it
-        log.warning("the guardian of the steps' processes did not take %r: %s", line, exc)
+    def close(self) -> None:
+        """At exit: end the guardian (it kills what a daemon thread's step still runs) and
+        reap it, so that no zombie and no "still running" warning is left behind."""
+        proc = self.proc
+        if proc is None or self.owner != os.getpid():
+            return
+        self.forget()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)
 
-
-def register_in_child() -> Any:
-    """A function for a new process to call between fork and exec, after it became the
-    leader of its own process group: it registers that group with the guardian. Call it
-    only inside :func:`starting`. None when no guardian could be started."""
-    sock = _ensure()
-    if sock is None:
-        return None
-
-    def register() -> None:  # in the child: one system call, no lock, never raises
+    def send(self, line: bytes) -> None:
+        fd = self.fd
+        if fd is None or self.owner != os.getpid():
+            return
         try:
-            sock.send(b"+%d\n" % os.getpid(), _FLAGS)
+            os.write(fd, line)  # Python ignores SIGPIPE: a dead guardian is an error here
+        except OSError as exc:  # a guardian that died: the next start replaces it
+            log.warning("the guardian of the steps' processes did not take %r: %s", line, exc)
+
+
+_guardian = _Guardian()
+_SIGPIPE = {signal.SIGPIPE}
+
+
+def register_in_child() -> Callable[[], None] | None:
+    """A function for a new process to call between fork and exec, once it leads its own
+    process group: it registers that group with the guardian. Use it only inside
+    :func:`starting`. None when no guardian could be started."""
+    fd = _guardian.ensure()
+    if fd is None:
+        return None
+
+    def register() -> None:  # in the child: a few system calls, no lock, never raises
+        # SIGPIPE is back to its default here: a guardian that just died must not kill us
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGPIPE)
+        try:
+            os.write(fd, b"+%d\n" % os.getpid())
         except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                signal.sigtimedwait(_SIGPIPE, 0)  # the pending SIGPIPE of that write
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return register
 
 
-class starting:  # noqa: N801 (used as a statement: ``with guardian.starting():``)
+@contextlib.contextmanager
+def starting() -> Iterator[None]:
     """Around the start of a step's process: a start that fails sends ``?`` so that the
     guardian forgets a group its child registered before failing."""
-
-    def __enter__(self) -> None:
-        _local.starting = True
-
-    def __exit__(self, kind: Any, *rest: Any) -> None:
-        _local.starting = False
-        if kind is not None:
-            _send(b"?\n")
+    _guardian.local.starting = True
+    try:
+        yield
+    except BaseException:
+        _guardian.send(b"?\n")
+        raise
+    finally:
+        _guardian.local.starting = False
 
 
 def release(pgid: int) -> None:
     """The leader of group ``pgid`` was waited for: what is left of the group (a
     background job) is no longer the step's, and the guardian forgets it."""
-    _send(b"-%d\n" % pgid)
+    _guardian.send(b"-%d\n" % pgid)
 
 
 def _after_fork_in_child() -> None:
     # a process forked for another reason (multiprocessing) must not keep the guardian
     # waiting for its end; a step's process, between fork and exec, still needs the socket
-    if getattr(_local, "starting", False):
-        return
-    sock = _state["sock"]
-    _state.update(sock=None, proc=None, pid=None)
-    if sock is not None:
-        sock.close()
+    if not getattr(_guardian.local, "starting", False):
+        _guardian.forget()
 
 
+atexit.register(_guardian.close)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -53,7 +53,7 @@ def die_with_parent() -> Callable[[], None] | None:
     whole group when this process ends. None where neither can be arranged."""
     register = guardian.register_in_child()
     if _prctl is None:
-        return register  # type: ignore[no-any-return]
+        return register
     parent = os.getpid()
 
     def preexec() -> None:  # runs in the child between fork and exec: system calls, no locks
