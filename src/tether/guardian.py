@@ -34,7 +34,7 @@ while read -r l; do
   case $l in
     +*) g="$g${l#+} " ;;
     -*) p=${l#-}; case $g in *" $p "*) g="${g%% $p *} ${g#* $p }" ;; esac ;;
-    '?') k=' '; for p in $g; do kill -0 -- "-$p" 2>/dev/null && k="$k$p "; done; g=$k ;;
+    '?') k=' '; for p in $g; do kill -s 0 -- "-$p" 2>/dev/null && k="$k$p "; done; g=$k ;;
   esac
 done
 for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done
