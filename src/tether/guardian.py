@@ -156,8 +156,9 @@ def release(pgid: int) -> None:
 
 def _after_fork_in_child() -> None:
     # a process forked for another reason (multiprocessing) must not keep the guardian
-    # waiting for its end; a step's process, between fork and exec, still needs the socket
+    # waiting for its end; a step's process, between fork and exec, still needs the pipe
     if not getattr(_guardian.local, "starting", False):
+        _guardian.lock = threading.Lock()  # another thread may have held it at the fork
         _guardian.forget()
 
 
