@@ -147,7 +147,7 @@ class MaxRecoveriesExceeded(TetherError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGINT reached the process while it ran a run (raised by the CLI's signal
+    """SIGTERM, SIGINT or SIGHUP reached the process while it ran a run (raised by the CLI's signal
     handler in the main thread). Like KeyboardInterrupt, and unlike every TetherError, no
     error handler may swallow it: it must unwind the run. ``run_id`` names the run that was
     handed back (the outermost one, for a sub-flow)."""

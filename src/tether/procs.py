@@ -1,18 +1,20 @@
 """The processes a run's steps start: they die with the Tether process that started them,
 and a takeover kills what a dead owner left running.
 
-Two mechanisms, because a process killed with SIGKILL cannot clean up after itself:
+Three mechanisms, because a process killed with SIGKILL cannot clean up after itself:
 
-* ``die_with_parent()`` makes the kernel send SIGKILL to a step's process when its
-  parent goes away (``PR_SET_PDEATHSIG``, Linux). The signal fires when the *thread*
-  that started the process exits; a tool waits for its process in the thread that
-  started it (``shell`` does), so that thread lives as long as the process and the
-  process dies exactly when Tether does. It reaches only that process, not what it
-  started in turn (a shell's background job, a command it did not ``exec``).
-* Each running step's process group (its leader's pid and start time) is recorded
-  with the run (:class:`ProcessGroups`); whoever takes the run over kills the groups
-  still alive on this machine before running anything (:func:`kill_left_over`). The
-  start time makes sure a pid the kernel gave to another process is never killed.
+* A step's process leads its own process group, and that group is registered with this
+  process's guardian (:mod:`tether.guardian`) by the child itself, before it runs the
+  command: when Tether ends, however it ends, the guardian SIGKILLs the whole group (a
+  shell's background job, a command it did not ``exec``) at once.
+* ``PR_SET_PDEATHSIG`` (Linux) makes the kernel SIGKILL the step's process itself when
+  the *thread* that started it exits; a tool waits for its process in the thread that
+  started it (``shell`` does), so that thread lives as long as the process. It holds
+  even if the guardian was killed.
+* Each running step's process group (its leader's pid and start time) is recorded with
+  the run (:class:`ProcessGroups`); whoever takes the run over kills the groups still
+  alive on this machine before running anything (:func:`kill_left_over`). The start time
+  makes sure a pid the kernel gave to another process is never killed.
 """
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from . import guardian
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -43,17 +47,37 @@ _prctl = _load_prctl()
 
 
 def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the new process receive SIGKILL when the thread that
-    starts it ends, or None where the kernel cannot do that."""
+    """A ``preexec_fn`` for a process started as the leader of its own process group
+    (``start_new_session=True``) inside :func:`starting_group`: the kernel SIGKILLs the
+    process when the thread that starts it ends (Linux), and the guardian SIGKILLs its
+    whole group when this process ends. None where neither can be arranged."""
+    register = guardian.register_in_child()
     if _prctl is None:
-        return None
+        return register
     parent = os.getpid()
 
-    def preexec() -> None:  # runs in the child between fork and exec: a system call, no locks
+    def preexec() -> None:  # runs in the child between fork and exec: system calls, no locks
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if register is not None:
+            register()
         if os.getppid() != parent:  # the parent died before the request took effect
             os.kill(os.getpid(), signal.SIGKILL)
     return preexec
+
+
+@contextlib.contextmanager
+def starting_group() -> Iterator[Callable[[], None] | None]:
+    """Around the start of a step's process (``subprocess.Popen(..., start_new_session=True,
+    preexec_fn=<the value>)``): the ``preexec_fn`` of :func:`die_with_parent`. Once the
+    process's leader was waited for, call :func:`group_waited`."""
+    with guardian.starting():
+        yield die_with_parent()
+
+
+def group_waited(pgid: int) -> None:
+    """The leader of group ``pgid`` was waited for: what is left of the group (a background
+    job the step left behind on purpose) is no longer the step's and outlives Tether."""
+    guardian.release(pgid)
 
 
 def machine() -> str:

@@ -1,5 +1,5 @@
 """How a command runs a run in the foreground: loop progress bars on a terminal, the
-announcement of the run's id, and SIGTERM/SIGINT turned into an interrupted run."""
+announcement of the run's id, and SIGTERM/SIGINT/SIGHUP turned into an interrupted run."""
 from __future__ import annotations
 
 import sys
@@ -54,11 +54,12 @@ def with_progress(engine: Any, as_json: bool, fn: Any) -> Any:
 
 
 def interruptible(fn: Any) -> Any:
-    """Run ``fn()`` (which runs a run in this thread) with SIGTERM and SIGINT raising
-    Interrupted: the engine stops the run's step processes and hands the run back as
-    interrupted; then the run id and the command that continues it are printed on stderr
-    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT): SystemExit,
-    which Typer's app lets through as it lets ``typer.Exit`` out."""
+    """Run ``fn()`` (which runs a run in this thread) with SIGTERM, SIGINT and SIGHUP (a
+    closed terminal) raising Interrupted: the engine stops the run's step processes and
+    hands the run back as interrupted; then the run id and the command that continues it
+    are printed on stderr and the process exits 128 + the signal (143 for SIGTERM, 130 for
+    SIGINT, 129 for SIGHUP): SystemExit, which Typer's app lets through as it lets
+    ``typer.Exit`` out."""
     import signal
 
     from ..errors import Interrupted
@@ -69,18 +70,20 @@ def interruptible(fn: Any) -> Any:
             raised.append(signum)
             raise Interrupted(signum)
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         return fn()
     except Interrupted as stop:
+        import contextlib
         err = console(stderr=True)
         name = signal.Signals(stop.signum).name
-        if stop.run_id:
-            err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped",
-                      markup=False)
-            err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
-        else:
-            err.print(f"interrupted by {name}", markup=False)
+        with contextlib.suppress(OSError):  # a hung-up terminal cannot be written to
+            if stop.run_id:
+                err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped",
+                          markup=False)
+                err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
+            else:
+                err.print(f"interrupted by {name}", markup=False)
         raise SystemExit(128 + stop.signum) from None  # Typer lets SystemExit through as it does typer.Exit
     finally:
         for sig, previous in old.items():

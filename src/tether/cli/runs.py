@@ -30,8 +30,8 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run FLOW to its end. Exit 0 completed, 1 failed, 2 bad flow or input, 3 paused;
-    SIGTERM or Ctrl-C stops the running step's processes and leaves the run interrupted
-    (exit 143 or 130), printing the `tether resume` command that continues it.
+    SIGTERM, Ctrl-C or a hang-up stops the running step's processes and leaves the run
+    interrupted (exit 143, 130 or 129), printing the `tether resume` command that continues it.
     With --detach: queue it (status pending), print its id and exit 0."""
     raise typer.Exit(foreground.start(flow, input_, inputs_file, run_id, detach, as_json))
 

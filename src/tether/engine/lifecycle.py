@@ -40,7 +40,9 @@ def check_transition(run_id: str, old: str, new: str, hint: str | None = None) -
 
 def owner_alive(owner: str | None) -> bool | None:
     """True/False when ``owner`` (``host:pid:nonce``) is a process on this host; None when
-    it is on another host (only its lease's expiry can tell)."""
+    it is on another host (only its lease's expiry can tell). A process that ended but was
+    not reaped yet (a zombie: a parent that does not wait, a container without init) is
+    dead."""
     if not owner:
         return False
     import socket  # here: a read of finished runs needs no host name
@@ -53,7 +55,16 @@ def owner_alive(owner: str | None) -> bool | None:
         return False
     except (PermissionError, ValueError):
         return True
-    return True
+    return not _zombie(int(parts[1]))
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and waits to be reaped (Linux's /proc; False elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def abandoned_here(store: Store) -> list[tuple[str, int]]:

@@ -1,5 +1,5 @@
 """``tool: shell`` — a command in its own process group, killed whole on timeout, cancel
-or any exception (a signal to Tether), and by the kernel when Tether dies (see tether.procs)."""
+or any exception (a signal to Tether), and with Tether however it dies (see tether.procs)."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +14,7 @@ import orjson
 
 from .. import limits
 from ..errors import ToolError
-from ..procs import die_with_parent, group_alive
+from ..procs import group_alive, group_waited, starting_group
 from .base import ToolContext, ToolResult
 
 MAX_CAPTURE = limits.CAPTURE_MAX_BYTES
@@ -99,10 +99,11 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     stdin = args.get("stdin")
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                cwd=cwd, start_new_session=True,
-                                preexec_fn=die_with_parent())  # noqa: PLW1509 (see procs.py)
+        with starting_group() as preexec:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                    cwd=cwd, start_new_session=True,
+                                    preexec_fn=preexec)  # noqa: PLW1509 (see procs.py)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise ToolError(f"shell: cannot start {argv[0]!r}: {exc}", type_="ExecError",
                         retryable=False) from None
@@ -111,6 +112,7 @@ def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     try:
         return _wait(proc, args, ctx, stdin, started)
     finally:
+        group_waited(proc.pid)
         if ctx.processes is not None:
             ctx.processes.ended(proc.pid)
 
