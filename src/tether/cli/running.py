@@ -56,10 +56,10 @@ def with_progress(engine: Any, as_json: bool, fn: Any) -> Any:
 
 
 def interruptible(fn: Any) -> Any:
-    """Run ``fn()`` (which runs a run in this thread) with SIGTERM and SIGINT raising
+    """Run ``fn()`` (which runs a run in this thread) with SIGTERM, SIGINT and SIGHUP raising
     Interrupted: the engine stops the run's step processes and hands the run back as
     interrupted; then the run id and the command that continues it are printed on stderr
-    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT)."""
+    and the process exits 128 + the signal (143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP)."""
     import signal
 
     from ..errors import Interrupted
@@ -70,7 +70,7 @@ def interruptible(fn: Any) -> Any:
             raised.append(signum)
             raise Interrupted(signum)
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         return fn()
     except Interrupted as stop:

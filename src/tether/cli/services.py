@@ -123,9 +123,12 @@ def worker(
     TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
     step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
     now and leave the runs interrupted."""
+    import logging
     import signal
 
     from ..engine.worker import Worker
+    if logging.getLogger("tether.engine.claims").getEffectiveLevel() > logging.INFO:
+        logging.getLogger("tether.engine.claims").setLevel(logging.INFO)  # one line per takeover
     engine = open_engine()
     w = Worker(engine, concurrency, once=once)
     signals: list[int] = []
