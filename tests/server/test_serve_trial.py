@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import Server, wait_status
+from .conftest import Server
 
 SHELL = "name: pwn\nsteps:\n  - id: s\n    tool: shell\n    with: {run: echo pwned}\n"
 FLOW = "name: api\nsteps:\n  - id: a\n    vars: {x: 1}\n"

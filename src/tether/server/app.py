@@ -9,6 +9,7 @@ resource (``routes/``)."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
@@ -31,6 +32,9 @@ from .limits import BodyLimits
 from .metrics import Metrics
 from .policy import ToolPolicy
 from .routes import events, health, runs, variables
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 3.0  # seconds the runs in progress have to finish their step when the server stops
 
 
 def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
@@ -61,9 +65,14 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
         if sweeper:
             sweeper.stop()
         if worker:
-            worker.stop()  # runs in progress finish their step and go back to pending
+            worker.stop()  # runs in progress finish their step and go back to pending...
         if runner:
-            runner.join(timeout=30)
+            runner.join(timeout=SHUTDOWN_GRACE)
+        for run_id in engine.interrupt_all():  # ...within the grace; the rest are handed back now
+            log.warning("serve: run %s interrupted as the server stops (its step's processes were "
+                        "killed); a worker or the next server takes it over", run_id)
+        if runner:
+            runner.join(timeout=10)
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Tether", version="0.1.0", lifespan=lifespan, responses=ERRORS,

@@ -34,8 +34,8 @@ def local_names(extra: Iterable[str] = ()) -> frozenset[str]:
     """The loopback names and ``extra`` (``--host``), as :func:`host_name` gives them (an
     IPv6 address bracketed)."""
     names = set(LOOPBACK_NAMES)
-    for name in extra:
-        name = name.strip().lower()
+    for given in extra:
+        name = given.strip().lower()
         names.add(f"[{name}]" if ":" in name and not name.startswith("[") else name)
     return frozenset(names)
 
@@ -90,7 +90,8 @@ class HostGuard:
             return
         if scope.get("path", "").startswith("/ui"):
             from .ui.render import page
-            await page("error.html", 403, title="Error", role=None, auth=False, message=why)(scope, receive, send)
+            refused = page("error.html", 403, title="Error", role=None, auth=False, message=why)
+            await refused(scope, receive, send)
             return
         body = orjson.dumps({"error": "forbidden_host", "message": why})
         await send({"type": "http.response.start", "status": 403,

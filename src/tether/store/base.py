@@ -129,8 +129,9 @@ class RunsAndLeases(Protocol):
         """Take the oldest run that is ``pending`` (queued by ``run --detach``, or
         released by a stopping worker) or ``running`` with an expired lease (its owner
         died, or handed it back when it was stopped), unless its ``control`` is
-        ``records.HELD`` (its owner stopped it on purpose: a person resumes it), or one of ``abandoned`` (``(run_id, epoch)`` of running runs whose owner
-        the caller knows is dead) still at that epoch: it becomes ``running`` under a
+        ``records.HELD`` (its owner stopped it on purpose: a person resumes it), or one
+        of ``abandoned`` (``(run_id, epoch)`` of running runs whose owner the caller
+        knows is dead) still at that epoch: it becomes ``running`` under a
         fresh lease for ``owner``, with a ``run.claimed`` event. None when there is no
         such run. Two claimers never get the same run.
 
