@@ -2,6 +2,8 @@
 state conflicts, pause answers, event streams of paused runs, error documents."""
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from .conftest import Server
@@ -47,3 +49,59 @@ def test_the_name_given_to_host_is_answered(tmp_path):
         assert named.get("/api/runs").status_code == 200
     with TestClient(app, base_url="http://other.local:8080") as other:
         assert other.get("/api/runs").status_code == 403
+
+
+PAUSES = "name: p\nsteps:\n  - id: a\n    tool: pause\n  - id: b\n    vars: {x: 1}\n"
+
+
+def test_state_conflicts_are_409_and_pause_answers_as_documented(server):
+    from .conftest import wait_status
+    c = server.client()
+    done = c.post("/api/runs", json={"flow": FLOW}).json()["run_id"]
+    wait_status(c, done)
+    for action in ("pause", "cancel"):
+        r = c.post(f"/api/runs/{done}/{action}")
+        assert r.status_code == 409, (action, r.text)
+        assert r.json()["error"] == "InvalidTransition" and "completed" in r.json()["message"]
+    r = c.post(f"/api/runs/{done}/resume")  # without a step to start from
+    assert r.status_code == 409, r.text
+    slow = c.post("/api/runs", json={"flow": "name: s\nsteps:\n  - id: s\n    tool: shell\n"
+                                              "    with: {run: sleep 5}\n"}).json()["run_id"]
+    wait_status(c, slow, ("running",))
+    time.sleep(0.3)
+    r = c.post(f"/api/runs/{slow}/pause")
+    assert r.status_code == 200 and r.json() == {"run_id": slow, "result": "pause requested",
+                                                 "status": "running"}, r.text
+    assert c.post(f"/api/runs/{slow}/cancel").status_code == 200
+    wait_status(c, slow, ("cancelled",))
+    r = c.post(f"/api/runs/{slow}/resume")
+    assert r.status_code == 409 and "cancelled" in r.json()["message"], r.text
+
+
+def test_the_event_stream_of_a_run_that_pauses_ends_with_its_status(server):
+    from .conftest import wait_status
+    c = server.client()
+    run_id = c.post("/api/runs", json={"flow": PAUSES}).json()["run_id"]
+    wait_status(c, run_id, ("paused",))
+    with c.stream("GET", f"/api/runs/{run_id}/events", params={"follow": "true"}, timeout=10) as r:
+        text = "".join(r.iter_text())
+    assert text.endswith('event: end\ndata: {"status":"paused"}\n\n'), text
+    assert "event: run.paused" in text
+
+
+def test_an_invalid_flow_lists_its_problems_and_messages_name_no_cli_flags(server):
+    from .conftest import wait_status
+    c = server.client()
+    bad = "name: bad\nsteps:\n  - id: a\n    tool: nosuch\n  - id: a\n    vars: {x: 1}\n"
+    r = c.post("/api/runs", json={"flow": bad})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert isinstance(body["problems"], list) and len(body["problems"]) >= 2, body
+    assert all(p["message"] and p["message"] in body["message"] for p in body["problems"]), body
+    done = c.post("/api/runs", json={"flow": FLOW}).json()["run_id"]
+    wait_status(c, done)
+    for path, doc in ((f"/api/runs/{done}/resume", {"from_step": "nope"}),
+                      (f"/api/runs/{done}/fork", {"from_step": "nope"}),
+                      (f"/api/runs/{done}/resume", {"retry_failed": True})):
+        r = c.post(path, json=doc)
+        assert r.status_code == 400 and "--" not in r.json()["message"], (path, r.text)

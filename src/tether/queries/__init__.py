@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from .documents import (
     events,
-    has_ended,
     run_detail,
     runs_page,
     shared_variables,
@@ -20,6 +19,7 @@ from .documents import (
     step,
     steps,
     store_kind,
+    stream_end,
     var_history,
     variables,
 )
@@ -31,7 +31,6 @@ __all__ = [
     "children",
     "env_report",
     "events",
-    "has_ended",
     "history_tail",
     "loop_summary",
     "own_usage",
@@ -43,6 +42,7 @@ __all__ = [
     "step",
     "steps",
     "store_kind",
+    "stream_end",
     "usage",
     "var_history",
     "variable_doc",

@@ -63,6 +63,14 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self.state = state  # the app's: its engine and worker
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # uvicorn says where it listens only for sockets it bound itself
+            host, port = self.config.host, self.config.port
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                f"[{host}]" if ":" in host else host, port)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if len(self._captured_signals) < 2:
