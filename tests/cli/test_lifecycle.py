@@ -130,7 +130,7 @@ steps:
     show = json.loads(tether(db, "show", "c1", "--json").communicate(timeout=30)[0])
     assert show["status"] == "cancelled"
     assert [s["error"]["type"] for s in show["steps"]] == ["Cancelled"]
-    assert finish(tether(db, "resume", "c1")) == 2  # a cancelled run cannot be resumed
+    assert finish(tether(db, "resume", "c1")) == 4  # a cancelled run cannot be resumed: a conflict
 
 
 @pytest.mark.slow  # every read command, in a process each

@@ -145,7 +145,7 @@ def test_pause_resume_cancel_and_fork(server):
     forked = c.post(f"/api/runs/{run_id}/fork", json={"from_step": "s6"})
     assert forked.status_code in (200, 202), forked.text
     again = c.post(f"/api/runs/{run_id}/resume")
-    assert again.status_code == 400  # a completed run cannot simply be resumed
+    assert again.status_code == 409  # a completed run cannot simply be resumed: a conflict with its state
     other = start(c, slow)
     wait_status(c, other, ("running",))
     assert c.post(f"/api/runs/{other}/cancel").status_code == 200

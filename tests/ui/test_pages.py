@@ -248,7 +248,7 @@ def test_bad_input_is_a_clear_4xx(site: Site) -> None:
     assert httpx.post(url + "explode", headers=h, content="{}").status_code == 400
     assert httpx.post(url + "resume", headers=h, content="not json").status_code == 400
     assert httpx.post(url + "resume", headers=h, content='{"set": {"bad name": 1}}').status_code == 400
-    assert httpx.post(url + "pause", headers=h, content="{}").status_code == 400  # not running
+    assert httpx.post(url + "pause", headers=h, content="{}").status_code == 409  # not running: a conflict
 
 
 PAGES = ("/ui/", "/ui/runs/{paused}", "/ui/runs/{paused}?at=3", "/ui/runs/{paused}/vars/counter",

@@ -89,10 +89,9 @@ def serve(
 
     from ..errors import UsageError
     try:
-        import uvicorn
-
         from ..server.app import create_app
         from ..server.auth import load_tokens
+        from ..server.serving import serve as serve_app
     except ImportError:
         raise UsageError("the server needs its extra: pip install -e '.[server]'") from None
     config = settings()
@@ -106,11 +105,9 @@ def serve(
                          "(read:TOKEN,write:TOKEN) or TETHER_API_TOKENS_FILE")
     if not tokens:
         console(stderr=True).print("no API tokens: every request is allowed (loopback only)", markup=False)
-    app_ = create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools, executor=executor,
-                      settings=config)
-    # uvicorn says where it listens once the socket is bound, and logs every request
-    # (method, path, status) on stderr: its access log
-    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=True)
+    # the port is bound first (in use: exit 2); logs and signals: server/serving.py
+    serve_app(lambda: create_app(config.db, tokens=tokens, allowed_tools=config.allowed_tools,
+                                 executor=executor, settings=config, hosts=[host]), host, port)
 
 
 @guard
@@ -123,9 +120,12 @@ def worker(
     TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
     step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
     now and leave the runs interrupted."""
+    import logging
     import signal
 
     from ..engine.worker import Worker
+    if logging.getLogger("tether.engine.claims").getEffectiveLevel() > logging.INFO:
+        logging.getLogger("tether.engine.claims").setLevel(logging.INFO)  # one line per takeover
     engine = open_engine()
     w = Worker(engine, concurrency, once=once)
     signals: list[int] = []

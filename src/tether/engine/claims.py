@@ -3,6 +3,7 @@ its flow and the environment it runs with, or the run failed at once (too many t
 without progress, or an environment ``resume`` would refuse)."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ from ..errors import MaxRecoveriesExceeded, TetherError
 from ..store.base import Commit, EventWrite, RunRecord, RunUpdate, Store
 from .lifecycle import abandoned_here
 from .stored_run import stored_flow
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
@@ -34,9 +37,12 @@ def claim(store: Store, owner: str, lease_seconds: float, max_recoveries: int) -
     failed with MaxRecoveriesExceeded."""
     from ..env import read_env
     from .resume import compare_env
-    record = store.claim_run(owner, lease_seconds, abandoned_here(store))
+    abandoned = abandoned_here(store)
+    record = store.claim_run(owner, lease_seconds, abandoned)
     if record is None:
         return None
+    log.info("run %s claimed by %s: %s", record.run_id, owner, why_claimed(record, abandoned),
+             extra={"run_id": record.run_id})
     if record.recoveries > max_recoveries:
         return _failed(store, record, MaxRecoveriesExceeded(
             f"run {record.run_id} exceeded its recoveries: it was taken over {record.recoveries - 1} "
@@ -51,6 +57,18 @@ def claim(store: Store, owner: str, lease_seconds: float, max_recoveries: int) -
     except TetherError as exc:
         return _failed(store, record, exc)
     return Claimed(record, loaded, env)
+
+
+def why_claimed(record: RunRecord, abandoned: list[tuple[str, int]]) -> str:
+    """Why a claimed run (``record`` as claimed) was there to take, in words."""
+    if any(run_id == record.run_id for run_id, _ in abandoned):
+        return f"taken over, its owner's process on this host died (recovery {record.recoveries})"
+    if record.recoveries:
+        return (f"taken over, its owner's lease expired or it was handed back interrupted "
+                f"(recovery {record.recoveries})")
+    if isinstance(record.cursor, dict) and record.cursor.get("unstarted"):
+        return "queued (run --detach or POST /api/runs)"
+    return "handed back pending by a stopping worker or server"
 
 
 def _failed(store: Store, record: RunRecord, exc: TetherError) -> Claimed:

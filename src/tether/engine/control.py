@@ -3,20 +3,19 @@ a run without a live owner is cancelled here, and what its dead owner left runni
 this machine is killed)."""
 from __future__ import annotations
 
-from ..errors import UsageError
 from ..ids import check_run_id
 from ..store.base import EventWrite, Store, Takeover
 from .lease import owner_id
-from .lifecycle import check_transition, owner_alive, status_of
+from .lifecycle import InvalidTransition, check_transition, owner_alive, status_of
 
 
 def pause(store: Store, run_id: str) -> str:
     """Ask the running run to stop after its current step; returns its status now.
-    UsageError when it is not running."""
+    InvalidTransition (a conflict: 409, exit 4) when it is not running."""
     record = store.load_run(check_run_id(run_id))
     status = status_of(record)
     if status != "running":
-        raise UsageError(f"run {run_id} is {status}; only a running run can be paused")
+        raise InvalidTransition(f"run {run_id} is {status}; only a running run can be paused")
     store.request(run_id, "pause")
     return status
 

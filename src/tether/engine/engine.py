@@ -190,7 +190,7 @@ class Engine(StateApi):
         try:
             final = runner.execute()
         except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM in the CLI: stop the steps, run interrupted
-            runner.hand_back()
+            runner.hand_back(hold=True)  # stopped on purpose: it waits for a resume, no worker takes it
             if isinstance(stop, Interrupted):
                 stop.run_id = record.run_id  # the outermost run, set last
             raise

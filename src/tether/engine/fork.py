@@ -42,10 +42,10 @@ def create_fork(store: Store, vault: Vault, src: RunRecord, loaded: LoadedFlow, 
     nxt: str | None  # the new run's first step (None: the original had finished)
     if from_step is not None:
         if from_step not in loaded.flow.step_index():
-            raise UsageError(f"--from: the flow has no step {from_step!r}")
+            raise UsageError(f"the flow has no step {from_step!r} to fork from")
         start = first_start(store, run_id, from_step, hidden)
         if start is None:
-            raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}")
+            raise UsageError(f"step {from_step!r} has not run in run {run_id}; nothing to fork from it")
         target, nxt = start - 1, from_step
     else:
         target = src.seq

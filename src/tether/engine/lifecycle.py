@@ -29,7 +29,11 @@ def check_status(status: str | None) -> str | None:
 
 
 class InvalidTransition(UsageError):
-    """A run cannot go from its status to the one asked for."""
+    """A run cannot go from its status to the one asked for: a conflict with the run's
+    state (HTTP 409, exit 4), not bad input."""
+
+    exit_code = 4
+    http_status = 409
 
 
 def check_transition(run_id: str, old: str, new: str, hint: str | None = None) -> None:

@@ -28,7 +28,7 @@ from ..store.base import (
     is_hidden,
     latest_visible_steps,
 )
-from .lifecycle import check_transition, owner_alive, status_of
+from .lifecycle import InvalidTransition, check_transition, owner_alive, status_of
 
 if TYPE_CHECKING:
     from ..flow import LoadedFlow
@@ -167,13 +167,15 @@ def check_resumable(record: RunRecord, *, from_step: str | None, retry_failed: b
                             hint="wait for it, or `tether cancel` it")
     rewinding = from_step is not None or rerun_changed or retry_failed
     if retry_failed and (from_step is not None or rerun_changed):
-        raise UsageError("--retry-failed cannot be combined with --from or --rerun-changed")
+        raise UsageError("retrying failed iterations (--retry-failed, retry_failed) cannot be combined "
+                         "with a step to start from (--from, from_step) or --rerun-changed")
     check_transition(run_id, "running" if status == "interrupted" else record.status, "running",
                      hint=("use --from STEP to re-run part of a completed run"
                            if status == "completed" else None))
     if status == "completed" and not rewinding:
-        raise UsageError(f"run {run_id} is completed; use --from STEP to re-run part of it, "
-                         "or --retry-failed to re-run failed loop iterations")
+        raise InvalidTransition(f"run {run_id} is completed; name a step to re-run it from (--from STEP, "
+                                "from_step in the API) or retry its failed loop iterations "
+                                "(--retry-failed, retry_failed)")
 
 
 @dataclass(frozen=True)
@@ -225,11 +227,11 @@ def plan_resume(store: Store, record: RunRecord, stored: LoadedFlow, vault: Vaul
     events: list[EventWrite] = []
     if from_step is not None:
         if from_step not in loaded.flow.step_index():
-            raise UsageError(f"--from: the flow has no step {from_step!r}")
+            raise UsageError(f"the flow has no step {from_step!r} to start from")
         hidden = hidden_ranges(cursor)
         start = first_start(store, run_id, from_step, hidden)
         if start is None:
-            raise UsageError(f"--from: step {from_step!r} has not run in run {run_id}; nothing to rewind")
+            raise UsageError(f"step {from_step!r} has not run in run {run_id}; nothing to re-run from it")
         writes += rewind_writes(store, run_id, start - 1, "resume")
         hidden.append([start, record.seq])
         cursor = {"next": from_step, "hidden": hidden}
@@ -238,7 +240,7 @@ def plan_resume(store: Store, record: RunRecord, stored: LoadedFlow, vault: Vaul
         hidden = hidden_ranges(cursor)
         failed = failed_loops(store, run_id, hidden)
         if not failed:
-            raise UsageError(f"--retry-failed: run {run_id} has no loop with failed iterations")
+            raise UsageError(f"run {run_id} has no loop with failed iterations to retry")
         first_seq, first_step = min((rec.seq, rec.step_id) for rec in failed.values())
         writes += rewind_writes(store, run_id, first_seq - 1, "resume")
         hidden.append([first_seq, record.seq])

@@ -32,6 +32,7 @@ from ..store.base import (
     is_hidden,
     latest_visible_steps,
 )
+from ..store.records import HELD
 from ..templates import BARE_KEY, CACHE, MISSING, AttrView, render_deep
 from ..variables import VarState
 from ..vault import Vault
@@ -249,13 +250,16 @@ class Runner:
             heartbeat.stop()
         return self.store.load_run(self.run_id)
 
-    def hand_back(self) -> None:
+    def hand_back(self, hold: bool = False) -> None:
         """After a signal: fence this runner's commits (the lease moves to a new epoch, so
         a loop thread that is still running writes nothing), kill every process group its
         steps started, and give the lease up, so the run is ``interrupted`` and a resume
-        takes it at once."""
+        takes it at once. With ``hold`` (its owner was stopped on purpose) the run is
+        marked ``HELD`` first: no worker takes it over, it waits for a person's resume."""
         epoch = None
         try:
+            if hold:
+                self.store.request(self.run_id, HELD)
             epoch = self.store.acquire_lease(self.run_id, owner_id(), 0.0, steal_epoch=self.epoch).lease_epoch
         except (ConflictError, StoreError) as exc:  # another owner has it already, or the store is gone
             log.warning("run %s: cannot hand the lease back: %s", self.run_id, exc.message)

@@ -122,7 +122,8 @@ class Worker:
                 self._stop.wait(ONCE_RECHECK)
                 continue
             self._wake.wait(IDLE_POLL)
-            self._wake.clear()
+            if not self._stop.is_set():  # stopping: the wake stays set for every thread
+                self._wake.clear()
 
     def _listen(self) -> None:
         """Wake idle threads when the store says a run became claimable."""

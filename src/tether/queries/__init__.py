@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from .documents import (
     events,
-    has_ended,
     run_detail,
     runs_page,
     shared_variables,
@@ -22,6 +21,7 @@ from .documents import (
     step,
     steps,
     store_kind,
+    stream_end,
     var_history,
     variables,
 )
@@ -33,7 +33,6 @@ __all__ = [
     "children",
     "env_report",
     "events",
-    "has_ended",
     "history_tail",
     "loop_summary",
     "own_usage",
@@ -45,6 +44,7 @@ __all__ = [
     "step",
     "steps",
     "store_kind",
+    "stream_end",
     "usage",
     "var_history",
     "variable_doc",

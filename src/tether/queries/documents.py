@@ -6,6 +6,7 @@ from typing import Any
 
 from ..engine.lifecycle import status_of
 from ..errors import TetherError
+from ..store.records import HELD
 from ..views import event_doc, iso, shared_doc, step_doc, var_doc
 from .usage import usage
 
@@ -111,9 +112,15 @@ def events(engine: Any, run_id: str, after: int = 0) -> list[dict[str, Any]]:
     return [event_doc(e) for e in engine.events(run_id, after)]
 
 
-def has_ended(engine: Any, run_id: str) -> bool:
-    """Whether the run is completed, failed or cancelled."""
-    return status_of(engine.record(run_id)) in FINAL
+def stream_end(engine: Any, run_id: str) -> str | None:
+    """The status that ends a run's event stream: ``completed``, ``failed``, ``cancelled``,
+    ``paused``, or ``interrupted`` when its owner stopped it on purpose (it waits for a
+    resume); None while the run may still write events on its own."""
+    record = engine.record(run_id)
+    status = status_of(record)
+    if status in FINAL or status == "paused" or (status == "interrupted" and record.control == HELD):
+        return status
+    return None
 
 
 def var_history(engine: Any, run_id: str, name: str) -> list[dict[str, Any]]:

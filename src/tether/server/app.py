@@ -9,7 +9,9 @@ resource (``routes/``)."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,17 +27,22 @@ from ..store.base import SharedLoopWork
 from . import ui
 from .bodies import ERRORS, MAX_BODY, MAX_DEPTH
 from .handlers import install_error_handlers
+from .hosts import HostGuard, local_names
 from .limits import BodyLimits
 from .metrics import Metrics
 from .policy import ToolPolicy
 from .routes import events, health, runs, variables
 
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 3.0  # seconds the runs in progress have to finish their step when the server stops
+
 
 def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
                allowed_tools: str | None = None, executor: int | None = None,
-               settings: Settings | None = None) -> FastAPI:
+               settings: Settings | None = None, hosts: Iterable[str] = ()) -> FastAPI:
     """The API over the store ``db``. ``tokens`` maps token -> role (none: no auth, for
-    loopback only); ``executor`` threads run queued runs in this process (default 4,
+    loopback only, and only requests naming a loopback host or one of ``hosts`` are
+    answered: see ``hosts.HostGuard``); ``executor`` threads run queued runs in this process (default 4,
     or 0 on PostgreSQL, where `tether worker` processes run them); ``settings`` configure
     the engine (default: from the environment). Every store call is counted for /metrics."""
     metrics = Metrics()
@@ -58,17 +65,24 @@ def create_app(db: str | None = None, *, tokens: dict[str, str] | None = None,
         if sweeper:
             sweeper.stop()
         if worker:
-            worker.stop()  # runs in progress finish their step and go back to pending
+            worker.stop()  # runs in progress finish their step and go back to pending...
         if runner:
-            runner.join(timeout=30)
+            runner.join(timeout=SHUTDOWN_GRACE)
+        for run_id in engine.interrupt_all():  # ...within the grace; the rest are handed back now
+            log.warning("serve: run %s interrupted as the server stops (its step's processes were "
+                        "killed); a worker or the next server takes it over", run_id)
+        if runner:
+            runner.join(timeout=10)
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Tether", version="0.1.0", lifespan=lifespan, responses=ERRORS,
                   description="Durable YAML workflows: runs, variables, events. See docs/api.md.")
     app.add_middleware(BodyLimits, max_bytes=MAX_BODY, max_depth=MAX_DEPTH)
+    app.add_middleware(HostGuard)  # outermost: a refused Host is answered before the body is read
     install_error_handlers(app)
     app.state.engine, app.state.metrics, app.state.tokens = engine, metrics, tokens or {}
     app.state.policy, app.state.worker, app.state.pool = ToolPolicy(allowed_tools), worker, pool
+    app.state.hosts = local_names(hosts)
     for routes in (health, runs, events, variables):
         app.include_router(routes.router)
     app.include_router(ui.router)

@@ -1,4 +1,5 @@
-"""Every error the API answers, as JSON ``{error, message}``: ``ApiError``, the
+"""Every error the API answers, as JSON ``{error, message}`` (and ``problems``, a list,
+for a flow that does not load): ``ApiError``, the
 ``TetherError`` family (with its HTTP status), schema mismatches (422) and HTTP errors
 (a 405 lists every method of the path in ``Allow``)."""
 from __future__ import annotations
@@ -29,9 +30,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _tether_error(_: Request, exc: TetherError) -> JSONResponse:
         text = exc.message
         problems = getattr(exc, "problems", None)
-        if problems:
-            text += ": " + "; ".join(problems)
-        return error(exc.http_status, type(exc).__name__, text)
+        if not problems:
+            return error(exc.http_status, type(exc).__name__, text)
+        # an invalid flow: every problem in the message and, for programs, as a list of
+        # {file, line, column, message} (as the CLI's --json error)
+        docs = getattr(exc, "problem_docs", None)
+        return JSONResponse({"error": type(exc).__name__, "message": text + ": " + "; ".join(problems),
+                             "problems": docs() if callable(docs) else list(problems)},
+                            status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -106,7 +106,8 @@ class RunsAndLeases(Protocol):
         before each step and by the heartbeat)."""
 
     def request(self, run_id: str, control: str | None) -> None:
-        """Record a control request (``pause``, ``cancel``) for the run's owner; NotFound
+        """Record a control request (``pause``, ``cancel``) for the run's owner, or
+        ``records.HELD`` on a run its owner stopped on purpose; NotFound
         if there is no such run."""
 
     def count_runs(self) -> dict[str, int]:
@@ -131,8 +132,10 @@ class RunsAndLeases(Protocol):
                   abandoned: Iterable[tuple[str, int]] = ()) -> RunRecord | None:
         """Take the oldest run that is ``pending`` (queued by ``run --detach``, or
         released by a stopping worker) or ``running`` with an expired lease (its owner
-        died), or one of ``abandoned`` (``(run_id, epoch)`` of running runs whose owner
-        the caller knows is dead) still at that epoch: it becomes ``running`` under a
+        died, or handed it back when it was stopped), unless its ``control`` is
+        ``records.HELD`` (its owner stopped it on purpose: a person resumes it), or one
+        of ``abandoned`` (``(run_id, epoch)`` of running runs whose owner the caller
+        knows is dead) still at that epoch: it becomes ``running`` under a
         fresh lease for ``owner``, with a ``run.claimed`` event. None when there is no
         such run. Two claimers never get the same run.
 

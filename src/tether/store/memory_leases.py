@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConflictError, LeaseLost
 from . import codec
 from .base import RunRecord, Takeover, now
+from .records import HELD
 
 
 class MemoryLeases:
@@ -59,7 +60,7 @@ class MemoryLeases:
             dead = set(abandoned)
             ready = [r for r in self._runs.values()
                      if r.status == "pending" or (r.status == "running" and (
-                         r.lease_expires < t or (r.run_id, r.lease_epoch) in dead))]
+                         (r.lease_expires < t and r.control != HELD) or (r.run_id, r.lease_epoch) in dead))]
             if not ready:
                 return None
             run = min(ready, key=lambda r: (r.created_at, r.run_id))

@@ -10,8 +10,9 @@ LISTEN_RUNS = "LISTEN tether_runs"
 TRY_SWEEPER_LOCK = "SELECT pg_try_advisory_lock(hashtext(current_schema() || '/tether-sweeper'))"
 UNLOCK_SWEEPER = "SELECT pg_advisory_unlock_all()"  # every hold of it: each successful try took one
 # runs whose owner's lease expired go back to the queue (parameter: now); the owner stays named
+# (not a run its owner stopped on purpose: records.HELD)
 REQUEUE_EXPIRED = ("UPDATE runs SET status = 'pending' WHERE status = 'running' AND lease_expires < %s "
-                   "RETURNING run_id")
+                   "AND (control IS NULL OR control <> 'held') RETURNING run_id")
 # retention: PostgreSQL's own table of a run's rows (see sql_statements.RUN_TABLES)
 LOOP_WORK_TABLE = ("loop_work", "coalesce(length(outcome), 0)", ())
 # while retention deletes blobs: commits that insert a blob wait, and those that did

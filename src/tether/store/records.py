@@ -16,6 +16,12 @@ def now() -> float:
     return time.time()
 
 
+#: ``control`` of an interrupted run that its owner stopped on purpose (a signal to a
+#: foreground ``tether run``/``resume``): no worker claims it, a person's resume (or
+#: cancel) takes it and clears the mark. See ``Store.claim_run``.
+HELD = "held"
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """One run as stored. ``seq`` is the number of the last committed checkpoint."""
@@ -40,7 +46,7 @@ class RunRecord:
     durability: str = "normal"
     env_snapshot: Any = None
     attempt: int = 1
-    control: str | None = None
+    control: str | None = None  # a request to its owner (pause, cancel), or HELD
     flow_data: Any = None  # written by create_run; read back with Store.flow_data()
     recoveries: int = 0  # automatic takeovers since the run last made progress (see claim_run)
     processes: Any = None  # the owner's running steps' process groups (tether.procs.ProcessGroups)

@@ -194,11 +194,17 @@ TAKEOVER_RESET = ("UPDATE runs SET status = ?, cursor = ?, attempt = attempt + 1
                   "WHERE run_id = ? RETURNING seq")
 
 
+# a running run that no worker may take over: its owner stopped it on purpose (records.HELD)
+NOT_HELD = "(control IS NULL OR control <> 'held')"
+
+
 def claimable(abandoned: int) -> str:
-    """The first run a claimer may take: pending, its lease expired, or one of ``abandoned``
-    runs at the epoch their dead owner held (parameters: now, then each one's id and epoch)."""
+    """The first run a claimer may take: pending, its lease expired (unless its owner held
+    it: ``control`` is ``records.HELD``), or one of ``abandoned`` runs at the epoch their
+    dead owner held (parameters: now, then each one's id and epoch)."""
     return ("SELECT run_id, seq, status, lease_owner FROM runs "
-            "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ?)"
+            "WHERE status = 'pending' OR (status = 'running' AND lease_expires < ? "
+            f"AND {NOT_HELD})"
             + " OR (status = 'running' AND run_id = ? AND lease_epoch = ?)" * abandoned
             + " ORDER BY created_at, run_id LIMIT 1")
 

@@ -1,5 +1,5 @@
 """``/api/runs/{id}/events`` (a list, or with ``follow=true`` a server-sent event stream
-until the run ends) and ``/api/runs/{id}/diff``."""
+until the run ends or pauses) and ``/api/runs/{id}/diff``."""
 from __future__ import annotations
 
 import time
@@ -34,15 +34,16 @@ def events(run_id: str, after: int = Query(0, ge=0, le=2**62), follow: bool = Fa
 
 
 def _stream(engine: Engine, rid: str, after: int) -> Iterator[bytes]:
-    """Every event after ``after`` as it is committed, then ``end`` once the run has ended."""
+    """Every event after ``after`` as it is committed, then ``end`` (``{"status"}``) once the
+    run has ended, paused or was stopped by its owner (``queries.stream_end``)."""
     last = after
     while True:
-        ended = queries.has_ended(engine, rid)
+        ended = queries.stream_end(engine, rid)
         for doc in queries.events(engine, rid, last):
             last = doc["seq"]
             yield b"id: %d\nevent: %s\ndata: %s\n\n" % (last, doc["type"].encode(), orjson.dumps(doc))
-        if ended:
-            yield b"event: end\ndata: {}\n\n"
+        if ended is not None:
+            yield b"event: end\ndata: %s\n\n" % orjson.dumps({"status": ended})
             return
         time.sleep(0.2)
 

@@ -64,7 +64,10 @@ def resume(run_id: str, body: ResumeRun | None = None, state: Any = Depends(stat
 
 @router.post("/api/runs/{run_id}/pause", dependencies=[Depends(writer)])
 def pause(run_id: str, engine: Engine = Depends(engine_of)) -> dict[str, Any]:
-    return {"run_id": run_id, "result": engine.pause(run_id_of(run_id))}
+    """Ask a running run to pause after its current step: ``{"run_id", "result": "pause
+    requested", "status"}`` (its status now: still ``running``); 409 when it is not running."""
+    status = engine.pause(run_id_of(run_id))
+    return {"run_id": run_id, "result": "pause requested", "status": status}
 
 
 @router.post("/api/runs/{run_id}/cancel", dependencies=[Depends(writer)])

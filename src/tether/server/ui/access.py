@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..auth import role_of
+from ..hosts import allowed_host, local_names
 
 COOKIE = "tether_ui_token"
 ACTION_HEADER = "x-tether-ui"
@@ -28,14 +29,11 @@ def bearer(request: Request) -> str | None:
     return given.strip() if scheme.lower() == "bearer" and given.strip() else None
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
 def loopback_host(request: Request) -> bool:
-    """True when the request's ``Host`` names this machine's loopback interface."""
-    host = request.headers.get("host", "")
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.lower() in LOOPBACK_HOSTS or name.startswith("127.")
+    """True when the request's ``Host`` names this machine (the API's one rule,
+    ``server/hosts.py``: a loopback name or the one given to ``--host``)."""
+    names = getattr(request.app.state, "hosts", None) or local_names()
+    return allowed_host(request.headers.get("host"), names)
 
 
 def page_role(request: Request) -> str | None:
