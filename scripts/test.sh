@@ -28,4 +28,4 @@ python3 -m mypy
 source scripts/postgres.sh
 start_postgres
 trap stop_postgres EXIT
-python3 -m pytest "$@"
+python3 -m pytest --durations=30 "$@"
