@@ -22,7 +22,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0
 def parse_duration(value: Any) -> float:
     """Seconds in ``30s``, ``5m``, ``1h``, ``250ms``, ``2d`` or a plain number of seconds."""
     if isinstance(value, bool):
-        raise ValueError("a duration must be like 30s, 5m, 1h or a number of seconds")
+        raise ValueError("a duration must be like 30s, 5m, 1h, 7d or a number of seconds")
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError("a duration cannot be negative")
@@ -31,13 +31,13 @@ def parse_duration(value: Any) -> float:
         m = _DURATION_RE.fullmatch(value)
         if m:
             return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError(f"invalid duration {value!r}: use 30s, 5m, 1h, 250ms or a number of seconds")
+    raise ValueError(f"invalid duration {value!r}: use 30s, 5m, 1h, 7d, 250ms or a number of seconds")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
     "anyOf": [{"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
               {"type": "number", "minimum": 0}],
-    "description": "30s, 5m, 1h, 250ms or a number of seconds"})]
+    "description": "30s, 5m, 1h, 7d, 250ms or a number of seconds"})]
 Template = str
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=128)]
 
