@@ -118,6 +118,7 @@ def _no_such_database() -> str:
 @pytest.mark.parametrize("case", ["refused", "no-database"])
 def test_a_bad_postgresql_url_fails_at_once_with_one_clear_line(tmp_path, case):
     import time
+    said: tuple[str, ...]
     if case == "refused":
         url, said = "postgresql://postgres:pw-canary-77@127.0.0.1:1/x", ("127.0.0.1", "port 1", "refused")
     else:

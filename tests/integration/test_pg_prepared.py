@@ -49,6 +49,7 @@ def test_each_connection_prepares_the_statement_itself(conn):
     import psycopg
     stmt = positional("t_twice", "SELECT %(x)s::int * 2")
     assert execute(conn, stmt, {"x": 2}) == [b"4"]
+    assert PG_URL is not None
     with psycopg.connect(PG_URL, autocommit=True) as other:
         assert execute(other, stmt, {"x": 3}) == [b"6"]
     assert execute(conn, stmt, {"x": 4}) == [b"8"]
