@@ -67,6 +67,19 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _store_url(request.param, tmp_path)
 
 
+# the PostgreSQL half of process tests whose mechanism does not depend on the store (signals,
+# process groups): it runs in the long mode (TETHER_CHAOS=long, README), the suite runs SQLite
+LONG_ONLY = pytest.mark.skipif(os.environ.get("TETHER_CHAOS", "quick") != "long",
+                               reason="on PostgreSQL in the long mode (TETHER_CHAOS=long): "
+                                      "what this tests does not depend on the store")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=LONG_ONLY)])
+def process_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like ``sql_url``, with its PostgreSQL half in the long mode only."""
+    yield from _store_url(request.param, tmp_path)
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _store_url(request.param, tmp_path)

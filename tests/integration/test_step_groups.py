@@ -91,51 +91,51 @@ def gone_within(pgid: int, seconds: float) -> bool:
     return not members(pgid)
 
 
-def test_kill_9_of_run_kills_the_steps_whole_group_at_once(tmp_path, flow, sql_url, step_group):
-    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "k1")
+def test_kill_9_of_run_kills_the_steps_whole_group_at_once(tmp_path, flow, process_url, step_group):
+    proc = tether(process_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "k1")
     pgid = step_group()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert gone_within(pgid, 2), f"left running: {members(pgid)}"
 
 
-def test_sighup_interrupts_a_run_like_sigterm(tmp_path, flow, sql_url, step_group):
-    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "h1")
+def test_sighup_interrupts_a_run_like_sigterm(tmp_path, flow, process_url, step_group):
+    proc = tether(process_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "h1")
     pgid = step_group()
     proc.send_signal(signal.SIGHUP)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 129, err
     assert "run h1 interrupted by SIGHUP" in err and "tether resume h1" in err, err
     assert gone_within(pgid, 2), f"left running: {members(pgid)}"
-    assert statuses(sql_url)["h1"]["status"] == "interrupted"
+    assert statuses(process_url)["h1"]["status"] == "interrupted"
 
 
-def test_kill_9_of_a_worker_kills_the_steps_whole_group_at_once(tmp_path, flow, sql_url, step_group):
-    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+def test_kill_9_of_a_worker_kills_the_steps_whole_group_at_once(tmp_path, flow, process_url, step_group):
+    out, err = tether(process_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
     assert out.strip(), err
-    worker = tether(sql_url, "worker", env={"TETHER_LEASE_SECONDS": "60"})
+    worker = tether(process_url, "worker", env={"TETHER_LEASE_SECONDS": "60"})
     pgid = step_group()
     worker.send_signal(signal.SIGKILL)
     worker.communicate(timeout=30)
     assert gone_within(pgid, 2), f"left running: {members(pgid)}"
 
 
-def test_kill_9_of_serve_kills_the_steps_whole_group_at_once(tmp_path, flow, sql_url, step_group):
-    out, err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+def test_kill_9_of_serve_kills_the_steps_whole_group_at_once(tmp_path, flow, process_url, step_group):
+    out, err = tether(process_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
     assert out.strip(), err
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    serve = tether(sql_url, "serve", "--port", port, "--executor", "1")
+    serve = tether(process_url, "serve", "--port", port, "--executor", "1")
     pgid = step_group()
     serve.send_signal(signal.SIGKILL)
     serve.communicate(timeout=30)
     assert gone_within(pgid, 2), f"left running: {members(pgid)}"
 
 
-def test_a_killed_owner_nobody_reaped_is_dead_and_its_run_resumes_at_once(tmp_path, flow, sql_url, step_group):
+def test_a_killed_owner_nobody_reaped_is_dead_and_its_run_resumes_at_once(tmp_path, flow, process_url, step_group):
     # a parent that never waits: the killed `tether run` stays a zombie, its pid still taken
-    proc = subprocess.Popen([sys.executable, "-m", "tether", "--db", sql_url, "run", str(flow), "-i",
+    proc = subprocess.Popen([sys.executable, "-m", "tether", "--db", process_url, "run", str(flow), "-i",
                              f"dir={tmp_path}", "--run-id", "z1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -143,8 +143,8 @@ def test_a_killed_owner_nobody_reaped_is_dead_and_its_run_resumes_at_once(tmp_pa
         os.kill(proc.pid, signal.SIGKILL)
         wait_for(lambda: Path(f"/proc/{proc.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z",
                  timeout=10)
-        assert statuses(sql_url)["z1"]["status"] == "interrupted"
-        resumed = tether(sql_url, "resume", "z1", env={"TETHER_LEASE_SECONDS": "60"})
+        assert statuses(process_url)["z1"]["status"] == "interrupted"
+        resumed = tether(process_url, "resume", "z1", env={"TETHER_LEASE_SECONDS": "60"})
         out, err = resumed.communicate(timeout=60)
         assert resumed.returncode == 0 and "completed" in out, err
     finally:

@@ -74,8 +74,8 @@ def test_kill_9_of_run_kills_the_step_and_an_immediate_resume_never_overlaps(tmp
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_sigint_stop_the_step_and_leave_the_run_interrupted(tmp_path, flow, sql_url, sig):
-    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "r2")
+def test_sigterm_and_sigint_stop_the_step_and_leave_the_run_interrupted(tmp_path, flow, process_url, sig):
+    proc = tether(process_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "r2")
     shell = started_step(tmp_path)
     sent = time.monotonic()
     proc.send_signal(sig)
@@ -83,11 +83,11 @@ def test_sigterm_and_sigint_stop_the_step_and_leave_the_run_interrupted(tmp_path
     assert proc.returncode == 128 + sig, err
     assert "run r2 interrupted" in err and "tether resume r2" in err, err
     assert not alive(shell)
-    assert statuses(sql_url)["r2"]["status"] == "interrupted"
+    assert statuses(process_url)["r2"]["status"] == "interrupted"
     time.sleep(max(0.0, sent + 7 - time.monotonic()))
     assert ledger(tmp_path) == ["start"]  # no side effect after the signal
     started = time.monotonic()
-    out, err = tether(sql_url, "resume", "r2").communicate(timeout=60)
+    out, err = tether(process_url, "resume", "r2").communicate(timeout=60)
     assert "completed" in out, err
     assert time.monotonic() - started < 20  # the lease was handed back: no wait for it
 
@@ -147,34 +147,34 @@ def test_sigterm_during_a_parallel_loop_kills_every_running_iteration_and_record
     assert json.loads(out)["outputs"] == {"n": 6}  # no iteration was recorded failed by the signal
 
 
-def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow, sql_url):
-    proc = tether(sql_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "c1")
+def test_cancel_of_a_killed_run_kills_what_its_step_left_running(tmp_path, flow, process_url):
+    proc = tether(process_url, "run", flow, "-i", f"dir={tmp_path}", "--run-id", "c1")
     started_step(tmp_path)
     sent = time.monotonic()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    _out, err = tether(sql_url, "cancel", "c1").communicate(timeout=60)
-    assert statuses(sql_url)["c1"]["status"] == "cancelled", err
+    _out, err = tether(process_url, "cancel", "c1").communicate(timeout=60)
+    assert statuses(process_url)["c1"]["status"] == "cancelled", err
     time.sleep(max(0.0, sent + 7 - time.monotonic()))
     assert ledger(tmp_path) == ["start"]  # the background job of the step died with the cancel
 
 
-def test_kill_9_of_serve_kills_the_step_its_executor_runs(tmp_path, flow, sql_url):
+def test_kill_9_of_serve_kills_the_step_its_executor_runs(tmp_path, flow, process_url):
     import socket
-    out, _err = tether(sql_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
+    out, _err = tether(process_url, "run", flow, "--detach", "-i", f"dir={tmp_path}").communicate(timeout=60)
     run_id = out.strip()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    serve = tether(sql_url, "serve", "--port", port, "--executor", "1")
+    serve = tether(process_url, "serve", "--port", port, "--executor", "1")
     shell = started_step(tmp_path)
     killed_at = time.monotonic()
     serve.send_signal(signal.SIGKILL)
     serve.communicate(timeout=30)
     wait_for(lambda: not alive(shell), timeout=2)
-    worker = tether(sql_url, "worker", "--once")
+    worker = tether(process_url, "worker", "--once")
     worker.communicate(timeout=120)
-    assert statuses(sql_url)[run_id]["status"] == "completed"
+    assert statuses(process_url)[run_id]["status"] == "completed"
     time.sleep(max(0.0, killed_at + 7 - time.monotonic()))
     assert sorted(ledger(tmp_path)) == ["bg-end", "end", "start", "start"]
 

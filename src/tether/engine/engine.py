@@ -15,7 +15,7 @@ from ..errors import (
     NotFound,
     UsageError,
 )
-from ..ids import check_run_id, new_run_id
+from ..ids import check_run_id, check_var_name, new_run_id
 from ..queries import run_reads
 from ..settings import Settings
 from ..store import codec, open_store
@@ -242,14 +242,13 @@ class Engine(StateApi):
         from ..flow import load_flow
         from .resume import check_resumable, plan_resume
         record = self.store.load_run(check_run_id(run_id))
+        for name in set or {}:  # bad input is a usage error whatever state the run is in
+            check_var_name(name)
+        new_flow = None if flow is None else load_flow(flow)
         check_resumable(record, from_step=from_step, retry_failed=retry_failed, rerun_changed=rerun_changed)
         old = self.stored_flow(record)
-        new_flow = None
-        if flow is not None:
-            new_flow = load_flow(flow)
-            if new_flow.flow.name != old.flow.name:
-                raise UsageError(f"{flow} is flow {new_flow.flow.name!r}; "
-                                 f"run {run_id} runs {old.flow.name!r}")
+        if new_flow is not None and new_flow.flow.name != old.flow.name:
+            raise UsageError(f"{flow} is flow {new_flow.flow.name!r}; run {run_id} runs {old.flow.name!r}")
         plan = plan_resume(self.store, record, old, self.vault, environ={**os.environ, **(env or {})},
                            values=set, from_step=from_step, retry_failed=retry_failed, new_flow=new_flow,
                            rerun_changed=rerun_changed, env_policy=env_policy, report=report)
