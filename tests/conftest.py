@@ -80,6 +80,14 @@ def process_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     yield from _store_url(request.param, tmp_path)
 
 
+# the PostgreSQL half of process-heavy tests (many CLI processes, or writers racing gc) runs in
+# the full suite only: the quick subset (-m "not slow", README) keeps their SQLite half
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def quick_sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like ``sql_url``, with its PostgreSQL half marked slow (full suite, not the quick subset)."""
+    yield from _store_url(request.param, tmp_path)
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _store_url(request.param, tmp_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,8 +40,15 @@ def test_no_pickle_eval_or_unsafe_yaml_anywhere_in_the_source():
     assert problems == []
 
 
-@pytest.mark.parametrize("run_id", ["../escape", "a/b", "x;DROP TABLE runs", "..", "-rf", "a" * 65, "",
-                                    "run\nid", "ru n", "%2e%2e"])
+def quick_first(values: list[str], quick: int) -> list:
+    """``values`` as parameters, all but the first ``quick`` marked slow: every hostile value
+    runs in the full suite, a few of each family in the quick subset (a CLI process per
+    command, each ~0.5 s)."""
+    return [v if i < quick else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("run_id", quick_first(["../escape", "x;DROP TABLE runs", "", "a/b", "..", "-rf", "a" * 65,
+                                                "run\nid", "ru n", "%2e%2e"], 3))
 def test_hostile_run_ids_are_usage_errors_and_create_nothing(tmp_path, run_id):
     flow = tmp_path / "f.yaml"
     flow.write_text("name: f\nsteps: [{id: s, vars: {x: 1}}]\n")
@@ -122,14 +130,30 @@ def _schema(db: Path) -> list[tuple]:
         con.close()
 
 
-@pytest.fixture
-def existing(tmp_path: Path) -> tuple[Path, Path, list[tuple], set[Path]]:
-    """A store holding one run, its schema, and the files of the test folder before the attack."""
-    flow = tmp_path / "ok.yaml"
-    flow.write_text("name: ok\nsteps: [{id: s, vars: {x: 1}}]\n")
-    db = tmp_path / "s3.db"
+OK_FLOW = "name: ok\nsteps: [{id: s, vars: {x: 1}}]\n"
+
+
+@pytest.fixture(scope="module")
+def existing_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a store with one run ("good"), made once by a real ``tether run``."""
+    made = tmp_path_factory.mktemp("existing")
+    flow = made / "ok.yaml"
+    flow.write_text(OK_FLOW)
+    db = made / "s3.db"
     subprocess.run([sys.executable, "-m", "tether", "--db", f"sqlite:///{db}", "run", str(flow), "--run-id", "good"],
                    check=True, capture_output=True, timeout=60)
+    return made
+
+
+@pytest.fixture
+def existing(tmp_path: Path, existing_store: Path) -> tuple[Path, Path, list[tuple], set[Path]]:
+    """A copy of ``existing_store`` in the test folder (each test attacks its own), its schema,
+    and the files of the test folder before the attack."""
+    flow = tmp_path / "ok.yaml"
+    flow.write_text(OK_FLOW)
+    for made in existing_store.glob("s3.db*"):  # the database and any -wal/-shm beside it
+        shutil.copyfile(made, tmp_path / made.name)
+    db = tmp_path / "s3.db"
     return flow, db, _schema(db), set(tmp_path.rglob("*"))
 
 
@@ -148,7 +172,7 @@ def _unchanged(tmp_path: Path, db: Path, schema: list[tuple], before: set[Path])
     assert not (tmp_path / "work" / "pwned").exists()
 
 
-@pytest.mark.parametrize("step_id", HOSTILE_NAMES)
+@pytest.mark.parametrize("step_id", quick_first(HOSTILE_NAMES, 3))
 def test_hostile_step_ids_are_usage_errors(tmp_path, existing, step_id):
     _, db, schema, before = existing
     flow = tmp_path / "hostile.yaml"
@@ -166,7 +190,7 @@ if not LONG:
     HOSTILE_PATHS = HOSTILE_PATHS[:6]
 
 
-@pytest.mark.parametrize("path", HOSTILE_PATHS)
+@pytest.mark.parametrize("path", quick_first(HOSTILE_PATHS, 3))
 def test_hostile_flow_paths_are_usage_errors(tmp_path, existing, path):
     _, db, schema, before = existing
     work = tmp_path / "work"
@@ -181,7 +205,7 @@ def test_hostile_flow_paths_are_usage_errors(tmp_path, existing, path):
     _unchanged(tmp_path, db, schema, before)
 
 
-@pytest.mark.parametrize("name", HOSTILE_NAMES)
+@pytest.mark.parametrize("name", quick_first(HOSTILE_NAMES, 3))
 def test_hostile_variable_names_from_the_cli_are_usage_errors(tmp_path, existing, name):
     _, db, schema, before = existing
     for args in (["vars", "set", "good", name, "1"], ["vars", "get", "good", name], ["vars", "rm", "good", name],

@@ -264,7 +264,7 @@ class _Body(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_url():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Body)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

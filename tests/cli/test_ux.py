@@ -31,9 +31,9 @@ def cli(tmp_path: Path):
 
 
 @pytest.fixture
-def sql_cli(cli, sql_url):
-    """``cli`` on a fresh SQLite file and on a fresh PostgreSQL schema."""
-    return lambda *args, **kwargs: cli(*args, db_url=sql_url, **kwargs)
+def sql_cli(cli, quick_sqlite_url):
+    """``cli`` on a fresh SQLite file and on a fresh PostgreSQL schema (that half in the full suite only)."""
+    return lambda *args, **kwargs: cli(*args, db_url=quick_sqlite_url, **kwargs)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

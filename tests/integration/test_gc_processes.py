@@ -65,7 +65,8 @@ def old_runs(url: str, n: int, steps: int) -> None:
 
 @pytest.mark.parametrize("size", [pytest.param((60, 3), id="fast"),
                                   pytest.param((1500, 20), id="long", marks=[pytest.mark.slow, LONG])])
-def test_gc_while_four_processes_commit_disturbs_none_of_them(sql_url, tmp_path, size):
+def test_gc_while_four_processes_commit_disturbs_none_of_them(quick_sqlite_url, tmp_path, size):
+    sql_url = quick_sqlite_url  # on PostgreSQL in the full suite (five processes, ~6 s)
     n, steps = size
     old_runs(sql_url, n, steps)
     stops = [tmp_path / f"stop{i}" for i in range(4)]
