@@ -48,8 +48,9 @@ CRASH = textwrap.dedent("""\
 """)
 
 
-def test_a_crash_between_blob_and_commit_leaves_no_dangling_reference(sql_url, blobs_url, write_flow,
+def test_a_crash_between_blob_and_commit_leaves_no_dangling_reference(quick_sqlite_url, blobs_url, write_flow,
                                                                         monkeypatch):
+    sql_url = quick_sqlite_url  # on PostgreSQL in the full suite (a process killed, then a resume)
     flow = write_flow(FLOW)
     monkeypatch.setenv("TETHER_DB", sql_url)
     monkeypatch.setenv("TETHER_BLOBS", blobs_url)

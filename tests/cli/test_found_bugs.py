@@ -36,7 +36,9 @@ def test_an_error_type_is_printed_once(cli, tmp_path):
     assert "UsageError: UsageError" not in proc.stdout
 
 
-@pytest.mark.parametrize("name", ["_x", "1x", "a-b"])
+# one name in the quick subset, the other two (four CLI processes each) in the full suite
+@pytest.mark.parametrize("name", ["_x", pytest.param("1x", marks=pytest.mark.slow),
+                                  pytest.param("a-b", marks=pytest.mark.slow)])
 def test_a_bad_variable_name_is_refused_with_the_rule_it_breaks(cli, tmp_path, name):
     run_id = json.loads(cli("run", flow(tmp_path, "name: v\nsteps:\n  - id: a\n"), "--json").stdout)["run_id"]
     proc = cli("vars", "set", run_id, name, "1", code=2)
