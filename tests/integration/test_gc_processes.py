@@ -101,7 +101,8 @@ def test_gc_while_four_processes_commit_disturbs_none_of_them(quick_sqlite_url, 
 
 @pytest.mark.parametrize("size", [pytest.param((200, 3), id="fast"),
                                   pytest.param((3000, 20), id="long", marks=[pytest.mark.slow, LONG])])
-def test_sigkill_during_gc_leaves_a_consistent_store(sql_url, tmp_path, size):
+def test_sigkill_during_gc_leaves_a_consistent_store(quick_sqlite_url, tmp_path, size):
+    sql_url = quick_sqlite_url  # on PostgreSQL in the full suite (a gc process killed, then rerun)
     n, steps = size
     engine = Engine(sql_url)
     kept = [engine.run(load_flow_text(KEPT_FLOW, "k.yaml"), inputs={"v": BIG}).id for _ in range(2)]
