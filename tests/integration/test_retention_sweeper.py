@@ -18,7 +18,8 @@ PLAIN = "name: plain\nsteps:\n  - id: a\n    vars: {x: 1}\n"
 PAUSES = "name: pauses\nsteps:\n  - id: p\n    tool: pause\n    with: {message: wait}\n"
 
 
-def test_workers_delete_expired_runs_and_keep_the_others(sql_url, tmp_path):
+def test_workers_delete_expired_runs_and_keep_the_others(quick_sqlite_url, tmp_path):
+    sql_url = quick_sqlite_url  # on PostgreSQL in the full suite (two worker processes)
     engine = Engine(sql_url)
     short = engine.run(load_flow_text(SHORT, "s.yaml")).id
     plain = engine.run(load_flow_text(PLAIN, "p.yaml")).id
