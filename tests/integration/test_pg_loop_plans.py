@@ -88,3 +88,9 @@ def test_a_loops_size_reads_its_last_element_only(loop_schema):
     assert "Backward" in plan and "Limit" in plan, plan  # max(idx) read every element
     assert loop_schema.execute(LOOP_SIZE.replace("?", "%s"), ("r1", "each")).fetchone() == (N,)
     assert loop_schema.execute(LOOP_SIZE.replace("?", "%s"), ("r1", "none")).fetchone() == (None,)
+
+
+def test_the_owner_reads_handed_back_outcomes_only(loop_schema):
+    from tether.store.pg_statements import WORK_COLLECT
+    plan = _generic_plan(loop_schema, WORK_COLLECT)
+    assert "loop_work_done" in plan, plan  # read every row of the loop still in loop_work
