@@ -21,7 +21,7 @@ LINGER = 0.002  # seconds a thread that writes a group waits for threads still i
 MOST = 16  # outcomes in one statement at most
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: each is one thread's outcome
 class _Outcome:
     key: tuple[str, str, int]
     outcome: dict[str, Any]
