@@ -113,7 +113,8 @@ def main() -> None:
                     "history pg-steps pg-loops pg-workers")
     ap.add_argument("--peers-python", default=sys.executable,
                     help="the interpreter that has the peers installed (dbos, prefect 3, langgraph)")
-    ap.add_argument("--worker-items", type=int, default=2000, help="items of the pg-workers scenario")
+    ap.add_argument("--worker-items", type=int, default=10_000,
+                    help="items of the pg-workers scenario (and of the DBOS queue beside it)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = ap.parse_args()
     only = set(args.only or ["steps", "growth", "loops", "resume", "templates", "cli", "history", "pg-steps",

@@ -96,6 +96,23 @@ def test_shared_loop_work_is_claimed_once_and_handed_back(store):
     assert store.work_collect("r1", "each") == [] and store.work_left("r1", "each") == 2
 
 
+def test_several_outcomes_are_handed_back_in_one_call(store):
+    needs(store, SharedLoopWork)
+    run, _ = new_run(store)
+    store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in (10, 20, 30)],
+                     EventWrite("loop.started", "each"))
+    store.work_publish("r1", "each", [0, 1, 2])
+    assert store.work_claim_many("w1", 30.0, "r1", "each", 2) == [(0, 10), (1, 20)]
+    assert store.work_claim_many("w2", 30.0, "r1", "each", 1) == [(2, 30)]
+    assert store.work_done_many("w1", []) == []
+    assert store.work_done_many("w1", [("r1", "each", 1, {"status": "completed", "result": 2}),
+                                       ("r1", "each", 2, {"status": "completed"}),  # w2's claim
+                                       ("r1", "each", 0, {"status": "failed"})]) == [True, False, True]
+    assert store.work_done_many("w1", [("r1", "each", 0, {"status": "completed"})]) == [False]  # done already
+    assert store.work_collect("r1", "each") == [(0, {"status": "failed"}, 10),
+                                                (1, {"status": "completed", "result": 2}, 20)]
+
+
 def test_an_expired_claim_of_loop_work_is_claimed_again(store):
     needs(store, SharedLoopWork)
     run, _ = new_run(store)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import TetherError
 from ..store.base import SharedLoopWork, Store, SweeperElection, WakeUps
+from .hand_back import HandBack
 from .lease import owner_id
 from .loop_shared import Claims
 
@@ -42,6 +43,8 @@ class Worker:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._active: set[threading.Event] = set()
+        store = engine.store  # the outcomes of other processes' iterations go back in groups
+        self.hand_back = HandBack(store, self.owner) if isinstance(store, SharedLoopWork) else None
 
     def wake(self) -> None:
         """A run was just queued here: idle threads look for it now."""
@@ -108,7 +111,8 @@ class Worker:
                 log.info("worker: run %s ended %s", run.id, run.status)
                 continue
             try:
-                if help_once(self.engine, self.owner):  # an iteration of another worker's loop
+                # iterations of another worker's loop
+                if help_once(self.engine, self.owner, self.hand_back):
                     continue
             except TetherError as exc:
                 log.warning("worker: %s", exc.message)
@@ -154,11 +158,12 @@ class Worker:
         store.release_sweeper()
 
 
-def help_once(engine: Any, owner: str) -> bool:
+def help_once(engine: Any, owner: str, hand_back: HandBack | None = None) -> bool:
     """Run iterations that another process's loop published (PostgreSQL): one of any loop,
     then more of the same loop, claimed a few at a time (:class:`Claims`), for up to
     :data:`HELP_SECONDS`; False when there is none. Each outcome goes back to the run's
-    owner, which commits it, before the next iteration starts."""
+    owner, which commits it, before the next iteration starts (through ``hand_back``, which
+    groups the outcomes of this process's threads into one statement)."""
     store: Store = engine.store
     if not isinstance(store, SharedLoopWork):
         return False
@@ -193,12 +198,14 @@ def help_once(engine: Any, owner: str) -> bool:
 
     threading.Thread(target=renew, daemon=True, name=f"tether-help-{run_id}").start()
     claims = Claims(store, owner, engine.lease_seconds, run_id, loop_key)
+    hand_back = hand_back or HandBack(store, owner, linger=0.0)
+    hand_back.enter()
     until = time.monotonic() + HELP_SECONDS
     try:
         while True:  # the outcome of each iteration goes back as soon as it is known
             scope = runner.step_scope(step, 1, key)
             outcome = runner.loops.help(step, loop_key, key, idx, item, total, scope)
-            store.work_done(run_id, loop_key, idx, owner, outcome)
+            hand_back.done(run_id, loop_key, idx, outcome)
             nxt = None if time.monotonic() > until else claims.next()
             if nxt is None:
                 return True
@@ -206,5 +213,6 @@ def help_once(engine: Any, owner: str) -> bool:
             current[0] = idx
             claims.ran()
     finally:
+        hand_back.leave()
         stop.set()
         claims.release()

@@ -38,6 +38,11 @@ class SharedLoopWork(Protocol):
     def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
 
+    def work_done_many(self, owner: str, outcomes: list[tuple[str, str, int, dict[str, Any]]]) -> list[bool]:
+        """:meth:`work_done` for several ``(run_id, loop_key, index, outcome)`` at once (one
+        round trip): each stored only if ``owner`` still holds its claim; whether it was, in
+        the order given."""
+
     def work_collect(self, run_id: str, loop_key: str,
                      limit: int = 500) -> list[tuple[int, dict[str, Any], Any]]:
         """``(index, outcome, element)`` of iterations done by workers and not yet removed,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import lru_cache
 from typing import Any
 
 from ..errors import StoreError
@@ -29,7 +30,13 @@ from .pg_statements import (
     WORK_RELEASE,
     WORK_REMOVE,
     WORK_RENEW,
+    work_done_many,
 )
+
+
+@lru_cache(maxsize=64)
+def _done_many(n: int) -> str:
+    return work_done_many(n)
 
 
 class LoopWork(SharedLoopWork):
@@ -102,6 +109,19 @@ class LoopWork(SharedLoopWork):
     def work_done(self, run_id: str, loop_key: str, idx: int, owner: str, outcome: dict[str, Any]) -> bool:
         """Store the outcome if ``owner`` still holds the claim; False if it lost it."""
         return self._unflushed(WORK_DONE, (codec.dumps_text(outcome), run_id, loop_key, idx, owner))[1] == 1
+
+    def work_done_many(self, owner: str, outcomes: list[tuple[str, str, int, dict[str, Any]]]) -> list[bool]:
+        """Store several outcomes, ``(run_id, loop_key, index, outcome)`` each, in one round
+        trip: each only if ``owner`` still holds its claim; whether it was stored, in order."""
+        if not outcomes:
+            return []
+        params: dict[str, Any] = {"o": owner}
+        for k, (run_id, loop_key, idx, outcome) in enumerate(outcomes):
+            params.update({f"r{k}": run_id, f"l{k}": loop_key, f"i{k}": idx,
+                           f"x{k}": codec.dumps_text(outcome)})
+        rows, _ = self._unflushed(_done_many(len(outcomes)), params)
+        stored = {(r[0], r[1], r[2]) for r in rows}
+        return [(o[0], o[1], o[2]) in stored for o in outcomes]
 
     def work_collect(self, run_id: str, loop_key: str,
                      limit: int = 500) -> list[tuple[int, dict[str, Any], Any]]:

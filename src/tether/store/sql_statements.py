@@ -50,7 +50,10 @@ LAST_ITERATION = (f"SELECT {ITERATION_COLS} FROM iterations WHERE run_id = ? AND
 INSERT_LOOP_ITEM = "INSERT INTO loop_items (run_id, loop_key, idx, item) VALUES (?, ?, ?, ?)"
 
 # ---------------------------------------------------------------- loop reads (store/sql_loop_reads.py)
-LOOP_SIZE = "SELECT max(idx) + 1 FROM loop_items WHERE run_id = ? AND loop_key = ?"
+# the last index by the primary key, backwards (max(idx) got a plan on PostgreSQL that read
+# every element: 5-14 ms at 10,000); NULL when the loop has none
+LOOP_SIZE = ("SELECT (SELECT idx FROM loop_items WHERE run_id = ? AND loop_key = ? "
+             "ORDER BY idx DESC LIMIT 1) + 1")
 # a loop's elements by index range (parameters: run id, loop key, start, stop)
 LOOP_ITEMS_RANGE = ("SELECT item FROM loop_items WHERE run_id = ? AND loop_key = ? "
                     "AND idx >= ? AND idx < ? ORDER BY idx")
