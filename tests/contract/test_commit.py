@@ -241,6 +241,11 @@ def test_commits_of_one_row_each_read_back_exactly(store):
     assert one(vars=(var("f", t1, type="user_defined", scope="temp"),)).versions == {"f": 1}
     assert one(vars=(VarWrite("f", None, delete=True),)).versions == {"f": 0}
     assert one(vars=(VarWrite("never", None, delete=True),)).versions == {}
+    huge = {"text": [AWKWARD, codec.OFFLOAD_MIN * "x"]}  # offloaded: its blob goes in the same transaction
+    assert one(vars=(var("huge", huge),)).versions == {"huge": 1}
+    with store.hold("r1"):  # a commit inside a hold joins the held transaction
+        assert one(vars=(var("held", AWKWARD),)).versions == {"held": 1}
+    assert one(vars=(VarWrite("huge", None, delete=True),)).versions == {"huge": 0}
     step = StepWrite(f"s {AWKWARD}", "failed", 3, codec.encode({"in": AWKWARD}), codec.encode(big),
                      {"message": AWKWARD}, {"note": AWKWARD, "f": t1}, t0, t0 + t1, f"k {AWKWARD}")
     one(steps=(step,), run=RunUpdate(cursor={"next": AWKWARD}))
@@ -249,7 +254,11 @@ def test_commits_of_one_row_each_read_back_exactly(store):
     seq = store.load_run("r1").seq
     from tether.store.base import IterationWrite
     one(iterations=(IterationWrite("loop", 0, "completed", 2, codec.encode(big), None, t0, t1),))
-    assert {n: v.value for n, v in store.read_vars("r1").items()} == {AWKWARD: big}
+    assert {n: v.value for n, v in store.read_vars("r1").items()} == {AWKWARD: big, "held": AWKWARD}
+    first, gone = store.var_history("r1", "huge")
+    assert (first.version, first.value, gone.version, gone.deleted) == (1, huge, 2, True)
+    (awk,) = [h for h in store.var_history("r1", AWKWARD) if h.version == 1]
+    assert (awk.value, awk.source_step) == (AWKWARD, AWKWARD)
     (rec,) = store.steps("r1")
     assert (rec.step_id, rec.status, rec.attempts, rec.inputs, rec.result, rec.error, rec.meta,
             rec.started_at, rec.finished_at) == \
