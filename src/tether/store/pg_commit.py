@@ -155,33 +155,33 @@ def _params(c: Commit, blobs: list[codec.Encoded], shared: set[tuple[str, str]]
     if ws:
         names = {w.name for w in ws}
         parts.append("vars" if len(names) == len(ws) else "vars*")
-        _put(p, one, "v", "vars", [{"n": w.name, "v": None if w.delete else hexed(w.value),
-                                    "s": w.source_step, "d": int(w.delete),
-                                    "t": None if w.type == "step_result" else w.type,
-                                    "c": None if w.scope == "run" else w.scope, "x": int(w.secret)}
-                                   for w in ws])
+        _put(p, one, "v", "vars", [
+            {"n": w.name, "v": None if w.delete else hexed(w.value), "s": w.source_step, "d": int(w.delete),
+             "t": None if w.type == "step_result" else w.type, "c": None if w.scope == "run" else w.scope,
+             "x": int(w.secret)} for w in ws])
     ss = c.steps
     if ss:
         parts.append("steps")
-        _put(p, one, "s", "steps", [{"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs),
-                         "r": hexed(s.result), "er": None if s.error is None else text(s.error),
-                         "m": None if s.meta is None else text(s.meta), "sa": s.started_at,
-                         "fa": s.finished_at,
-                         "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
+        _put(p, one, "s", "steps", [
+            {"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs), "r": hexed(s.result),
+             "er": None if s.error is None else text(s.error), "m": None if s.meta is None else text(s.meta),
+             "sa": s.started_at, "fa": s.finished_at,
+             "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
     es = c.events  # step records take idx 0..
     if es:
         parts.append("events")
-        _put(p, one, "e", "events", [{"i": k, "ty": e.type, "sp": e.step_id,
-                         "da": None if e.data is None else text(e.data)}
-                        for k, e in enumerate(es, len(ss))])
+        _put(p, one, "e", "events", [
+            {"i": k, "ty": e.type, "sp": e.step_id, "da": None if e.data is None else text(e.data)}
+            for k, e in enumerate(es, len(ss))])
     its = c.iterations
     if its:
         parts.append("iterations")
         if shared and any((c.run_id, it.loop_key) in shared for it in its):
             parts.append("work")
-        _put(p, one, "i", "iterations", [{"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts,
-                         "r": hexed(it.result), "er": None if it.error is None else text(it.error),
-                         "sa": it.started_at, "fa": it.finished_at} for it in its])
+        _put(p, one, "i", "iterations", [
+            {"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts, "r": hexed(it.result),
+             "er": None if it.error is None else text(it.error), "sa": it.started_at, "fa": it.finished_at}
+            for it in its])
     acc = c.accesses
     if acc:
         parts.append("reads")
