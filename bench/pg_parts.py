@@ -45,7 +45,7 @@ def main() -> None:
     def spy(c: Any, blobs: Any, shared: Any) -> Any:
         seen.append(c)
         return params(c, blobs, shared)
-    pc._params = spy  # type: ignore[assignment]
+    pc._params = spy
     try:
         engine.run(load_flow_text(flow_text(20, "normal")))
         p, parts, single = params(seen[10], [], set())  # a B1 step's commit
@@ -81,7 +81,7 @@ def main() -> None:
             wall, cpu, srv = (statistics.median(r[k] for r in rows) * per for k in range(3))
             print(f"{name:22s} wall {wall:5.0f} µs, client CPU {cpu:4.0f} µs, server CPU {srv:4.0f} µs")
     finally:
-        pc._params = params  # type: ignore[assignment]
+        pc._params = params
         engine.close()
         with psycopg.connect(args.db, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
