@@ -176,12 +176,13 @@ def _params(c: Commit, blobs: list[codec.Encoded], shared: set[tuple[str, str]]
     its = c.iterations
     if its:
         parts.append("iterations")
-        if shared and any((c.run_id, it.loop_key) in shared for it in its):
+        work = bool(shared) and any((c.run_id, it.loop_key) in shared for it in its)
+        if work:
             parts.append("work")
         _put(p, one, "i", "iterations", [
             {"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts, "r": hexed(it.result),
              "er": None if it.error is None else text(it.error), "sa": it.started_at, "fa": it.finished_at}
-            for it in its])
+            for it in its], alone=not work)  # the loop work's removal reads the JSON document
     acc = c.accesses
     if acc:
         parts.append("reads")
@@ -189,10 +190,11 @@ def _params(c: Commit, blobs: list[codec.Encoded], shared: set[tuple[str, str]]
     return p, frozenset(parts), frozenset(one)
 
 
-def _put(p: dict[str, Any], one: list[str], key: str, part: str, rows: list[dict[str, Any]]) -> None:
-    """A part's rows as the parameter ``key`` (a JSON array), or its one row as the
-    parameters ``key_field`` (``part`` added to ``one``)."""
-    if len(rows) == 1:
+def _put(p: dict[str, Any], one: list[str], key: str, part: str, rows: list[dict[str, Any]],
+         alone: bool = True) -> None:
+    """A part's rows as the parameter ``key`` (a JSON array), or (``alone`` allowing) its one
+    row as the parameters ``key_field`` (``part`` added to ``one``)."""
+    if alone and len(rows) == 1:
         one.append(part)
         p.update({f"{key}_{k}": v for k, v in rows[0].items()})
     else:

@@ -52,8 +52,8 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     each part's rows given as one JSON array of objects (parameters ``v``, ``s``, ``e``,
     ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._params``), or for a
     part in ``single`` as one row of parameters (``v_n``, ``v_v``, … ``s_i``, …: the JSON
-    keys prefixed), and written only if the UPDATE matched. No row back: refused, nothing
-    written; else the new seq, the run's control request, and the ``[name, version]`` pairs
+    keys prefixed; never ``iterations`` with ``work``, which reads ``i``), and written only
+    if the UPDATE matched. No row back: refused, nothing written; else the new seq, the run's control request, and the ``[name, version]`` pairs
     (version 0: deleted) of the history rows written, in version order, as JSON text — with
     ``vars`` in ``single``, that one variable's version as text instead (NULL: no row). A
     variable's version follows its latest row, read with the statement's snapshot: a writer
@@ -114,8 +114,9 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
         # a committed iteration of a shared loop is no longer loop work (store/pg_loop_work.py):
         # its row goes in the same transaction, so no claim of it can outlive its commit
         ctes.append(
-            "lw AS (DELETE FROM loop_work w USING adv, " + _rows("i", "k text, i int", "iterations" in single)
-            + " WHERE w.run_id = %(run)s AND w.loop_key = x.k AND w.idx = x.i)")
+            "lw AS (DELETE FROM loop_work w USING adv, "
+            "json_to_recordset(%(i)s::json) AS x(k text, i int) "
+            "WHERE w.run_id = %(run)s AND w.loop_key = x.k AND w.idx = x.i)")
     if "reads" in parts:
         ctes.append(
             "r AS (INSERT INTO var_reads (run_id, name, accessed_at, access_count) SELECT %(run)s, x.* "
