@@ -53,11 +53,12 @@ def commit_statement(advance: str, names: tuple[str, ...], parts: frozenset[str]
     ``i``, ``r``; byte values as ``\\x`` hex strings, see ``pg_commit._params``), or for a
     part in ``single`` as one row of parameters (``v_n``, ``v_v``, … ``s_i``, …: the JSON
     keys prefixed; never ``iterations`` with ``work``, which reads ``i``), and written only
-    if the UPDATE matched. No row back: refused, nothing written; else the new seq, the run's control request, and the ``[name, version]`` pairs
-    (version 0: deleted) of the history rows written, in version order, as JSON text — with
-    ``vars`` in ``single``, that one variable's version as text instead (NULL: no row). A
-    variable's version follows its latest row, read with the statement's snapshot: a writer
-    committing in between also advanced the seq, so the fence refuses this commit."""
+    if the UPDATE matched. No row back: refused, nothing written; else the new seq, the run's
+    control request, and the ``[name, version]`` pairs (version 0: deleted) of the history
+    rows written, in version order, as JSON text — with ``vars`` in ``single``, that one
+    variable's version as text instead (NULL: no row). A variable's version follows its
+    latest row, read with the statement's snapshot: a writer committing in between also
+    advanced the seq, so the fence refuses this commit."""
     adv = _named(advance, names).replace(" RETURNING seq", " RETURNING seq, control")
     ctes = [f"adv AS ({adv})"]
     history = "vars" in parts or "vars*" in parts
