@@ -218,3 +218,53 @@ def test_every_field_of_a_commit_reads_back_exactly(store):
     (it,) = store.iterations("r1", "loop")
     assert (it.status, it.attempts, it.result, it.error, it.started_at, it.finished_at) == \
         ("failed", 2, big, {"message": AWKWARD}, t0, t1)
+
+
+def test_commits_of_one_row_each_read_back_exactly(store):
+    """A commit of one variable, one step, one event or one iteration (the usual commit,
+    which PostgreSQL sends as one row of parameters rather than a JSON document) reads back
+    exactly and reports the variable's version: set, set again, deleted (0), deleted when
+    absent (no version), and with awkward text, compressed bytes and floats."""
+    run, _ = new_run(store)
+    big = {"text": AWKWARD * 40, "n": list(range(300))}
+    t0, t1 = 1796048236.4827435, 0.1 + 0.2
+    seq = 0
+
+    def one(**kw):
+        nonlocal seq
+        res = store.commit(Commit("r1", run.lease_epoch, expected_seq=seq, fenced=True, **kw))
+        seq = res.seq
+        return res
+
+    assert one(vars=(var(AWKWARD, AWKWARD, source_step=AWKWARD),)).versions == {AWKWARD: 1}
+    assert one(vars=(var(AWKWARD, big),)).versions == {AWKWARD: 2}
+    assert one(vars=(var("f", t1, type="user_defined", scope="temp"),)).versions == {"f": 1}
+    assert one(vars=(VarWrite("f", None, delete=True),)).versions == {"f": 0}
+    assert one(vars=(VarWrite("never", None, delete=True),)).versions == {}
+    huge = {"text": [AWKWARD, codec.OFFLOAD_MIN * "x"]}  # offloaded: its blob goes in the same transaction
+    assert one(vars=(var("huge", huge),)).versions == {"huge": 1}
+    with store.hold("r1"):  # a commit inside a hold joins the held transaction
+        assert one(vars=(var("held", AWKWARD),)).versions == {"held": 1}
+    assert one(vars=(VarWrite("huge", None, delete=True),)).versions == {"huge": 0}
+    step = StepWrite(f"s {AWKWARD}", "failed", 3, codec.encode({"in": AWKWARD}), codec.encode(big),
+                     {"message": AWKWARD}, {"note": AWKWARD, "f": t1}, t0, t0 + t1, f"k {AWKWARD}")
+    one(steps=(step,), run=RunUpdate(cursor={"next": AWKWARD}))
+    one(events=(EventWrite("custom", AWKWARD, {"d": AWKWARD}),))
+    store.start_loop("r1", run.lease_epoch, "loop", [codec.encode(1)], EventWrite("loop.started", "l"))
+    seq = store.load_run("r1").seq
+    from tether.store.base import IterationWrite
+    one(iterations=(IterationWrite("loop", 0, "completed", 2, codec.encode(big), None, t0, t1),))
+    assert {n: v.value for n, v in store.read_vars("r1").items()} == {AWKWARD: big, "held": AWKWARD}
+    first, gone = store.var_history("r1", "huge")
+    assert (first.version, first.value, gone.version, gone.deleted) == (1, huge, 2, True)
+    (awk,) = [h for h in store.var_history("r1", AWKWARD) if h.version == 1]
+    assert (awk.value, awk.source_step) == (AWKWARD, AWKWARD)
+    (rec,) = store.steps("r1")
+    assert (rec.step_id, rec.status, rec.attempts, rec.inputs, rec.result, rec.error, rec.meta,
+            rec.started_at, rec.finished_at) == \
+        (step.step_id, "failed", 3, {"in": AWKWARD}, big, {"message": AWKWARD}, {"note": AWKWARD, "f": t1},
+         t0, t0 + t1)
+    assert [(e.step_id, e.data) for e in store.events("r1") if e.type == "custom"] == [(AWKWARD, {"d": AWKWARD})]
+    (it,) = store.iterations("r1", "loop")
+    assert (it.status, it.attempts, it.result, it.started_at, it.finished_at) == ("completed", 2, big, t0, t1)
+    assert store.load_run("r1").cursor == {"next": AWKWARD}

@@ -101,6 +101,16 @@ def test_postgres_loop_scenario_runs(bench_pg):
     assert doc["items"] == 200 and doc["iterations_per_s"][0] > 0
 
 
+def test_postgres_commit_parts_scenario_runs(bench_pg):
+    """bench.pg_parts (the server's CPU for each part of the commit statement) runs."""
+    import os
+    proc = subprocess.run([sys.executable, "-m", "bench.pg_parts", "--db", bench_pg, "--n", "20",
+                           "--rounds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert proc.returncode == 0, proc.stderr
+    assert "the step's commit" in proc.stdout and "SELECT 1" in proc.stdout
+
+
 def _peers_python() -> str:
     """The interpreter with the peers (TETHER_BENCH_PEERS_PYTHON, else this one) if it has DBOS."""
     python = PEERS_PYTHON

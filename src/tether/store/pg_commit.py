@@ -29,21 +29,23 @@ from .sql_statements import ADVANCE, ADVANCE_RUN, fenced
 
 _RUN = ("run", "epoch")
 _RUN_FIELDS = ("cursor", "status", "outputs", "error", "finished", "t")
-# the commit statements, by (run fields given, fenced on the seq, the parts it writes):
-# the text psycopg runs, and the same prepared for pg_prepared
-_COMMIT: dict[tuple[bool, bool, frozenset[str]], tuple[str, Prepared]] = {}
+# the commit statements, by (run fields given, fenced on the seq, the parts it writes, those
+# of them with one row): the text psycopg runs, and the same prepared for pg_prepared
+_COMMIT: dict[tuple[bool, bool, frozenset[str], frozenset[str]], tuple[str, Prepared]] = {}
 
 
-def _statement(given: bool, fence: bool, parts: frozenset[str]) -> tuple[str, Prepared]:
+def _statement(given: bool, fence: bool, parts: frozenset[str],
+               single: frozenset[str] = frozenset()) -> tuple[str, Prepared]:
     """The commit statement for a commit with run fields (``given``), fenced on the seq
-    (``fence``), writing ``parts``; built once per variant, prepared under a name taken
-    from its text (so two texts never share a name on a connection)."""
-    key = (given, fence, parts)
+    (``fence``), writing ``parts`` (those in ``single`` as one row of parameters); built
+    once per variant, prepared under a name taken from its text (so two texts never share
+    a name on a connection)."""
+    key = (given, fence, parts, single)
     found = _COMMIT.get(key)
     if found is None:
         advance = fenced(ADVANCE_RUN if given else ADVANCE, fence)
         names = (_RUN_FIELDS if given else ()) + _RUN + (("expected",) if fence else ())
-        sql = commit_statement(advance, names, parts)
+        sql = commit_statement(advance, names, parts, single)
         name = "tether_commit_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
         found = _COMMIT[key] = (sql, positional(name, sql))
     return found
@@ -71,10 +73,10 @@ class PgCommit:
         it returns (synchronous commit)."""
         self._blobs_first(c)  # TETHER_BLOBS: durable before the transaction that refers to them
         blobs: list[codec.Encoded] = []
-        params, parts = _params(c, blobs, self._published)
+        params, parts, single = _params(c, blobs, self._published)
         if self._external:
             blobs = []  # stored above: nothing goes into the table
-        sql, prepared = _statement(c.run is not None, c.fenced, parts)
+        sql, prepared = _statement(c.run is not None, c.fenced, parts, single)
         held = getattr(self._held, "conn", None)
         conn = held or self._connection()
         # inside hold(): a savepoint of the held transaction, on its connection
@@ -109,18 +111,24 @@ class PgCommit:
             raise refusal
         seq, control, written = row
         self._committed[c.run_id] = (seq, control)
-        versions = dict(orjson.loads(written)) if written is not None else {}  # each name's last write
+        if written is None:
+            versions = {}
+        elif "vars" in single:  # the one variable's version
+            versions = {c.vars[0].name: int(written)}
+        else:  # each name's last write
+            versions = dict(orjson.loads(written))
         foreign = c.expected_seq is not None and seq != c.expected_seq + 1
         return CommitResult(seq, versions, foreign)
 
 
-def _params(c: Commit, blobs: list[codec.Encoded],
-            shared: set[tuple[str, str]]) -> tuple[dict[str, Any], frozenset[str]]:
-    """The commit statement's parameters and the parts it writes (see
-    :func:`pg_statements.commit_statement`): each part's rows as one JSON array of
-    objects, byte values as ``\\x`` hex strings (what ``bytea`` reads); offloaded payloads
-    are added to ``blobs``. Iterations of a loop in ``shared`` (``(run, loop)`` published
-    as loop work) also remove their loop work."""
+def _params(c: Commit, blobs: list[codec.Encoded], shared: set[tuple[str, str]]
+            ) -> tuple[dict[str, Any], frozenset[str], frozenset[str]]:
+    """The commit statement's parameters, the parts it writes and those of them written
+    as one row (see :func:`pg_statements.commit_statement`): each part's rows as one JSON
+    array of objects, or its one row as parameters named by part and key; byte values as
+    ``\\x`` hex strings (what ``bytea`` reads); offloaded payloads are added to ``blobs``.
+    Iterations of a loop in ``shared`` (``(run, loop)`` published as loop work) also
+    remove their loop work."""
     def data(enc: codec.Encoded | None) -> bytes | None:
         if enc is None:
             return None
@@ -142,44 +150,55 @@ def _params(c: Commit, blobs: list[codec.Encoded],
         p.update(cursor=text(r.cursor), status=r.status, outputs=data(r.outputs),
                  error=None if r.error is None else text(r.error), finished=bool(r.finished))
     parts: list[str] = []
+    one: list[str] = []
     ws = c.vars
     if ws:
         names = {w.name for w in ws}
         parts.append("vars" if len(names) == len(ws) else "vars*")
-        p["v"] = _json([{"n": w.name, "v": None if w.delete else hexed(w.value), "s": w.source_step,
-                         "d": int(w.delete), "t": None if w.type == "step_result" else w.type,
-                         "c": None if w.scope == "run" else w.scope, "x": int(w.secret)} for w in ws])
+        _put(p, one, "v", "vars", [
+            {"n": w.name, "v": None if w.delete else hexed(w.value), "s": w.source_step, "d": int(w.delete),
+             "t": None if w.type == "step_result" else w.type, "c": None if w.scope == "run" else w.scope,
+             "x": int(w.secret)} for w in ws])
     ss = c.steps
     if ss:
         parts.append("steps")
-        p["s"] = _json([{"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs),
-                         "r": hexed(s.result), "er": None if s.error is None else text(s.error),
-                         "m": None if s.meta is None else text(s.meta), "sa": s.started_at,
-                         "fa": s.finished_at,
-                         "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
+        _put(p, one, "s", "steps", [
+            {"i": s.step_id, "st": s.status, "a": s.attempts, "n": hexed(s.inputs), "r": hexed(s.result),
+             "er": None if s.error is None else text(s.error), "m": None if s.meta is None else text(s.meta),
+             "sa": s.started_at, "fa": s.finished_at,
+             "k": sqlrows.compact_key(c.run_id, s.step_id, s.idempotency_key)} for s in ss])
     es = c.events  # step records take idx 0..
     if es:
         parts.append("events")
-        p["e"] = _json([{"i": k, "ty": e.type, "sp": e.step_id,
-                         "da": None if e.data is None else text(e.data)}
-                        for k, e in enumerate(es, len(ss))])
+        _put(p, one, "e", "events", [
+            {"i": k, "ty": e.type, "sp": e.step_id, "da": None if e.data is None else text(e.data)}
+            for k, e in enumerate(es, len(ss))])
     its = c.iterations
     if its:
         parts.append("iterations")
-        if shared and any((c.run_id, it.loop_key) in shared for it in its):
+        work = bool(shared) and any((c.run_id, it.loop_key) in shared for it in its)
+        if work:
             parts.append("work")
-        p["i"] = _json([{"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts,
-                         "r": hexed(it.result), "er": None if it.error is None else text(it.error),
-                         "sa": it.started_at, "fa": it.finished_at} for it in its])
+        _put(p, one, "i", "iterations", [
+            {"k": it.loop_key, "i": it.idx, "st": it.status, "a": it.attempts, "r": hexed(it.result),
+             "er": None if it.error is None else text(it.error), "sa": it.started_at, "fa": it.finished_at}
+            for it in its], alone=not work)  # the loop work's removal reads the JSON document
     acc = c.accesses
     if acc:
         parts.append("reads")
-        p["r"] = _json([{"n": a[0], "c": a[1], "at": a[2]} for a in acc])
-    return p, frozenset(parts)
+        _put(p, one, "r", "reads", [{"n": a[0], "c": a[1], "at": a[2]} for a in acc])
+    return p, frozenset(parts), frozenset(one)
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows).decode()
+def _put(p: dict[str, Any], one: list[str], key: str, part: str, rows: list[dict[str, Any]],
+         alone: bool = True) -> None:
+    """A part's rows as the parameter ``key`` (a JSON array), or (``alone`` allowing) its one
+    row as the parameters ``key_field`` (``part`` added to ``one``)."""
+    if alone and len(rows) == 1:
+        one.append(part)
+        p.update({f"{key}_{k}": v for k, v in rows[0].items()})
+    else:
+        p[key] = orjson.dumps(rows).decode()
 
 
 def _undo(conn: Any, statement: str = "ROLLBACK") -> None:
