@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shared": ("services", "shared"), "serve": ("services", "serve"), "worker": ("services", "worker"),
 }
 _GLOBAL_OPTIONS_WITH_VALUE = ("--db",)
+# commands that only read: logging is set up by what may log, not on every start
+# (session.defer_logging; `vars set`/`rm`/`history` open an engine, which sets it up)
+READS = ("runs", "show", "vars")
 
 
 def command_word(args: list[str]) -> str | None:
@@ -90,7 +93,11 @@ def main() -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    build(command_word(sys.argv[1:]))
+    word = command_word(sys.argv[1:])
+    build(word)
+    if word in READS:
+        from .session import defer_logging
+        defer_logging()
     from .root import main as run
     run()
 
@@ -101,4 +108,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["COMMANDS", "app", "build", "command_word", "main"]
+__all__ = ["COMMANDS", "READS", "app", "build", "command_word", "main"]
