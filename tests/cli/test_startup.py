@@ -152,6 +152,25 @@ def test_only_the_named_command_is_built_and_all_for_anything_else():
     assert len(app.registered_groups) == 1
 
 
+def test_vars_has_only_the_verb_its_command_line_runs_and_every_verb_for_help():
+    from typer.main import get_command
+
+    from tether.cli import vars as vars_cli
+
+    def verbs(rest: list[str] | None) -> list[str]:
+        group = get_command(build("vars", rest)).commands["vars"]  # type: ignore[attr-defined]
+        return sorted(group.commands)
+
+    every = ["get", "history", "list", "rm", "set"]
+    assert verbs(["get", "r1", "b"]) == ["get"] and verbs(["r1"]) == ["list"] and verbs([]) == ["list"]
+    assert verbs(["list", "r1"]) == ["list"] and verbs(["history", "r1", "a", "--json"]) == ["history"]
+    assert verbs(["get", "--help"]) == every and verbs(["--help"]) == every and verbs(["r1", "-h"]) == every
+    assert verbs(None) == every
+    assert verbs(["rm", "r1", "a"]) == ["rm"]
+    build()  # the full app again: narrowing never removed a verb from it
+    assert sorted(str(c.name) for c in vars_cli.app.registered_commands) == every
+
+
 @pytest.mark.parametrize(("annotation", "value", "expected"), [
     (str, "x", "x"), (bool, True, True), (int, "42", 42), (int, 7, 7), (int, "0", 0),
     (list[str], ("a", "b"), ["a", "b"]), (Path, "no/such/file.yaml", Path("no/such/file.yaml")),
