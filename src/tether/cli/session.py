@@ -28,8 +28,9 @@ def defer_logging() -> None:
     """The command being run is a read (`runs`, `show`, `vars`): ``set_options`` leaves
     logging alone unless ``--debug``, and what may log sets it up first (``open_engine``,
     which `vars set`/`rm`/`history` use). A read imports no module that logs
-    (tests/cli/test_startup.py), so nothing can be logged before that; it saves importing
-    and configuring ``logging`` (~3 ms) on every read."""
+    (tests/cli/test_startup.py), so nothing can be logged before that; the one exception,
+    `vars get` of a computed variable, evaluates it with ``Runner.load_committed``, which
+    logs nothing. It saves importing and configuring ``logging`` (~3 ms) on every read."""
     state.logging_deferred = True
 
 
