@@ -109,6 +109,16 @@ READS = [
     ["vars", "history", "r1", "a"],
     ["vars", "get", "r2", "m"],
     ["vars", "get", "r2", "z"],
+    ["vars", "get", "--help"],
+    ["vars", "r1", "--help"],
+    ["vars", "--help", "r1"],
+    ["vars", "gte", "r1", "c"],
+    ["vars", "set", "r1", "n", "5"],
+    ["vars", "set", "r1", "n", "5", "--json"],
+    ["vars", "rm", "r1", "a"],
+    ["vars", "rm", "r1"],
+    ["vars", "history", "r1"],
+    ["vars", "history", "r1", "a", "--json"],
 ]
 QUICKSTART = str(ROOT / "examples" / "quickstart.yaml")
 RUNS = [
@@ -153,6 +163,9 @@ def lines(db: str, work: str) -> list[list[str]]:
         ["--db", db, "--db", db, "runs"],
         ["--db", db, "run"],
         ["--db", "memory://", "runs"],
+        ["--debug", "--db", db, "vars", "r1"],
+        ["--debug", "--db", db, "vars", "get", "r4", "dbl"],
+        ["--debug", "--db", db, "vars", "set", "r1", "n", "5"],
     ]
 
 

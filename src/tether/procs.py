@@ -19,7 +19,7 @@ Three mechanisms, because a process killed with SIGKILL cannot clean up after it
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import logging
 import os
 import signal
@@ -35,15 +35,16 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
+@functools.cache
 def _load_prctl() -> Any:
+    """libc's ``prctl``, or None (not Linux). Loaded in the parent when a step first starts
+    a process (``ctypes`` is not imported by a run that starts none), never in a child."""
+    import ctypes
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl
     except (OSError, AttributeError):  # not Linux
         return None
-
-
-_prctl = _load_prctl()
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -52,12 +53,13 @@ def die_with_parent() -> Callable[[], None] | None:
     process when the thread that starts it ends (Linux), and the guardian SIGKILLs its
     whole group when this process ends. None where neither can be arranged."""
     register = guardian.register_in_child()
-    if _prctl is None:
+    prctl = _load_prctl()
+    if prctl is None:
         return register
     parent = os.getpid()
 
     def preexec() -> None:  # runs in the child between fork and exec: system calls, no locks
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if register is not None:
             register()
         if os.getppid() != parent:  # the parent died before the request took effect

@@ -1,6 +1,7 @@
 """`tether resume` gets to the run's next step without importing what it does not use: Rich
-(nothing is printed before the run ends when the environment did not change) and PyYAML (the
-stored flow is rebuilt from its parsed data)."""
+(nothing is printed before the run ends when the environment did not change), PyYAML (the
+stored flow is rebuilt from its parsed data) and ctypes (loaded when a step first starts a
+process: this one starts none)."""
 from __future__ import annotations
 
 import subprocess
@@ -18,7 +19,7 @@ steps:
       code: |
         import sys
         def main(ctx):
-            return sorted(m for m in ("rich", "rich.console", "rich.table", "yaml") if m in sys.modules)
+            return sorted(m for m in ("rich", "rich.console", "rich.table", "yaml", "ctypes") if m in sys.modules)
     vars: {loaded: "{{ result }}"}
 """
 

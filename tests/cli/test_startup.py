@@ -68,8 +68,43 @@ def test_a_read_command_imports_neither_the_engine_nor_a_heavy_module(tmp_path: 
     assert "tether.cli.reads" in loaded and "tether.store.sqlite" in loaded  # it did run the command
     assert not {m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
     assert not {m for m in loaded if m.split(".")[0] in ENGINE or m.startswith(ENGINE)}
+    # nothing that logs either: a read's logging is set up only by what may log
+    # (session.defer_logging), so a module that logs here would log unformatted
+    assert "logging" not in loaded
     others = {m for name, (m, _) in COMMANDS.items() if name != args[0]} - {COMMANDS[args[0]][0]}
     assert not {f"tether.cli.{m}" for m in others} & loaded  # nor the modules of other commands
+
+
+LOGGING_PROBE = """
+import atexit, json, sys
+out = sys.argv[1]
+def dump():
+    logging = sys.modules.get("logging")
+    root = logging.getLogger() if logging else None
+    with open(out, "w") as f:
+        json.dump(None if root is None else [root.level, [h.formatter._fmt for h in root.handlers]], f)
+atexit.register(dump)
+sys.argv = ["tether"] + sys.argv[2:]
+from tether.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["runs"], None), (["vars", "r1"], None),
+    (["--debug", "runs"], [10, ["%(levelname)s %(name)s: %(message)s"]]),
+    (["--debug", "vars", "get", "r1", "b"], [10, ["%(levelname)s %(name)s: %(message)s"]]),
+    (["vars", "set", "r1", "x", "1"], [30, ["%(levelname)s %(name)s: %(message)s"]]),
+    (["checkpoints", "r1"], [30, ["%(levelname)s %(name)s: %(message)s"]]),
+])
+def test_logging_is_set_up_for_what_may_log(tmp_path: Path, db: str, args: list[str], expected: object):
+    """A read leaves logging alone (unless --debug); a command that opens an engine or is not
+    a read logs to stderr as LEVEL name: message, from WARNING (DEBUG with --debug)."""
+    out = tmp_path / "logging.json"
+    proc = subprocess.run([sys.executable, "-c", LOGGING_PROBE, str(out), "--db", db, *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == expected
 
 
 def test_help_imports_neither_typer_nor_rich(tmp_path: Path):
@@ -115,6 +150,25 @@ def test_only_the_named_command_is_built_and_all_for_anything_else():
     app = build("nope")
     assert [c.name for c in app.registered_commands] == [n for n in COMMANDS if n != "vars"]
     assert len(app.registered_groups) == 1
+
+
+def test_vars_has_only_the_verb_its_command_line_runs_and_every_verb_for_help():
+    from typer.main import get_command
+
+    from tether.cli import vars as vars_cli
+
+    def verbs(rest: list[str] | None) -> list[str]:
+        group = get_command(build("vars", rest)).commands["vars"]  # type: ignore[attr-defined]
+        return sorted(group.commands)
+
+    every = ["get", "history", "list", "rm", "set"]
+    assert verbs(["get", "r1", "b"]) == ["get"] and verbs(["r1"]) == ["list"] and verbs([]) == ["list"]
+    assert verbs(["list", "r1"]) == ["list"] and verbs(["history", "r1", "a", "--json"]) == ["history"]
+    assert verbs(["get", "--help"]) == every and verbs(["--help"]) == every and verbs(["r1", "-h"]) == every
+    assert verbs(None) == every
+    assert verbs(["rm", "r1", "a"]) == ["rm"]
+    build()  # the full app again: narrowing never removed a verb from it
+    assert sorted(str(c.name) for c in vars_cli.app.registered_commands) == every
 
 
 @pytest.mark.parametrize(("annotation", "value", "expected"), [

@@ -35,11 +35,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shared": ("services", "shared"), "serve": ("services", "serve"), "worker": ("services", "worker"),
 }
 _GLOBAL_OPTIONS_WITH_VALUE = ("--db",)
+# commands that only read: logging is set up by what may log, not on every start
+# (session.defer_logging; `vars set`/`rm`/`history` open an engine, which sets it up)
+READS = ("runs", "show", "vars")
 
 
-def command_word(args: list[str]) -> str | None:
-    """The command named on a command line (after the global options), or None (none
-    named, or ``--help`` before it: the root's help lists every command)."""
+def command_at(args: list[str]) -> int | None:
+    """Where the command is named on a command line (after the global options), or None
+    (none named, or ``--help`` before it: the root's help lists every command)."""
     i = 0
     while i < len(args):
         arg = args[i]
@@ -50,30 +53,39 @@ def command_word(args: list[str]) -> str | None:
         elif arg.startswith("-"):
             i += 1
         else:
-            return arg
+            return i
     return None
 
 
-_registered: list[str] = []
+def command_word(args: list[str]) -> str | None:
+    """The command named on a command line (see ``command_at``), or None."""
+    at = command_at(args)
+    return None if at is None else args[at]
 
 
-def build(only: str | None = None) -> Any:
+_registered: list[Any] = []
+
+
+def build(only: str | None = None, rest: list[str] | None = None) -> Any:
     """The Typer app with command ``only`` registered, or every command (when ``only`` is
-    None or not a command: the parser then lists them or suggests one)."""
+    None or not a command: the parser then lists them or suggests one). ``rest``, what
+    follows `vars` on the command line, narrows the vars sub-app to the verb it runs
+    (``vars.app_for``); without it the sub-app has every verb."""
     import importlib
 
     from .root import app
     names = [only] if only in COMMANDS else list(COMMANDS)
-    if _registered == names:
+    key = [names, rest if only == "vars" else None]
+    if _registered == key:
         return app
     app.registered_commands.clear()
     app.registered_groups.clear()
-    _registered[:] = names
+    _registered[:] = key
     for name in names:
         module_name, attribute = COMMANDS[name]
         module = importlib.import_module(f"{__name__}.{module_name}")
         if name == "vars":
-            app.add_typer(module.app)
+            app.add_typer(module.app if rest is None or only != "vars" else module.app_for(rest))
         elif name == "shared":
             app.command("shared", help=module.SHARED_HELP)(module.shared)
         else:
@@ -90,7 +102,13 @@ def main() -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    build(command_word(sys.argv[1:]))
+    args = sys.argv[1:]
+    at = command_at(args)
+    word = None if at is None else args[at]
+    build(word, None if at is None else args[at + 1:])
+    if word in READS:
+        from .session import defer_logging
+        defer_logging()
     from .root import main as run
     run()
 
@@ -101,4 +119,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["COMMANDS", "app", "build", "command_word", "main"]
+__all__ = ["COMMANDS", "READS", "app", "build", "command_at", "command_word", "main"]

@@ -10,7 +10,6 @@ errors read the same. With a Typer that has no such hook, ``install()`` changes 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +70,14 @@ def install() -> None:
         return
     original: Any = found
 
-    @dataclass(frozen=True)
     class PlainRuntimeParam(RuntimeParam):
+        # not a dataclass of its own (its creation costs ~1 ms on every start): Typer's
+        # frozen fields, and the descriptor kept beside them for Typer's own coercion
         descriptor: Any
+
+        def __init__(self, descriptor: Any) -> None:
+            super().__init__(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+            object.__setattr__(self, "descriptor", descriptor)
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             out = plain_value(self.annotation, self.parameter_info, value)
@@ -83,8 +87,7 @@ def install() -> None:
 
     def build(descriptor: Any) -> Any:
         if descriptor.file_annotation is None and descriptor.annotation in (str, bool, int, list[str], Path):
-            return PlainRuntimeParam(parameter_info=descriptor.parameter_info,
-                                     annotation=descriptor.annotation, descriptor=descriptor)
+            return PlainRuntimeParam(descriptor)
         return original(descriptor)
 
     build.tether_plain = True  # type: ignore[attr-defined]

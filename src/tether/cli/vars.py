@@ -38,8 +38,13 @@ class ListByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
-                  rich_markup_mode=None, pretty_exceptions_enable=False)
+def sub_app() -> typer.Typer:
+    """The `vars` group, without commands."""
+    return typer.Typer(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
+                       rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+app = sub_app()
 
 EXPECT_VERSION_HELP = ("Refuse the write unless the variable is at this version (0: must not exist). "
                        "Exit 4 otherwise.")
@@ -53,7 +58,7 @@ def list_(run_id: str = typer.Argument(..., metavar="RUN"),
     reads.vars_list(run_id, as_json)
 
 
-@app.command()
+@app.command("get")
 @guard
 def get(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
         reveal: bool = typer.Option(False, "--reveal", help="Show a secret variable's value."),
@@ -80,7 +85,7 @@ def set_(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Arg
         console().print(f"{rec.name} = {short(rec.value, 200)} (version {rec.version})", markup=False)
 
 
-@app.command()
+@app.command("rm")
 @guard
 def rm(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
        expect_version: int | None = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
@@ -93,7 +98,7 @@ def rm(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argum
         console().print(f"removed {name}", markup=False)
 
 
-@app.command()
+@app.command("history")
 @guard
 def history(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
@@ -112,3 +117,16 @@ def history(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.
         table.add_row(str(d["version"]), str(d["seq"]), str(d["source_step"]), (d["at"] or "")[:23],
                       "(deleted)" if d.get("deleted") else short(d["value"], 80))
     console().print(table)
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The `vars` group for the command line ``args`` (what follows `vars`) with only the
+    verb that line runs (Typer builds the parameters of every command a group has, on every
+    start): ``args[0]`` when it is a verb, else ``list`` (as ``ListByDefault`` reads it).
+    With a help option anywhere, every verb: the group's help lists them all."""
+    if any(a in ("--help", "-h") for a in args):
+        return app
+    verb = args[0] if args and args[0] in VERBS[1:] else "list"
+    narrowed = sub_app()
+    narrowed.registered_commands = [c for c in app.registered_commands if c.name == verb]
+    return narrowed
