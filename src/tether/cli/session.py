@@ -29,6 +29,17 @@ def set_options(db: str | None, debug: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def override_options(db: str | None = None, debug: bool = False) -> None:
+    """Take a global option given after the command's name, over the one given before:
+    the store URL when ``db`` is given, debug logs when ``debug``."""
+    import logging
+    if db is not None:
+        state.db = db
+    if debug:
+        state.debug = True
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
 def settings() -> Any:
     """The Settings of this command: ``TETHER_*`` variables, with ``--db`` on top;
     UsageError (exit 2) naming a variable whose value does not parse."""

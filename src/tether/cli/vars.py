@@ -11,7 +11,7 @@ from ..views import var_doc
 from . import reads
 from .args import parse_value
 from .output import console, iso, print_json, short
-from .root import guard, open_engine
+from .root import App, guard, open_engine
 
 VARS_HELP = """Read and write run variables.
 
@@ -38,8 +38,8 @@ class ListByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
-                  rich_markup_mode=None, pretty_exceptions_enable=False)
+app = App(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
+          rich_markup_mode=None, pretty_exceptions_enable=False)
 
 EXPECT_VERSION_HELP = ("Refuse the write unless the variable is at this version (0: must not exist). "
                        "Exit 4 otherwise.")

@@ -1,0 +1,66 @@
+"""Paper cuts found by a new-user trial that followed the README and the guide, each
+checked through a real ``tether`` process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tether(cwd: Path, *args: object, code: int | None = 0, env: dict[str, str] | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m tether ARGS`` in ``cwd`` (no ``--db`` added), failing on a traceback or,
+    unless ``code`` is None, another exit code."""
+    environ = {k: v for k, v in os.environ.items() if k != "TETHER_DB"} | (env or {})
+    proc = subprocess.run([sys.executable, "-m", "tether", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=environ, timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if code is not None:
+        assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+FLOW = "name: t\nvars: {a: 1}\nsteps:\n  - id: s\n    vars: {b: '{{ vars.a + 1 }}'}\n"
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> str:
+    (tmp_path / "t.yaml").write_text(FLOW)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    tether(tmp_path, "--db", url, "run", "t.yaml", "--run-id", "r1")
+    return url
+
+
+def test_db_and_debug_after_the_command_name(tmp_path: Path, db: str):
+    listed = json.loads(tether(tmp_path, "runs", "--json", "--db", db).stdout)
+    assert [r["run_id"] for r in listed] == ["r1"]
+    assert json.loads(tether(tmp_path, "vars", "r1", "--db", db, "--json").stdout) == {"a": 1, "b": 2}
+    assert json.loads(tether(tmp_path, "vars", "get", "--db", db, "r1", "b", "--json").stdout)["value"] == 2
+    # after the name it wins over TETHER_DB and over --db before the name
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    shown = tether(tmp_path, "--db", other, "show", "r1", "--db", db, "--json", env={"TETHER_DB": other})
+    assert json.loads(shown.stdout)["status"] == "completed"
+    tether(tmp_path, "run", "t.yaml", "--run-id", "r2", "--db", db)
+    assert {r["run_id"] for r in json.loads(tether(tmp_path, "--db", db, "runs", "--json").stdout)} == {"r1", "r2"}
+    # --debug after the name: the traceback of a failure is shown
+    failed = subprocess.run([sys.executable, "-m", "tether", "show", "nope", "--db", db, "--debug"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert failed.returncode == 5 and "Traceback" in failed.stderr, failed.stderr
+    assert "--db URL" in tether(tmp_path, "show", "--help").stdout
+
+
+def test_version_and_h(tmp_path: Path):
+    from tether import __version__
+    assert tether(tmp_path, "--version").stdout == f"tether {__version__}\n"
+    long, short = tether(tmp_path, "--help").stdout, tether(tmp_path, "-h").stdout
+    assert short == long and "-h, --help" in long and "--version" in long
+    assert tether(tmp_path, "runs", "-h").stdout == tether(tmp_path, "runs", "--help").stdout
+    assert "Usage:" in tether(tmp_path, "vars", "set", "-h").stdout
+    # through the app (not the fast path): a narrower terminal
+    narrow = tether(tmp_path, "-h", env={"COLUMNS": "60"}).stdout
+    assert "-h, --help" in narrow and "Usage:" in narrow
+    assert tether(tmp_path, "--version", "--debug").stdout == f"tether {__version__}\n"
