@@ -64,3 +64,39 @@ def test_version_and_h(tmp_path: Path):
     narrow = tether(tmp_path, "-h", env={"COLUMNS": "60"}).stdout
     assert "-h, --help" in narrow and "Usage:" in narrow
     assert tether(tmp_path, "--version", "--debug").stdout == f"tether {__version__}\n"
+
+
+SLEEP_FLOW = """name: sl
+vars: {secs: 0}
+steps:
+  - id: first
+    vars: {n: 1}
+  - id: nap
+    tool: shell
+    with: {run: "sleep {{ vars.secs }}"}
+"""
+
+
+def test_fork_names_the_new_run_when_it_starts(tmp_path: Path):
+    import re
+    import signal
+    import time
+    (tmp_path / "sl.yaml").write_text(SLEEP_FLOW)
+    db = f"sqlite:///{tmp_path / 'f.db'}"
+    tether(tmp_path, "--db", db, "run", "sl.yaml", "--run-id", "orig")
+    done = tether(tmp_path, "--db", db, "fork", "orig")
+    new_id = re.search(r"run (\S+) \(sl\): completed", done.stdout)
+    assert new_id and f"run {new_id[1]} started" in done.stderr, (done.stdout, done.stderr)
+    # interrupted while the fork runs: the id was given at its start, the resume command at its end
+    with subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "fork", "orig", "--from", "nap",
+                           "--set", "secs=30"], cwd=tmp_path, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        started = re.match(r"run (\S+) started; if it stops, continue it with: tether resume (\S+)", first)
+        assert started and started[1] == started[2] and started[1] != "orig", first
+        time.sleep(1.5)  # into its sleep
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        assert proc.wait(30) == 143 and f"tether resume {started[1]}" in rest, rest
+    shown = json.loads(tether(tmp_path, "--db", db, "show", started[1], "--json").stdout)
+    assert shown["status"] == "interrupted" and shown["parent_id"] == "orig"

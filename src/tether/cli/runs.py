@@ -11,7 +11,7 @@ from . import foreground, reads
 from .args import pairs
 from .output import console, print_json
 from .root import guard, open_engine
-from .running import interruptible, with_progress
+from .running import announce, interruptible, with_progress
 
 
 def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
@@ -100,8 +100,10 @@ def fork(
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
     engine = open_engine()
-    report_run(interruptible(lambda: engine.fork(run_id, from_step=from_step, set=pairs(set_, "--set"))),
-               as_json)
+    values = pairs(set_, "--set")
+    report_run(interruptible(lambda: with_progress(engine, as_json, lambda: engine.fork(
+        run_id, from_step=from_step, set=values, on_start=lambda rid: announce(rid, as_json)))),
+        as_json, engine)
 
 
 @guard
