@@ -100,3 +100,25 @@ def test_fork_names_the_new_run_when_it_starts(tmp_path: Path):
         assert proc.wait(30) == 143 and f"tether resume {started[1]}" in rest, rest
     shown = json.loads(tether(tmp_path, "--db", db, "show", started[1], "--json").stdout)
     assert shown["status"] == "interrupted" and shown["parent_id"] == "orig"
+
+
+def test_a_value_that_starts_like_json_must_be_json_unless_string_is_asked(tmp_path: Path, db: str):
+    for bad in ("{a:1", "[1, 2", '"open'):
+        refused = tether(tmp_path, "--db", db, "vars", "set", "r1", "c", bad, code=2)
+        assert "is not valid JSON" in refused.stderr and "--string" in refused.stderr, refused.stderr
+        refused = tether(tmp_path, "--db", db, "shared", "set", "s", bad, code=2)
+        assert "is not valid JSON" in refused.stderr and "--string" in refused.stderr, refused.stderr
+    assert "c" not in json.loads(tether(tmp_path, "--db", db, "vars", "r1", "--json").stdout)
+    assert json.loads(tether(tmp_path, "--db", db, "shared", "--json").stdout) == []
+    # asked for: stored as text; valid JSON and plain words as before
+    tether(tmp_path, "--db", db, "vars", "set", "r1", "c", "{a:1", "--string")
+    tether(tmp_path, "--db", db, "vars", "set", "r1", "d", '{"a": 1}')
+    tether(tmp_path, "--db", db, "vars", "set", "r1", "e", "hello")
+    tether(tmp_path, "--db", db, "shared", "set", "s", "[1,", "--string")
+    values = json.loads(tether(tmp_path, "--db", db, "vars", "r1", "--json").stdout)
+    assert (values["c"], values["d"], values["e"]) == ("{a:1", {"a": 1}, "hello")
+    assert json.loads(tether(tmp_path, "--db", db, "shared", "get", "s", "--json").stdout)["value"] == "[1,"
+    # --set of fork (and resume) likewise; nothing is forked
+    refused = tether(tmp_path, "--db", db, "fork", "r1", "--set", "b={x", code=2)
+    assert "--set b=" in refused.stderr and "is not valid JSON" in refused.stderr, refused.stderr
+    assert len(json.loads(tether(tmp_path, "--db", db, "runs", "--json").stdout)) == 1

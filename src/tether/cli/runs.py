@@ -85,7 +85,7 @@ def resume(
                   for k, v in pairs(env, "--env").items()}
     engine = open_engine()
     result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.resume(
-        run_id, set=pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
+        run_id, set=pairs(set_, "--set", strict=True), from_step=from_step, retry_failed=retry_failed, flow=flow,
         rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=print_env_report)))
     report_run(result, as_json, engine)
 
@@ -100,7 +100,7 @@ def fork(
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
     engine = open_engine()
-    values = pairs(set_, "--set")
+    values = pairs(set_, "--set", strict=True)
     report_run(interruptible(lambda: with_progress(engine, as_json, lambda: engine.fork(
         run_id, from_step=from_step, set=values, on_start=lambda rid: announce(rid, as_json)))),
         as_json, engine)
