@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 JSON_STARTS = ("{", "[", '"')
 STRING_HINT = "fix the JSON, or give --string to store the value as text"
 

@@ -1,8 +1,9 @@
-"""``tether --help`` (or ``-h``) and ``tether --version`` without importing Typer: the help's text, exactly as the app prints it on a
-terminal of 80 columns or more (or piped), for the console script and ``python -m
-tether``. Anything else (a narrower terminal, more arguments, another platform) goes
-through the app. ``tests/cli/test_startup.py`` renders the app's help and checks that
-it is this text: after changing a command's help, paste the new text here."""
+"""``tether --help`` (or ``-h``) and ``tether --version`` without importing Typer: the
+help's text, exactly as the app prints it on a terminal of 80 columns or more (or
+piped), for the console script and ``python -m tether``. Anything else (a narrower
+terminal, more arguments, another platform) goes through the app.
+``tests/cli/test_startup.py`` renders the app's help and checks that it is this text:
+after changing a command's help, paste the new text here."""
 from __future__ import annotations
 
 import os

@@ -50,7 +50,7 @@ def with_global_options(fn: Any) -> Any:
 class App(typer.Typer):
     """A Typer app whose commands take the global options after their name too."""
 
-    def command(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def command(self, *args: Any, **kwargs: Any) -> Any:
         register = super().command(*args, **kwargs)
         return lambda fn: register(with_global_options(fn))
 

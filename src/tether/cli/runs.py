@@ -83,9 +83,10 @@ def resume(
     environment refused (nothing changed)."""
     env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
                   for k, v in pairs(env, "--env").items()}
+    values = pairs(set_, "--set", strict=True)
     engine = open_engine()
     result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.resume(
-        run_id, set=pairs(set_, "--set", strict=True), from_step=from_step, retry_failed=retry_failed, flow=flow,
+        run_id, set=values, from_step=from_step, retry_failed=retry_failed, flow=flow,
         rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=print_env_report)))
     report_run(result, as_json, engine)
 
