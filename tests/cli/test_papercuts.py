@@ -122,3 +122,25 @@ def test_a_value_that_starts_like_json_must_be_json_unless_string_is_asked(tmp_p
     refused = tether(tmp_path, "--db", db, "fork", "r1", "--set", "b={x", code=2)
     assert "--set b=" in refused.stderr and "is not valid JSON" in refused.stderr, refused.stderr
     assert len(json.loads(tether(tmp_path, "--db", db, "runs", "--json").stdout)) == 1
+
+
+BAD_FLOWS = {
+    "name: 3\nsteps: {}\n": ["bad.yaml:1:7: name: expected text, found 3",
+                             "bad.yaml:2:8: steps: expected a list, found a mapping"],
+    "name: t\nsteps:\n  - id: a\n    parallel: -1\n    timeout: xx\n    retry: {attempts: x}\n    if: 3\n": [
+        "steps.0.parallel: expected a number >= 1, found -1",
+        "steps.0.timeout: invalid duration 'xx'",
+        "steps.0.retry.attempts: expected a whole number, found 'x'",
+        "steps.0.if: expected text, found 3"],
+}
+
+
+@pytest.mark.parametrize("text", list(BAD_FLOWS))
+def test_validate_says_what_was_expected_and_found_in_its_own_words(tmp_path: Path, text: str):
+    (tmp_path / "bad.yaml").write_text(text)
+    proc = tether(tmp_path, "validate", "bad.yaml", code=2)
+    for line in BAD_FLOWS[text]:
+        assert line in proc.stderr, proc.stderr
+    assert not any(w in proc.stderr for w in ("Input should", "Value error", "pydantic")), proc.stderr
+    problems = json.loads(tether(tmp_path, "validate", "bad.yaml", "--json", code=2).stdout)["problems"]
+    assert not any("Input should" in p["message"] for p in problems), problems
