@@ -144,3 +144,34 @@ def test_validate_says_what_was_expected_and_found_in_its_own_words(tmp_path: Pa
     assert not any(w in proc.stderr for w in ("Input should", "Value error", "pydantic")), proc.stderr
     problems = json.loads(tether(tmp_path, "validate", "bad.yaml", "--json", code=2).stdout)["problems"]
     assert not any("Input should" in p["message"] for p in problems), problems
+
+
+def test_a_held_run_reads_as_held_and_rewound_records_as_rewound(tmp_path: Path, db: str):
+    (tmp_path / "sl.yaml").write_text(SLEEP_FLOW)
+    tether(tmp_path, "--db", db, "run", "sl.yaml", "--run-id", "h1")
+    import signal
+    import time
+    with subprocess.Popen([sys.executable, "-m", "tether", "--db", db, "resume", "h1", "--from", "nap",
+                           "--set", "secs=30"],
+                          cwd=tmp_path, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        time.sleep(2.5)  # into its sleep
+        proc.send_signal(signal.SIGINT)
+        proc.stderr.read()
+        assert proc.wait(30) == 130
+    listed = tether(tmp_path, "--db", db, "runs").stdout
+    assert "(held: resume or cancel it)" in listed, listed
+    docs = {d["run_id"]: d for d in json.loads(tether(tmp_path, "--db", db, "runs", "--json").stdout)}
+    assert docs["h1"]["status"] == "interrupted" and docs["h1"]["held"] is True and docs["r1"]["held"] is False
+    shown = tether(tmp_path, "--db", db, "show", "h1").stdout
+    assert "h1 flow sl: interrupted (held: resume or cancel it)" in shown, shown
+    doc = json.loads(tether(tmp_path, "--db", db, "show", "h1", "--json").stdout)
+    assert doc["status"] == "interrupted" and doc["held"] is True
+    # the first run's record of nap was undone by the rewind (resume --from nap)
+    assert [(s["step_id"], s["rewound"]) for s in doc["steps"]][:2] == [("first", False), ("nap", True)], doc
+    assert "completed (rewound)" in shown, shown
+    # resumed (secs back to 0): no longer held; the rewound record still says so
+    tether(tmp_path, "--db", db, "resume", "h1", "--set", "secs=0")
+    doc = json.loads(tether(tmp_path, "--db", db, "show", "h1", "--json").stdout)
+    assert doc["status"] == "completed" and doc["held"] is False
+    assert [s["rewound"] for s in doc["steps"] if s["step_id"] == "nap"] == [True, False], doc["steps"]
