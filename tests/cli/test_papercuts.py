@@ -175,3 +175,17 @@ def test_a_held_run_reads_as_held_and_rewound_records_as_rewound(tmp_path: Path,
     doc = json.loads(tether(tmp_path, "--db", db, "show", "h1", "--json").stdout)
     assert doc["status"] == "completed" and doc["held"] is False
     assert [s["rewound"] for s in doc["steps"] if s["step_id"] == "nap"] == [True, False], doc["steps"]
+
+
+def test_show_gives_a_loop_steps_counts_where_its_result_is_not_stored(tmp_path: Path):
+    (tmp_path / "lp.yaml").write_text('name: lp\nsteps:\n  - id: each\n    foreach: [3, 1, 4]\n'
+                                      '    filter: "{{ item > 1 }}"\n    do:\n      id: sq\n'
+                                      '      vars: {x: "{{ item }}"}\noutputs:\n  all: "{{ steps.each.result }}"\n')
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    tether(tmp_path, "--db", db, "run", "lp.yaml", "--run-id", "lp1")
+    shown = tether(tmp_path, "--db", db, "show", "lp1").stdout
+    assert "loop of 3: 2 successful, 0 failed, 1 skipped" in shown, shown
+    doc = json.loads(tether(tmp_path, "--db", db, "show", "lp1", "--json").stdout)
+    (loop,) = [s for s in doc["steps"] if s["step_id"] == "each"]
+    assert loop["result"] is None and loop["meta"]["map"]["skipped"] == 1  # as the guide says
+    assert len(doc["outputs"]["all"]) == 3  # in a template: the list of iteration results

@@ -67,7 +67,7 @@ def show(run_id: str, as_json: bool) -> None:
         rows.append((str(s.seq), s.step_id, f"{s.status} (rewound)" if is_hidden(s.seq, hidden) else s.status,
                      str(s.attempts),
                      f"{d['duration']:.3f}s" if d["duration"] is not None else "",
-                     short(error_lines(s.error)[0] if s.error else s.result)))
+                     short(error_lines(s.error)[0] if s.error else loop_text(s) or s.result)))
     con.table(("seq", "step", "status", "attempts", "duration", "result / error"), rows)
     for s in steps:  # the failures the run went past (on_failure), in full
         if isinstance(s.error, dict) and s.status == "failed" and {**s.error, "step": s.step_id} != rec.error:
@@ -77,6 +77,18 @@ def show(run_id: str, as_json: bool) -> None:
         con.print(line, markup=False)
     for k, v in (rec.outputs or {}).items():
         con.print(f"  output {k} = {short(v, 200)}", markup=False)
+
+
+def loop_text(s: Any) -> str | None:
+    """A finished loop step's counts as its row in ``show`` reads them (its ``result``, the
+    list of iteration results, is read from the iteration records by templates, not
+    stored on the record: showing it would read every iteration); None for another step."""
+    meta = s.meta if isinstance(s.meta, dict) else {}
+    counts = meta.get("map")
+    if s.result is not None or not isinstance(counts, dict):
+        return None
+    return (f"loop of {counts.get('total')}: {counts.get('successful')} successful, "
+            f"{counts.get('failed')} failed, {counts.get('skipped')} skipped")
 
 
 def vars_list(run_id: str, as_json: bool) -> None:
