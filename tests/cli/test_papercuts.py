@@ -189,3 +189,21 @@ def test_show_gives_a_loop_steps_counts_where_its_result_is_not_stored(tmp_path:
     (loop,) = [s for s in doc["steps"] if s["step_id"] == "each"]
     assert loop["result"] is None and loop["meta"]["map"]["skipped"] == 1  # as the guide says
     assert len(doc["outputs"]["all"]) == 3  # in a template: the list of iteration results
+
+
+FILE_LOOP = "name: ff\nsteps:\n  - id: each\n    foreach_file: {name}\n    do:\n      id: sq\n      vars: {{x: '{{{{ item }}}}'}}\n"
+
+
+def test_a_missing_foreach_file_is_a_file_not_found_error_naming_the_step(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'ff.db'}"
+    (tmp_path / "ff.yaml").write_text(FILE_LOOP.format(name="items.json"))
+    failed = tether(tmp_path, "--db", db, "run", "ff.yaml", "--run-id", "f1", code=1)
+    want = f"InputFileError: file not found: {tmp_path / 'items.json'} (step each"
+    assert want in failed.stdout, failed.stdout
+    error = json.loads(tether(tmp_path, "--db", db, "show", "f1", "--json").stdout)["error"]
+    assert error["type"] == "InputFileError" and error["step"] == "each", error
+    (tmp_path / "items.json").write_text("{not json")
+    failed = tether(tmp_path, "--db", db, "run", "ff.yaml", code=1)
+    assert "InputFileError: not valid JSON: " in failed.stdout, failed.stdout
+    (tmp_path / "items.json").write_text("[1, 2]")  # there now: a resume reads it
+    assert json.loads(tether(tmp_path, "--db", db, "resume", "f1", "--json").stdout)["status"] == "completed"
