@@ -120,9 +120,9 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Exit when no run is left to claim."),
 ) -> None:
     """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
-    TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
-    step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
-    now and leave the runs interrupted."""
+    TETHER_LEASE_SECONDS) and execute them. SIGTERM, SIGHUP or Ctrl-C: finish each run's
+    current step, hand the runs back as pending, exit 0; a second one: kill the steps'
+    processes now and leave the runs interrupted."""
     import logging
     import signal
 
@@ -140,7 +140,7 @@ def worker(
         else:
             w.abort()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # a closed terminal stops it as SIGTERM does
         signal.signal(sig, on_signal)
     done = w.serve()
     console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)
