@@ -90,6 +90,11 @@ class TemplateError(TetherError):
     sandbox or exceeds a limit."""
 
 
+class InputFileError(TemplateError):
+    """A loop's ``foreach_file`` that is missing, not a regular file or not JSON: it fails
+    the loop step as a template error does, named as what it is."""
+
+
 class ToolError(TetherError):
     """A tool attempt failed. ``retryable`` says whether ``retry`` may try again."""
 

@@ -189,3 +189,10 @@ def test_plain_values_are_coerced_here(annotation, value, expected):
 def test_anything_else_goes_to_typers_own_coercion(annotation, value, info):
     from typer.models import OptionInfo
     assert plain_value(annotation, OptionInfo(**info), value) is UNHANDLED
+
+
+@pytest.mark.parametrize("flag", ["-h", "--version"])
+def test_h_and_version_import_neither_typer_nor_rich(tmp_path: Path, flag: str):
+    loaded = modules_of(tmp_path, flag)
+    assert not {m for m in loaded if m.split(".")[0] in ("typer", "rich", "click", "pydantic", "jinja2")}
+    assert "tether.cli.root" not in loaded

@@ -102,14 +102,15 @@ def test_a_killed_workers_run_is_taken_over_when_its_lease_expires(tmp_path, db)
     assert sum(lines.values()) - 8 <= 1  # only the step in flight when the worker died ran twice
 
 
-def test_a_terminated_worker_hands_its_run_back_after_the_current_step(tmp_path, db):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])  # a hang-up as SIGTERM
+def test_a_terminated_worker_hands_its_run_back_after_the_current_step(tmp_path, db, sig):
     flow = tmp_path / "w.yaml"
     flow.write_text(FLOW)
     ledger = tmp_path / "ledger"
     [run_id] = queue(db, flow, ledger, 1)
     first = tether(db, "worker")
     wait_for(lambda: ledger.exists() and len(ledger.read_text().split()) >= 2)
-    first.send_signal(signal.SIGTERM)
+    first.send_signal(sig)
     _out, err = first.communicate(timeout=30)
     assert first.returncode == 0 and "1 run(s) executed" in err, err
     handed_back = statuses(db)[run_id]

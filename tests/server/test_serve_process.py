@@ -80,7 +80,7 @@ def start_sleepy(tmp_path: Path, port: int) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_serve_within_seconds_and_its_runs_are_taken_over(tmp_path, sig):
     port = free_port()
     db = f"sqlite:///{tmp_path / 's.db'}"
@@ -91,6 +91,7 @@ def test_a_signal_stops_serve_within_seconds_and_its_runs_are_taken_over(tmp_pat
     proc.wait(timeout=60)
     took = time.monotonic() - sent
     assert took < 10, (took, (tmp_path / "err").read_text())  # was 23.6 s for this step
+    assert "Finished server process" in (tmp_path / "err").read_text()  # stopped, not killed by it
     assert statuses(db)[run_id]["status"] == "interrupted"
     (tmp_path / "fast").write_text("")
     _out, err = tether(db, "worker", "--once").communicate(timeout=60)

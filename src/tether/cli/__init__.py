@@ -42,11 +42,11 @@ READS = ("runs", "show", "vars")
 
 def command_at(args: list[str]) -> int | None:
     """Where the command is named on a command line (after the global options), or None
-    (none named, or ``--help`` before it: the root's help lists every command)."""
+    (none named, or ``--help``/``-h`` before it: the root's help lists every command)."""
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "--help":
+        if arg in ("--help", "-h"):
             return None
         if arg in _GLOBAL_OPTIONS_WITH_VALUE:
             i += 2

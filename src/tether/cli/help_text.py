@@ -1,8 +1,9 @@
-"""``tether --help`` without importing Typer: its text, exactly as the app prints it on a
-terminal of 80 columns or more (or piped), for the console script and ``python -m
-tether``. Anything else (a narrower terminal, more arguments, another platform) goes
-through the app. ``tests/cli/test_startup.py`` renders the app's help and checks that
-it is this text: after changing a command's help, paste the new text here."""
+"""``tether --help`` (or ``-h``) and ``tether --version`` without importing Typer: the
+help's text, exactly as the app prints it on a terminal of 80 columns or more (or
+piped), for the console script and ``python -m tether``. Anything else (a narrower
+terminal, more arguments, another platform) goes through the app.
+``tests/cli/test_startup.py`` renders the app's help and checks that it is this text:
+after changing a command's help, paste the new text here."""
 from __future__ import annotations
 
 import os
@@ -13,14 +14,15 @@ Usage: {prog} [OPTIONS] COMMAND [ARGS]...
 
   Tether runs YAML workflows whose variables and state survive every crash.
 
-  The store is chosen by --db or TETHER_DB (default
-  sqlite:///.tether/tether.db).
+  The store is chosen by --db (before or after the command) or TETHER_DB
+  (default sqlite:///.tether/tether.db).
 
 Options:
   --db <str>  Store URL: sqlite:///path.db (default
               sqlite:///.tether/tether.db) or memory://  [env var: TETHER_DB]
   --debug     Show tracebacks and debug logs.
-  --help      Show this message and exit.
+  --version   Print the version and exit.
+  -h, --help  Show this message and exit.
 
 Commands:
   run          Run FLOW to its end.
@@ -73,10 +75,23 @@ def columns() -> int:
     return found
 
 
+def version_text() -> str:
+    """``tether VERSION`` and a newline: the installed package's version (its metadata),
+    else the version of the source tree (``tether.__version__``, when run from a checkout)."""
+    from importlib import metadata
+    try:
+        version = metadata.version("tether")
+    except metadata.PackageNotFoundError:
+        from .. import __version__ as version
+    return f"tether {version}\n"
+
+
 def root_help(args: list[str]) -> str | None:
-    """The text of ``tether --help`` when ``args`` is just that and the app would print
-    exactly it, else None."""
-    if args != ["--help"] or os.name == "nt" or columns() < 80:
+    """The text of ``tether --help`` (or ``-h``) when ``args`` is just that and the app would
+    print exactly it, ``tether --version``'s when ``args`` is just that, else None."""
+    if args == ["--version"]:
+        return version_text()
+    if args not in (["--help"], ["-h"]) or os.name == "nt" or columns() < 80:
         return None
     prog = program_name()
     return ROOT_HELP.format(prog=prog) if 0 < len(prog) <= 40 else None

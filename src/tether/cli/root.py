@@ -12,24 +12,72 @@ import typer
 
 from .coerce import install as install_plain_coercion
 from .output import print_json
-from .session import open_engine, report_failure, set_options, settings, state
+from .session import open_engine, override_options, report_failure, set_options, settings, state
 
-__all__ = ["app", "fail", "guard", "main", "open_engine", "settings", "state"]
+__all__ = ["App", "app", "fail", "guard", "main", "open_engine", "settings", "state"]
 
 install_plain_coercion()
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None,
-                  help="Tether runs YAML workflows whose variables and state survive every crash.\n\n"
-                       "The store is chosen by --db or TETHER_DB (default sqlite:///.tether/tether.db).")
+DB_HELP = "Store URL: sqlite:///path.db (default sqlite:///.tether/tether.db) or memory://"
+DEBUG_HELP = "Show tracebacks and debug logs."
+HELP_NAMES = {"help_option_names": ["-h", "--help"]}  # -h everywhere: subcommands inherit it
+
+
+def with_global_options(fn: Any) -> Any:
+    """``fn`` as a command that also takes the global options ``--db`` and ``--debug`` after
+    its name (`tether runs --db URL`): two more Typer options in its signature, taken (over
+    the ones given before the name: the root's callback has run by then) and not passed on."""
+    import functools
+    import inspect
+
+    @functools.wraps(fn)
+    def command(*args: Any, global_db: str | None = None, global_debug: bool = False,
+                **kwargs: Any) -> Any:
+        override_options(db=global_db, debug=global_debug)
+        return fn(*args, **kwargs)
+
+    signature = inspect.signature(fn)
+    extra = [inspect.Parameter("global_db", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                               default=typer.Option(None, "--db", metavar="URL",
+                                                    help=f"{DB_HELP}; as before the command")),
+             inspect.Parameter("global_debug", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                               default=typer.Option(False, "--debug", help=DEBUG_HELP))]
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *extra])
+    command.__annotations__ = {**fn.__annotations__, "global_db": str | None, "global_debug": bool}
+    return command
+
+
+class App(typer.Typer):
+    """A Typer app whose commands take the global options after their name too."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(with_global_options(fn))
+
+
+def show_version(value: bool) -> None:
+    """The callback of ``--version``: print ``tether VERSION`` and exit 0."""
+    if value:
+        from .help_text import version_text
+        sys.stdout.write(version_text())
+        raise typer.Exit()
+
+
+app = App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+          rich_markup_mode=None, context_settings=HELP_NAMES,
+          help="Tether runs YAML workflows whose variables and state survive every crash.\n\n"
+                 "The store is chosen by --db (before or after the command) or TETHER_DB\n"
+                 "(default sqlite:///.tether/tether.db).")
 
 
 @app.callback()
 def main_options(
-    db: str | None = typer.Option(None, "--db", envvar="TETHER_DB",
-                                  help="Store URL: sqlite:///path.db "
-                                       "(default sqlite:///.tether/tether.db) or memory://"),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    db: str | None = typer.Option(None, "--db", envvar="TETHER_DB", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=show_version,
+                                 help="Print the version and exit."),
 ) -> None:
+    # (no docstring: it would replace the app's help) --db and --debug may also follow the command
     set_options(db, debug)
 
 

@@ -77,11 +77,13 @@ def interruptible(fn: Any) -> Any:
         import contextlib
         err = console(stderr=True)
         name = signal.Signals(stop.signum).name
+        # the run handed back, else the one announced (the signal came before its first step)
+        run_id = stop.run_id or state.run_id
         with contextlib.suppress(OSError):  # a hung-up terminal cannot be written to
-            if stop.run_id:
-                err.print(f"run {stop.run_id} interrupted by {name}; its steps' processes were stopped",
+            if run_id:
+                err.print(f"run {run_id} interrupted by {name}; its steps' processes were stopped",
                           markup=False)
-                err.print(f"continue it with: tether resume {stop.run_id}", markup=False)
+                err.print(f"continue it with: tether resume {run_id}", markup=False)
             else:
                 err.print(f"interrupted by {name}", markup=False)
         raise SystemExit(128 + stop.signum) from None  # Typer lets SystemExit through as it does typer.Exit

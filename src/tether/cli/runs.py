@@ -11,7 +11,7 @@ from . import foreground, reads
 from .args import pairs
 from .output import console, print_json
 from .root import guard, open_engine
-from .running import interruptible, with_progress
+from .running import announce, interruptible, with_progress
 
 
 def report_run(run: Any, as_json: bool, engine: Any = None) -> None:
@@ -83,9 +83,10 @@ def resume(
     environment refused (nothing changed)."""
     env_values = {k: v if isinstance(v, str) else __import__("orjson").dumps(v).decode()
                   for k, v in pairs(env, "--env").items()}
+    values = pairs(set_, "--set", strict=True)
     engine = open_engine()
     result = interruptible(lambda: with_progress(engine, as_json, lambda: engine.resume(
-        run_id, set=pairs(set_, "--set"), from_step=from_step, retry_failed=retry_failed, flow=flow,
+        run_id, set=values, from_step=from_step, retry_failed=retry_failed, flow=flow,
         rerun_changed=rerun_changed, env=env_values, env_policy=env_policy, report=print_env_report)))
     report_run(result, as_json, engine)
 
@@ -100,8 +101,10 @@ def fork(
 ) -> None:
     """Start and run a new run from RUN's state (RUN itself is not changed)."""
     engine = open_engine()
-    report_run(interruptible(lambda: engine.fork(run_id, from_step=from_step, set=pairs(set_, "--set"))),
-               as_json)
+    values = pairs(set_, "--set", strict=True)
+    report_run(interruptible(lambda: with_progress(engine, as_json, lambda: engine.fork(
+        run_id, from_step=from_step, set=values, on_start=lambda rid: announce(rid, as_json)))),
+        as_json, engine)
 
 
 @guard

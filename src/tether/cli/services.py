@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..views import shared_doc
-from .args import parse_value
+from .args import STRING_HINT, parse_value
 from .output import console, print_json, short
 from .root import guard, open_engine, settings
 
@@ -14,10 +14,11 @@ SHARED_HELP = """Shared variables: values that outlive one run, read in template
 \b
   tether shared                       list them
   tether shared get NAME
-  tether shared set NAME VALUE [--immutable] [--expect-version N]
+  tether shared set NAME VALUE [--string] [--immutable] [--expect-version N]
   tether shared rm NAME [--expect-version N]
 
-VALUE is parsed as JSON when it parses, else taken as text. An immutable variable can
+VALUE is parsed as JSON when it parses, else taken as text; one that starts with
+{ [ or " must be valid JSON unless --string stores it as text. An immutable variable can
 never change or be removed; --expect-version refuses a write (exit 4) unless the
 variable is at that version (0: must not exist)."""
 
@@ -26,6 +27,7 @@ variable is at that version (0: must not exist)."""
 def shared(
     args: list[str] | None = typer.Argument(None, metavar="[get|set|rm] [NAME] [VALUE]"),
     immutable: bool = typer.Option(False, "--immutable", help="With set: the value can never change again."),
+    as_string: bool = typer.Option(False, "--string", help="With set: store VALUE as text, as it is."),
     expect_version: int | None = typer.Option(None, "--expect-version", min=0,
                                                  help="Refuse the write unless at this version (0: absent)."),
     as_json: bool = typer.Option(False, "--json"),
@@ -59,7 +61,8 @@ def shared(
             con.print(f"version {doc['version']}{', immutable' if doc['immutable'] else ''}, "
                       f"updated at {doc['updated_at']}", style="dim", markup=False)
     elif verb == "set":
-        doc = shared_doc(engine.shared_set(rest[0], parse_value(rest[1]), expect_version,
+        value = rest[1] if as_string else parse_value(rest[1], "VALUE", STRING_HINT)
+        doc = shared_doc(engine.shared_set(rest[0], value, expect_version,
                                            immutable=immutable))
         if as_json:
             print_json(doc)
@@ -117,9 +120,9 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Exit when no run is left to claim."),
 ) -> None:
     """Claim queued runs (`run --detach`) and runs whose owner died (lease expired, see
-    TETHER_LEASE_SECONDS) and execute them. SIGTERM or Ctrl-C: finish each run's current
-    step, hand the runs back as pending, exit 0; a second one: kill the steps' processes
-    now and leave the runs interrupted."""
+    TETHER_LEASE_SECONDS) and execute them. SIGTERM, SIGHUP or Ctrl-C: finish each run's
+    current step, hand the runs back as pending, exit 0; a second one: kill the steps'
+    processes now and leave the runs interrupted."""
     import logging
     import signal
 
@@ -137,7 +140,7 @@ def worker(
         else:
             w.abort()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # a closed terminal stops it as SIGTERM does
         signal.signal(sig, on_signal)
     done = w.serve()
     console(stderr=True).print(f"worker: {done} run(s) executed", markup=False)

@@ -50,6 +50,18 @@ def log_to_stderr() -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def override_options(db: str | None = None, debug: bool = False) -> None:
+    """Take a global option given after the command's name, over the one given before:
+    the store URL when ``db`` is given, debug logs when ``debug``."""
+    if db is not None:
+        state.db = db
+    if debug:
+        import logging
+        state.debug = True
+        log_to_stderr()  # set up here when a read deferred it
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
 def settings() -> Any:
     """The Settings of this command: ``TETHER_*`` variables, with ``--db`` on top;
     UsageError (exit 2) naming a variable whose value does not parse."""

@@ -9,20 +9,21 @@ from typer.core import TyperGroup
 
 from ..views import var_doc
 from . import reads
-from .args import parse_value
+from .args import STRING_HINT, parse_value
 from .output import console, iso, print_json, short
-from .root import guard, open_engine
+from .root import App, guard, open_engine
 
 VARS_HELP = """Read and write run variables.
 
 \b
   tether vars RUN                          all variables
   tether vars get RUN NAME [--reveal]      one variable with metadata
-  tether vars set RUN NAME VALUE [--expect-version N] [--secret] [--temp]
+  tether vars set RUN NAME VALUE [--string] [--expect-version N] [--secret] [--temp]
   tether vars rm RUN NAME [--expect-version N]
   tether vars history RUN NAME             every write, with its checkpoint
 
-VALUE is parsed as JSON when it parses, else taken as text."""
+VALUE is parsed as JSON when it parses, else taken as text; one that starts with
+{ [ or " must be valid JSON unless --string stores it as text."""
 
 VERBS = ("list", "get", "set", "rm", "history")
 
@@ -40,8 +41,8 @@ class ListByDefault(TyperGroup):
 
 def sub_app() -> typer.Typer:
     """The `vars` group, without commands."""
-    return typer.Typer(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
-                       rich_markup_mode=None, pretty_exceptions_enable=False)
+    return App(cls=ListByDefault, name="vars", help=VARS_HELP, add_completion=False,
+               rich_markup_mode=None, pretty_exceptions_enable=False)
 
 
 app = sub_app()
@@ -71,13 +72,16 @@ def get(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argu
 @guard
 def set_(run_id: str = typer.Argument(..., metavar="RUN"), name: str = typer.Argument(..., metavar="NAME"),
          value: str = typer.Argument(..., metavar="VALUE",
-                                     help="JSON when it parses as JSON, else the text itself."),
+                                     help="JSON when it parses as JSON, else the text itself "
+                                          "(text starting with { [ or \" must be valid JSON)."),
+         as_string: bool = typer.Option(False, "--string", help="Store VALUE as text, as it is."),
          expect_version: int | None = typer.Option(None, "--expect-version", min=0, help=EXPECT_VERSION_HELP),
          temp: bool = typer.Option(False, "--temp", help="A temp variable, removed when the run ends."),
          secret: bool = typer.Option(False, "--secret", help="Store the value encrypted; shown as ***."),
          as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """Write a variable (its own checkpoint)."""
-    rec = open_engine().set_var(run_id, name, parse_value(value), expect_version,
+    parsed = value if as_string else parse_value(value, "VALUE", STRING_HINT)
+    rec = open_engine().set_var(run_id, name, parsed, expect_version,
                                 scope="temp" if temp else "run", source="cli", secret=secret)
     if as_json:
         print_json(var_doc(rec))

@@ -269,15 +269,18 @@ class Engine(StateApi):
                        flow_digest=digest)
 
     def fork(self, run_id: str, *, from_step: str | None = None, set: dict[str, Any] | None = None,
-             new_run_id: str | None = None) -> Run:
+             new_run_id: str | None = None, on_start: Callable[[str], None] | None = None) -> Run:
         """Start and run a new run (``parent_id`` = ``run_id``) from the original's state as of
         the checkpoint before ``from_step`` first started (default: its last checkpoint).
-        The original is not changed."""
+        The original is not changed. ``on_start(new_run_id)`` is called once the new run
+        exists, before its first step."""
         from .fork import create_fork
         src = self.store.load_run(check_run_id(run_id))
         loaded = self.stored_flow(src)
         record, env = create_fork(self.store, self.vault, src, loaded, from_step=from_step, values=set,
                                   fork_id=new_run_id, lease_seconds=self.lease_seconds)
+        if on_start is not None:
+            on_start(record.run_id)
         return self._execute(loaded, record, env, resume_set=set)
 
     def verify(self, run_id: str) -> dict[str, Any]:

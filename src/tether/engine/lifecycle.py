@@ -5,6 +5,7 @@ import os
 
 from ..errors import UsageError
 from ..store.base import RunRecord, Store, now
+from ..store.records import HELD
 
 #: status -> statuses it may move to. ``interrupted`` is not stored: it is a running
 #: run whose owner is gone (see :func:`status_of`). ``pending`` is a run queued for a
@@ -87,3 +88,19 @@ def status_of(run: RunRecord) -> str:
     if run.lease_expires < now() or owner_alive(run.lease_owner) is False:
         return "interrupted"
     return "running"
+
+
+HELD_TEXT = "interrupted (held: resume or cancel it)"
+
+
+def is_held(run: RunRecord) -> bool:
+    """True for an interrupted run its owner stopped on purpose (Ctrl-C or SIGTERM to a
+    foreground ``tether run``/``resume``): no worker takes it; it waits for a person's
+    resume or cancel."""
+    return run.control == HELD and status_of(run) == "interrupted"
+
+
+def status_text(run: RunRecord) -> str:
+    """The status as a person reads it: ``status_of``, with a held run said to be held
+    (:data:`HELD_TEXT`)."""
+    return HELD_TEXT if is_held(run) else status_of(run)

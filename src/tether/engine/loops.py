@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from ..env import mask
-from ..errors import TemplateError, UnstorableValue
+from ..errors import InputFileError, TemplateError, UnstorableValue
 from ..flow.models import Step
 from ..store import codec
 from ..store.base import EventWrite, SharedLoopWork
@@ -74,12 +74,19 @@ class Loops:
         where = f"step {step.id!r}, field 'foreach'"
         if step.foreach_file is not None:
             path = Path(self.host.loaded.base_dir) / step.foreach_file
+            if not path.exists():
+                raise InputFileError(f"file not found: {path} (step {step.id}, foreach_file "
+                                     f"{step.foreach_file!r}, relative to the flow file)")
+            if not path.is_file():  # a device or FIFO would hang or stream forever
+                raise InputFileError(f"not a regular file: {path} (step {step.id}, foreach_file)")
             try:
-                if not path.is_file():  # a device or FIFO would hang or stream forever
-                    raise OSError(f"not a regular file: {path}")
                 data = orjson.loads(path.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise TemplateError(f"step {step.id!r}: cannot read JSON input {path}: {exc}") from None
+            except OSError as exc:
+                raise InputFileError(f"cannot read {path} (step {step.id}, foreach_file): "
+                                     f"{exc.strerror or exc}") from None
+            except orjson.JSONDecodeError as exc:
+                raise InputFileError(f"not valid JSON: {path} (step {step.id}, foreach_file): "
+                                     f"{exc}") from None
             if step.json_path:
                 return jsonpath(data, step.json_path)
             items = data
@@ -311,7 +318,7 @@ class Loops:
                 if it.status == "failed":
                     break
         except TemplateError as exc:
-            it.status, it.error = "failed", {"type": "TemplateError", "message": exc.message}
+            it.status, it.error = "failed", {"type": type(exc).__name__, "message": exc.message}
         it.finished = time.time()
         return it
 

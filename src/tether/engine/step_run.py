@@ -87,8 +87,8 @@ class StepRun:
         if step.is_loop:
             try:
                 return self._run_loop(step, scope, key, visit, started)
-            except TemplateError as exc:  # its collection or `repeat.until`
-                error = {"type": "TemplateError", "message": exc.message}
+            except TemplateError as exc:  # its collection (InputFileError: foreach_file), `repeat.until`
+                error = {"type": type(exc).__name__, "message": exc.message}
                 return self.h.commits.settle(
                     lambda: self._fail(step, error, started, key, 0, scope, [], None, None))
         ctx_writes: dict[str, Any]

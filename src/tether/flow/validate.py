@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import FlowError, TemplateError
 from ..templates import is_template, parse_ast
+from ..validation_text import describe
 from .models import (
     CheckpointSpec,
     Defaults,
@@ -103,7 +104,7 @@ def _model_problems(source: Source, exc: ValidationError) -> list[str]:
                 msg += f" in {'.'.join(map(str, path))}"
         else:
             field = ".".join(map(str, path)) or "flow"
-            detail = err["msg"]
+            detail = describe(dict(err))  # Tether's words: expected X, found Y
             if "[key]" in loc and err["type"] == "string_pattern_mismatch":  # the rule of this kind of name
                 detail = f"invalid name {path[-1]!r}: names must match {err['ctx']['pattern'].strip('^$')}"
             elif "[key]" in loc:

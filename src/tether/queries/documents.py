@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.lifecycle import status_of
+from ..engine.lifecycle import is_held, status_of
 from ..errors import TetherError
-from ..store.records import HELD
+from ..store.records import HELD, hidden_ranges, is_hidden
 from ..views import event_doc, iso, shared_doc, step_doc, var_doc
 from .usage import usage
 
@@ -56,7 +56,8 @@ FINAL = ("completed", "failed", "cancelled")
 
 
 def run_detail(engine: Any, run_id: str) -> dict[str, Any]:
-    """One run as the API shows it: status, outputs, error, times, checkpoints, the step
+    """One run as the API shows it: status (``held`` when it is an interrupted run stopped
+    on purpose, waiting for a resume or cancel), outputs, error, times, checkpoints, the step
     it is at, its completed and pending steps, progress and model usage; NotFound for an
     unknown run."""
     rec = engine.record(run_id)
@@ -68,7 +69,8 @@ def run_detail(engine: Any, run_id: str) -> dict[str, Any]:
         flow_steps = []
     pending = [s for s in flow_steps if s not in done]
     cursor = rec.cursor if isinstance(rec.cursor, dict) else {}
-    return {"run_id": rec.run_id, "flow": rec.name, "status": status_of(rec), "outputs": rec.outputs,
+    return {"run_id": rec.run_id, "flow": rec.name, "status": status_of(rec), "held": is_held(rec),
+            "outputs": rec.outputs,
             "error": rec.error, "parent_id": rec.parent_id, "created_at": iso(rec.created_at),
             "started_at": iso(rec.started_at), "finished_at": iso(rec.finished_at),
             "checkpoints": rec.seq,
@@ -86,7 +88,7 @@ def runs_page(engine: Any, status: str | None, limit: int, cursor: str | None) -
     if status is not None:
         found = [r for r in found if status_of(r) == status]
     page = found[:limit]
-    return {"runs": [{"run_id": r.run_id, "flow": r.name, "status": status_of(r),
+    return {"runs": [{"run_id": r.run_id, "flow": r.name, "status": status_of(r), "held": is_held(r),
                       "created_at": iso(r.created_at), "started_at": iso(r.started_at),
                       "finished_at": iso(r.finished_at), "checkpoints": r.seq}
                      for r in page],
@@ -94,9 +96,10 @@ def runs_page(engine: Any, status: str | None, limit: int, cursor: str | None) -
 
 
 def steps(engine: Any, run_id: str) -> list[dict[str, Any]]:
-    """Every step record of a run, in commit order, as ``step_doc``; NotFound for an unknown run."""
-    engine.record(run_id)
-    return [step_doc(s) for s in engine.steps(run_id)]
+    """Every step record of a run, in commit order, as ``step_doc`` with ``rewound`` (a
+    record a rewind undid: ``resume --from``, ``fork --from``); NotFound for an unknown run."""
+    hidden = hidden_ranges(engine.record(run_id).cursor)
+    return [{**step_doc(s), "rewound": is_hidden(s.seq, hidden)} for s in engine.steps(run_id)]
 
 
 def step(engine: Any, run_id: str, step_id: str) -> dict[str, Any] | None:

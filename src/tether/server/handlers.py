@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from ..errors import TetherError
+from ..validation_text import describe, location
 from .deps import ApiError
 
 
@@ -41,7 +42,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5]]
+        parts = [f"{location(e.get('loc'))}: {describe(e)}" for e in exc.errors()[:5]]
         return error(422, "invalid_request", "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)

@@ -2,8 +2,8 @@
 
 Guarantees: a port that cannot be bound is one UsageError naming it (exit 2), before
 anything starts. uvicorn's messages and the access log (one line per request) go to
-stderr, with one INFO line per run the server's workers take over. A first SIGINT or
-SIGTERM stops taking requests and work: open connections get
+stderr, with one INFO line per run the server's workers take over. A first SIGINT,
+SIGTERM or SIGHUP (a closed terminal) stops taking requests and work: open connections get
 :data:`CONNECTIONS_GRACE` seconds, the runs this process executes get
 :data:`.app.SHUTDOWN_GRACE` seconds to finish their current step (then ``pending``), and
 the steps still running after that are killed and their runs handed back
@@ -12,11 +12,14 @@ not their owner). A second signal kills the steps' processes, hands their runs b
 ``interrupted`` and exits at once (status 128 + the signal)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -57,7 +60,8 @@ def log_config() -> dict[str, Any]:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, whose second SIGINT/SIGTERM kills the steps and exits at once."""
+    """uvicorn's server, which takes SIGHUP as SIGTERM and whose second signal kills the
+    steps and exits at once."""
 
     def __init__(self, config: uvicorn.Config, state: Any) -> None:
         super().__init__(config)
@@ -70,6 +74,20 @@ class Server(uvicorn.Server):
             logging.getLogger("uvicorn.error").info(
                 "Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
                 f"[{host}]" if ":" in host else host, port)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's signal capture (SIGINT, SIGTERM), with SIGHUP handled as they are while
+        it serves; restored before uvicorn raises the captured signals again on its way out."""
+        with super().capture_signals():
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = signal.signal(signal.SIGHUP, self.handle_exit)
+            try:
+                yield
+            finally:
+                signal.signal(signal.SIGHUP, previous)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

@@ -18,6 +18,22 @@ VERBS = ("resume", "pause", "cancel", "fork", "delete")
 WAIT = 1.0  # seconds an action's answer waits for a resumed or forked run
 
 
+def offered(status: str) -> tuple[str, ...]:
+    """The actions a run page offers for a run of ``status``: only those its state allows
+    (pause a running run; resume a paused, failed, interrupted or completed one, the
+    last from a step; cancel one not finished; delete a finished one; fork any)."""
+    actions = ["fork"]
+    if status in ("paused", "failed", "interrupted", "completed"):
+        actions.append("resume")
+    if status == "running":
+        actions.append("pause")
+    if status in ("pending", "running", "paused", "failed", "interrupted"):
+        actions.append("cancel")
+    if status in ("completed", "failed", "cancelled"):
+        actions.append("delete")
+    return tuple(a for a in VERBS if a in actions)
+
+
 def in_background(fn: Callable[[], Any]) -> Future[Any]:
     """``fn()`` in a daemon thread (a run it continues outlives the request)."""
     future: Future[Any] = Future()

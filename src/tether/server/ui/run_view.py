@@ -11,6 +11,7 @@ from typing import Any
 from ... import queries
 from ...errors import NotFound, TetherError, UsageError
 from ...store.records import hidden_ranges, is_hidden
+from .actions import offered
 from .runs_view import run_row
 
 TIMELINE_PAGE = 200
@@ -145,7 +146,7 @@ def run_page(engine: Any, run_id: str, at_text: str | None, tl_text: str | None)
             "env": queries.env_report(engine, rec, parsed_flow(engine, run_id, rec.flow_text)),
             "children": [run_row(c, now) for c in queries.children(engine, rec)],
             "parent": run_row(parent, now) if parent else None, "spend": spend(queries.usage(engine, run_id)),
-            "started_steps": started,
+            "started_steps": started, "actions": offered(row["status"]),
             "live": row["status"] in LIVE}
 
 

@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from ... import queries
-from ...engine.lifecycle import status_of
+from ...engine.lifecycle import is_held, status_of
 from ...errors import UsageError
 
 STATUSES = ("pending", "running", "paused", "interrupted", "completed", "failed", "cancelled")
@@ -13,13 +13,15 @@ PAGE = 50
 
 
 def run_row(rec: Any, at: float) -> dict[str, Any]:
-    """What one run shows in a list: id, flow, status, progress (checkpoints and the
-    current step), when it started and how long it ran (until now if it still runs)."""
+    """What one run shows in a list: id, flow, status (and whether it is held: stopped on
+    purpose, waiting for a resume or cancel), progress (checkpoints and the current step),
+    when it started and how long it ran (until now if it still runs)."""
     status = status_of(rec)
     cursor = rec.cursor if isinstance(rec.cursor, dict) else {}
     start = rec.started_at or rec.created_at
     end = rec.finished_at or (at if status in ("running", "pending") else None)
-    return {"run_id": rec.run_id, "flow": rec.name, "status": status, "created_at": rec.created_at,
+    return {"run_id": rec.run_id, "flow": rec.name, "status": status, "held": is_held(rec),
+            "created_at": rec.created_at,
             "checkpoints": rec.seq, "parent_id": rec.parent_id,
             "step": cursor.get("next") if status not in ("completed", "failed", "cancelled") else None,
             "duration": (end - start) if end and start else None}
