@@ -56,13 +56,13 @@ def main() -> None:
         reader = opened()
         mark("open")
         return reader
-    reads.open_reader = open_reader  # type: ignore[assignment]
+    reads.open_reader = open_reader
     made = output.out
 
     def out(stderr: bool = False) -> Any:
         mark("query")
         return made(stderr)
-    reads.out = out  # type: ignore[assignment]
+    reads.out = out
     atexit.register(report)
     root.main()
 

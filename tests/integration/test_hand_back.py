@@ -4,6 +4,7 @@ threads that finish together share one statement, and a lost claim is refused al
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from tests.conftest import drop_schema, postgres_url
 from tests.contract.helpers import new_run
@@ -14,7 +15,7 @@ def test_threads_hand_back_together_and_each_learns_its_own_result():
     from tether.store import codec, open_store
     from tether.store.base import EventWrite
     url = postgres_url()
-    store = open_store(url)
+    store: Any = open_store(url)  # PostgreSQL: has the SharedLoopWork capability
     try:
         run, _ = new_run(store)
         store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in range(9)],
@@ -29,7 +30,7 @@ def test_threads_hand_back_together_and_each_learns_its_own_result():
             calls.append(len(outcomes))
             return done_many(owner, outcomes)
 
-        store.work_done_many = counted  # type: ignore[method-assign]
+        store.work_done_many = counted
         back = HandBack(store, "me", linger=5.0)  # a group waits for every busy thread
         results: dict[int, bool] = {}
         start = threading.Barrier(9)

@@ -6,6 +6,7 @@ loop's rows costs milliseconds per call at 10,000 iterations (and grows with the
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def loop_schema():
     from tether.store import codec, open_store
     from tether.store.base import EventWrite
     url = postgres_url()
-    store = open_store(url)
+    store: Any = open_store(url)  # PostgreSQL: has the SharedLoopWork capability
     try:
         run, _ = new_run(store)
         store.start_loop("r1", run.lease_epoch, "each", [codec.encode(i) for i in range(N)],
