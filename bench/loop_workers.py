@@ -38,7 +38,7 @@ steps:
 """
 
 
-def _cpu(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """The process's CPU seconds so far (user + system), 0 when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -55,13 +55,22 @@ def settle(procs: list[subprocess.Popen], most: float = 60.0) -> None:
     if not Path("/proc/self/stat").exists():
         return
     until = time.monotonic() + most
-    last = [_cpu(p.pid) for p in procs]
+    last = [cpu_seconds(p.pid) for p in procs]
     while time.monotonic() < until:
         time.sleep(0.5)
-        now = [_cpu(p.pid) for p in procs]
+        now = [cpu_seconds(p.pid) for p in procs]
         if all(b - a < 0.05 for a, b in zip(last, now, strict=True)):
             return
         last = now
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    """Stop the workers as a person would (SIGTERM: they hand back what they hold) and wait
+    for each to exit."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=60)
 
 
 def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: int) -> float:
@@ -79,10 +88,7 @@ def one(db: str, workers: int, items: int, ms: int, folder: Path, concurrency: i
     while engine.get_run(run_id).status != "completed":
         time.sleep(0.02)
     rec = engine.record(run_id)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        p.wait(timeout=60)
+    stop_workers(procs)
     engine.close()
     with psycopg.connect(db, autocommit=True) as conn:  # the schema of this measurement only
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

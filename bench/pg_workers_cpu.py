@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .loop_workers import FLOW, LIB, _cpu, settle
+from .loop_workers import FLOW, LIB, cpu_seconds, settle, stop_workers
 
 
 def _ports(pids: list[int]) -> set[int]:
@@ -68,11 +67,12 @@ def one(db: str, workers: int, items: int) -> dict:
         for pid, port in conn.execute("SELECT pid, client_port FROM pg_stat_activity "
                                       "WHERE client_port IS NOT NULL").fetchall():
             if port in ports and pid not in backends:
-                backends[pid] = _cpu(pid) if not started else 0.0  # one opened during the run: all of it
+                # one opened during the run counts all of its CPU
+                backends[pid] = cpu_seconds(pid) if not started else 0.0
     started = False
     look()
     started = True
-    client0 = [_cpu(p.pid) for p in procs]
+    client0 = [cpu_seconds(p.pid) for p in procs]
     load = os.getloadavg()[0]
     run_id = engine.run(folder / "flow.yaml", {"n": items, "ms": 5}, detach=True).id
     polls = 0
@@ -82,13 +82,10 @@ def one(db: str, workers: int, items: int) -> dict:
         if polls % 20 == 0:
             look()
     look()
-    client = [_cpu(p.pid) - c for p, c in zip(procs, client0, strict=True)]
-    server = sum(_cpu(pid) - c for pid, c in backends.items())
+    client = [cpu_seconds(p.pid) - c for p, c in zip(procs, client0, strict=True)]
+    server = sum(cpu_seconds(pid) - c for pid, c in backends.items())
     rec = engine.record(run_id)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        p.wait(timeout=60)
+    stop_workers(procs)
     engine.close()
     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     conn.close()
